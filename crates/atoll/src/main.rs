@@ -1,1 +1,169 @@
-fn main() {}
+//! The `atoll` binary: configuration, logging, wiring and graceful shutdown.
+
+mod api;
+mod auth;
+mod clock;
+mod config;
+mod hub;
+mod ingest;
+mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use media::Clock;
+use tokio::sync::watch;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cfg = match config::parse(&args, |k| std::env::var(k).ok()) {
+        Ok(config::Command::Serve(cfg)) => cfg,
+        Ok(config::Command::Help) => {
+            print!("{}", config::HELP);
+            return;
+        }
+        Ok(config::Command::Version) => {
+            println!("atoll {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Err(e) => {
+            eprintln!("atoll: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = std::env::var("ATOLL_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(serve(cfg)) {
+        tracing::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock::default());
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    let db_path = cfg.data.join("atoll.db");
+    let first_start = !db_path.exists();
+    let store =
+        store::Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let now_utc = clock.now_utc().0;
+    if let Some(pw) =
+        auth::ensure_admin(&store, std::env::var("ATOLL_ADMIN_PASSWORD").ok(), now_utc)?
+    {
+        tracing::warn!("created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
+    }
+    if first_start {
+        let demo = store::Channel {
+            id: "demo".into(),
+            name: "Atoll Demo".into(),
+            number: Some(1),
+            group: "Demo".into(),
+            logo: String::new(),
+            sources: vec!["testsrc://".into()],
+            publish_key: None,
+            active: true,
+        };
+        store.with(|c| store::insert_channel(c, &demo, now_utc))?;
+        tracing::info!(
+            "first start: created the demo channel (testsrc://) at /live/demo/index.m3u8"
+        );
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let slate = Arc::new(hub::slate::SlateLoop::build().context("encoding the slate")?);
+    let hub = Arc::new(hub::Hub::new(
+        hub::Settings {
+            clock: clock.clone(),
+            segment_s: cfg.segment_seconds,
+            window: cfg.playlist_window,
+            failover_silence_ms: cfg.failover_silence_seconds as i64 * 1000,
+            return_after_ms: cfg.failover_return_seconds as i64 * 1000,
+            slate_after_ms: 1500,
+            slate,
+        },
+        shutdown_rx.clone(),
+    ));
+    for ch in store.with(|c| store::list_channels(c))? {
+        if ch.active {
+            hub.apply(ch).await;
+        }
+    }
+
+    let http = tokio::net::TcpListener::bind(&cfg.http)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http))?;
+    let rtmp = tokio::net::TcpListener::bind(&cfg.rtmp)
+        .await
+        .with_context(|| format!("binding RTMP on {}", cfg.rtmp))?;
+    tracing::info!(
+        "atoll {} serving HTTP on {} and RTMP on {} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        http.local_addr()?,
+        rtmp.local_addr()?,
+        cfg.data.display()
+    );
+
+    let rtmp_task = tokio::spawn(ingest::rtmp_server::serve(
+        rtmp,
+        hub.clone(),
+        shutdown_rx.clone(),
+    ));
+    let state = api::AppState {
+        hub: hub.clone(),
+        store: store.clone(),
+        auth: Arc::new(auth::Authenticator::new(store.clone())),
+        started: Instant::now(),
+    };
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut http_shutdown = shutdown_rx.clone();
+    let server = axum::serve(http, app).with_graceful_shutdown(async move {
+        let _ = http_shutdown.changed().await;
+    });
+    let server_task = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = rtmp_task.await;
+    // endless /mpegts responses end when their channel's runner stops; give HTTP a bounded grace
+    hub.join().await;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), server_task).await {
+        Ok(r) => r.context("http server task")?.context("http server")?,
+        Err(_) => tracing::warn!("HTTP connections still open after 5 s; closing"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

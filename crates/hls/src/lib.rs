@@ -1,1 +1,15 @@
+//! HLS packaging (sans-IO): frames in, MPEG-TS segments and playlists out.
+//!
+//! - [`timeline::WallClock`] maps a channel's output media time to wall-clock time (docs/time.md).
+//! - [`segmenter::Segmenter`] cuts keyframe-aligned MPEG-TS segments and emits the same bytes as a
+//!   continuous chunk stream for HTTP-MPEG-TS viewers.
+//! - [`playlist`] renders live (sliding window), EVENT and VOD media playlists.
+#![forbid(unsafe_code)]
 
+pub mod playlist;
+pub mod segmenter;
+pub mod timeline;
+
+pub use playlist::{render_media_playlist, PlaylistKind, PlaylistSegment};
+pub use segmenter::{Segment, SegmentEvent, Segmenter, SegmenterConfig};
+pub use timeline::WallClock;

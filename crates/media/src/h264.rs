@@ -317,9 +317,14 @@ mod tests {
 
     #[test]
     fn nal_iteration_and_avcc_round_trip() {
-        let ab = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9];
+        let ab = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 9, 9,
+        ];
         let nals: Vec<_> = annexb_nals(&ab).collect();
-        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9, 9][..]]);
+        assert_eq!(
+            nals,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9, 9][..]]
+        );
         let avcc = annexb_to_avcc(&ab);
         let back = avcc_to_annexb(&avcc, 4).unwrap();
         assert_eq!(annexb_nals(&back).collect::<Vec<_>>(), nals);

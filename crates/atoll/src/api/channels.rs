@@ -1,0 +1,356 @@
+//! `/api/channels`: the lineup, with live status.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::{ApiError, AppState, Authed};
+use crate::hub::ChannelHandle;
+use crate::ingest::SourceSpec;
+use crate::store::{self, Channel, StoreError};
+
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict { field } => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            Some(field),
+            format!("a channel with this {field} already exists"),
+        ),
+        StoreError::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such channel")
+        }
+        e => ApiError::internal(e),
+    }
+}
+
+/// Applies the fields present in `body` onto `ch`, validating each.
+fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
+    const KNOWN: &[&str] = &[
+        "id",
+        "name",
+        "sources",
+        "number",
+        "group",
+        "logo",
+        "publish_key",
+        "active",
+    ];
+    if let Some(k) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            None,
+            format!("unknown field '{k}' (known: {})", KNOWN.join(", ")),
+        ));
+    }
+    if let Some(v) = body.get("name") {
+        let name = v
+            .as_str()
+            .ok_or_else(|| ApiError::invalid("name", "must be a string"))?
+            .trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+        }
+        ch.name = name.to_string();
+    }
+    if let Some(v) = body.get("sources") {
+        let arr = v
+            .as_array()
+            .ok_or_else(|| ApiError::invalid("sources", "must be an array of URLs"))?;
+        if arr.len() > 16 {
+            return Err(ApiError::invalid("sources", "at most 16 sources"));
+        }
+        let mut sources = Vec::new();
+        for (i, s) in arr.iter().enumerate() {
+            let url = s
+                .as_str()
+                .ok_or_else(|| {
+                    ApiError::invalid("sources", format!("sources[{i}] must be a string"))
+                })?
+                .trim();
+            SourceSpec::parse(url)
+                .map_err(|e| ApiError::invalid("sources", format!("sources[{i}]: {e}")))?;
+            sources.push(url.to_string());
+        }
+        ch.sources = sources;
+    }
+    if let Some(v) = body.get("number") {
+        ch.number = match v {
+            Value::Null => None,
+            v => Some(
+                v.as_i64()
+                    .filter(|n| (1..=99_999).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid("number", "must be an integer from 1 to 99999, or null")
+                    })?,
+            ),
+        };
+    }
+    if let Some(v) = body.get("group") {
+        ch.group = match v {
+            Value::Null => String::new(),
+            v => v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("group", "must be a string"))?
+                .trim()
+                .to_string(),
+        };
+        if ch.group.chars().count() > 100 {
+            return Err(ApiError::invalid("group", "at most 100 characters"));
+        }
+    }
+    if let Some(v) = body.get("logo") {
+        ch.logo = match v {
+            Value::Null => String::new(),
+            v => v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("logo", "must be a string"))?
+                .trim()
+                .to_string(),
+        };
+        if !(ch.logo.is_empty()
+            || ch.logo.starts_with("http://")
+            || ch.logo.starts_with("https://")
+            || ch.logo.starts_with('/'))
+        {
+            return Err(ApiError::invalid(
+                "logo",
+                "must be an http(s) URL or a path starting with /",
+            ));
+        }
+    }
+    if let Some(v) = body.get("publish_key") {
+        ch.publish_key = match v {
+            Value::Null => None,
+            v => {
+                let k = v
+                    .as_str()
+                    .ok_or_else(|| ApiError::invalid("publish_key", "must be a string or null"))?;
+                if k.is_empty()
+                    || k.len() > 128
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+                {
+                    return Err(ApiError::invalid(
+                        "publish_key",
+                        "must be 1-128 characters of A-Z a-z 0-9 - _ . ~",
+                    ));
+                }
+                Some(k.to_string())
+            }
+        };
+    }
+    if let Some(v) = body.get("active") {
+        ch.active = v
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("active", "must be true or false"))?;
+    }
+    Ok(())
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            None,
+            "body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            None,
+            format!("body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
+    let mut v = json!({
+        "id": ch.id,
+        "name": ch.name,
+        "number": ch.number,
+        "group": ch.group,
+        "logo": ch.logo,
+        "sources": ch.sources,
+        "publish_key": ch.publish_key,
+        "active": ch.active,
+        "urls": {
+            "hls": format!("/live/{}/index.m3u8", ch.id),
+            "mpegts": format!("/live/{}/mpegts", ch.id),
+        },
+    });
+    let status = match handle {
+        Some(h) => {
+            let st = h.status();
+            let video = st.info.video.as_ref().map(|vc| {
+                json!({
+                    "codec": vc.codec.map(|c| c.name()),
+                    "width": vc.width,
+                    "height": vc.height,
+                    "fps": if vc.fps_milli > 0 { Some(vc.fps_milli as f64 / 1000.0) } else { None },
+                })
+            });
+            let audio = st.info.audio.as_ref().map(|ac| {
+                json!({"codec": ac.codec.map(|c| c.name()), "sample_rate": ac.sample_rate, "channels": ac.channels})
+            });
+            let hls = h.live.hls_sessions.count(now_mono_ms);
+            let ts = h.live.ts_viewers.load(std::sync::atomic::Ordering::Relaxed);
+            json!({
+                "state": st.state.as_str(),
+                "active_source": st.active_source,
+                "slate": st.slate,
+                "input_bitrate_bps": st.input_bitrate_bps,
+                "video": video,
+                "audio": audio,
+                "viewers": hls + ts,
+                "viewers_hls": hls,
+                "viewers_mpegts": ts,
+                "last_error": st.last_error,
+            })
+        }
+        None => json!({
+            "state": "offline", "active_source": null, "slate": false, "input_bitrate_bps": 0,
+            "video": null, "audio": null, "viewers": 0, "viewers_hls": 0, "viewers_mpegts": 0,
+            "last_error": if ch.active { Value::Null } else { json!("channel is not active") },
+        }),
+    };
+    if let (Value::Object(m), Value::Object(s)) = (&mut v, status) {
+        m.extend(s);
+    }
+    v
+}
+
+pub async fn list(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
+    let channels = st
+        .store
+        .call(|c| store::list_channels(c))
+        .await
+        .map_err(store_err)?;
+    let now = st.hub.settings.clock.now_mono_ms();
+    let out: Vec<Value> = channels
+        .iter()
+        .map(|c| channel_json(c, st.hub.get(&c.id).as_deref(), now))
+        .collect();
+    Ok(Json(Value::Array(out)))
+}
+
+pub async fn get_one(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ch = st
+        .store
+        .call(move |c| store::get_channel(c, &id))
+        .await
+        .map_err(store_err)?;
+    let now = st.hub.settings.clock.now_mono_ms();
+    Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    _: Authed,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = parse_body(&body)?;
+    let id = match body.get("id") {
+        None => return Err(ApiError::invalid("id", "is required")),
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| ApiError::invalid("id", "must be a string"))?
+            .to_string(),
+    };
+    if !valid_id(&id) {
+        return Err(ApiError::invalid("id", "must match [a-z0-9_-]{1,64}"));
+    }
+    if !body.contains_key("name") {
+        return Err(ApiError::invalid("name", "is required"));
+    }
+    let mut ch = Channel {
+        id,
+        name: String::new(),
+        number: None,
+        group: String::new(),
+        logo: String::new(),
+        sources: Vec::new(),
+        publish_key: None,
+        active: true,
+    };
+    apply_fields(&mut ch, &body)?;
+    let now_utc = st.hub.settings.clock.now_utc().0;
+    let saved = ch.clone();
+    st.store
+        .call(move |c| store::insert_channel(c, &saved, now_utc))
+        .await
+        .map_err(store_err)?;
+    tracing::info!(channel = %ch.id, "channel created");
+    st.hub.apply(ch.clone()).await;
+    let now = st.hub.settings.clock.now_mono_ms();
+    Ok((
+        StatusCode::CREATED,
+        Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)),
+    ))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = parse_body(&body)?;
+    if let Some(v) = body.get("id") {
+        if v.as_str() != Some(id.as_str()) {
+            return Err(ApiError::invalid(
+                "id",
+                "cannot be changed (it is in every viewer's URL)",
+            ));
+        }
+    }
+    let lookup = id.clone();
+    let mut ch = st
+        .store
+        .call(move |c| store::get_channel(c, &lookup))
+        .await
+        .map_err(store_err)?;
+    apply_fields(&mut ch, &body)?;
+    let now_utc = st.hub.settings.clock.now_utc().0;
+    let saved = ch.clone();
+    st.store
+        .call(move |c| store::update_channel(c, &saved, now_utc))
+        .await
+        .map_err(store_err)?;
+    tracing::info!(channel = %ch.id, "channel updated");
+    st.hub.apply(ch.clone()).await;
+    let now = st.hub.settings.clock.now_mono_ms();
+    Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
+}
+
+pub async fn delete(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let target = id.clone();
+    st.store
+        .call(move |c| store::delete_channel(c, &target))
+        .await
+        .map_err(store_err)?;
+    st.hub.remove(&id);
+    tracing::info!(channel = %id, "channel deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,117 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    let now = st.hub.settings.clock.now_mono_ms();
+    let mut channels = st.hub.all();
+    channels.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = String::with_capacity(4096);
+    let _ = writeln!(out, "# HELP atoll_uptime_seconds Seconds since the process started.\n# TYPE atoll_uptime_seconds gauge");
+    let _ = writeln!(
+        out,
+        "atoll_uptime_seconds {}",
+        st.started.elapsed().as_secs()
+    );
+    type Getter = fn(&crate::hub::ChannelHandle, i64) -> u64;
+    let families: &[(&str, &str, &str, Getter)] = &[
+        (
+            "atoll_channel_up",
+            "gauge",
+            "1 when a source is on air, 0 when offline or on the slate.",
+            |h, _| (h.status().state == crate::hub::State::Live) as u64,
+        ),
+        (
+            "atoll_channel_input_bitrate_bps",
+            "gauge",
+            "Input bitrate of the source on air, bits per second.",
+            |h, _| h.status().input_bitrate_bps,
+        ),
+        (
+            "atoll_channel_viewers_hls",
+            "gauge",
+            "HLS viewers (address + user agent seen in the last 30 s).",
+            |h, now| h.live.hls_sessions.count(now) as u64,
+        ),
+        (
+            "atoll_channel_viewers_mpegts",
+            "gauge",
+            "Open HTTP MPEG-TS connections.",
+            |h, _| h.live.ts_viewers.load(Ordering::Relaxed) as u64,
+        ),
+        (
+            "atoll_channel_segments_total",
+            "counter",
+            "Segments produced.",
+            |h, _| h.counters.segments.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_frames_in_total",
+            "counter",
+            "Frames received from all sources.",
+            |h, _| h.counters.frames_in.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_bytes_in_total",
+            "counter",
+            "Elementary stream bytes received from all sources.",
+            |h, _| h.counters.bytes_in.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_dropped_frames_total",
+            "counter",
+            "Frames dropped while waiting for a keyframe.",
+            |h, _| h.counters.dropped_frames.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_errors_total",
+            "counter",
+            "Source errors (connect failures, protocol errors, silence).",
+            |h, _| h.counters.errors.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_failovers_total",
+            "counter",
+            "Switches from one live source to another.",
+            |h, _| h.counters.failovers.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_slow_viewers_dropped_total",
+            "counter",
+            "MPEG-TS viewers disconnected for reading too slowly.",
+            |h, _| h.live.slow_viewers_dropped.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for h in &channels {
+            let _ = writeln!(out, "{name}{{channel=\"{}\"}} {}", h.id, get(h, now));
+        }
+    }
+    let _ = writeln!(out, "# HELP atoll_channel_state Channel state (1 for the current one).\n# TYPE atoll_channel_state gauge");
+    for h in &channels {
+        let s = h.status().state;
+        for name in ["live", "offline", "connecting"] {
+            let _ = writeln!(
+                out,
+                "atoll_channel_state{{channel=\"{}\",state=\"{name}\"}} {}",
+                h.id,
+                (s.as_str() == name) as u8
+            );
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}

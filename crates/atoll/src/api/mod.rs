@@ -1,0 +1,172 @@
+//! The HTTP server: live HLS/TS serving, the REST API, metrics. The only module that speaks JSON.
+
+mod channels;
+mod live;
+mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::auth::{Authenticator, Principal};
+use crate::hub::Hub;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/channels", get(channels::list).post(channels::create))
+        .route(
+            "/api/channels/{id}",
+            get(channels::get_one)
+                .put(channels::update)
+                .delete(channels::delete),
+        )
+        .route("/live/{id}/{file}", get(live::live_file))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
+        })
+        .with_state(state)
+}
+
+/// A JSON error with a stable shape: `{"error": code, "field": name|null, "message": text}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    field: Option<&'static str>,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        field: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            code,
+            field,
+            message: message.into(),
+        }
+    }
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            Some(field),
+            message,
+        )
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            None,
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({"error": self.code, "field": self.field, "message": self.message})),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"atoll\", charset=\"UTF-8\""),
+            );
+        }
+        r
+    }
+}
+
+/// An authenticated admin or operator (HTTP Basic for now).
+pub struct Authed(#[allow(dead_code)] pub Principal);
+
+impl<S> FromRequestParts<S> for Authed
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                None,
+                "sign in with HTTP Basic auth",
+            )
+        };
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        state
+            .auth
+            .basic(header)
+            .await
+            .map(Authed)
+            .ok_or_else(unauthorized)
+    }
+}
+
+async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Html<String> {
+    let channels = state
+        .store
+        .call(|c| crate::store::list_channels(c))
+        .await
+        .unwrap_or_default();
+    let mut rows = String::new();
+    for ch in channels.iter().filter(|c| c.active) {
+        let st = state
+            .hub
+            .get(&ch.id)
+            .map(|h| h.status().state.as_str())
+            .unwrap_or("offline");
+        let id = html_escape(&ch.id);
+        rows.push_str(&format!(
+            "<li data-id=\"{id}\"><button onclick=\"play('{id}')\">{num} {name}</button> <span class=st>{st}</span> \
+             <a href=\"/live/{id}/index.m3u8\">HLS</a> · <a href=\"/live/{id}/mpegts\">MPEG-TS</a></li>\n",
+            num = ch.number.map(|n| n.to_string()).unwrap_or_default(),
+            name = html_escape(&ch.name),
+        ));
+    }
+    Html(include_str!("index.html").replace("{{CHANNELS}}", &rows))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,164 @@
+//! Settings: defaults, then the config file, then environment, then command-line flags.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub const HELP: &str = "\
+atoll — IPTV for closed networks: live channels in (RTMP, UDP, HLS, HTTP-TS), HLS and MPEG-TS out.
+
+USAGE:
+    atoll [serve] [OPTIONS]
+
+OPTIONS:
+    --config FILE   TOML settings file (see README.md for every key)
+    --data DIR      where the database (atoll.db) lives            [env ATOLL_DATA, default ./atoll-data]
+    --http ADDR     HTTP listen address for viewers, API and admin [env ATOLL_HTTP, default 0.0.0.0:8080]
+    --rtmp ADDR     RTMP listen address for encoders               [env ATOLL_RTMP, default 0.0.0.0:1935]
+    -h, --help      print this help
+    -V, --version   print the version
+
+ENVIRONMENT:
+    ATOLL_ADMIN_PASSWORD   password of the 'admin' account created on first start
+                           (without it a random one is generated and printed once)
+    ATOLL_LOG              log filter, e.g. info, debug, atoll=debug (default info)
+
+On first start with an empty data directory Atoll creates the channel 'demo' (a built-in
+test pattern), so http://HOST:8080/live/demo/index.m3u8 plays at once.
+";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data: PathBuf,
+    pub http: String,
+    pub rtmp: String,
+    /// Target HLS segment duration, seconds.
+    pub segment_seconds: u64,
+    /// Segments in the live playlist.
+    pub playlist_window: usize,
+    /// Seconds of silence before a source is taken off air.
+    pub failover_silence_seconds: u64,
+    /// Seconds a higher-priority source must stream before Atoll switches back to it.
+    pub failover_return_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("atoll-data"),
+            http: "0.0.0.0:8080".into(),
+            rtmp: "0.0.0.0:1935".into(),
+            segment_seconds: 6,
+            playlist_window: 6,
+            failover_silence_seconds: 5,
+            failover_return_seconds: 5,
+        }
+    }
+}
+
+pub enum Command {
+    Serve(Config),
+    Help,
+    Version,
+}
+
+/// Parses the command line (without the program name) and the environment.
+pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
+    let mut it = args.iter().peekable();
+    if it.peek().map(|s| s.as_str()) == Some("serve") {
+        it.next();
+    }
+    let (mut config_file, mut data, mut http, mut rtmp) = (None, None, None, None);
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value (see atoll --help)"))
+        };
+        match flag {
+            "-h" | "--help" | "help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--config" => config_file = Some(value("--config")?),
+            "--data" => data = Some(value("--data")?),
+            "--http" => http = Some(value("--http")?),
+            "--rtmp" => rtmp = Some(value("--rtmp")?),
+            other => return Err(format!("unknown argument '{other}' (see atoll --help)")),
+        }
+    }
+    let mut cfg = match &config_file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("config file {path}: {e}"))?;
+            toml::from_str::<Config>(&text).map_err(|e| format!("config file {path}: {e}"))?
+        }
+        None => Config::default(),
+    };
+    if let Some(v) = env("ATOLL_DATA") {
+        cfg.data = v.into();
+    }
+    if let Some(v) = env("ATOLL_HTTP") {
+        cfg.http = v;
+    }
+    if let Some(v) = env("ATOLL_RTMP") {
+        cfg.rtmp = v;
+    }
+    if let Some(v) = data {
+        cfg.data = v.into();
+    }
+    if let Some(v) = http {
+        cfg.http = v;
+    }
+    if let Some(v) = rtmp {
+        cfg.rtmp = v;
+    }
+    if !(1..=60).contains(&cfg.segment_seconds) {
+        return Err("segment_seconds must be 1..60".into());
+    }
+    if !(3..=30).contains(&cfg.playlist_window) {
+        return Err("playlist_window must be 3..30".into());
+    }
+    if !(1..=600).contains(&cfg.failover_silence_seconds) {
+        return Err("failover_silence_seconds must be 1..600".into());
+    }
+    Ok(Command::Serve(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn precedence_flags_over_env_over_defaults() {
+        let env = |k: &str| match k {
+            "ATOLL_HTTP" => Some("127.0.0.1:9000".to_string()),
+            "ATOLL_DATA" => Some("/env".to_string()),
+            _ => None,
+        };
+        let Command::Serve(c) = parse(&args("serve --data /flag"), env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.data, PathBuf::from("/flag"));
+        assert_eq!(c.http, "127.0.0.1:9000");
+        assert_eq!(c.rtmp, "0.0.0.0:1935");
+        let Command::Serve(c) = parse(&args("--rtmp=127.0.0.1:1"), |_| None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.rtmp, "127.0.0.1:1");
+        assert!(matches!(
+            parse(&args("--help"), |_| None),
+            Ok(Command::Help)
+        ));
+        assert!(parse(&args("--bogus"), |_| None).is_err());
+        assert!(parse(&args("--data"), |_| None).is_err());
+    }
+}

@@ -1,0 +1,182 @@
+//! A channel's live output: the HLS window (rendered once per segment) and the continuous
+//! MPEG-TS feed. Readers (HTTP viewers, later the recorder) only ever clone `Bytes`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use hls::{PlaylistKind, PlaylistSegment, Segment};
+use tokio::sync::broadcast;
+
+/// One chunk of the continuous TS stream.
+#[derive(Clone, Debug)]
+pub struct TsChunk {
+    pub data: Bytes,
+    /// A viewer may start here: PAT/PMT and a keyframe follow.
+    pub segment_start: bool,
+}
+
+/// What an HLS request sees: immutable, swapped whole on every new segment.
+#[derive(Default)]
+pub struct LiveSnapshot {
+    /// Rendered media playlist; empty until the first segment exists.
+    pub playlist: Bytes,
+    /// Recent segments, oldest first (the playlist window plus a few for late readers).
+    pub segments: VecDeque<Segment>,
+}
+
+impl LiveSnapshot {
+    pub fn segment(&self, seq: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.seq;
+        let s = self.segments.get(seq.checked_sub(first)? as usize)?;
+        (s.seq == seq).then_some(s)
+    }
+}
+
+/// Distinct HLS viewers: a viewer is (address, user agent) seen in the last 30 s.
+#[derive(Default)]
+pub struct HlsSessions {
+    seen: Mutex<HashMap<(IpAddr, u64), i64>>,
+}
+
+const HLS_SESSION_TTL_MS: i64 = 30_000;
+
+impl HlsSessions {
+    pub fn touch(&self, ip: IpAddr, ua_hash: u64, now_mono_ms: i64) {
+        let mut m = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        m.insert((ip, ua_hash), now_mono_ms);
+    }
+    pub fn count(&self, now_mono_ms: i64) -> usize {
+        let mut m = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, t| now_mono_ms - *t < HLS_SESSION_TTL_MS);
+        m.len()
+    }
+}
+
+pub struct LiveOutput {
+    snapshot: RwLock<Arc<LiveSnapshot>>,
+    /// Chunks of the segment being built, so a new TS viewer starts at once on a keyframe.
+    current_chunks: Mutex<Vec<Bytes>>,
+    ts_tx: broadcast::Sender<TsChunk>,
+    window: usize,
+    keep: usize,
+    min_target_s: u64,
+    /// Running maximum: TARGETDURATION never shrinks within a channel's life.
+    target_s: AtomicU64,
+    /// Discontinuities that slid out of the window (EXT-X-DISCONTINUITY-SEQUENCE).
+    discontinuity_seq: AtomicU64,
+    pub hls_sessions: HlsSessions,
+    pub ts_viewers: AtomicUsize,
+    /// TS viewers dropped for being too slow.
+    pub slow_viewers_dropped: AtomicU64,
+}
+
+/// A TS viewer's position in the feed.
+pub struct TsSubscription {
+    pub backlog: Vec<Bytes>,
+    pub rx: broadcast::Receiver<TsChunk>,
+}
+
+impl LiveOutput {
+    pub fn new(window: usize, min_target_s: u64) -> Self {
+        LiveOutput {
+            snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
+            current_chunks: Mutex::new(Vec::new()),
+            // ~2 segments of chunks at 25 fps video + audio; a viewer further behind is dropped.
+            ts_tx: broadcast::channel(1024).0,
+            window,
+            keep: window + 4,
+            min_target_s,
+            target_s: AtomicU64::new(min_target_s),
+            discontinuity_seq: AtomicU64::new(0),
+            hls_sessions: HlsSessions::default(),
+            ts_viewers: AtomicUsize::new(0),
+            slow_viewers_dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<LiveSnapshot> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn push_chunk(&self, data: Bytes, segment_start: bool) {
+        let mut cur = self
+            .current_chunks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if segment_start {
+            cur.clear();
+        }
+        cur.push(data.clone());
+        // Sent under the lock so a subscriber's backlog and its receiver never overlap or miss.
+        let _ = self.ts_tx.send(TsChunk {
+            data,
+            segment_start,
+        });
+    }
+
+    pub fn subscribe_ts(&self) -> TsSubscription {
+        let cur = self
+            .current_chunks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        TsSubscription {
+            backlog: cur.clone(),
+            rx: self.ts_tx.subscribe(),
+        }
+    }
+
+    /// Adds a finished segment and re-renders the playlist.
+    pub fn push_segment(&self, seg: Segment) {
+        let old = self.snapshot();
+        let mut segments = old.segments.clone();
+        segments.push_back(seg);
+        while segments.len() > self.keep {
+            if let Some(gone) = segments.pop_front() {
+                if gone.discontinuity {
+                    self.discontinuity_seq.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let skip = segments.len().saturating_sub(self.window);
+        // EXT-X-DISCONTINUITY-SEQUENCE: every discontinuity before the first segment shown.
+        let before = segments
+            .iter()
+            .take(skip)
+            .filter(|s| s.discontinuity)
+            .count() as u64;
+        let disc_seq = self.discontinuity_seq.load(Ordering::Relaxed) + before;
+        let items: Vec<PlaylistSegment> = segments
+            .iter()
+            .skip(skip)
+            .map(|s| PlaylistSegment {
+                uri: format!("{}.ts", s.seq),
+                duration_90k: s.duration_90k,
+                start_utc: s.start_utc,
+                discontinuity: s.discontinuity,
+            })
+            .collect();
+        let target = hls::playlist::target_duration_s(&items, self.min_target_s)
+            .max(self.target_s.load(Ordering::Relaxed));
+        self.target_s.store(target, Ordering::Relaxed);
+        let first_shown = segments.get(skip).map(|s| s.seq).unwrap_or(0);
+        let playlist = hls::render_media_playlist(
+            PlaylistKind::Live,
+            target,
+            first_shown,
+            disc_seq,
+            &items,
+            None,
+        );
+        let snap = Arc::new(LiveSnapshot {
+            playlist: Bytes::from(playlist),
+            segments,
+        });
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
+    }
+}

@@ -1,0 +1,330 @@
+//! The configuration store: SQLite, blocking. Callers on the async side go through
+//! [`Store::call`], which runs the closure on the blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Numbered migrations; `PRAGMA user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{field} already exists")]
+    Conflict { field: &'static str },
+    #[error("not found")]
+    NotFound,
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Join(String),
+}
+
+/// A channel as configured (not its live state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: String,
+    pub name: String,
+    pub number: Option<i64>,
+    pub group: String,
+    pub logo: String,
+    pub sources: Vec<String>,
+    pub publish_key: Option<String>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking thread pool.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Direct access for start-up code that is not on the async runtime yet.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut c)
+    }
+}
+
+fn map_conflict(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
+            let field = if msg.contains("channel.number") {
+                "number"
+            } else if msg.contains("user.name") {
+                "name"
+            } else {
+                "id"
+            };
+            return StoreError::Conflict { field };
+        }
+    }
+    StoreError::Sqlite(e)
+}
+
+pub fn list_channels(c: &Connection) -> Result<Vec<Channel>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, number, group_title, logo, publish_key, active FROM channel
+         ORDER BY number IS NULL, number, id",
+    )?;
+    let mut channels: Vec<Channel> = stmt
+        .query_map([], row_to_channel)?
+        .collect::<Result<_, _>>()?;
+    let mut src = c.prepare_cached(
+        "SELECT channel_id, url FROM channel_source ORDER BY channel_id, position",
+    )?;
+    let rows = src.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, url) = row?;
+        if let Some(ch) = channels.iter_mut().find(|c| c.id == id) {
+            ch.sources.push(url);
+        }
+    }
+    Ok(channels)
+}
+
+fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        number: r.get(2)?,
+        group: r.get(3)?,
+        logo: r.get(4)?,
+        publish_key: r.get(5)?,
+        active: r.get::<_, i64>(6)? != 0,
+        sources: Vec::new(),
+    })
+}
+
+pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
+    let mut ch = c
+        .query_row(
+            "SELECT id, name, number, group_title, logo, publish_key, active FROM channel WHERE id = ?1",
+            [id],
+            row_to_channel,
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound)?;
+    let mut stmt =
+        c.prepare_cached("SELECT url FROM channel_source WHERE channel_id = ?1 ORDER BY position")?;
+    ch.sources = stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ch)
+}
+
+fn write_sources(tx: &rusqlite::Transaction, ch: &Channel) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM channel_source WHERE channel_id = ?1", [&ch.id])?;
+    for (i, url) in ch.sources.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO channel_source (channel_id, position, url) VALUES (?1, ?2, ?3)",
+            params![ch.id, i as i64, url],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    tx.execute(
+        "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, created_utc_ms, updated_utc_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![ch.id, ch.name, ch.number, ch.group, ch.logo, ch.publish_key, ch.active as i64, now_utc_ms],
+    )
+    .map_err(map_conflict)?;
+    write_sources(&tx, ch)?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    let n = tx
+        .execute(
+            "UPDATE channel SET name = ?2, number = ?3, group_title = ?4, logo = ?5, publish_key = ?6,
+             active = ?7, updated_utc_ms = ?8 WHERE id = ?1",
+            params![ch.id, ch.name, ch.number, ch.group, ch.logo, ch.publish_key, ch.active as i64, now_utc_ms],
+        )
+        .map_err(map_conflict)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    write_sources(&tx, ch)?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn delete_channel(c: &Connection, id: &str) -> Result<(), StoreError> {
+    match c.execute("DELETE FROM channel WHERE id = ?1", [id])? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+pub fn user_count(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.query_row("SELECT count(*) FROM user", [], |r| r.get(0))?)
+}
+
+pub fn insert_user(c: &Connection, u: &User, now_utc_ms: i64) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO user (name, password_hash, role, disabled, created_utc_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![u.name, u.password_hash, u.role.as_str(), u.disabled as i64, now_utc_ms],
+    )
+    .map_err(map_conflict)?;
+    Ok(())
+}
+
+pub fn get_user(c: &Connection, name: &str) -> Result<Option<User>, StoreError> {
+    Ok(c.query_row(
+        "SELECT name, password_hash, role, disabled FROM user WHERE name = ?1",
+        [name],
+        |r| {
+            Ok(User {
+                name: r.get(0)?,
+                password_hash: r.get(1)?,
+                role: if r.get::<_, String>(2)? == "admin" {
+                    Role::Admin
+                } else {
+                    Role::Operator
+                },
+                disabled: r.get::<_, i64>(3)? != 0,
+            })
+        },
+    )
+    .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ch(id: &str, number: Option<i64>) -> Channel {
+        Channel {
+            id: id.into(),
+            name: format!("Channel {id}"),
+            number,
+            group: "News".into(),
+            logo: String::new(),
+            sources: vec!["udp://@239.1.1.1:1234".into(), "testsrc://".into()],
+            publish_key: None,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn channel_crud_and_conflicts() {
+        let s = Store::open_in_memory().unwrap();
+        s.with(|c| {
+            insert_channel(c, &ch("news", Some(1)), 1).unwrap();
+            assert!(matches!(
+                insert_channel(c, &ch("news", Some(2)), 1),
+                Err(StoreError::Conflict { field: "id" })
+            ));
+            assert!(matches!(
+                insert_channel(c, &ch("sport", Some(1)), 1),
+                Err(StoreError::Conflict { field: "number" })
+            ));
+            insert_channel(c, &ch("sport", None), 1).unwrap();
+            let all = list_channels(c).unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0], ch("news", Some(1)));
+            let mut n = ch("news", Some(5));
+            n.sources = vec!["rtmp://x/app/s".into()];
+            update_channel(c, &n, 2).unwrap();
+            assert_eq!(get_channel(c, "news").unwrap(), n);
+            delete_channel(c, "news").unwrap();
+            assert!(matches!(get_channel(c, "news"), Err(StoreError::NotFound)));
+            // sources went with the channel
+            let left: i64 = c
+                .query_row("SELECT count(*) FROM channel_source", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 2);
+            // the CHECK constraint backs up API validation
+            assert!(insert_channel(c, &ch("Bad Id", None), 1).is_err());
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn migrations_are_idempotent_on_reopen() {
+        let dir = std::env::temp_dir().join(format!("atoll-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let s = Store::open(&path).unwrap();
+            s.with(|c| insert_channel(c, &ch("a", None), 1)).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.with(|c| list_channels(c)).unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,323 @@
+//! Keyframe-aligned MPEG-TS segmenter.
+//!
+//! Every segment starts with PAT/PMT and (when the channel has video) an IDR access unit carrying
+//! SPS/PPS, so it decodes on its own. The same bytes are emitted as a continuous chunk stream
+//! (continuity counters run on across segments) for HTTP-MPEG-TS viewers, who may join at any chunk
+//! marked `segment_start`.
+
+use bytes::{Bytes, BytesMut};
+use media::{Frame, StreamInfo, Track, Ts90k, UtcMs};
+use mpegts::Muxer;
+
+use crate::timeline::WallClock;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SegmenterConfig {
+    /// Target segment duration; segments are cut at the first keyframe at or after it.
+    pub target_90k: i64,
+}
+
+impl Default for SegmenterConfig {
+    fn default() -> Self {
+        SegmenterConfig {
+            target_90k: 6 * 90_000,
+        }
+    }
+}
+
+/// A finished segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Media sequence number, strictly increasing per channel.
+    pub seq: u64,
+    /// Output-timeline DTS of the first frame.
+    pub start_90k: Ts90k,
+    /// Media duration (next segment's start minus this one's, or last frame end at a break).
+    pub duration_90k: i64,
+    /// Wall-clock start (see [`WallClock`]).
+    pub start_utc: UtcMs,
+    /// A discontinuity precedes this segment (source switch, timestamp jump, clock reset).
+    pub discontinuity: bool,
+    /// MPEG-TS bytes, shared by reference with every viewer.
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub enum SegmentEvent {
+    /// The next bytes of the continuous TS stream.
+    Chunk { data: Bytes, segment_start: bool },
+    /// A segment was closed.
+    Segment(Segment),
+}
+
+struct Open {
+    seq: u64,
+    start_90k: Ts90k,
+    start_utc: UtcMs,
+    discontinuity: bool,
+    buf: BytesMut,
+    /// Last DTS and the duration of the last frame on the primary track, to close the segment at a break.
+    last_dts: Ts90k,
+    last_frame_90k: i64,
+}
+
+pub struct Segmenter {
+    cfg: SegmenterConfig,
+    muxer: Muxer,
+    has_video: bool,
+    wall: WallClock,
+    next_seq: u64,
+    open: Option<Open>,
+    /// Duration of the last closed segment when the next one continues it (0 after a break).
+    prev_duration_90k: i64,
+    pending_discontinuity: bool,
+    /// No segment opened yet: the first one never carries a discontinuity.
+    fresh: bool,
+    /// Frames dropped while waiting for a keyframe to start a segment.
+    pub dropped_waiting_for_keyframe: u64,
+}
+
+impl Segmenter {
+    pub fn new(cfg: SegmenterConfig, first_seq: u64) -> Self {
+        Segmenter {
+            cfg,
+            muxer: Muxer::new(&StreamInfo::default()),
+            has_video: false,
+            wall: WallClock::new(),
+            next_seq: first_seq,
+            open: None,
+            prev_duration_90k: 0,
+            pending_discontinuity: false,
+            fresh: true,
+            dropped_waiting_for_keyframe: 0,
+        }
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The stream description changed (new source or new codec parameters).
+    pub fn set_info(&mut self, info: &StreamInfo) {
+        self.has_video = info.video.is_some();
+        self.muxer.set_info(info);
+    }
+
+    /// Close the open segment; the next one is marked as a discontinuity and re-anchored on the wall clock.
+    pub fn discontinuity(&mut self, out: &mut Vec<SegmentEvent>) {
+        self.close(None, out);
+        self.prev_duration_90k = 0;
+        self.pending_discontinuity = true;
+        self.wall.reset();
+    }
+
+    /// Close the open segment at end of stream.
+    pub fn flush(&mut self, out: &mut Vec<SegmentEvent>) {
+        self.discontinuity(out);
+    }
+
+    fn close(&mut self, next_start: Option<Ts90k>, out: &mut Vec<SegmentEvent>) {
+        if let Some(o) = self.open.take() {
+            let end = next_start.unwrap_or(o.last_dts + Ts90k(o.last_frame_90k));
+            let duration_90k = (end - o.start_90k).0.max(1);
+            self.prev_duration_90k = duration_90k;
+            out.push(SegmentEvent::Segment(Segment {
+                seq: o.seq,
+                start_90k: o.start_90k,
+                duration_90k,
+                start_utc: o.start_utc,
+                discontinuity: o.discontinuity,
+                data: o.buf.freeze(),
+            }));
+        }
+    }
+
+    /// Add one frame (output timeline) received at `arrival` wall time.
+    pub fn push(&mut self, frame: &Frame, arrival: UtcMs, out: &mut Vec<SegmentEvent>) {
+        let primary = if self.has_video {
+            Track::Video
+        } else {
+            Track::Audio
+        };
+        let cut_point = frame.track == primary && (frame.keyframe || primary == Track::Audio);
+        let must_open = match &self.open {
+            None => {
+                if !cut_point {
+                    self.dropped_waiting_for_keyframe += 1;
+                    return;
+                }
+                true
+            }
+            Some(o) => cut_point && (frame.dts_90k - o.start_90k).0 >= self.cfg.target_90k - 900,
+        };
+        let mut chunk = BytesMut::with_capacity(frame.data.len() + frame.data.len() / 8 + 400);
+        if must_open {
+            self.close(Some(frame.dts_90k), out);
+            let d = self.wall.segment_start(self.prev_duration_90k, arrival);
+            let discontinuity = !self.fresh
+                && (self.pending_discontinuity || (d.reset && self.prev_duration_90k > 0));
+            self.pending_discontinuity = false;
+            self.fresh = false;
+            self.open = Some(Open {
+                seq: self.next_seq,
+                start_90k: frame.dts_90k,
+                start_utc: d.start_utc,
+                discontinuity,
+                buf: BytesMut::with_capacity(1 << 20),
+                last_dts: frame.dts_90k,
+                last_frame_90k: 0,
+            });
+            self.next_seq += 1;
+            self.muxer.write_psi(&mut chunk);
+        }
+        self.muxer.write_frame(frame, &mut chunk);
+        let o = self.open.as_mut().expect("segment open");
+        if frame.track == primary {
+            let delta = (frame.dts_90k - o.last_dts).0;
+            if delta > 0 {
+                o.last_frame_90k = delta;
+            }
+            o.last_dts = o.last_dts.max(frame.dts_90k);
+        }
+        o.buf.extend_from_slice(&chunk);
+        out.push(SegmentEvent::Chunk {
+            data: chunk.freeze(),
+            segment_start: must_open,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use media::{AudioConfig, Codec, VideoConfig};
+
+    const SPS: [u8; 25] = [
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,
+        0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19,
+    ];
+
+    fn info() -> StreamInfo {
+        StreamInfo {
+            video: Some(media::h264::video_config(
+                vec![Bytes::from_static(&SPS)],
+                vec![Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb])],
+            )),
+            audio: Some(AudioConfig {
+                codec: Some(Codec::Aac),
+                sample_rate: 48_000,
+                channels: 1,
+                asc: Some(Bytes::from_static(&[0x11, 0x88])),
+            }),
+        }
+    }
+
+    fn video(dts: i64, key: bool) -> Frame {
+        let nal: &[u8] = if key {
+            &[0, 0, 0, 1, 0x65, 0x88, 0x84]
+        } else {
+            &[0, 0, 0, 1, 0x41, 0x9a, 0x02]
+        };
+        Frame {
+            track: Track::Video,
+            codec: Codec::H264,
+            pts_90k: Ts90k(dts),
+            dts_90k: Ts90k(dts),
+            keyframe: key,
+            data: Bytes::copy_from_slice(nal),
+        }
+    }
+
+    fn audio(dts: i64) -> Frame {
+        Frame {
+            track: Track::Audio,
+            codec: Codec::Aac,
+            pts_90k: Ts90k(dts),
+            dts_90k: Ts90k(dts),
+            keyframe: true,
+            data: Bytes::from_static(&[0x01, 0x40, 0x20, 0x07]),
+        }
+    }
+
+    /// 25 fps video with a keyframe every `gop` frames, plus audio, for `secs` seconds.
+    fn run(seg: &mut Segmenter, start: i64, secs: i64, gop: i64, out: &mut Vec<SegmentEvent>) {
+        let mut a = start;
+        for i in 0..secs * 25 {
+            let dts = start + i * 3600;
+            while a <= dts {
+                seg.push(&audio(a), UtcMs(1_000_000 + a / 90), out);
+                a += 1920;
+            }
+            seg.push(&video(dts, i % gop == 0), UtcMs(1_000_000 + dts / 90), out);
+        }
+    }
+
+    fn segments(out: &[SegmentEvent]) -> Vec<Segment> {
+        out.iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Segment(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuts_on_keyframes_at_target() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        run(&mut seg, 90_000, 31, 50, &mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 5);
+        for (k, s) in segs.iter().enumerate() {
+            assert_eq!(s.seq, k as u64);
+            assert_eq!(s.duration_90k, 540_000);
+            assert_eq!(s.start_90k, Ts90k(90_000 + k as i64 * 540_000));
+            assert_eq!(s.start_utc, UtcMs(1_001_000 + k as i64 * 6000));
+            assert!(!s.discontinuity);
+            assert_eq!(s.data.len() % 188, 0);
+            assert_eq!(&s.data[..1], &[0x47]);
+        }
+        // the chunk stream is exactly the segments' bytes back to back
+        let chunks: Vec<u8> = out
+            .iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Chunk { data, .. } => Some(data.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let joined: Vec<u8> = segs.iter().flat_map(|s| s.data.to_vec()).collect();
+        assert!(chunks.starts_with(&joined));
+    }
+
+    #[test]
+    fn long_gop_gives_longer_segments_and_waits_for_keyframe() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 7);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        // first frames are not keyframes: dropped
+        seg.push(&video(0, false), UtcMs(0), &mut out);
+        assert_eq!(seg.dropped_waiting_for_keyframe, 1);
+        run(&mut seg, 3600, 40, 250, &mut out); // 10 s GOP
+        let segs = segments(&out);
+        assert_eq!(segs[0].seq, 7);
+        assert!(segs.iter().all(|s| s.duration_90k == 900_000));
+    }
+
+    #[test]
+    fn discontinuity_closes_and_flags() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        run(&mut seg, 0, 8, 50, &mut out);
+        seg.discontinuity(&mut out);
+        run(&mut seg, 8 * 90_000, 7, 50, &mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 3);
+        assert_eq!(segs[1].duration_90k, 2 * 90_000);
+        assert!(!segs[1].discontinuity);
+        assert!(segs[2].discontinuity);
+    }
+}

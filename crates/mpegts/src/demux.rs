@@ -1,0 +1,782 @@
+//! Transport stream demultiplexer: bytes in, [`MediaEvent`]s out.
+
+use bytes::Bytes;
+use media::time::Unwrapper;
+use media::{
+    aac, h264, AudioConfig, Codec, Frame, MediaEvent, StreamInfo, Track, Ts90k, VideoConfig,
+};
+
+use crate::codec::{self, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS};
+use crate::pes::{self, parse_pes};
+use crate::{crc32_mpeg2, stream_type, NULL_PID, PACKET_SIZE, PAT_PID, SYNC_BYTE};
+
+/// A PES larger than this (no unit start seen for too long) is dropped.
+const MAX_PES_SIZE: usize = 16 << 20;
+/// PSI sections are at most 1024 bytes (4096 for private sections); bound the assembly buffer.
+const MAX_SECTION_BUF: usize = 4096 + PACKET_SIZE;
+
+/// Something wrong with the input. Counted in [`DemuxStats`]; the most recent is kept in
+/// [`DemuxStats::last_error`]. The demuxer always carries on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemuxError {
+    /// A packet did not start with the sync byte where one was expected.
+    #[error("lost packet sync")]
+    LostSync,
+    /// The transport_error_indicator was set.
+    #[error("transport error indicator set on pid {0:#x}")]
+    TransportError(u16),
+    /// The adaptation field length does not fit the packet.
+    #[error("bad adaptation field on pid {0:#x}")]
+    BadAdaptationField(u16),
+    /// A continuity counter jump: packets were lost; the partial PES was dropped.
+    #[error("continuity error on pid {pid:#x}: expected {expected}, got {got}")]
+    Continuity { pid: u16, expected: u8, got: u8 },
+    /// A PSI section with a bad CRC or layout.
+    #[error("bad PSI section on pid {0:#x}")]
+    BadSection(u16),
+    /// A PES packet whose header could not be parsed.
+    #[error("malformed PES on pid {0:#x}")]
+    BadPes(u16),
+    /// A PES packet without a PTS; its payload was dropped.
+    #[error("PES without PTS on pid {0:#x}")]
+    MissingPts(u16),
+    /// A PES grew beyond the size limit without a new unit start.
+    #[error("oversized PES on pid {0:#x}")]
+    PesTooLarge(u16),
+    /// An AAC PES whose ADTS framing is broken; the rest of that PES was dropped.
+    #[error("bad ADTS framing on pid {0:#x}")]
+    BadAdts(u16),
+}
+
+/// Counters describing what the demuxer has seen. Read with [`Demuxer::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DemuxStats {
+    /// Packets accepted (188 bytes starting with the sync byte), including null packets.
+    pub packets: u64,
+    /// Bytes skipped while looking for sync.
+    pub garbage_bytes: u64,
+    /// Times sync was lost after having been established.
+    pub resyncs: u64,
+    /// Packets with the transport_error_indicator set (dropped).
+    pub transport_errors: u64,
+    /// Continuity counter jumps on the selected elementary streams.
+    pub cc_errors: u64,
+    /// Malformed, oversized or timestamp-less PES packets and broken ADTS framing.
+    pub pes_errors: u64,
+    /// PSI sections with a bad CRC or layout, and bad adaptation fields.
+    pub psi_errors: u64,
+    /// A valid PAT has been seen.
+    pub has_pat: bool,
+    /// A valid PMT for the first program of the PAT has been seen.
+    pub has_pmt: bool,
+    /// PID of the selected video stream, if the PMT has a supported one.
+    pub video_pid: Option<u16>,
+    /// PID of the selected audio stream, if the PMT has a supported one.
+    pub audio_pid: Option<u16>,
+    /// Video frames emitted.
+    pub video_frames: u64,
+    /// Audio frames emitted.
+    pub audio_frames: u64,
+    /// The most recent problem.
+    pub last_error: Option<DemuxError>,
+}
+
+/// One selected elementary stream.
+#[derive(Debug)]
+struct EsState {
+    pid: u16,
+    codec: Codec,
+    last_cc: Option<u8>,
+    /// Bytes of the PES being assembled.
+    pes: Vec<u8>,
+    /// Whether `pes` holds a PES started by a unit start (and not since broken).
+    active: bool,
+    /// Unwraps DTS (PTS is taken relative to the DTS).
+    clock: Unwrapper,
+}
+
+impl EsState {
+    fn new(pid: u16, codec: Codec) -> Self {
+        EsState {
+            pid,
+            codec,
+            last_cc: None,
+            pes: Vec::new(),
+            active: false,
+            clock: Unwrapper::new(33),
+        }
+    }
+}
+
+/// Reassembly buffer for PSI sections on one pid.
+#[derive(Debug, Default)]
+struct SectionBuf {
+    buf: Vec<u8>,
+    active: bool,
+}
+
+/// MPEG-TS demultiplexer for the first program of a transport stream.
+///
+/// Feed it bytes with [`push`](Demuxer::push) in chunks of any size; it emits
+/// [`MediaEvent::Info`] whenever the stream description changes (always before the first
+/// frame that depends on it) and one [`MediaEvent::Frame`] per access unit:
+///
+/// - H.264 / HEVC: one Annex B access unit per PES, `keyframe` for IDR / IRAP pictures.
+/// - AAC: one raw AAC frame (ADTS header stripped) per ADTS frame; the k-th frame of a PES gets
+///   the PES PTS plus k frame durations.
+/// - MPEG audio, AC-3, E-AC-3: the PES payload, passthrough.
+///
+/// Timestamps are unwrapped from 33 bits, so they keep increasing across the 26.5 h wrap.
+#[derive(Debug)]
+pub struct Demuxer {
+    /// Unconsumed input (less than two packets between calls).
+    buf: Vec<u8>,
+    in_sync: bool,
+    pat: SectionBuf,
+    pmt: SectionBuf,
+    pmt_pid: Option<u16>,
+    video: Option<EsState>,
+    audio: Option<EsState>,
+    /// The current stream description.
+    info: StreamInfo,
+    /// The description last emitted as [`MediaEvent::Info`].
+    emitted: Option<StreamInfo>,
+    stats: DemuxStats,
+}
+
+impl Default for Demuxer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Video,
+    Audio,
+}
+
+impl Demuxer {
+    pub fn new() -> Self {
+        Demuxer {
+            buf: Vec::new(),
+            in_sync: false,
+            pat: SectionBuf::default(),
+            pmt: SectionBuf::default(),
+            pmt_pid: None,
+            video: None,
+            audio: None,
+            info: StreamInfo::default(),
+            emitted: None,
+            stats: DemuxStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DemuxStats {
+        self.stats
+    }
+
+    /// The current stream description (what the next [`MediaEvent::Info`] would carry).
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    /// Feeds a chunk of the transport stream. Chunks may split packets anywhere.
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<MediaEvent>) {
+        self.buf.extend_from_slice(data);
+        self.consume(false, out);
+    }
+
+    /// Processes whatever is buffered and emits the PES packets still being assembled
+    /// (call at end of stream).
+    pub fn flush(&mut self, out: &mut Vec<MediaEvent>) {
+        self.consume(true, out);
+        self.finish_pes(Slot::Video, out);
+        self.finish_pes(Slot::Audio, out);
+    }
+
+    fn error(&mut self, e: DemuxError) {
+        self.stats.last_error = Some(e);
+    }
+
+    /// Splits the buffer into packets. At the end of a chunk, an unconfirmed candidate packet
+    /// (out of sync, no following sync byte visible yet) waits for more data unless `last`.
+    fn consume(&mut self, last: bool, out: &mut Vec<MediaEvent>) {
+        let mut pos = 0;
+        let mut pkt = [0u8; PACKET_SIZE];
+        while self.buf.len() - pos >= PACKET_SIZE {
+            let rem = self.buf.len() - pos;
+            if self.buf[pos] == SYNC_BYTE {
+                let accept = if self.in_sync {
+                    true
+                } else if rem > PACKET_SIZE {
+                    self.buf[pos + PACKET_SIZE] == SYNC_BYTE
+                } else if last {
+                    true
+                } else {
+                    break; // wait for the next chunk to confirm
+                };
+                if accept {
+                    self.in_sync = true;
+                    pkt.copy_from_slice(&self.buf[pos..pos + PACKET_SIZE]);
+                    pos += PACKET_SIZE;
+                    self.packet(&pkt, out);
+                    continue;
+                }
+            } else if self.in_sync {
+                self.in_sync = false;
+                self.stats.resyncs += 1;
+                self.error(DemuxError::LostSync);
+            }
+            // skip to the next candidate sync byte
+            let skip = self.buf[pos + 1..]
+                .iter()
+                .position(|&b| b == SYNC_BYTE)
+                .map_or(rem, |p| p + 1);
+            self.stats.garbage_bytes += skip as u64;
+            pos += skip;
+        }
+        if last && pos < self.buf.len() {
+            self.stats.garbage_bytes += (self.buf.len() - pos) as u64;
+            pos = self.buf.len();
+        }
+        self.buf.drain(..pos);
+    }
+
+    fn packet(&mut self, p: &[u8; PACKET_SIZE], out: &mut Vec<MediaEvent>) {
+        self.stats.packets += 1;
+        let tei = p[1] & 0x80 != 0;
+        let pusi = p[1] & 0x40 != 0;
+        let pid = u16::from_be_bytes([p[1] & 0x1f, p[2]]);
+        let afc = (p[3] >> 4) & 3;
+        let cc = p[3] & 0xf;
+        if pid == NULL_PID {
+            return;
+        }
+        let slot = self.slot_of(pid);
+        if tei {
+            self.stats.transport_errors += 1;
+            self.error(DemuxError::TransportError(pid));
+            if let Some(es) = slot.and_then(|s| self.es_mut(s)) {
+                es.active = false;
+                es.pes.clear();
+            }
+            return;
+        }
+        let mut off = 4;
+        let mut discontinuity = false;
+        if afc & 2 != 0 {
+            let len = p[4] as usize;
+            let max = if afc == 3 { 182 } else { 183 };
+            if len > max {
+                self.stats.psi_errors += 1;
+                self.error(DemuxError::BadAdaptationField(pid));
+                return;
+            }
+            if len > 0 {
+                discontinuity = p[5] & 0x80 != 0;
+            }
+            off = 5 + len;
+        }
+        if afc & 1 == 0 {
+            return; // no payload; the continuity counter does not advance
+        }
+        let payload = &p[off..];
+        if pid == PAT_PID {
+            self.psi(true, pusi, payload);
+        } else if Some(pid) == self.pmt_pid {
+            self.psi(false, pusi, payload);
+        } else if let Some(slot) = slot {
+            self.es_packet(slot, pid, pusi, cc, discontinuity, payload, out);
+        }
+    }
+
+    fn slot_of(&self, pid: u16) -> Option<Slot> {
+        if self.video.as_ref().is_some_and(|v| v.pid == pid) {
+            Some(Slot::Video)
+        } else if self.audio.as_ref().is_some_and(|a| a.pid == pid) {
+            Some(Slot::Audio)
+        } else {
+            None
+        }
+    }
+
+    fn es_mut(&mut self, slot: Slot) -> Option<&mut EsState> {
+        match slot {
+            Slot::Video => self.video.as_mut(),
+            Slot::Audio => self.audio.as_mut(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn es_packet(
+        &mut self,
+        slot: Slot,
+        pid: u16,
+        pusi: bool,
+        cc: u8,
+        discontinuity: bool,
+        payload: &[u8],
+        out: &mut Vec<MediaEvent>,
+    ) {
+        let Some(es) = self.es_mut(slot) else { return };
+        let mut cc_error = None;
+        if let Some(last) = es.last_cc {
+            let expected = (last + 1) & 0xf;
+            if !discontinuity && cc == last {
+                return; // duplicate packet
+            }
+            if !discontinuity && cc != expected {
+                cc_error = Some(expected);
+                es.active = false;
+                es.pes.clear();
+            }
+        }
+        es.last_cc = Some(cc);
+        if let Some(expected) = cc_error {
+            self.stats.cc_errors += 1;
+            self.error(DemuxError::Continuity {
+                pid,
+                expected,
+                got: cc,
+            });
+        }
+        if pusi {
+            self.finish_pes(slot, out);
+            let Some(es) = self.es_mut(slot) else { return };
+            es.pes.clear();
+            es.active = true;
+        }
+        let Some(es) = self.es_mut(slot) else { return };
+        if !es.active {
+            return;
+        }
+        es.pes.extend_from_slice(payload);
+        if es.pes.len() > MAX_PES_SIZE {
+            es.pes = Vec::new();
+            es.active = false;
+            self.stats.pes_errors += 1;
+            self.error(DemuxError::PesTooLarge(pid));
+            return;
+        }
+        if es.pes.len() >= 6 {
+            let declared = u16::from_be_bytes([es.pes[4], es.pes[5]]) as usize;
+            if declared != 0 && es.pes.len() >= 6 + declared {
+                es.pes.truncate(6 + declared);
+                self.finish_pes(slot, out);
+            }
+        }
+    }
+
+    /// Parses the PES assembled in `slot` (if any) and emits its frames.
+    fn finish_pes(&mut self, slot: Slot, out: &mut Vec<MediaEvent>) {
+        let Some(es) = self.es_mut(slot) else { return };
+        if !es.active {
+            return;
+        }
+        es.active = false;
+        let data = std::mem::take(&mut es.pes);
+        let (pid, codec) = (es.pid, es.codec);
+        let Some(hdr) = parse_pes(&data) else {
+            self.stats.pes_errors += 1;
+            self.error(DemuxError::BadPes(pid));
+            return;
+        };
+        let Some(pts_raw) = hdr.pts else {
+            self.stats.pes_errors += 1;
+            self.error(DemuxError::MissingPts(pid));
+            return;
+        };
+        let dts_raw = hdr.dts.unwrap_or(pts_raw);
+        let dts = es.clock.unwrap(dts_raw);
+        let pts = dts + pes::signed_33(pts_raw.wrapping_sub(dts_raw));
+        let data = Bytes::from(data);
+        let payload = data.slice(hdr.payload_offset.min(data.len())..);
+        if payload.is_empty() {
+            return;
+        }
+        match codec {
+            Codec::H264 | Codec::H265 => self.video_frame(codec, pts, dts, payload, out),
+            Codec::Aac => self.aac_frames(pid, pts, dts, payload, out),
+            Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3 => {
+                self.passthrough_audio(codec, pts, dts, payload, out)
+            }
+        }
+    }
+
+    fn video_frame(
+        &mut self,
+        codec: Codec,
+        pts: i64,
+        dts: i64,
+        au: Bytes,
+        out: &mut Vec<MediaEvent>,
+    ) {
+        let (mut sps, mut pps) = (Vec::new(), Vec::new());
+        let mut vps = Vec::new();
+        let mut keyframe = false;
+        for nal in h264::annexb_nals(&au) {
+            if codec == Codec::H264 {
+                match h264::nal_type(nal) {
+                    h264::NAL_IDR => keyframe = true,
+                    h264::NAL_SPS => sps.push(au.slice_ref(nal)),
+                    h264::NAL_PPS => pps.push(au.slice_ref(nal)),
+                    _ => {}
+                }
+            } else {
+                match codec::hevc_nal_type(nal) {
+                    t if codec::hevc_is_irap(t) => keyframe = true,
+                    HEVC_NAL_VPS => vps.push(au.slice_ref(nal)),
+                    HEVC_NAL_SPS => sps.push(au.slice_ref(nal)),
+                    HEVC_NAL_PPS => pps.push(au.slice_ref(nal)),
+                    _ => {}
+                }
+            }
+        }
+        let cur = self.info.video.clone().unwrap_or_default();
+        let new_sps = if codec == Codec::H264 {
+            sps
+        } else if sps.is_empty() && vps.is_empty() {
+            Vec::new()
+        } else {
+            // keep the VPS / SPS the AU lacks from the current config
+            let keep = |t: u8| -> Vec<Bytes> {
+                cur.sps
+                    .iter()
+                    .filter(|n| codec::hevc_nal_type(n) == t)
+                    .cloned()
+                    .collect()
+            };
+            let vps = if vps.is_empty() {
+                keep(HEVC_NAL_VPS)
+            } else {
+                vps
+            };
+            let sps = if sps.is_empty() {
+                keep(HEVC_NAL_SPS)
+            } else {
+                sps
+            };
+            vps.into_iter().chain(sps).collect()
+        };
+        let new_sps = if new_sps.is_empty() {
+            cur.sps.clone()
+        } else {
+            new_sps
+        };
+        let new_pps = if pps.is_empty() { cur.pps.clone() } else { pps };
+        if cur.codec != Some(codec) || new_sps != cur.sps || new_pps != cur.pps {
+            let cfg = if codec == Codec::H264 {
+                h264::video_config(new_sps, new_pps)
+            } else {
+                let (width, height) = new_sps
+                    .iter()
+                    .find(|n| codec::hevc_nal_type(n) == HEVC_NAL_SPS)
+                    .and_then(|n| codec::hevc_sps_dimensions(n).ok())
+                    .unwrap_or((0, 0));
+                VideoConfig {
+                    codec: Some(codec),
+                    width,
+                    height,
+                    fps_milli: 0,
+                    sps: new_sps,
+                    pps: new_pps,
+                }
+            };
+            self.info.video = Some(cfg);
+        }
+        self.stats.video_frames += 1;
+        self.emit(
+            Frame {
+                track: Track::Video,
+                codec,
+                pts_90k: Ts90k(pts),
+                dts_90k: Ts90k(dts),
+                keyframe,
+                data: au,
+            },
+            out,
+        );
+    }
+
+    fn set_audio_config(&mut self, cfg: AudioConfig) {
+        if self.info.audio.as_ref() != Some(&cfg) {
+            self.info.audio = Some(cfg);
+        }
+    }
+
+    fn aac_frames(
+        &mut self,
+        pid: u16,
+        pts: i64,
+        dts: i64,
+        payload: Bytes,
+        out: &mut Vec<MediaEvent>,
+    ) {
+        let mut p = 0;
+        let mut k = 0i64;
+        while p < payload.len() {
+            let rest = &payload[p..];
+            let adts = match aac::parse_adts(rest) {
+                Some(a) if a.frame_len <= rest.len() => a,
+                _ => {
+                    self.stats.pes_errors += 1;
+                    self.error(DemuxError::BadAdts(pid));
+                    return;
+                }
+            };
+            let asc = adts.asc;
+            let asc_bytes = asc.serialize();
+            let unchanged = self.info.audio.as_ref().is_some_and(|a| {
+                a.codec == Some(Codec::Aac)
+                    && a.sample_rate == asc.sample_rate
+                    && a.channels == asc.channels
+                    && a.asc.as_deref() == Some(&asc_bytes[..])
+            });
+            if !unchanged {
+                self.set_audio_config(AudioConfig {
+                    codec: Some(Codec::Aac),
+                    sample_rate: asc.sample_rate,
+                    channels: asc.channels,
+                    asc: Some(Bytes::copy_from_slice(&asc_bytes)),
+                });
+            }
+            let step = k * aac::frame_duration_90k(asc.sample_rate);
+            self.stats.audio_frames += 1;
+            self.emit(
+                Frame {
+                    track: Track::Audio,
+                    codec: Codec::Aac,
+                    pts_90k: Ts90k(pts + step),
+                    dts_90k: Ts90k(dts + step),
+                    keyframe: true,
+                    data: payload.slice(p + adts.header_len..p + adts.frame_len),
+                },
+                out,
+            );
+            p += adts.frame_len;
+            k += 1;
+        }
+    }
+
+    fn passthrough_audio(
+        &mut self,
+        codec: Codec,
+        pts: i64,
+        dts: i64,
+        payload: Bytes,
+        out: &mut Vec<MediaEvent>,
+    ) {
+        let cur = self.info.audio.clone().unwrap_or_default();
+        let (sample_rate, channels) = match codec {
+            Codec::Mpeg1Audio => codec::mpeg_audio_header(&payload),
+            _ => codec::ac3_header(&payload).map(|h| (h.sample_rate, h.channels)),
+        }
+        .unwrap_or((cur.sample_rate, cur.channels));
+        self.set_audio_config(AudioConfig {
+            codec: Some(codec),
+            sample_rate,
+            channels,
+            asc: None,
+        });
+        self.stats.audio_frames += 1;
+        self.emit(
+            Frame {
+                track: Track::Audio,
+                codec,
+                pts_90k: Ts90k(pts),
+                dts_90k: Ts90k(dts),
+                keyframe: true,
+                data: payload,
+            },
+            out,
+        );
+    }
+
+    /// Emits `frame`, preceded by the stream description when it changed since last emitted.
+    fn emit(&mut self, frame: Frame, out: &mut Vec<MediaEvent>) {
+        if self.emitted.as_ref() != Some(&self.info) {
+            self.emitted = Some(self.info.clone());
+            out.push(MediaEvent::Info(self.info.clone()));
+        }
+        out.push(MediaEvent::Frame(frame));
+    }
+
+    /// Assembles PSI sections on the PAT (`is_pat`) or PMT pid.
+    fn psi(&mut self, is_pat: bool, pusi: bool, payload: &[u8]) {
+        let mut sections = Vec::new();
+        {
+            let sb = if is_pat { &mut self.pat } else { &mut self.pmt };
+            let mut data = payload;
+            if pusi {
+                let Some((&pointer, rest)) = data.split_first() else {
+                    return;
+                };
+                let pointer = (pointer as usize).min(rest.len());
+                if sb.active {
+                    sb.buf.extend_from_slice(&rest[..pointer]);
+                    take_sections(&mut sb.buf, &mut sections);
+                }
+                sb.buf.clear();
+                sb.active = true;
+                data = &rest[pointer..];
+            }
+            if !sb.active {
+                return;
+            }
+            sb.buf.extend_from_slice(data);
+            take_sections(&mut sb.buf, &mut sections);
+            if sb.buf.len() > MAX_SECTION_BUF {
+                sb.buf.clear();
+                sb.active = false;
+            }
+        }
+        for s in sections {
+            let pid = if is_pat {
+                PAT_PID
+            } else {
+                self.pmt_pid.unwrap_or(NULL_PID)
+            };
+            if s.len() < 12 || crc32_mpeg2(&s) != 0 {
+                self.stats.psi_errors += 1;
+                self.error(DemuxError::BadSection(pid));
+                continue;
+            }
+            let ok = if is_pat {
+                self.on_pat(&s)
+            } else {
+                self.on_pmt(&s)
+            };
+            if !ok {
+                self.stats.psi_errors += 1;
+                self.error(DemuxError::BadSection(pid));
+            }
+        }
+    }
+
+    /// Handles a CRC-checked PAT section. Returns false when malformed.
+    fn on_pat(&mut self, s: &[u8]) -> bool {
+        if s[0] != 0x00 {
+            return true; // not a PAT; ignore
+        }
+        if s[5] & 1 == 0 {
+            return true; // not yet applicable
+        }
+        let entries = &s[8..s.len() - 4];
+        let pmt_pid = entries
+            .chunks_exact(4)
+            .find(|e| u16::from_be_bytes([e[0], e[1]]) != 0)
+            .map(|e| u16::from_be_bytes([e[2] & 0x1f, e[3]]));
+        self.stats.has_pat = true;
+        if let Some(pid) = pmt_pid {
+            if self.pmt_pid != Some(pid) {
+                self.pmt_pid = Some(pid);
+                self.pmt = SectionBuf::default();
+                self.stats.has_pmt = false;
+            }
+        }
+        true
+    }
+
+    /// Handles a CRC-checked PMT section. Returns false when malformed.
+    fn on_pmt(&mut self, s: &[u8]) -> bool {
+        if s[0] != 0x02 {
+            return true; // other tables may share the pid
+        }
+        if s[5] & 1 == 0 {
+            return true;
+        }
+        let end = s.len() - 4;
+        let pinfo_len = (u16::from_be_bytes([s[10], s[11]]) & 0x0fff) as usize;
+        let mut p = 12 + pinfo_len;
+        let mut video = None;
+        let mut audio = None;
+        while p + 5 <= end {
+            let st = s[p];
+            let pid = u16::from_be_bytes([s[p + 1] & 0x1f, s[p + 2]]);
+            let es_len = (u16::from_be_bytes([s[p + 3], s[p + 4]]) & 0x0fff) as usize;
+            let Some(desc) = s.get(p + 5..p + 5 + es_len) else {
+                return false;
+            };
+            if desc.len() + p + 5 > end {
+                return false;
+            }
+            if let Some(codec) = codec_for(st, desc) {
+                match codec.track() {
+                    Track::Video if video.is_none() => video = Some((pid, codec)),
+                    Track::Audio if audio.is_none() => audio = Some((pid, codec)),
+                    _ => {}
+                }
+            }
+            p += 5 + es_len;
+        }
+        self.stats.has_pmt = true;
+        self.stats.video_pid = video.map(|v| v.0);
+        self.stats.audio_pid = audio.map(|a| a.0);
+        let cur_v = self.video.as_ref().map(|e| (e.pid, e.codec));
+        if cur_v != video {
+            self.video = video.map(|(pid, c)| EsState::new(pid, c));
+            self.info.video = video.map(|(_, c)| VideoConfig {
+                codec: Some(c),
+                ..Default::default()
+            });
+        }
+        let cur_a = self.audio.as_ref().map(|e| (e.pid, e.codec));
+        if cur_a != audio {
+            self.audio = audio.map(|(pid, c)| EsState::new(pid, c));
+            self.info.audio = audio.map(|(_, c)| AudioConfig {
+                codec: Some(c),
+                ..Default::default()
+            });
+        }
+        true
+    }
+}
+
+/// Moves the complete sections at the front of `buf` to `out` (stopping at stuffing).
+fn take_sections(buf: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
+    let mut p = 0;
+    while p + 3 <= buf.len() && buf[p] != 0xff {
+        let len = 3 + (u16::from_be_bytes([buf[p + 1], buf[p + 2]]) & 0x0fff) as usize;
+        if p + len > buf.len() {
+            break;
+        }
+        out.push(buf[p..p + len].to_vec());
+        p += len;
+    }
+    if p < buf.len() && buf[p] == 0xff {
+        // stuffing: the rest of the packet carries nothing
+        p = buf.len();
+    }
+    buf.drain(..p);
+}
+
+/// The codec a PMT entry carries, if we support it.
+fn codec_for(st: u8, descriptors: &[u8]) -> Option<Codec> {
+    match st {
+        stream_type::H264 => Some(Codec::H264),
+        stream_type::H265 => Some(Codec::H265),
+        stream_type::AAC_ADTS => Some(Codec::Aac),
+        stream_type::MPEG1_AUDIO | stream_type::MPEG2_AUDIO => Some(Codec::Mpeg1Audio),
+        stream_type::AC3 => Some(Codec::Ac3),
+        stream_type::EAC3 => Some(Codec::Eac3),
+        stream_type::PRIVATE_PES => {
+            let mut d = descriptors;
+            while d.len() >= 2 {
+                let (tag, len) = (d[0], d[1] as usize);
+                let body = d.get(2..2 + len)?;
+                match (tag, body) {
+                    (0x6a, _) | (0x05, b"AC-3") => return Some(Codec::Ac3),
+                    (0x7a, _) | (0x05, b"EAC3") => return Some(Codec::Eac3),
+                    _ => {}
+                }
+                d = &d[2 + len..];
+            }
+            None
+        }
+        _ => None,
+    }
+}
