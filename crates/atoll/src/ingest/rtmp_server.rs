@@ -166,6 +166,9 @@ async fn connection(
                 )))
                 .await;
         }
+        None if reason.starts_with("protocol error") => {
+            tracing::warn!(%peer, "rtmp connection dropped: {reason}")
+        }
         None => tracing::debug!(%peer, "rtmp connection ended: {reason}"),
     }
 }

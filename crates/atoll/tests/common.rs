@@ -1,0 +1,469 @@
+//! Test harness: runs the real `atoll` binary on loopback ports and talks to it with a plain
+//! HTTP client, ffmpeg and ffprobe.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "test-pw";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "atoll-it-{}-{}-{}",
+        name,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn require(tool: &str) {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        ok,
+        "{tool} is required for the integration tests (apt-get install -y ffmpeg)"
+    );
+}
+
+pub struct Atoll {
+    pub child: Child,
+    pub http: u16,
+    pub rtmp: u16,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Atoll {
+    pub fn start(name: &str) -> Atoll {
+        Self::start_with(name, &[])
+    }
+
+    pub fn start_with(name: &str, extra_config: &[(&str, &str)]) -> Atoll {
+        let dir = temp_dir(name);
+        let http = free_port();
+        let rtmp = free_port();
+        let log = dir.join("atoll.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{http}"))
+            .arg("--rtmp")
+            .arg(format!("127.0.0.1:{rtmp}"))
+            .env("ATOLL_ADMIN_PASSWORD", PASSWORD)
+            .env("ATOLL_LOG", "info")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ));
+        if !extra_config.is_empty() {
+            let cfg = dir.join("atoll.toml");
+            let text: String = extra_config
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect();
+            std::fs::write(&cfg, text).unwrap();
+            cmd.arg("--config").arg(cfg);
+        }
+        let child = cmd.spawn().expect("spawn atoll");
+        let a = Atoll {
+            child,
+            http,
+            rtmp,
+            dir,
+            log,
+        };
+        a.wait_for("healthz", Duration::from_secs(20), || {
+            a.get("/healthz").0 == 200
+        });
+        a
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.http, path)
+    }
+
+    pub fn rtmp_url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}{}", self.rtmp, path)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        http(self.http, "GET", path, None, None)
+    }
+
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (s, b) = http(self.http, method, path, Some(("admin", PASSWORD)), body);
+        let v = serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null);
+        (s, v)
+    }
+
+    pub fn channel(&self, id: &str) -> serde_json::Value {
+        self.api("GET", &format!("/api/channels/{id}"), None).1
+    }
+
+    /// Polls `f` every 200 ms until it holds, or panics with the server log after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "timed out after {timeout:?} waiting for {what}\n--- atoll log ---\n{}",
+            self.log_text()
+        );
+    }
+
+    /// Waits until the live playlist of `id` lists at least `n` segments; returns it.
+    pub fn wait_playlist(&self, id: &str, n: usize, timeout: Duration) -> String {
+        let mut text = String::new();
+        self.wait_for(&format!("{n} segments in {id}'s playlist"), timeout, || {
+            let (s, b) = self.get(&format!("/live/{id}/index.m3u8"));
+            text = String::from_utf8_lossy(&b).into_owned();
+            s == 200 && text.matches("#EXTINF").count() >= n
+        });
+        text
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Atoll {
+    fn drop(&mut self) {
+        unsafe_free_sigterm(self.child.id());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.child.try_wait().ok().flatten().is_some() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIGTERM via the `kill` command (no libc dependency in tests).
+pub fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A minimal blocking HTTP/1.1 client (Connection: close; Content-Length or read-to-end bodies).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: Option<&str>,
+) -> (u16, Vec<u8>) {
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(_) => return (0, Vec::new()),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: atoll-it\r\n");
+    if let Some((u, p)) = auth {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, Vec::new());
+    }
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let Some(split) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0, Vec::new());
+    };
+    let head = String::from_utf8_lossy(&resp[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = resp[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+pub fn header_of(port: u16, path: &str, name: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).ok()?;
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    head.lines().find_map(|l| {
+        l.split_once(':')
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if n == 0 || b.len() < eol + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 2 + n + 2..];
+    }
+    out
+}
+
+/// A 20 s 320x240 H.264 + AAC MP4 with a 1 s GOP, generated once per machine.
+pub fn fixture_clip() -> PathBuf {
+    let dir = std::env::temp_dir().join("atoll-it-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clip-320x240-20s.mp4");
+    if path.exists() {
+        return path;
+    }
+    require("ffmpeg");
+    let tmp = dir.join(format!("clip.{}.tmp.mp4", std::process::id()));
+    let st = Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "20",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ])
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(st.success(), "ffmpeg could not make the fixture clip");
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// Runs ffmpeg in the background with these args (quiet).
+pub fn ffmpeg_bg(args: &[&str]) -> Child {
+    require("ffmpeg");
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+pub struct Killer(pub Child);
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ffprobe's view of a URL: "codec_name,width,height" per stream.
+pub fn ffprobe_streams(url: &str) -> Vec<String> {
+    require("ffprobe");
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+            "-show_entries",
+            "stream=codec_name,width,height,sample_rate",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {url} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ffprobe lists streams once per program and once on their own: keep each once
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `ffmpeg -i URL -c copy -f null -` reading at most `secs`: returns (stderr errors, seconds of media read).
+pub fn ffmpeg_read(url: &str, secs: u32) -> (String, f64) {
+    require("ffmpeg");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-stats",
+            "-rw_timeout",
+            "15000000",
+            "-i",
+            url,
+            "-t",
+            &secs.to_string(),
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // -stats prints "... time=00:00:09.96 ..." progress lines; take the last
+    let t = stderr
+        .rsplit("time=")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(parse_hms)
+        .unwrap_or(0.0);
+    let errors: String = stderr
+        .lines()
+        .flat_map(|l| l.split('\r'))
+        .filter(|l| !l.contains("time=") && !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        out.status.success(),
+        "ffmpeg read of {url} failed:\n{stderr}"
+    );
+    (errors, t)
+}
+
+fn parse_hms(s: &str) -> Option<f64> {
+    let mut parts = s.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let sec: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + sec)
+}
+
+/// Checks RFC 8216 rules on a live playlist; returns (target, [(extinf, uri, pdt)]).
+pub fn check_live_playlist(text: &str) -> (u64, Vec<(f64, String, String)>) {
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let target: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .expect("TARGETDURATION")
+        .parse()
+        .unwrap();
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:"));
+    assert!(!text.contains("#EXT-X-ENDLIST"));
+    let mut segs = Vec::new();
+    let mut pdt = None;
+    let mut dur = None;
+    for l in text.lines() {
+        if let Some(p) = l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = Some(p.to_string());
+        } else if let Some(d) = l.strip_prefix("#EXTINF:") {
+            dur = Some(d.trim_end_matches(',').parse::<f64>().unwrap());
+        } else if !l.starts_with('#') && !l.is_empty() {
+            let d = dur.take().expect("EXTINF before URI");
+            assert!(
+                d.round() as u64 <= target,
+                "EXTINF {d} > TARGETDURATION {target}"
+            );
+            segs.push((
+                d,
+                l.to_string(),
+                pdt.take().expect("PROGRAM-DATE-TIME on every segment"),
+            ));
+        }
+    }
+    (target, segs)
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
