@@ -8,13 +8,19 @@ fn read_tree(dir: &Path, out: &mut Vec<(String, String)>) {
         if p.is_dir() {
             read_tree(&p, out);
         } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+            out.push((
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            ));
         }
     }
 }
 
 fn crates_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 #[test]
@@ -23,13 +29,26 @@ fn pure_crates_do_no_io_and_read_no_clock() {
         let dir = crates_dir().join(name);
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         for dep in ["tokio", "mio", "socket2", "hyper", "axum", "rusqlite"] {
-            assert!(!manifest.contains(&format!("\n{dep}")), "{name} must not depend on {dep}");
+            assert!(
+                !manifest.contains(&format!("\n{dep}")),
+                "{name} must not depend on {dep}"
+            );
         }
         let mut files = Vec::new();
         read_tree(&dir.join("src"), &mut files);
         for (path, text) in files {
-            for banned in ["std::net", "tokio::", "SystemTime::now", "Instant::now", "std::fs::", "std::thread::spawn"] {
-                assert!(!text.contains(banned), "{path} uses {banned}: pure crates are sans-IO");
+            for banned in [
+                "std::net",
+                "tokio::",
+                "SystemTime::now",
+                "Instant::now",
+                "std::fs::",
+                "std::thread::spawn",
+            ] {
+                assert!(
+                    !text.contains(banned),
+                    "{path} uses {banned}: pure crates are sans-IO"
+                );
             }
         }
     }
@@ -44,7 +63,10 @@ fn only_api_speaks_json_and_nothing_imports_api() {
         if path.contains("/api/") {
             continue;
         }
-        assert!(!text.contains("serde_json"), "{path}: only api serialises JSON");
+        assert!(
+            !text.contains("serde_json"),
+            "{path}: only api serialises JSON"
+        );
         assert!(!text.contains("crate::api"), "{path} must not import api");
     }
 }

@@ -560,3 +560,71 @@ fn graceful_shutdown_on_sigterm() {
     assert!(status.success(), "exit status {status:?}\n{}", a.log_text());
     assert!(a.log_text().contains("stopped"));
 }
+
+#[test]
+fn rtmp_pull_from_an_upstream_server() {
+    // ffmpeg acts as the upstream RTMP server (-listen 1) and serves the clip to whoever plays it
+    let clip = fixture_clip();
+    let port = free_port();
+    let upstream = format!("rtmp://127.0.0.1:{port}/app/stream");
+    let _server = Killer(ffmpeg_bg(&[
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        path_str(&clip),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        "-listen",
+        "1",
+        &upstream,
+    ]));
+    let a = Atoll::start("rtmppull");
+    let body = json!({"id": "pulled", "name": "Pulled", "sources": [upstream]}).to_string();
+    assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
+    a.wait_playlist("pulled", 2, T);
+    assert_eq!(
+        ffprobe_streams(&a.url("/live/pulled/index.m3u8")),
+        vec!["aac,48000".to_string(), "h264,320,240".to_string()]
+    );
+    let (errors, secs) = ffmpeg_read(&a.url("/live/pulled/index.m3u8"), 6);
+    assert!(errors.is_empty(), "{errors}");
+    assert!(secs >= 5.0);
+}
+
+#[test]
+fn udp_passes_mp2_audio_through() {
+    let clip = fixture_clip();
+    let a = Atoll::start("mp2");
+    let port = free_udp_port();
+    let body =
+        json!({"id": "radio", "name": "MP2", "sources": [format!("udp://127.0.0.1:{port}")]})
+            .to_string();
+    assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
+    let _tx = Killer(ffmpeg_bg(&[
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        path_str(&clip),
+        "-c:v",
+        "copy",
+        "-c:a",
+        "mp2",
+        "-b:a",
+        "128k",
+        "-f",
+        "mpegts",
+        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
+    ]));
+    a.wait_playlist("radio", 2, T);
+    assert_eq!(
+        ffprobe_streams(&a.url("/live/radio/index.m3u8")),
+        vec!["h264,320,240".to_string(), "mp2,48000".to_string()]
+    );
+    let (errors, _) = ffmpeg_read(&a.url("/live/radio/index.m3u8"), 6);
+    assert!(errors.is_empty(), "{errors}");
+    assert_eq!(a.channel("radio")["audio"]["codec"], "mp2");
+}
