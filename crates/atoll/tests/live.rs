@@ -15,6 +15,7 @@ const T: Duration = Duration::from_secs(40);
 fn demo_channel_serves_valid_hls_and_mpegts() {
     let a = Atoll::start("demo");
     let text = a.wait_playlist("demo", 2, T);
+    assert_av_aligned(&a, "demo", &text);
     let (target, segs) = check_live_playlist(&text);
     assert_eq!(target, 6);
     // keyframe-aligned 6 s segments from the 2 s-GOP test source
@@ -177,7 +178,8 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
         "flv",
         &a.rtmp_url("/live/live2"),
     ]));
-    a.wait_playlist("live2", 2, T);
+    let text = a.wait_playlist("live2", 2, T);
+    assert_av_aligned(&a, "live2", &text);
     let (errors, secs) = ffmpeg_read(&a.url("/live/live2/index.m3u8"), 8);
     assert!(errors.is_empty(), "{errors}");
     assert!(secs >= 7.0);
@@ -627,4 +629,61 @@ fn udp_passes_mp2_audio_through() {
     let (errors, _) = ffmpeg_read(&a.url("/live/radio/index.m3u8"), 6);
     assert!(errors.is_empty(), "{errors}");
     assert_eq!(a.channel("radio")["audio"]["codec"], "mp2");
+}
+
+/// Sources whose clocks wrap (RTMP's 32-bit milliseconds, MPEG-TS's 33-bit 90 kHz) play through
+/// the wrap with no discontinuity and no decoder errors.
+#[test]
+fn timestamp_wrap_around_in_rtmp_and_udp() {
+    let clip = fixture_clip();
+    let a = Atoll::start("wrap");
+    let port = free_udp_port();
+    for body in [
+        json!({"id": "rtmpwrap", "name": "RTMP wrap", "sources": []}),
+        json!({"id": "tswrap", "name": "TS wrap", "sources": [format!("udp://127.0.0.1:{port}")]}),
+    ] {
+        assert_eq!(
+            a.api("POST", "/api/channels", Some(&body.to_string())).0,
+            201
+        );
+    }
+    // 2^32 ms = 4294967.296 s: start 6 s before the wrap. 2^33 / 90 kHz = 95443.7 s: start 6 s before.
+    let _rtmp = Killer(ffmpeg_bg(&[
+        "-re",
+        "-i",
+        path_str(&clip),
+        "-c",
+        "copy",
+        "-output_ts_offset",
+        "4294961",
+        "-f",
+        "flv",
+        &a.rtmp_url("/live/rtmpwrap"),
+    ]));
+    let _udp = Killer(ffmpeg_bg(&[
+        "-re",
+        "-i",
+        path_str(&clip),
+        "-c",
+        "copy",
+        "-output_ts_offset",
+        "95437.7",
+        "-f",
+        "mpegts",
+        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
+    ]));
+    for id in ["rtmpwrap", "tswrap"] {
+        // 3 segments = 18 s: the wrap (at ~6 s) is well inside
+        let text = a.wait_playlist(id, 3, Duration::from_secs(60));
+        let (_, segs) = check_live_playlist(&text);
+        assert!(
+            !text.contains("#EXT-X-DISCONTINUITY"),
+            "{id}: a wrap is not a discontinuity\n{text}"
+        );
+        for (d, _, _) in segs.iter().take(segs.len() - 1).skip(1) {
+            assert!((*d - 6.0).abs() < 0.1, "{id}: segment of {d} s\n{text}");
+        }
+        let (s, log) = (a.channel(id), a.log_text());
+        assert!(!log.contains("timestamps jumped"), "{id}: {s}\n{log}");
+    }
 }

@@ -135,15 +135,42 @@ impl Clock for SimulatedClock {
 pub struct Unwrapper {
     bits: u32,
     last: Option<i64>,
+    /// RTMP only: many writers (ffmpeg's FLV muxer among them) send 31-bit timestamps and wrap at
+    /// 2^31 ms. A step of about +2^31 modulo 2^32 is taken as such a wrap and folded in here.
+    half_wrap_offset: Option<i64>,
 }
 
 impl Unwrapper {
     pub fn new(bits: u32) -> Self {
-        Unwrapper { bits, last: None }
+        Unwrapper {
+            bits,
+            last: None,
+            half_wrap_offset: None,
+        }
     }
+
+    /// For RTMP millisecond timestamps: 32-bit, also tolerating writers that wrap at 2^31.
+    pub fn rtmp_ms() -> Self {
+        Unwrapper {
+            bits: 32,
+            last: None,
+            half_wrap_offset: Some(0),
+        }
+    }
+
     pub fn unwrap(&mut self, raw: u64) -> i64 {
         let modulus = 1i64 << self.bits;
-        let raw = (raw as i64) & (modulus - 1);
+        let mut raw = (raw as i64) & (modulus - 1);
+        if let (Some(off), Some(last)) = (self.half_wrap_offset.as_mut(), self.last) {
+            let half = modulus / 2;
+            let window = 10_000; // 10 s of milliseconds
+            let shifted = (raw + *off).rem_euclid(modulus);
+            let step = (shifted - last.rem_euclid(modulus)).rem_euclid(modulus);
+            if (half - window..=half + window).contains(&step) {
+                *off = (*off + half).rem_euclid(modulus);
+            }
+            raw = (raw + *off).rem_euclid(modulus);
+        }
         let v = match self.last {
             None => raw,
             Some(last) => {
@@ -194,6 +221,34 @@ mod tests {
         // a small step back (B-frames) stays a step back
         assert_eq!(u.unwrap(m - 3000), m as i64 - 3000);
         assert_eq!(u.unwrap(20_000), m as i64 + 20_000);
+    }
+
+    #[test]
+    fn unwrap_rtmp_31bit_writers() {
+        // ffmpeg writes FLV timestamps as signed 32-bit: they wrap at 2^31 ms
+        let mut u = Unwrapper::rtmp_ms();
+        let half = 1u64 << 31;
+        let mut out = Vec::new();
+        for t in (half - 200..half + 200).step_by(40) {
+            out.push(u.unwrap(t % half));
+        }
+        assert!(out.windows(2).all(|w| w[1] - w[0] == 40), "{out:?}");
+        // a second wrap (true time crosses 2^32) keeps going
+        let mut u = Unwrapper::rtmp_ms();
+        let mut prev = u.unwrap(half - 40);
+        for k in 0..(3 * 1_000) {
+            let t = (half + k * 40) % half; // the writer wraps every 2^31
+            let v = u.unwrap(t);
+            assert_eq!(v - prev, 40);
+            prev = v;
+        }
+        // and real 32-bit writers still unwrap
+        let mut u = Unwrapper::rtmp_ms();
+        let m = 1u64 << 32;
+        assert_eq!(u.unwrap(m - 40), (m - 40) as i64);
+        assert_eq!(u.unwrap(0), m as i64);
+        // small B-frame-like steps back are kept
+        assert_eq!(u.unwrap(m - 80), m as i64 - 80);
     }
 
     #[test]

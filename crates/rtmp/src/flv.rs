@@ -11,7 +11,7 @@
 //! * Anything else is skipped; the first tag of each unknown codec yields an
 //!   `Err(RtmpError::Unsupported)` the sessions turn into a warning event.
 //!
-//! Timestamps are 32-bit milliseconds, unwrapped with one [`Unwrapper`] shared by
+//! Timestamps are 32-bit milliseconds (31-bit writers such as ffmpeg tolerated), unwrapped with one [`Unwrapper`] shared by
 //! both tracks (they share the RTMP clock), then converted to 90 kHz.
 
 use std::collections::HashSet;
@@ -56,7 +56,7 @@ fn si24(b: &[u8]) -> i32 {
 impl FlvDemuxer {
     pub fn new() -> Self {
         FlvDemuxer {
-            ts: Unwrapper::new(32),
+            ts: Unwrapper::rtmp_ms(),
             video: None,
             audio: None,
             length_size: 4,

@@ -131,14 +131,20 @@ impl Rebaser {
         self.last_in_primary = None;
     }
     /// Re-bases `f`; returns true when the source's own timestamps jumped (a discontinuity).
+    #[cfg(test)]
     fn map(&mut self, f: &mut Frame, primary: bool) -> bool {
-        let mut jumped = false;
+        self.map_verbose(f, primary).is_some()
+    }
+
+    /// Like [`Rebaser::map`], returning the (previous, new) source DTS of a jump.
+    fn map_verbose(&mut self, f: &mut Frame, primary: bool) -> Option<(i64, i64)> {
+        let mut jumped = None;
         if primary {
             if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
                 let d = f.dts_90k.0 - last;
                 if !(-90_000..=5 * 90_000).contains(&d) {
                     self.offset = None;
-                    jumped = true;
+                    jumped = Some((last, f.dts_90k.0));
                 }
             }
             self.last_in_primary = Some(f.dts_90k.0);
@@ -473,8 +479,8 @@ impl Runner {
                 if self.active == Some(ev.slot) {
                     self.meter.add(now, f.data.len());
                     let is_primary = f.track == primary;
-                    if self.rebaser.map(&mut f, is_primary) {
-                        tracing::info!(channel = %self.id, "source timestamps jumped; discontinuity");
+                    if let Some((from, to)) = self.rebaser.map_verbose(&mut f, is_primary) {
+                        tracing::info!(channel = %self.id, from_90k = from, to_90k = to, "source timestamps jumped; discontinuity");
                         self.seg.discontinuity(&mut self.events);
                     }
                     self.seg

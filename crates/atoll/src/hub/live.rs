@@ -180,3 +180,61 @@ impl LiveOutput {
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media::{Ts90k, UtcMs};
+
+    fn seg(seq: u64, disc: bool) -> Segment {
+        Segment {
+            seq,
+            start_90k: Ts90k(seq as i64 * 540_000),
+            duration_90k: 540_000,
+            start_utc: UtcMs(1_795_000_000_000 + seq as i64 * 6000),
+            discontinuity: disc,
+            data: Bytes::from_static(&[0x47; 188]),
+        }
+    }
+
+    #[test]
+    fn a_viewer_that_never_reads_never_blocks_the_feed_and_is_told_it_lagged() {
+        let live = LiveOutput::new(6, 6);
+        let mut slow = live.subscribe_ts();
+        let mut fast = live.subscribe_ts();
+        for i in 0..5000 {
+            live.push_chunk(Bytes::from(vec![i as u8; 188]), i % 100 == 0); // never blocks
+            assert!(fast.rx.try_recv().is_ok());
+        }
+        assert!(matches!(
+            slow.rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        // a new viewer starts on the current segment's first chunk
+        let joined = live.subscribe_ts();
+        assert_eq!(joined.backlog.len(), 100);
+        assert_eq!(joined.backlog[0][0], (4900 % 256) as u8);
+    }
+
+    #[test]
+    fn window_sequence_and_discontinuity_sequence() {
+        let live = LiveOutput::new(3, 6);
+        for seq in 100..120 {
+            live.push_segment(seg(seq, seq == 105 || seq == 117));
+        }
+        let snap = live.snapshot();
+        let text = std::str::from_utf8(&snap.playlist).unwrap();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:117\n"), "{text}");
+        // 105 slid out of the window: it is counted in the discontinuity sequence
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+        assert_eq!(text.matches("#EXTINF").count(), 3);
+        assert!(snap.segment(119).is_some());
+        assert!(
+            snap.segment(113).is_some(),
+            "a few older segments stay for late readers"
+        );
+        assert!(snap.segment(112).is_none());
+        assert!(snap.segment(100).is_none());
+        assert!(snap.segment(200).is_none());
+    }
+}

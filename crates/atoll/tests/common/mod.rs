@@ -467,3 +467,46 @@ pub fn check_live_playlist(text: &str) -> (u64, Vec<(f64, String, String)>) {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Start times of the video and audio streams of one segment (ffprobe), in seconds.
+pub fn av_start_times(url: &str) -> (f64, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,start_time",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (mut v, mut a) = (None, None);
+    for l in text.lines() {
+        let mut parts = l.split(',');
+        let kind = parts.next().unwrap_or("");
+        let t: Option<f64> = parts.next().and_then(|t| t.parse().ok());
+        match kind {
+            "video" => v = v.or(t),
+            "audio" => a = a.or(t),
+            _ => {}
+        }
+    }
+    (
+        v.unwrap_or_else(|| panic!("no video start in {url}: {text}")),
+        a.unwrap_or_else(|| panic!("no audio start in {url}: {text}")),
+    )
+}
+
+/// Asserts audio and video of every segment in `playlist` start within 100 ms of each other.
+pub fn assert_av_aligned(a: &Atoll, id: &str, playlist: &str) {
+    for (_, uri, _) in check_live_playlist(playlist).1 {
+        let (v, au) = av_start_times(&a.url(&format!("/live/{id}/{uri}")));
+        assert!(
+            (v - au).abs() < 0.1,
+            "{id}/{uri}: video starts at {v}, audio at {au}"
+        );
+    }
+}
