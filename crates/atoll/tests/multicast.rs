@@ -12,13 +12,21 @@ use serde_json::json;
 fn enter_private_netns() {
     // SAFETY: unshare(2) only changes this thread's namespaces; children spawned from it inherit them.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "unshare(CLONE_NEWNET) failed (the tests run as root): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET) failed (the tests run as root): {}",
+        std::io::Error::last_os_error()
+    );
     for args in [
         vec!["link", "set", "lo", "up"],
         vec!["link", "set", "lo", "multicast", "on"],
         vec!["route", "add", "224.0.0.0/4", "dev", "lo"],
     ] {
-        let st = Command::new("ip").args(&args).status().expect("ip (iproute2) is needed");
+        let st = Command::new("ip")
+            .args(&args)
+            .status()
+            .expect("ip (iproute2) is needed");
         assert!(st.success(), "ip {args:?} failed");
     }
 }
@@ -35,7 +43,15 @@ fn multicast_udp_joined_on_a_chosen_interface() {
         let body = json!({"id": "mcast", "name": "Multicast", "sources": [source]}).to_string();
         assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
         let _tx = Killer(ffmpeg_bg(&[
-            "-re", "-stream_loop", "-1", "-i", path_str(&clip), "-c", "copy", "-f", "mpegts",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            path_str(&clip),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
             &format!("udp://239.1.1.1:{port}?pkt_size=1316&localaddr=127.0.0.1&ttl=1"),
         ]));
         a.wait_playlist("mcast", 2, Duration::from_secs(40));

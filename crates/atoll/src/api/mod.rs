@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/assets/hls.min.js", get(hls_js))
         .route("/metrics", get(metrics::metrics))
         .route("/api/channels", get(channels::list).post(channels::create))
         .route(
@@ -169,4 +170,17 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+/// hls.js, from npm at build time (see build.rs), embedded in the binary.
+static HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
+
+async fn hls_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        HLS_JS,
+    )
 }
