@@ -687,3 +687,99 @@ fn timestamp_wrap_around_in_rtmp_and_udp() {
         assert!(!log.contains("timestamps jumped"), "{id}: {s}\n{log}");
     }
 }
+
+#[test]
+fn random_admin_password_is_printed_once_and_works() {
+    let dir = temp_dir("randompw");
+    let port = free_port();
+    let log = dir.join("log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args([
+            "--data",
+            path_str(&dir.join("data")),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--rtmp",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env_remove("ATOLL_ADMIN_PASSWORD")
+        .env("NO_COLOR", "1")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut password = None;
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("with password ").nth(1) {
+            password = rest
+                .split_whitespace()
+                .next()
+                .map(|p| p.trim_matches(|c: char| !c.is_ascii_graphic()).to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let password = password.expect("the generated password is logged");
+    let mut ok = false;
+    for _ in 0..50 {
+        if http(
+            port,
+            "GET",
+            "/api/channels",
+            Some(("admin", &password)),
+            None,
+        )
+        .0 == 200
+        {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok, "the logged password signs in");
+    assert_eq!(
+        http(port, "GET", "/api/channels", Some(("admin", "guess")), None).0,
+        401
+    );
+    unsafe_free_sigterm(child.id());
+    let _ = child.wait();
+    // a restart does not make (or print) another one
+    let log2 = dir.join("log2");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args([
+            "--data",
+            path_str(&dir.join("data")),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--rtmp",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env_remove("ATOLL_ADMIN_PASSWORD")
+        .stdout(std::fs::File::create(&log2).unwrap())
+        .stderr(std::fs::File::options().append(true).open(&log2).unwrap())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if http(
+            port,
+            "GET",
+            "/api/channels",
+            Some(("admin", &password)),
+            None,
+        )
+        .0 == 200
+        {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe_free_sigterm(child.id());
+    let _ = child.wait();
+    assert!(up, "the same password still works after a restart");
+    assert!(!std::fs::read_to_string(&log2)
+        .unwrap()
+        .contains("with password"));
+}

@@ -106,7 +106,9 @@ impl Drop for ViewerGuard {
 }
 
 fn ts_stream(live: Arc<LiveOutput>) -> Response {
-    let sub = live.subscribe_ts();
+    let Some(sub) = live.subscribe_ts() else {
+        return plain(StatusCode::NOT_FOUND, "channel stopped\n");
+    };
     live.ts_viewers.fetch_add(1, Ordering::Relaxed);
     let guard = ViewerGuard(live);
     let backlog = sub.backlog.into_iter();

@@ -369,6 +369,7 @@ impl Runner {
         }
         self.seg.flush(&mut self.events);
         self.drain_events();
+        self.live.close();
         tracing::debug!(channel = %self.id, "channel runner stopped");
     }
 

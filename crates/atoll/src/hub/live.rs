@@ -57,9 +57,9 @@ impl HlsSessions {
 
 pub struct LiveOutput {
     snapshot: RwLock<Arc<LiveSnapshot>>,
-    /// Chunks of the segment being built, so a new TS viewer starts at once on a keyframe.
-    current_chunks: Mutex<Vec<Bytes>>,
-    ts_tx: broadcast::Sender<TsChunk>,
+    /// The TS feed: chunks of the segment being built (so a new viewer starts at once on a
+    /// keyframe) and the sender; `None` once the channel stopped, which ends every TS response.
+    ts: Mutex<TsFeed>,
     window: usize,
     keep: usize,
     min_target_s: u64,
@@ -73,6 +73,11 @@ pub struct LiveOutput {
     pub slow_viewers_dropped: AtomicU64,
 }
 
+struct TsFeed {
+    current_chunks: Vec<Bytes>,
+    tx: Option<broadcast::Sender<TsChunk>>,
+}
+
 /// A TS viewer's position in the feed.
 pub struct TsSubscription {
     pub backlog: Vec<Bytes>,
@@ -83,9 +88,11 @@ impl LiveOutput {
     pub fn new(window: usize, min_target_s: u64) -> Self {
         LiveOutput {
             snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
-            current_chunks: Mutex::new(Vec::new()),
-            // ~2 segments of chunks at 25 fps video + audio; a viewer further behind is dropped.
-            ts_tx: broadcast::channel(1024).0,
+            ts: Mutex::new(TsFeed {
+                current_chunks: Vec::new(),
+                // ~14 s of chunks at 25 fps video + audio; a viewer further behind is dropped.
+                tx: Some(broadcast::channel(1024).0),
+            }),
             window,
             keep: window + 4,
             min_target_s,
@@ -105,30 +112,34 @@ impl LiveOutput {
     }
 
     pub fn push_chunk(&self, data: Bytes, segment_start: bool) {
-        let mut cur = self
-            .current_chunks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
         if segment_start {
-            cur.clear();
+            feed.current_chunks.clear();
         }
-        cur.push(data.clone());
+        feed.current_chunks.push(data.clone());
         // Sent under the lock so a subscriber's backlog and its receiver never overlap or miss.
-        let _ = self.ts_tx.send(TsChunk {
-            data,
-            segment_start,
-        });
+        if let Some(tx) = &feed.tx {
+            let _ = tx.send(TsChunk {
+                data,
+                segment_start,
+            });
+        }
     }
 
-    pub fn subscribe_ts(&self) -> TsSubscription {
-        let cur = self
-            .current_chunks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        TsSubscription {
-            backlog: cur.clone(),
-            rx: self.ts_tx.subscribe(),
-        }
+    /// None once the channel has stopped.
+    pub fn subscribe_ts(&self) -> Option<TsSubscription> {
+        let feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
+        Some(TsSubscription {
+            backlog: feed.current_chunks.clone(),
+            rx: feed.tx.as_ref()?.subscribe(),
+        })
+    }
+
+    /// The channel stopped (deleted, deactivated, shutdown): every TS response ends.
+    pub fn close(&self) {
+        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
+        feed.tx = None;
+        feed.current_chunks.clear();
     }
 
     /// Adds a finished segment and re-renders the playlist.
@@ -200,8 +211,8 @@ mod tests {
     #[test]
     fn a_viewer_that_never_reads_never_blocks_the_feed_and_is_told_it_lagged() {
         let live = LiveOutput::new(6, 6);
-        let mut slow = live.subscribe_ts();
-        let mut fast = live.subscribe_ts();
+        let mut slow = live.subscribe_ts().unwrap();
+        let mut fast = live.subscribe_ts().unwrap();
         for i in 0..5000 {
             live.push_chunk(Bytes::from(vec![i as u8; 188]), i % 100 == 0); // never blocks
             assert!(fast.rx.try_recv().is_ok());
@@ -211,9 +222,17 @@ mod tests {
             Err(broadcast::error::TryRecvError::Lagged(_))
         ));
         // a new viewer starts on the current segment's first chunk
-        let joined = live.subscribe_ts();
+        let joined = live.subscribe_ts().unwrap();
         assert_eq!(joined.backlog.len(), 100);
         assert_eq!(joined.backlog[0][0], (4900 % 256) as u8);
+        // closing ends every viewer's stream and refuses new ones
+        let mut last = joined.rx;
+        live.close();
+        assert!(matches!(
+            last.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        assert!(live.subscribe_ts().is_none());
     }
 
     #[test]

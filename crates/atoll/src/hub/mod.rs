@@ -96,6 +96,7 @@ impl Hub {
             if let Some(t) = h.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 t.abort();
             }
+            h.live.close();
         }
     }
 
