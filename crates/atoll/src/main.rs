@@ -78,6 +78,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             sources: vec!["testsrc://".into()],
             publish_key: None,
             active: true,
+            record: true,
+            retention_hours: 6,
         };
         store.with(|c| store::insert_channel(c, &demo, now_utc))?;
         tracing::info!(

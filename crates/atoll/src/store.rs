@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Numbered migrations; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_recording.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -32,6 +35,10 @@ pub struct Channel {
     pub sources: Vec<String>,
     pub publish_key: Option<String>,
     pub active: bool,
+    /// Archived for catch-up.
+    pub record: bool,
+    /// Hours of archive kept.
+    pub retention_hours: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +139,7 @@ fn map_conflict(e: rusqlite::Error) -> StoreError {
 
 pub fn list_channels(c: &Connection) -> Result<Vec<Channel>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, name, number, group_title, logo, publish_key, active FROM channel
+        "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours FROM channel
          ORDER BY number IS NULL, number, id",
     )?;
     let mut channels: Vec<Channel> = stmt
@@ -160,6 +167,8 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
         logo: r.get(4)?,
         publish_key: r.get(5)?,
         active: r.get::<_, i64>(6)? != 0,
+        record: r.get::<_, i64>(7)? != 0,
+        retention_hours: r.get(8)?,
         sources: Vec::new(),
     })
 }
@@ -167,7 +176,8 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
 pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
     let mut ch = c
         .query_row(
-            "SELECT id, name, number, group_title, logo, publish_key, active FROM channel WHERE id = ?1",
+            "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours
+             FROM channel WHERE id = ?1",
             [id],
             row_to_channel,
         )
@@ -195,9 +205,21 @@ fn write_sources(tx: &rusqlite::Transaction, ch: &Channel) -> Result<(), StoreEr
 pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Result<(), StoreError> {
     let tx = c.transaction()?;
     tx.execute(
-        "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, created_utc_ms, updated_utc_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-        params![ch.id, ch.name, ch.number, ch.group, ch.logo, ch.publish_key, ch.active as i64, now_utc_ms],
+        "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, record, retention_hours,
+                              created_utc_ms, updated_utc_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        params![
+            ch.id,
+            ch.name,
+            ch.number,
+            ch.group,
+            ch.logo,
+            ch.publish_key,
+            ch.active as i64,
+            ch.record as i64,
+            ch.retention_hours,
+            now_utc_ms
+        ],
     )
     .map_err(map_conflict)?;
     write_sources(&tx, ch)?;
@@ -210,8 +232,19 @@ pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let n = tx
         .execute(
             "UPDATE channel SET name = ?2, number = ?3, group_title = ?4, logo = ?5, publish_key = ?6,
-             active = ?7, updated_utc_ms = ?8 WHERE id = ?1",
-            params![ch.id, ch.name, ch.number, ch.group, ch.logo, ch.publish_key, ch.active as i64, now_utc_ms],
+             active = ?7, record = ?8, retention_hours = ?9, updated_utc_ms = ?10 WHERE id = ?1",
+            params![
+                ch.id,
+                ch.name,
+                ch.number,
+                ch.group,
+                ch.logo,
+                ch.publish_key,
+                ch.active as i64,
+                ch.record as i64,
+                ch.retention_hours,
+                now_utc_ms
+            ],
         )
         .map_err(map_conflict)?;
     if n == 0 {
@@ -276,6 +309,8 @@ mod tests {
             sources: vec!["udp://@239.1.1.1:1234".into(), "testsrc://".into()],
             publish_key: None,
             active: true,
+            record: true,
+            retention_hours: 72,
         }
     }
 

@@ -187,6 +187,8 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
         "sources": ch.sources,
         "publish_key": ch.publish_key,
         "active": ch.active,
+        "record": ch.record,
+        "retention_hours": ch.retention_hours,
         "urls": {
             "hls": format!("/live/{}/index.m3u8", ch.id),
             "mpegts": format!("/live/{}/mpegts", ch.id),
@@ -289,6 +291,8 @@ pub async fn create(
         sources: Vec::new(),
         publish_key: None,
         active: true,
+        record: true,
+        retention_hours: 72,
     };
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
