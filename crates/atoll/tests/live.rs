@@ -141,6 +141,27 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
     let ch = a.channel("news");
     assert!(ch["input_bitrate_bps"].as_u64().unwrap() > 10_000, "{ch}");
     assert_eq!(ch["active_source"], "rtmp publish /live/news");
+    // the encoder stops: the channel goes off air at once (slate), and a restarted encoder is taken
+    drop(_push);
+    a.wait_for("news off air", Duration::from_secs(5), || {
+        a.channel("news")["state"] != "live"
+    });
+    a.wait_for("slate", Duration::from_secs(10), || {
+        a.channel("news")["slate"] == true
+    });
+    let _push = Killer(ffmpeg_bg(&[
+        "-re",
+        "-i",
+        path_str(&clip),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        &a.rtmp_url("/live/news?key=s3cret"),
+    ]));
+    a.wait_for("news live again", T, || {
+        a.channel("news")["state"] == "live"
+    });
     drop(_push);
 
     // a live libx264 encode (B-frames, 2 s GOP) into a second channel

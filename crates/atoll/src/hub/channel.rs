@@ -402,9 +402,12 @@ impl Runner {
                         "wrong publish key"
                     }
                     .to_string())
-                } else if self.slots[0].publisher {
+                } else if self.slots[0].publisher
+                    && self.slots[0].alive(self.settings.clock.now_mono_ms(), 3000)
+                {
                     Err("another publisher is already live on this channel".to_string())
                 } else {
+                    // a silent previous publisher (dead network, encoder restarted) is replaced
                     let generation = self.next_generation;
                     self.next_generation += 1;
                     let now = self.settings.clock.now_mono_ms();
@@ -442,6 +445,15 @@ impl Runner {
                 if e.starts_with("publisher disconnected") {
                     slot.publisher = false;
                     slot.generation = 0; // nothing more from this publisher
+                    slot.last_media_mono = None;
+                    if self.active == Some(ev.slot) {
+                        self.status
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .last_error = Some(e.clone());
+                        self.go_offline(&e);
+                        return;
+                    }
                 }
                 self.status
                     .lock()
