@@ -41,6 +41,12 @@ pub struct Config {
     pub failover_silence_seconds: u64,
     /// Seconds a higher-priority source must stream before Atoll switches back to it.
     pub failover_return_seconds: u64,
+    /// Where the catch-up archive lives (default: `{data}/archive`).
+    pub archive_dir: Option<PathBuf>,
+    /// Cap on the archive's total size in bytes; the oldest segments go first.
+    pub archive_max_bytes: Option<u64>,
+    /// Keep at least this share of the archive's disk free (percent); the oldest segments go first.
+    pub archive_min_free_percent: Option<f64>,
 }
 
 impl Default for Config {
@@ -53,6 +59,9 @@ impl Default for Config {
             playlist_window: 6,
             failover_silence_seconds: 5,
             failover_return_seconds: 5,
+            archive_dir: None,
+            archive_max_bytes: None,
+            archive_min_free_percent: None,
         }
     }
 }
@@ -122,6 +131,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !(3..=30).contains(&cfg.playlist_window) {
         return Err("playlist_window must be 3..30".into());
+    }
+    if cfg
+        .archive_min_free_percent
+        .is_some_and(|p| !(0.0..=90.0).contains(&p))
+    {
+        return Err("archive_min_free_percent must be 0..90".into());
     }
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());

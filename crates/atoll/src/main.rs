@@ -6,7 +6,9 @@ mod clock;
 mod config;
 mod hub;
 mod ingest;
+mod recorder;
 mod store;
+mod sys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +89,20 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         );
     }
 
+    let archive_dir = cfg
+        .archive_dir
+        .clone()
+        .unwrap_or_else(|| cfg.data.join("archive"));
+    let (archive, recovery) = archive::Archive::open(&archive_dir, clock.now_utc())
+        .with_context(|| format!("opening the archive in {}", archive_dir.display()))?;
+    if recovery.repaired_anything() || recovery.crash_gaps > 0 {
+        tracing::warn!(?recovery, "archive recovered after an unclean stop");
+    }
+    let archive = Arc::new(archive);
+    let recorder = Arc::new(
+        recorder::Recorder::start(archive.clone()).context("starting the archive writer")?,
+    );
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let slate = Arc::new(hub::slate::SlateLoop::build().context("encoding the slate")?);
     let hub = Arc::new(hub::Hub::new(
@@ -98,6 +114,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             return_after_ms: cfg.failover_return_seconds as i64 * 1000,
             slate_after_ms: 1500,
             slate,
+            recorder: Some(recorder.clone()),
         },
         shutdown_rx.clone(),
     ));
@@ -126,8 +143,19 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         hub.clone(),
         shutdown_rx.clone(),
     ));
+    let retention = tokio::spawn(recorder::retention_loop(
+        archive.clone(),
+        archive_dir.clone(),
+        store.clone(),
+        clock.clone(),
+        cfg.archive_max_bytes,
+        cfg.archive_min_free_percent,
+        shutdown_rx.clone(),
+    ));
     let state = api::AppState {
         hub: hub.clone(),
+        archive: archive.clone(),
+        archive_dir: archive_dir.clone(),
         store: store.clone(),
         auth: Arc::new(auth::Authenticator::new(store.clone())),
         started: Instant::now(),
@@ -145,6 +173,10 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let _ = rtmp_task.await;
     // endless /mpegts responses end when their channel's runner stops; give HTTP a bounded grace
     hub.join().await;
+    let _ = retention.await;
+    // the runners marked their recordings stopped; let the writer store what is queued
+    let rec = recorder.clone();
+    let _ = tokio::task::spawn_blocking(move || rec.close()).await;
     match tokio::time::timeout(std::time::Duration::from_secs(5), server_task).await {
         Ok(r) => r.context("http server task")?.context("http server")?,
         Err(_) => tracing::warn!("HTTP connections still open after 5 s; closing"),

@@ -49,6 +49,18 @@ pub async fn live_file(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    // catch-up forms read the archive only, so they work for stopped channels too
+    if let Some(req) = super::archive::parse_catchup(&file) {
+        return match req {
+            Ok(req) if super::channels::valid_id(&id) => super::archive::serve(&st, id, req).await,
+            Ok(_) => plain(StatusCode::NOT_FOUND, "no such channel\n"),
+            Err(msg) => {
+                let mut r = plain(StatusCode::BAD_REQUEST, "bad catch-up URL\n");
+                *r.body_mut() = Body::from(format!("bad catch-up URL: {msg}\n"));
+                r
+            }
+        };
+    }
     let Some(ch) = st.hub.get(&id) else {
         return plain(
             StatusCode::NOT_FOUND,

@@ -1,5 +1,6 @@
 //! The HTTP server: live HLS/TS serving, the REST API, metrics. The only module that speaks JSON.
 
+mod archive;
 mod channels;
 mod live;
 mod metrics;
@@ -22,6 +23,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    pub archive: Arc<::archive::Archive>,
+    pub archive_dir: std::path::PathBuf,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
@@ -40,6 +43,13 @@ pub fn router(state: AppState) -> Router {
                 .put(channels::update)
                 .delete(channels::delete),
         )
+        .route("/api/channels/{id}/recording", get(archive::recording))
+        .route(
+            "/api/channels/{id}/recording/{action}",
+            axum::routing::post(archive::set_recording),
+        )
+        .route("/api/channels/{id}/archive", get(archive::intervals))
+        .route("/api/archive/usage", get(archive::usage))
         .route("/live/{id}/{file}", get(live::live_file))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")

@@ -41,6 +41,10 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Whether the slate is on air.
     pub slate: bool,
+    /// Segments are going to the archive.
+    pub recording: bool,
+    /// When the current recording run began (first segment archived after a pause).
+    pub recording_since: Option<media::UtcMs>,
 }
 
 /// Monotone counters for /metrics.
@@ -198,6 +202,8 @@ pub fn spawn(
         info: StreamInfo::default(),
         last_error: None,
         slate: false,
+        recording: false,
+        recording_since: None,
     }));
     let counters = Arc::new(Counters::default());
     let (control_tx, control_rx) = mpsc::channel(16);
@@ -230,6 +236,8 @@ pub fn spawn(
         },
         events: Vec::new(),
         next_generation: 1,
+        open_is_slate: false,
+        recording: false,
     };
     runner.rebuild_slots();
     let id = runner.id.clone();
@@ -265,6 +273,10 @@ struct Runner {
     meter: BitrateMeter,
     events: Vec<SegmentEvent>,
     next_generation: u64,
+    /// The segment being built holds slate frames (not archived).
+    open_is_slate: bool,
+    /// The last finished segment went to the archive.
+    recording: bool,
 }
 
 impl Runner {
@@ -370,6 +382,7 @@ impl Runner {
         self.seg.flush(&mut self.events);
         self.drain_events();
         self.live.close();
+        self.pause_recording(archive::GapReason::RecordingStopped);
         tracing::debug!(channel = %self.id, "channel runner stopped");
     }
 
@@ -377,6 +390,9 @@ impl Runner {
         match c {
             Control::Reconfigure(cfg) => {
                 let sources_changed = cfg.sources != self.cfg.sources;
+                if self.cfg.record && !cfg.record {
+                    self.pause_recording(archive::GapReason::RecordingStopped);
+                }
                 self.cfg = cfg;
                 if sources_changed {
                     tracing::info!(channel = %self.id, "sources changed; restarting ingest");
@@ -529,6 +545,20 @@ impl Runner {
         }
         self.pending = None;
         self.offline_since_mono = self.settings.clock.now_mono_ms();
+        self.pause_recording(archive::GapReason::SourceLost);
+    }
+
+    /// The archive gets a gap from now, with this reason, until the next recorded segment.
+    fn pause_recording(&mut self, reason: archive::GapReason) {
+        if self.recording {
+            self.recording = false;
+            if let Some(r) = &self.settings.recorder {
+                r.stopped(&self.id, self.settings.clock.now_utc(), reason);
+            }
+            let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            st.recording = false;
+            st.recording_since = None;
+        }
     }
 
     fn on_tick(&mut self) {
@@ -655,9 +685,25 @@ impl Runner {
                 SegmentEvent::Chunk {
                     data,
                     segment_start,
-                } => self.live.push_chunk(data, segment_start),
+                } => {
+                    if segment_start {
+                        self.open_is_slate = self.slate.is_some();
+                    }
+                    self.live.push_chunk(data, segment_start)
+                }
                 SegmentEvent::Segment(s) => {
                     self.counters.segments.fetch_add(1, Ordering::Relaxed);
+                    if self.cfg.record && !self.open_is_slate {
+                        if let Some(r) = &self.settings.recorder {
+                            r.record(&self.id, &s);
+                            if !self.recording {
+                                self.recording = true;
+                                let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+                                st.recording = true;
+                                st.recording_since = Some(s.start_utc);
+                            }
+                        }
+                    }
                     self.live.push_segment(s);
                 }
             }

@@ -30,6 +30,8 @@ pub struct Settings {
     /// The slate starts this long after a channel loses its last source.
     pub slate_after_ms: i64,
     pub slate: Arc<slate::SlateLoop>,
+    /// Archives recording channels' segments (None: no archive, e.g. in unit tests).
+    pub recorder: Option<Arc<crate::recorder::Recorder>>,
 }
 
 pub struct Hub {
@@ -97,6 +99,13 @@ impl Hub {
                 t.abort();
             }
             h.live.close();
+            if let Some(r) = &self.settings.recorder {
+                r.stopped(
+                    id,
+                    self.settings.clock.now_utc(),
+                    archive::GapReason::RecordingStopped,
+                );
+            }
         }
     }
 

@@ -1,0 +1,554 @@
+//! Catch-up playback from the archive store (Flussonic URL forms) and the archive API.
+//! Reads only the archive: never the live hub or the recorder.
+
+use std::sync::Arc;
+
+use archive::{Archive, SegmentRow, ADJACENT_MS};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use hls::{PlaylistKind, PlaylistSegment};
+use media::UtcMs;
+use serde_json::{json, Value};
+
+use super::{ApiError, AppState, Authed};
+
+/// Longest range one playlist or download may cover.
+const MAX_RANGE_S: i64 = 7 * 24 * 3600;
+
+/// A catch-up request parsed from a file name under `/live/{id}/`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CatchupRequest {
+    /// `index-{from}-{duration}.m3u8`: the range as a VOD playlist.
+    Range { from_s: i64, duration_s: i64 },
+    /// `timeshift_abs-{from}.m3u8`: EVENT playlist from `from` growing to the live edge.
+    From { from_s: i64 },
+    /// `timeshift_rel-{seconds}.m3u8`: the same, `seconds` back from now.
+    Back { seconds: i64 },
+    /// `archive-{from}-{duration}.ts`: the range as one MPEG-TS download.
+    TsDownload { from_s: i64, duration_s: i64 },
+    /// `rec-{start_utc_ms}.ts`: one archived segment.
+    Segment { start_utc_ms: i64 },
+}
+
+fn num(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses a file name; None when it is not a catch-up form. Err(message) when it is one but malformed.
+pub fn parse_catchup(file: &str) -> Option<Result<CatchupRequest, String>> {
+    let two = |s: &str| -> Result<(i64, i64), String> {
+        let (a, b) = s.split_once('-').ok_or("expected {from}-{duration}")?;
+        let from_s = num(a).ok_or("from must be unix seconds")?;
+        let duration_s = num(b).ok_or("duration must be whole seconds")?;
+        if duration_s == 0 || duration_s > MAX_RANGE_S {
+            return Err(format!("duration must be 1..{MAX_RANGE_S} seconds"));
+        }
+        Ok((from_s, duration_s))
+    };
+    if let Some(rest) = file
+        .strip_prefix("index-")
+        .and_then(|r| r.strip_suffix(".m3u8"))
+    {
+        return Some(
+            two(rest).map(|(from_s, duration_s)| CatchupRequest::Range { from_s, duration_s }),
+        );
+    }
+    if let Some(rest) = file
+        .strip_prefix("archive-")
+        .and_then(|r| r.strip_suffix(".ts"))
+    {
+        return Some(
+            two(rest).map(|(from_s, duration_s)| CatchupRequest::TsDownload { from_s, duration_s }),
+        );
+    }
+    if let Some(rest) = file
+        .strip_prefix("timeshift_abs-")
+        .and_then(|r| r.strip_suffix(".m3u8"))
+    {
+        return Some(
+            num(rest)
+                .map(|from_s| CatchupRequest::From { from_s })
+                .ok_or_else(|| "from must be unix seconds".into()),
+        );
+    }
+    if let Some(rest) = file
+        .strip_prefix("timeshift_rel-")
+        .and_then(|r| r.strip_suffix(".m3u8"))
+    {
+        return Some(
+            num(rest)
+                .filter(|s| *s <= MAX_RANGE_S)
+                .map(|seconds| CatchupRequest::Back { seconds })
+                .ok_or_else(|| "offset must be whole seconds".into()),
+        );
+    }
+    if let Some(rest) = file
+        .strip_prefix("rec-")
+        .and_then(|r| r.strip_suffix(".ts"))
+    {
+        return Some(
+            num(rest)
+                .map(|start_utc_ms| CatchupRequest::Segment { start_utc_ms })
+                .ok_or_else(|| "bad segment name".into()),
+        );
+    }
+    None
+}
+
+fn plain(status: StatusCode, msg: String) -> Response {
+    let mut r = (status, msg).into_response();
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, archive::ArchiveError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("archive: {e}");
+            Err(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "archive error; see the server log\n".into(),
+            ))
+        }
+        Err(e) => Err(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("archive task failed: {e}\n"),
+        )),
+    }
+}
+
+/// Renders archived rows as a playlist; gaps and source discontinuities become EXT-X-DISCONTINUITY.
+pub fn render(rows: &[SegmentRow], kind: PlaylistKind, start_offset_s: Option<f64>) -> String {
+    let items: Vec<PlaylistSegment> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| PlaylistSegment {
+            uri: format!("rec-{}.ts", r.start_utc_ms),
+            duration_90k: r.duration_90k,
+            start_utc: UtcMs(r.start_utc_ms),
+            discontinuity: i > 0
+                && (r.discontinuity || r.start_utc_ms - rows[i - 1].end_utc_ms > ADJACENT_MS),
+        })
+        .collect();
+    let target = hls::playlist::target_duration_s(&items, 1);
+    hls::render_media_playlist(kind, target, 0, 0, &items, start_offset_s)
+}
+
+pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Response {
+    let now_ms = st.hub.settings.clock.now_utc().0;
+    let archive = st.archive.clone();
+    let (from_ms, to_ms, kind) = match req {
+        CatchupRequest::Segment { start_utc_ms } => {
+            return segment(archive, channel, start_utc_ms).await
+        }
+        CatchupRequest::TsDownload { from_s, duration_s } => {
+            return download(
+                archive,
+                channel,
+                from_s * 1000,
+                (from_s + duration_s) * 1000,
+            )
+            .await
+        }
+        CatchupRequest::Range { from_s, duration_s } => (
+            from_s * 1000,
+            (from_s + duration_s) * 1000,
+            PlaylistKind::Vod,
+        ),
+        CatchupRequest::From { from_s } => (from_s * 1000, now_ms + 60_000, PlaylistKind::Event),
+        CatchupRequest::Back { seconds } => (
+            now_ms - seconds * 1000,
+            now_ms + 60_000,
+            PlaylistKind::Event,
+        ),
+    };
+    if from_ms > now_ms {
+        return plain(StatusCode::NOT_FOUND, "that time is in the future\n".into());
+    }
+    let ch = channel.clone();
+    let rows = match blocking(move || archive.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if rows.is_empty() {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "nothing recorded in that range\n".into(),
+        );
+    }
+    // the first segment starts at the keyframe at or before `from`; point players at the exact second
+    let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
+    let text = render(&rows, kind, (offset > 0.0).then_some(offset));
+    let mut r = Response::new(Body::from(text));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.apple.mpegurl"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if kind == PlaylistKind::Vod && to_ms < now_ms {
+            "max-age=60"
+        } else {
+            "max-age=1"
+        }),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// Reads one archived segment (pinned while it is read, so retention cannot cut it).
+fn read_row(archive: &Archive, row: &SegmentRow) -> Result<Option<Bytes>, archive::ArchiveError> {
+    use std::io::Read;
+    let Some((mut file, _pin)) = archive.open_segment(row)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(row.bytes as usize);
+    file.read_to_end(&mut buf)
+        .map_err(|source| archive::ArchiveError::Io {
+            op: "read",
+            path: row.path.clone(),
+            source,
+        })?;
+    Ok(Some(Bytes::from(buf)))
+}
+
+async fn segment(archive: Arc<Archive>, channel: String, start_utc_ms: i64) -> Response {
+    let found = blocking(move || {
+        let row = archive.segment_at_or_before(&channel, UtcMs(start_utc_ms))?;
+        match row.filter(|r| r.start_utc_ms == start_utc_ms) {
+            Some(r) => read_row(&archive, &r),
+            None => Ok(None),
+        }
+    })
+    .await;
+    match found {
+        Ok(Some(data)) => {
+            let mut r = Response::new(Body::from(data));
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400, immutable"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            r
+        }
+        Ok(None) => plain(
+            StatusCode::NOT_FOUND,
+            "segment is not in the archive (any more)\n".into(),
+        ),
+        Err(resp) => resp,
+    }
+}
+
+/// The range as one MPEG-TS body, streamed segment by segment (never built in memory).
+async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i64) -> Response {
+    let (a, ch) = (archive.clone(), channel.clone());
+    let rows = match blocking(move || a.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if rows.is_empty() {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "nothing recorded in that range\n".into(),
+        );
+    }
+    let stream = futures_util::stream::unfold(
+        (rows.into_iter(), archive),
+        |(mut rows, archive)| async move {
+            loop {
+                let row = rows.next()?;
+                let a = archive.clone();
+                match tokio::task::spawn_blocking(move || read_row(&a, &row)).await {
+                    Ok(Ok(Some(data))) => {
+                        return Some((Ok::<Bytes, std::io::Error>(data), (rows, archive)))
+                    }
+                    Ok(Ok(None)) => continue, // removed by retention meanwhile
+                    Ok(Err(e)) => {
+                        return Some((Err(std::io::Error::other(e.to_string())), (rows, archive)))
+                    }
+                    Err(e) => {
+                        return Some((Err(std::io::Error::other(e.to_string())), (rows, archive)))
+                    }
+                }
+            }
+        },
+    );
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{channel}-{}-{}.ts\"",
+        from_ms / 1000,
+        (to_ms - from_ms) / 1000
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub struct RangeQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn channel_exists(st: &AppState, id: &str) -> Result<crate::store::Channel, ApiError> {
+    let id = id.to_string();
+    st.store
+        .call(move |c| crate::store::get_channel(c, &id))
+        .await
+        .map_err(super::channels::store_err)
+}
+
+/// `GET /api/channels/{id}/archive?from=&to=` (unix seconds; default: the last 72 h).
+pub async fn intervals(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    channel_exists(&st, &id).await?;
+    let now_s = st.hub.settings.clock.now_utc().secs();
+    let to = q.to.unwrap_or(now_s + 60);
+    let from = q.from.unwrap_or(to - 72 * 3600);
+    if from >= to {
+        return Err(ApiError::invalid("from", "must be before to"));
+    }
+    let a = st.archive.clone();
+    let ch = id.clone();
+    let (ivals, gaps) = tokio::task::spawn_blocking(move || {
+        Ok::<_, archive::ArchiveError>((
+            a.intervals(&ch, UtcMs(from * 1000), UtcMs(to * 1000))?,
+            a.gaps(&ch, UtcMs(from * 1000), UtcMs(to * 1000))?,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "channel": id,
+        "from": from,
+        "to": to,
+        "intervals": ivals.iter().map(|(a, b)| json!({"from": a.0 as f64 / 1000.0, "to": b.0 as f64 / 1000.0})).collect::<Vec<_>>(),
+        "gaps": gaps.iter().map(gap_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn gap_json(g: &archive::Gap) -> Value {
+    json!({"from": g.from_utc_ms as f64 / 1000.0, "to": g.to_utc_ms as f64 / 1000.0, "reason": g.reason.as_str()})
+}
+
+/// `GET /api/channels/{id}/recording`.
+pub async fn recording(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ch = channel_exists(&st, &id).await?;
+    Ok(Json(recording_json(&st, &ch).await?))
+}
+
+async fn recording_json(st: &AppState, ch: &crate::store::Channel) -> Result<Value, ApiError> {
+    let now = st.hub.settings.clock.now_utc();
+    let status = st.hub.get(&ch.id).map(|h| h.status());
+    let written = st
+        .hub
+        .settings
+        .recorder
+        .as_ref()
+        .map(|r| r.status(&ch.id))
+        .unwrap_or_default();
+    let recent_error = written.last_error_utc.is_some_and(|t| now.0 - t.0 < 60_000);
+    let state = if !ch.record || !ch.active {
+        "stopped"
+    } else if recent_error {
+        "error"
+    } else if status.as_ref().is_some_and(|s| s.recording) {
+        "recording"
+    } else {
+        "waiting for source"
+    };
+    let a = st.archive.clone();
+    let id = ch.id.clone();
+    let window_from = UtcMs(now.0 - ch.retention_hours as i64 * 3_600_000);
+    let (usage, ivals, gaps, last) = tokio::task::spawn_blocking(move || {
+        let usage = a.usage()?.into_iter().find(|(c, _, _)| *c == id);
+        let ivals = a.intervals(&id, window_from, UtcMs(now.0 + 60_000))?;
+        let gaps = a.gaps(&id, window_from, UtcMs(now.0 + 60_000))?;
+        let last = a.segment_at_or_before(&id, UtcMs(now.0 + 60_000))?;
+        Ok::<_, archive::ArchiveError>((usage, ivals, gaps, last))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let kept_ms: i64 = ivals.iter().map(|(a, b)| b.0 - a.0).sum();
+    Ok(json!({
+        "channel": ch.id,
+        "record": ch.record,
+        "state": state,
+        "since": status.as_ref().and_then(|s| s.recording_since).map(|t| t.to_rfc3339()),
+        "last_segment": last.map(|r| UtcMs(r.start_utc_ms).to_rfc3339()),
+        "bytes": usage.as_ref().map(|u| u.1).unwrap_or(0),
+        "segments": usage.as_ref().map(|u| u.2).unwrap_or(0),
+        "hours_kept": kept_ms as f64 / 3_600_000.0,
+        "retention_hours": ch.retention_hours,
+        "last_error": written.last_error,
+        "gaps": gaps.iter().map(gap_json).collect::<Vec<_>>(),
+    }))
+}
+
+/// `POST /api/channels/{id}/recording/start` and `/stop`.
+pub async fn set_recording(
+    State(st): State<AppState>,
+    _: Authed,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let record = match action.as_str() {
+        "start" => true,
+        "stop" => false,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                None,
+                "use /recording/start or /recording/stop",
+            ))
+        }
+    };
+    let mut ch = channel_exists(&st, &id).await?;
+    if ch.record != record {
+        ch.record = record;
+        let saved = ch.clone();
+        let now = st.hub.settings.clock.now_utc().0;
+        st.store
+            .call(move |c| crate::store::update_channel(c, &saved, now))
+            .await
+            .map_err(super::channels::store_err)?;
+        tracing::info!(channel = %id, "recording {}", if record { "started" } else { "stopped" });
+        st.hub.apply(ch.clone()).await;
+    }
+    Ok(Json(recording_json(&st, &ch).await?))
+}
+
+/// `GET /api/archive/usage`.
+pub async fn usage(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
+    let a = st.archive.clone();
+    let usage = tokio::task::spawn_blocking(move || a.usage())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let disk = crate::sys::disk_space(&st.archive_dir);
+    let total: u64 = usage.iter().map(|u| u.1).sum();
+    Ok(Json(json!({
+        "channels": usage.iter().map(|(c, b, n)| json!({"channel": c, "bytes": b, "segments": n})).collect::<Vec<_>>(),
+        "total_bytes": total,
+        "disk_total_bytes": disk.map(|d| d.0),
+        "disk_free_bytes": disk.map(|d| d.1),
+        "writer_dropped_segments": st.hub.settings.recorder.as_ref().map(|r| r.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flussonic_forms() {
+        assert_eq!(
+            parse_catchup("index-1795000000-3600.m3u8"),
+            Some(Ok(CatchupRequest::Range {
+                from_s: 1_795_000_000,
+                duration_s: 3600
+            }))
+        );
+        assert_eq!(
+            parse_catchup("timeshift_abs-1795000000.m3u8"),
+            Some(Ok(CatchupRequest::From {
+                from_s: 1_795_000_000
+            }))
+        );
+        assert_eq!(
+            parse_catchup("timeshift_rel-600.m3u8"),
+            Some(Ok(CatchupRequest::Back { seconds: 600 }))
+        );
+        assert_eq!(
+            parse_catchup("archive-1795000000-30.ts"),
+            Some(Ok(CatchupRequest::TsDownload {
+                from_s: 1_795_000_000,
+                duration_s: 30
+            }))
+        );
+        assert_eq!(
+            parse_catchup("rec-1795000000123.ts"),
+            Some(Ok(CatchupRequest::Segment {
+                start_utc_ms: 1_795_000_000_123
+            }))
+        );
+        assert_eq!(parse_catchup("index.m3u8"), None);
+        assert_eq!(parse_catchup("1795000000.ts"), None);
+        for bad in [
+            "index-x-1.m3u8",
+            "index-1-0.m3u8",
+            "index-1--5.m3u8",
+            "index-1-99999999.m3u8",
+            "timeshift_rel-abc.m3u8",
+            "archive-1.ts",
+            "rec-.ts",
+        ] {
+            assert!(matches!(parse_catchup(bad), Some(Err(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn playlist_marks_gaps() {
+        let row = |start: i64, disc: bool| SegmentRow {
+            id: start,
+            channel: "c".into(),
+            start_utc_ms: start,
+            duration_90k: 540_000,
+            end_utc_ms: start + 6000,
+            bytes: 188,
+            discontinuity: disc,
+            path: "/x".into(),
+        };
+        let rows = [
+            row(1_000_000, false),
+            row(1_006_000, false),
+            row(1_020_000, false),
+            row(1_026_000, true),
+        ];
+        let p = render(&rows, PlaylistKind::Vod, Some(2.5));
+        assert_eq!(p.matches("#EXT-X-DISCONTINUITY\n").count(), 2, "{p}");
+        assert!(p.contains("#EXT-X-START:TIME-OFFSET=2.500,PRECISE=YES"));
+        assert!(p.contains("rec-1020000.ts"));
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    }
+}
