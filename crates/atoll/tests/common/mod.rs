@@ -59,6 +59,8 @@ pub struct Atoll {
     pub rtmp: u16,
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// Keep `dir` when stopped (for restart tests).
+    pub keep_dir: bool,
 }
 
 impl Atoll {
@@ -101,6 +103,7 @@ impl Atoll {
             rtmp,
             dir,
             log,
+            keep_dir: false,
         };
         a.wait_for("healthz", Duration::from_secs(20), || {
             a.get("/healthz").0 == 200
@@ -160,6 +163,14 @@ impl Atoll {
         text
     }
 
+    /// Stops the server (SIGTERM) and keeps its directory; returns it.
+    pub fn stop_keeping_data(mut self) -> PathBuf {
+        self.keep_dir = true;
+        let dir = self.dir.clone();
+        drop(self);
+        dir
+    }
+
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -171,7 +182,9 @@ impl Drop for Atoll {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if self.child.try_wait().ok().flatten().is_some() {
-                let _ = std::fs::remove_dir_all(&self.dir);
+                if !self.keep_dir {
+                    let _ = std::fs::remove_dir_all(&self.dir);
+                }
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
