@@ -156,6 +156,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         hub: hub.clone(),
         archive: archive.clone(),
         archive_dir: archive_dir.clone(),
+        clock: clock.clone(),
         store: store.clone(),
         auth: Arc::new(auth::Authenticator::new(store.clone())),
         started: Instant::now(),

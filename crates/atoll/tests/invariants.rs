@@ -70,3 +70,19 @@ fn only_api_speaks_json_and_nothing_imports_api() {
         assert!(!text.contains("crate::api"), "{path} must not import api");
     }
 }
+
+#[test]
+fn playback_reads_only_the_archive_store() {
+    let text = std::fs::read_to_string(crates_dir().join("atoll/src/api/archive.rs")).unwrap();
+    for banned in ["hub", "recorder", "LiveOutput"] {
+        assert!(
+            !text.contains(banned),
+            "api/archive.rs (playback) must not use {banned}: the archive is the contract"
+        );
+    }
+    let recorder = std::fs::read_to_string(crates_dir().join("atoll/src/recorder.rs")).unwrap();
+    assert!(
+        !recorder.contains("crate::api"),
+        "the recorder never imports api"
+    );
+}

@@ -1,20 +1,18 @@
-//! Catch-up playback from the archive store (Flussonic URL forms) and the archive API.
-//! Reads only the archive: never the live hub or the recorder.
+//! Catch-up playback from the archive store (Flussonic URL forms).
+//! Reads only the archive store: never the live channel registry or the segment writer (the files and the index are
+//! the contract between recording and playback).
 
 use std::sync::Arc;
 
 use archive::{Archive, SegmentRow, ADJACENT_MS};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use hls::{PlaylistKind, PlaylistSegment};
 use media::UtcMs;
-use serde_json::{json, Value};
 
-use super::{ApiError, AppState, Authed};
+use super::AppState;
 
 /// Longest range one playlist or download may cover.
 const MAX_RANGE_S: i64 = 7 * 24 * 3600;
@@ -150,7 +148,7 @@ pub fn render(rows: &[SegmentRow], kind: PlaylistKind, start_offset_s: Option<f6
 }
 
 pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Response {
-    let now_ms = st.hub.settings.clock.now_utc().0;
+    let now_ms = st.clock.now_utc().0;
     let archive = st.archive.clone();
     let (from_ms, to_ms, kind) = match req {
         CatchupRequest::Segment { start_utc_ms } => {
@@ -312,168 +310,6 @@ async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
-}
-
-#[derive(serde::Deserialize)]
-pub struct RangeQuery {
-    from: Option<i64>,
-    to: Option<i64>,
-}
-
-async fn channel_exists(st: &AppState, id: &str) -> Result<crate::store::Channel, ApiError> {
-    let id = id.to_string();
-    st.store
-        .call(move |c| crate::store::get_channel(c, &id))
-        .await
-        .map_err(super::channels::store_err)
-}
-
-/// `GET /api/channels/{id}/archive?from=&to=` (unix seconds; default: the last 72 h).
-pub async fn intervals(
-    State(st): State<AppState>,
-    _: Authed,
-    Path(id): Path<String>,
-    Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, ApiError> {
-    channel_exists(&st, &id).await?;
-    let now_s = st.hub.settings.clock.now_utc().secs();
-    let to = q.to.unwrap_or(now_s + 60);
-    let from = q.from.unwrap_or(to - 72 * 3600);
-    if from >= to {
-        return Err(ApiError::invalid("from", "must be before to"));
-    }
-    let a = st.archive.clone();
-    let ch = id.clone();
-    let (ivals, gaps) = tokio::task::spawn_blocking(move || {
-        Ok::<_, archive::ArchiveError>((
-            a.intervals(&ch, UtcMs(from * 1000), UtcMs(to * 1000))?,
-            a.gaps(&ch, UtcMs(from * 1000), UtcMs(to * 1000))?,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "channel": id,
-        "from": from,
-        "to": to,
-        "intervals": ivals.iter().map(|(a, b)| json!({"from": a.0 as f64 / 1000.0, "to": b.0 as f64 / 1000.0})).collect::<Vec<_>>(),
-        "gaps": gaps.iter().map(gap_json).collect::<Vec<_>>(),
-    })))
-}
-
-fn gap_json(g: &archive::Gap) -> Value {
-    json!({"from": g.from_utc_ms as f64 / 1000.0, "to": g.to_utc_ms as f64 / 1000.0, "reason": g.reason.as_str()})
-}
-
-/// `GET /api/channels/{id}/recording`.
-pub async fn recording(
-    State(st): State<AppState>,
-    _: Authed,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let ch = channel_exists(&st, &id).await?;
-    Ok(Json(recording_json(&st, &ch).await?))
-}
-
-async fn recording_json(st: &AppState, ch: &crate::store::Channel) -> Result<Value, ApiError> {
-    let now = st.hub.settings.clock.now_utc();
-    let status = st.hub.get(&ch.id).map(|h| h.status());
-    let written = st
-        .hub
-        .settings
-        .recorder
-        .as_ref()
-        .map(|r| r.status(&ch.id))
-        .unwrap_or_default();
-    let recent_error = written.last_error_utc.is_some_and(|t| now.0 - t.0 < 60_000);
-    let state = if !ch.record || !ch.active {
-        "stopped"
-    } else if recent_error {
-        "error"
-    } else if status.as_ref().is_some_and(|s| s.recording) {
-        "recording"
-    } else {
-        "waiting for source"
-    };
-    let a = st.archive.clone();
-    let id = ch.id.clone();
-    let window_from = UtcMs(now.0 - ch.retention_hours as i64 * 3_600_000);
-    let (usage, ivals, gaps, last) = tokio::task::spawn_blocking(move || {
-        let usage = a.usage()?.into_iter().find(|(c, _, _)| *c == id);
-        let ivals = a.intervals(&id, window_from, UtcMs(now.0 + 60_000))?;
-        let gaps = a.gaps(&id, window_from, UtcMs(now.0 + 60_000))?;
-        let last = a.segment_at_or_before(&id, UtcMs(now.0 + 60_000))?;
-        Ok::<_, archive::ArchiveError>((usage, ivals, gaps, last))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    let kept_ms: i64 = ivals.iter().map(|(a, b)| b.0 - a.0).sum();
-    Ok(json!({
-        "channel": ch.id,
-        "record": ch.record,
-        "state": state,
-        "since": status.as_ref().and_then(|s| s.recording_since).map(|t| t.to_rfc3339()),
-        "last_segment": last.map(|r| UtcMs(r.start_utc_ms).to_rfc3339()),
-        "bytes": usage.as_ref().map(|u| u.1).unwrap_or(0),
-        "segments": usage.as_ref().map(|u| u.2).unwrap_or(0),
-        "hours_kept": kept_ms as f64 / 3_600_000.0,
-        "retention_hours": ch.retention_hours,
-        "last_error": written.last_error,
-        "gaps": gaps.iter().map(gap_json).collect::<Vec<_>>(),
-    }))
-}
-
-/// `POST /api/channels/{id}/recording/start` and `/stop`.
-pub async fn set_recording(
-    State(st): State<AppState>,
-    _: Authed,
-    Path((id, action)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let record = match action.as_str() {
-        "start" => true,
-        "stop" => false,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                None,
-                "use /recording/start or /recording/stop",
-            ))
-        }
-    };
-    let mut ch = channel_exists(&st, &id).await?;
-    if ch.record != record {
-        ch.record = record;
-        let saved = ch.clone();
-        let now = st.hub.settings.clock.now_utc().0;
-        st.store
-            .call(move |c| crate::store::update_channel(c, &saved, now))
-            .await
-            .map_err(super::channels::store_err)?;
-        tracing::info!(channel = %id, "recording {}", if record { "started" } else { "stopped" });
-        st.hub.apply(ch.clone()).await;
-    }
-    Ok(Json(recording_json(&st, &ch).await?))
-}
-
-/// `GET /api/archive/usage`.
-pub async fn usage(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
-    let a = st.archive.clone();
-    let usage = tokio::task::spawn_blocking(move || a.usage())
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let disk = crate::sys::disk_space(&st.archive_dir);
-    let total: u64 = usage.iter().map(|u| u.1).sum();
-    Ok(Json(json!({
-        "channels": usage.iter().map(|(c, b, n)| json!({"channel": c, "bytes": b, "segments": n})).collect::<Vec<_>>(),
-        "total_bytes": total,
-        "disk_total_bytes": disk.map(|d| d.0),
-        "disk_free_bytes": disk.map(|d| d.1),
-        "writer_dropped_segments": st.hub.settings.recorder.as_ref().map(|r| r.dropped.load(std::sync::atomic::Ordering::Relaxed)),
-    })))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod archive;
 mod channels;
 mod live;
 mod metrics;
+mod recording;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub archive: Arc<::archive::Archive>,
     pub archive_dir: std::path::PathBuf,
+    pub clock: Arc<dyn media::Clock>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
@@ -43,13 +45,13 @@ pub fn router(state: AppState) -> Router {
                 .put(channels::update)
                 .delete(channels::delete),
         )
-        .route("/api/channels/{id}/recording", get(archive::recording))
+        .route("/api/channels/{id}/recording", get(recording::recording))
         .route(
             "/api/channels/{id}/recording/{action}",
-            axum::routing::post(archive::set_recording),
+            axum::routing::post(recording::set_recording),
         )
-        .route("/api/channels/{id}/archive", get(archive::intervals))
-        .route("/api/archive/usage", get(archive::usage))
+        .route("/api/channels/{id}/archive", get(recording::intervals))
+        .route("/api/archive/usage", get(recording::usage))
         .route("/live/{id}/{file}", get(live::live_file))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
