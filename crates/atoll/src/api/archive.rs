@@ -20,14 +20,16 @@ const MAX_RANGE_S: i64 = 7 * 24 * 3600;
 /// A catch-up request parsed from a file name under `/live/{id}/`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CatchupRequest {
-    /// `index-{from}-{duration}.m3u8`: the range as a VOD playlist.
+    /// The range as a VOD playlist.
     Range { from_s: i64, duration_s: i64 },
-    /// `timeshift_abs-{from}.m3u8`: EVENT playlist from `from` growing to the live edge.
+    /// An EVENT playlist from `from` growing to the live edge (start-over).
     From { from_s: i64 },
-    /// `timeshift_rel-{seconds}.m3u8`: the same, `seconds` back from now.
+    /// The same, `seconds` back from now.
     Back { seconds: i64 },
-    /// `archive-{from}-{duration}.ts`: the range as one MPEG-TS download.
+    /// The range as one MPEG-TS download.
     TsDownload { from_s: i64, duration_s: i64 },
+    /// An endless MPEG-TS stream from `from`, continuing as the archive grows (one segment behind live).
+    TsFrom { from_s: i64 },
     /// `rec-{start_utc_ms}.ts`: one archived segment.
     Segment { start_utc_ms: i64 },
 }
@@ -39,62 +41,79 @@ fn num(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// Parses a file name; None when it is not a catch-up form. Err(message) when it is one but malformed.
+fn from_secs(s: &str) -> Result<i64, String> {
+    num(s).ok_or_else(|| format!("'{s}' is not a time in unix seconds"))
+}
+
+/// `{from}-{duration}` or `{from}-now`.
+fn range(s: &str, ts: bool) -> Result<CatchupRequest, String> {
+    let (a, b) = s.split_once('-').ok_or("expected {from}-{duration}")?;
+    let from_s = from_secs(a)?;
+    if b == "now" {
+        return Ok(if ts {
+            CatchupRequest::TsFrom { from_s }
+        } else {
+            CatchupRequest::From { from_s }
+        });
+    }
+    let duration_s = num(b).ok_or("duration must be whole seconds")?;
+    if duration_s == 0 || duration_s > MAX_RANGE_S {
+        return Err(format!("duration must be 1..{MAX_RANGE_S} seconds"));
+    }
+    Ok(if ts {
+        CatchupRequest::TsDownload { from_s, duration_s }
+    } else {
+        CatchupRequest::Range { from_s, duration_s }
+    })
+}
+
+/// Parses a file name; None when it is not a catch-up form, Err(message) when it is one but
+/// malformed. The forms (Flussonic's, as IPTV apps build them):
+/// - `index-{from}-{duration}.m3u8`, `archive-{from}-{duration}.m3u8` — a range (VOD);
+/// - `index-{from}-now.m3u8`, `archive-{from}-now.m3u8`, `timeshift_abs-{from}.m3u8`,
+///   `video-timeshift_abs-{from}.m3u8` — from a time to the live edge (EVENT);
+/// - `timeshift_rel-{seconds}.m3u8` — `seconds` back from now (EVENT);
+/// - `archive-{from}-{duration}.ts` — a range as one TS file;
+/// - `timeshift_abs-{from}.ts`, `archive-{from}-now.ts` — an endless TS from a time on.
 pub fn parse_catchup(file: &str) -> Option<Result<CatchupRequest, String>> {
-    let two = |s: &str| -> Result<(i64, i64), String> {
-        let (a, b) = s.split_once('-').ok_or("expected {from}-{duration}")?;
-        let from_s = num(a).ok_or("from must be unix seconds")?;
-        let duration_s = num(b).ok_or("duration must be whole seconds")?;
-        if duration_s == 0 || duration_s > MAX_RANGE_S {
-            return Err(format!("duration must be 1..{MAX_RANGE_S} seconds"));
-        }
-        Ok((from_s, duration_s))
+    let (stem, ts) = if let Some(stem) = file.strip_suffix(".m3u8") {
+        (stem, false)
+    } else if let Some(stem) = file.strip_suffix(".ts") {
+        (stem, true)
+    } else {
+        return None;
     };
-    if let Some(rest) = file
-        .strip_prefix("index-")
-        .and_then(|r| r.strip_suffix(".m3u8"))
-    {
-        return Some(
-            two(rest).map(|(from_s, duration_s)| CatchupRequest::Range { from_s, duration_s }),
-        );
-    }
-    if let Some(rest) = file
-        .strip_prefix("archive-")
-        .and_then(|r| r.strip_suffix(".ts"))
-    {
-        return Some(
-            two(rest).map(|(from_s, duration_s)| CatchupRequest::TsDownload { from_s, duration_s }),
-        );
-    }
-    if let Some(rest) = file
-        .strip_prefix("timeshift_abs-")
-        .and_then(|r| r.strip_suffix(".m3u8"))
-    {
-        return Some(
+    if let Some(rest) = stem.strip_prefix("rec-") {
+        return ts.then(|| {
             num(rest)
-                .map(|from_s| CatchupRequest::From { from_s })
-                .ok_or_else(|| "from must be unix seconds".into()),
-        );
+                .map(|start_utc_ms| CatchupRequest::Segment { start_utc_ms })
+                .ok_or_else(|| "bad segment name".into())
+        });
     }
-    if let Some(rest) = file
-        .strip_prefix("timeshift_rel-")
-        .and_then(|r| r.strip_suffix(".m3u8"))
+    if let Some(rest) = stem.strip_prefix("index-").filter(|_| !ts) {
+        return Some(range(rest, false));
+    }
+    if let Some(rest) = stem.strip_prefix("archive-") {
+        return Some(range(rest, ts));
+    }
+    if let Some(rest) = stem
+        .strip_prefix("timeshift_abs-")
+        .or_else(|| stem.strip_prefix("video-timeshift_abs-"))
     {
+        return Some(from_secs(rest).map(|from_s| {
+            if ts {
+                CatchupRequest::TsFrom { from_s }
+            } else {
+                CatchupRequest::From { from_s }
+            }
+        }));
+    }
+    if let Some(rest) = stem.strip_prefix("timeshift_rel-").filter(|_| !ts) {
         return Some(
             num(rest)
                 .filter(|s| *s <= MAX_RANGE_S)
                 .map(|seconds| CatchupRequest::Back { seconds })
                 .ok_or_else(|| "offset must be whole seconds".into()),
-        );
-    }
-    if let Some(rest) = file
-        .strip_prefix("rec-")
-        .and_then(|r| r.strip_suffix(".ts"))
-    {
-        return Some(
-            num(rest)
-                .map(|start_utc_ms| CatchupRequest::Segment { start_utc_ms })
-                .ok_or_else(|| "bad segment name".into()),
         );
     }
     None
@@ -153,6 +172,12 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     let (from_ms, to_ms, kind) = match req {
         CatchupRequest::Segment { start_utc_ms } => {
             return segment(archive, channel, start_utc_ms).await
+        }
+        CatchupRequest::TsFrom { from_s } => {
+            if from_s * 1000 > now_ms {
+                return plain(StatusCode::NOT_FOUND, "that time is in the future\n".into());
+            }
+            return endless(archive, channel, from_s * 1000).await;
         }
         CatchupRequest::TsDownload { from_s, duration_s } => {
             return download(
@@ -312,6 +337,83 @@ async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i
     r
 }
 
+/// How long an endless TS waits for the archive to grow before it ends.
+const ENDLESS_IDLE_MS: u64 = 30_000;
+
+/// An endless MPEG-TS from `from_ms`: archived segments in order, then each new one as the recorder
+/// stores it (one segment behind live).
+async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Response {
+    let (a, ch) = (archive.clone(), channel.clone());
+    let first = match blocking(move || a.segments(&ch, UtcMs(from_ms), UtcMs(from_ms + 1))).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let Some(first) = first.into_iter().next() else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "nothing recorded at that time\n".into(),
+        );
+    };
+    struct St {
+        archive: Arc<Archive>,
+        channel: String,
+        queue: std::collections::VecDeque<SegmentRow>,
+        last_start_ms: i64,
+    }
+    let st = St {
+        archive,
+        channel,
+        queue: std::collections::VecDeque::from([first]),
+        last_start_ms: i64::MIN,
+    };
+    let stream = futures_util::stream::unfold(st, |mut st| async move {
+        let mut idle_ms = 0u64;
+        loop {
+            if let Some(row) = st.queue.pop_front() {
+                st.last_start_ms = row.start_utc_ms;
+                let a = st.archive.clone();
+                match tokio::task::spawn_blocking(move || read_row(&a, &row)).await {
+                    Ok(Ok(Some(data))) => return Some((Ok::<Bytes, std::io::Error>(data), st)),
+                    Ok(Ok(None)) => continue,
+                    Ok(Err(e)) => return Some((Err(std::io::Error::other(e.to_string())), st)),
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), st)),
+                }
+            }
+            let (a, ch, after) = (st.archive.clone(), st.channel.clone(), st.last_start_ms + 1);
+            let rows = tokio::task::spawn_blocking(move || {
+                a.segments(&ch, UtcMs(after), UtcMs(i64::MAX / 2))
+            })
+            .await
+            .ok()?
+            .ok()?;
+            st.queue.extend(
+                rows.into_iter()
+                    .filter(|r| r.start_utc_ms >= after)
+                    .take(100),
+            );
+            if st.queue.is_empty() {
+                if idle_ms >= ENDLESS_IDLE_MS {
+                    return None; // recording stopped: end the stream
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                idle_ms += 500;
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +450,46 @@ mod tests {
                 start_utc_ms: 1_795_000_000_123
             }))
         );
+        assert_eq!(
+            parse_catchup("archive-1795000000-60.m3u8"),
+            Some(Ok(CatchupRequest::Range {
+                from_s: 1_795_000_000,
+                duration_s: 60
+            }))
+        );
+        assert_eq!(
+            parse_catchup("archive-1795000000-now.m3u8"),
+            Some(Ok(CatchupRequest::From {
+                from_s: 1_795_000_000
+            }))
+        );
+        assert_eq!(
+            parse_catchup("index-1795000000-now.m3u8"),
+            Some(Ok(CatchupRequest::From {
+                from_s: 1_795_000_000
+            }))
+        );
+        assert_eq!(
+            parse_catchup("video-timeshift_abs-1795000000.m3u8"),
+            Some(Ok(CatchupRequest::From {
+                from_s: 1_795_000_000
+            }))
+        );
+        assert_eq!(
+            parse_catchup("timeshift_abs-1795000000.ts"),
+            Some(Ok(CatchupRequest::TsFrom {
+                from_s: 1_795_000_000
+            }))
+        );
+        assert_eq!(
+            parse_catchup("archive-1795000000-now.ts"),
+            Some(Ok(CatchupRequest::TsFrom {
+                from_s: 1_795_000_000
+            }))
+        );
         assert_eq!(parse_catchup("index.m3u8"), None);
+        assert_eq!(parse_catchup("mpegts"), None);
+        assert_eq!(parse_catchup("index-1795000000-60.ts"), None);
         assert_eq!(parse_catchup("1795000000.ts"), None);
         for bad in [
             "index-x-1.m3u8",
