@@ -140,6 +140,22 @@ fn record_then_play_ranges_timeshift_and_ts_export() {
         (pdt - (now_s() - 10) as f64).abs() < 4.0,
         "timeshift_rel-10 starts at {pdt}"
     );
+    // the other dialects apps build (issue 7 lists them)
+    for form in [
+        format!("archive-{from}-10.m3u8"),
+        format!("archive-{t0}-now.m3u8"),
+        format!("index-{t0}-now.m3u8"),
+        format!("video-timeshift_abs-{t0}.m3u8"),
+    ] {
+        let (s, b) = a.get(&format!("/live/news/{form}"));
+        assert_eq!(s, 200, "{form}");
+        assert!(String::from_utf8_lossy(&b).contains("rec-"), "{form}");
+    }
+    // an endless TS from a time a few seconds back, continuing as the archive grows
+    let back = now_s() - 4;
+    let (errors, secs) = ffmpeg_read(&a.url(&format!("/live/news/timeshift_abs-{back}.ts")), 12);
+    assert!(errors.is_empty(), "{errors}");
+    assert!(secs >= 11.0, "endless TS gave {secs} s");
     // nothing recorded, bad forms, the future
     assert_eq!(a.get("/live/news/index-1000000000-60.m3u8").0, 404);
     assert_eq!(
