@@ -229,3 +229,37 @@ pub fn byte_cap(
         (a, b) => a.or(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_cap_combines_max_and_min_free() {
+        let dir = std::env::temp_dir().join(format!("atoll-bytecap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, _) = Archive::open(&dir, UtcMs(1_795_000_000_000)).unwrap();
+        a.write_segment(
+            "c",
+            UtcMs(1_795_000_000_000),
+            540_000,
+            false,
+            &[0x47; 188 * 10],
+        )
+        .unwrap();
+        assert_eq!(byte_cap(&a, &dir, None, None), None);
+        assert_eq!(byte_cap(&a, &dir, Some(5000), None), Some(5000));
+        let (total, free) = crate::sys::disk_space(&dir).unwrap();
+        // keeping 0 % free allows everything on the disk the archive could use
+        let all = byte_cap(&a, &dir, None, Some(0.0)).unwrap();
+        assert!(all.abs_diff(free + 1880) < 1 << 24, "{all} vs {free}");
+        // asking for more free space than exists caps the archive at 0
+        let pct = (free as f64 / total as f64) * 100.0 + 5.0;
+        assert_eq!(
+            byte_cap(&a, &dir, None, Some(pct.min(90.0))).map(|b| b < 1 << 24),
+            Some(true)
+        );
+        assert_eq!(byte_cap(&a, &dir, Some(10), Some(0.0)), Some(10));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
