@@ -82,6 +82,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             active: true,
             record: true,
             retention_hours: 6,
+            epg_id: String::new(),
         };
         store.with(|c| store::insert_channel(c, &demo, now_utc))?;
         tracing::info!(

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_recording.sql"),
+    include_str!("../migrations/0003_epg.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub struct Channel {
     pub record: bool,
     /// Hours of archive kept.
     pub retention_hours: u32,
+    /// XMLTV channel id of its guide ('' = match by display name).
+    pub epg_id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +142,7 @@ fn map_conflict(e: rusqlite::Error) -> StoreError {
 
 pub fn list_channels(c: &Connection) -> Result<Vec<Channel>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours FROM channel
+        "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours, epg_id FROM channel
          ORDER BY number IS NULL, number, id",
     )?;
     let mut channels: Vec<Channel> = stmt
@@ -169,6 +172,7 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
         active: r.get::<_, i64>(6)? != 0,
         record: r.get::<_, i64>(7)? != 0,
         retention_hours: r.get(8)?,
+        epg_id: r.get(9)?,
         sources: Vec::new(),
     })
 }
@@ -176,8 +180,8 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
 pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
     let mut ch = c
         .query_row(
-            "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours
-             FROM channel WHERE id = ?1",
+            "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours,
+             epg_id FROM channel WHERE id = ?1",
             [id],
             row_to_channel,
         )
@@ -206,8 +210,8 @@ pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let tx = c.transaction()?;
     tx.execute(
         "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, record, retention_hours,
-                              created_utc_ms, updated_utc_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                              epg_id, created_utc_ms, updated_utc_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10, ?10)",
         params![
             ch.id,
             ch.name,
@@ -218,7 +222,8 @@ pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
             ch.active as i64,
             ch.record as i64,
             ch.retention_hours,
-            now_utc_ms
+            now_utc_ms,
+            ch.epg_id
         ],
     )
     .map_err(map_conflict)?;
@@ -232,7 +237,7 @@ pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let n = tx
         .execute(
             "UPDATE channel SET name = ?2, number = ?3, group_title = ?4, logo = ?5, publish_key = ?6,
-             active = ?7, record = ?8, retention_hours = ?9, updated_utc_ms = ?10 WHERE id = ?1",
+             active = ?7, record = ?8, retention_hours = ?9, updated_utc_ms = ?10, epg_id = ?11 WHERE id = ?1",
             params![
                 ch.id,
                 ch.name,
@@ -243,7 +248,8 @@ pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
                 ch.active as i64,
                 ch.record as i64,
                 ch.retention_hours,
-                now_utc_ms
+                now_utc_ms,
+                ch.epg_id
             ],
         )
         .map_err(map_conflict)?;
@@ -311,6 +317,7 @@ mod tests {
             active: true,
             record: true,
             retention_hours: 72,
+            epg_id: String::new(),
         }
     }
 

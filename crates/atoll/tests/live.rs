@@ -484,6 +484,24 @@ fn api_auth_validation_and_live_changes() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["name"], "Renamed");
     a.wait_for("new source", T, || a.channel("t2")["video"]["width"] == 480);
+    let (s, v) = a.api(
+        "PUT",
+        "/api/channels/t2",
+        Some(r#"{"record":false,"retention_hours":24,"epg_id":"t2.example"}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["record"].as_bool(),
+            v["retention_hours"].as_u64(),
+            v["epg_id"].as_str()
+        ),
+        (Some(false), Some(24), Some("t2.example"))
+    );
+    let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"retention_hours":0}"#));
+    assert_eq!((s, v["field"].as_str()), (422, Some("retention_hours")));
+    let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"bogus":1}"#));
+    assert_eq!(s, 422, "{v}");
     let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"id":"t3"}"#));
     assert_eq!((s, v["field"].as_str()), (422, Some("id")));
     // deactivate: the live URL goes away; reactivate: it comes back

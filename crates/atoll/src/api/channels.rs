@@ -44,6 +44,9 @@ fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiEr
         "logo",
         "publish_key",
         "active",
+        "record",
+        "retention_hours",
+        "epg_id",
     ];
     if let Some(k) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -156,6 +159,32 @@ fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiEr
             .as_bool()
             .ok_or_else(|| ApiError::invalid("active", "must be true or false"))?;
     }
+    if let Some(v) = body.get("record") {
+        ch.record = v
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("record", "must be true or false"))?;
+    }
+    if let Some(v) = body.get("retention_hours") {
+        ch.retention_hours = v
+            .as_u64()
+            .filter(|h| (1..=8760).contains(h))
+            .ok_or_else(|| {
+                ApiError::invalid("retention_hours", "must be an integer from 1 to 8760")
+            })? as u32;
+    }
+    if let Some(v) = body.get("epg_id") {
+        ch.epg_id = match v {
+            Value::Null => String::new(),
+            v => v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("epg_id", "must be a string"))?
+                .trim()
+                .to_string(),
+        };
+        if ch.epg_id.chars().count() > 200 {
+            return Err(ApiError::invalid("epg_id", "at most 200 characters"));
+        }
+    }
     Ok(())
 }
 
@@ -189,6 +218,7 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
         "active": ch.active,
         "record": ch.record,
         "retention_hours": ch.retention_hours,
+        "epg_id": ch.epg_id,
         "urls": {
             "hls": format!("/live/{}/index.m3u8", ch.id),
             "mpegts": format!("/live/{}/mpegts", ch.id),
@@ -293,6 +323,7 @@ pub async fn create(
         active: true,
         record: true,
         retention_hours: 72,
+        epg_id: String::new(),
     };
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
