@@ -74,7 +74,12 @@ pub struct Authenticator {
     hasher: RandomState,
     /// keyed hash of "user:password" -> (principal, verified at)
     cache: Mutex<HashMap<u64, (Principal, Instant)>>,
+    /// Argon2 verifications running at once (each takes tens of ms of CPU).
+    verifying: tokio::sync::Semaphore,
 }
+
+/// A valid argon2id hash of a random password, verified against when the user does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0hUVNidxuOkYxIRnYNRRD0x0B2YJYwSrPfyl7s/sJrk";
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
@@ -84,6 +89,7 @@ impl Authenticator {
             store,
             hasher: RandomState::new(),
             cache: Mutex::new(HashMap::new()),
+            verifying: tokio::sync::Semaphore::new(2),
         }
     }
 
@@ -108,19 +114,30 @@ impl Authenticator {
             }
         }
         let (name, password) = (name.to_string(), password.to_string());
-        let principal = self
+        // read the account under the store lock, verify (slow by design) outside it, and at most
+        // a few verifications at once, so wrong passwords cannot stall everyone else
+        let user = self
             .store
-            .call(move |c| {
-                let user = store::get_user(c, &name)?;
-                Ok(user.filter(|u| !u.disabled && verify_password(&password, &u.password_hash)))
-            })
+            .call(move |c| store::get_user(c, &name))
             .await
             .ok()
-            .flatten()
-            .map(|u| Principal {
+            .flatten();
+        let _permit = self.verifying.acquire().await.ok()?;
+        let principal = tokio::task::spawn_blocking(move || {
+            // unknown users cost a verification too (no timing hint about which names exist)
+            let hash = user
+                .as_ref()
+                .map(|u| u.password_hash.as_str())
+                .unwrap_or(DUMMY_HASH);
+            let ok = verify_password(&password, hash);
+            user.filter(|u| ok && !u.disabled).map(|u| Principal {
                 name: u.name,
                 role: u.role,
-            })?;
+            })
+        })
+        .await
+        .ok()
+        .flatten()?;
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -140,6 +157,10 @@ mod tests {
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("s3cret", "garbage"));
+        assert!(
+            PasswordHash::new(DUMMY_HASH).is_ok(),
+            "the dummy hash must parse, or unknown users verify instantly"
+        );
         assert_eq!(random_password().len(), 20);
     }
 }

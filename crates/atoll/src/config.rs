@@ -126,8 +126,10 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     if let Some(v) = rtmp {
         cfg.rtmp = v;
     }
-    if !(1..=60).contains(&cfg.segment_seconds) {
-        return Err("segment_seconds must be 1..60".into());
+    // sequence numbers start at the channel's start second: segments of 2 s or more keep them
+    // from ever catching up with the clock, so segment URLs never repeat across restarts
+    if !(2..=60).contains(&cfg.segment_seconds) {
+        return Err("segment_seconds must be 2..60".into());
     }
     if !(3..=30).contains(&cfg.playlist_window) {
         return Err("playlist_window must be 3..30".into());

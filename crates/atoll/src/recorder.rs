@@ -132,12 +132,24 @@ impl Recorder {
     }
 
     /// Recording of `channel` paused at `at` for `reason` (the gap's reason).
+    /// Never dropped: when the queue is full the marker waits for room on a task of its own, so the
+    /// gap keeps its true reason.
     pub fn stopped(&self, channel: &str, at: UtcMs, reason: GapReason) {
-        self.send(Msg::Stopped {
+        let msg = Msg::Stopped {
             channel: channel.to_string(),
             at,
             reason,
-        });
+        };
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(tx) = tx {
+            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg) {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = tx.send(msg).await;
+                    });
+                }
+            }
+        }
     }
 
     pub fn status(&self, channel: &str) -> WriteStatus {

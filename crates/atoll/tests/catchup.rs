@@ -133,7 +133,12 @@ fn record_then_play_ranges_timeshift_and_ts_export() {
         let (_, b) = a.get(&format!("/live/news/timeshift_abs-{t0}.m3u8"));
         String::from_utf8_lossy(&b).matches("#EXTINF").count() >= n1 + 2
     });
-    let (s, b) = a.get("/live/news/timeshift_rel-10.m3u8");
+    // timeshift_rel resolves "10 s back" once, to a fixed start (a stable EVENT playlist)
+    let (s, _) = a.get("/live/news/timeshift_rel-10.m3u8");
+    assert_eq!(s, 302);
+    let loc = header_of(a.http, "/live/news/timeshift_rel-10.m3u8", "location").unwrap();
+    assert!(loc.starts_with("timeshift_abs-"), "{loc}");
+    let (s, b) = a.get(&format!("/live/news/{loc}"));
     assert_eq!(s, 200);
     let (pdt, _, _) = playlist_facts(&String::from_utf8_lossy(&b));
     assert!(

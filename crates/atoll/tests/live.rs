@@ -162,7 +162,21 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
     a.wait_for("news live again", T, || {
         a.channel("news")["state"] == "live"
     });
-    drop(_push);
+    // changing the key dismisses the connected publisher: its connection is closed
+    let mut push = _push;
+    let (s, _) = a.api(
+        "PUT",
+        "/api/channels/news",
+        Some(r#"{"publish_key":"n3w"}"#),
+    );
+    assert_eq!(s, 200);
+    a.wait_for("publisher dismissed", Duration::from_secs(15), || {
+        push.0.try_wait().unwrap().is_some()
+    });
+    a.wait_for("dismissal logged", Duration::from_secs(5), || {
+        a.log_text().contains("dismissed this publisher")
+    });
+    drop(push);
 
     // a live libx264 encode (B-frames, 2 s GOP) into a second channel
     let (s, _) = a.api(

@@ -194,11 +194,15 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
             PlaylistKind::Vod,
         ),
         CatchupRequest::From { from_s } => (from_s * 1000, now_ms + 60_000, PlaylistKind::Event),
-        CatchupRequest::Back { seconds } => (
-            now_ms - seconds * 1000,
-            now_ms + 60_000,
-            PlaylistKind::Event,
-        ),
+        CatchupRequest::Back { seconds } => {
+            // resolve "N seconds back" once: the player then reloads a playlist with a fixed start
+            let from_s = (now_ms - seconds * 1000).div_euclid(1000);
+            let mut r = plain(StatusCode::FOUND, String::new());
+            if let Ok(v) = HeaderValue::from_str(&format!("timeshift_abs-{from_s}.m3u8")) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
     };
     if from_ms > now_ms {
         return plain(StatusCode::NOT_FOUND, "that time is in the future\n".into());
@@ -225,7 +229,7 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     );
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if kind == PlaylistKind::Vod && to_ms < now_ms {
+        HeaderValue::from_static(if kind == PlaylistKind::Vod && to_ms < now_ms - 60_000 {
             "max-age=60"
         } else {
             "max-age=1"

@@ -385,7 +385,7 @@ pub async fn delete(
         .call(move |c| store::delete_channel(c, &target))
         .await
         .map_err(store_err)?;
-    st.hub.remove(&id);
+    st.hub.remove(&id).await;
     tracing::info!(channel = %id, "channel deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -36,6 +36,12 @@ pub async fn intervals(
     if from >= to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
+    if !(0..=4_102_444_800).contains(&from) || !(0..=4_102_444_800).contains(&to) {
+        return Err(ApiError::invalid(
+            "from",
+            "from and to must be unix seconds before 2100",
+        ));
+    }
     let a = st.archive.clone();
     let ch = id.clone();
     let (ivals, gaps) = tokio::task::spawn_blocking(move || {

@@ -60,6 +60,8 @@ pub struct Counters {
 
 pub enum Control {
     Reconfigure(Channel),
+    /// Stop the channel (deleted or deactivated): close the open segment and end.
+    Stop,
     /// An RTMP publisher wants this channel; the runner checks the key and answers.
     AttachPublisher {
         key: Option<String>,
@@ -100,6 +102,8 @@ struct Slot {
     last_error: Option<String>,
     /// For publish slots: whether a publisher is attached.
     publisher: bool,
+    /// Dropping it dismisses the attached publisher (its connection closes).
+    publisher_keep: Option<tokio::sync::watch::Sender<()>>,
 }
 
 impl Slot {
@@ -118,6 +122,8 @@ impl Slot {
 struct Rebaser {
     offset: Option<i64>,
     last_out_dts: i64,
+    /// Last output DTS of the non-primary track (kept monotone).
+    last_out_secondary: i64,
     last_in_primary: Option<i64>,
 }
 
@@ -126,6 +132,7 @@ impl Rebaser {
         Rebaser {
             offset: None,
             last_out_dts: 10 * 90_000,
+            last_out_secondary: 0,
             last_in_primary: None,
         }
     }
@@ -137,29 +144,59 @@ impl Rebaser {
     /// Re-bases `f`; returns true when the source's own timestamps jumped (a discontinuity).
     #[cfg(test)]
     fn map(&mut self, f: &mut Frame, primary: bool) -> bool {
-        self.map_verbose(f, primary).is_some()
+        matches!(self.map_verbose(f, primary), Mapped::Jump(..))
     }
 
-    /// Like [`Rebaser::map`], returning the (previous, new) source DTS of a jump.
-    fn map_verbose(&mut self, f: &mut Frame, primary: bool) -> Option<(i64, i64)> {
-        let mut jumped = None;
-        if primary {
-            if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
-                let d = f.dts_90k.0 - last;
-                if !(-90_000..=5 * 90_000).contains(&d) {
-                    self.offset = None;
-                    jumped = Some((last, f.dts_90k.0));
-                }
+    /// Re-bases `f`. The primary track (video, or audio when there is none) drives the offset:
+    /// a jump in its timestamps re-bases and is reported. Other tracks follow; their frames are
+    /// dropped while they disagree with the primary by more than 2 s (they belong to the other side
+    /// of a jump the primary has not shown yet), before the primary has set the offset, or when
+    /// they would go backwards on the output.
+    fn map_verbose(&mut self, f: &mut Frame, primary: bool) -> Mapped {
+        if !primary {
+            let Some(off) = self.offset else {
+                return Mapped::Drop;
+            };
+            if self
+                .last_in_primary
+                .is_some_and(|lp| (f.dts_90k.0 - lp).abs() > 180_000)
+            {
+                return Mapped::Drop;
             }
-            self.last_in_primary = Some(f.dts_90k.0);
+            let dts = f.dts_90k.0 + off;
+            if dts < self.last_out_secondary {
+                return Mapped::Drop;
+            }
+            self.last_out_secondary = dts;
+            f.dts_90k = Ts90k(dts);
+            f.pts_90k = Ts90k(f.pts_90k.0 + off);
+            self.last_out_dts = self.last_out_dts.max(dts);
+            return Mapped::Keep;
         }
+        let mut result = Mapped::Keep;
+        if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
+            let d = f.dts_90k.0 - last;
+            if !(-90_000..=5 * 90_000).contains(&d) {
+                self.offset = None;
+                result = Mapped::Jump(last, f.dts_90k.0);
+            }
+        }
+        self.last_in_primary = Some(f.dts_90k.0);
         let next = self.last_out_dts + 3600;
         let off = *self.offset.get_or_insert(next - f.dts_90k.0);
         f.dts_90k = Ts90k(f.dts_90k.0 + off);
         f.pts_90k = Ts90k(f.pts_90k.0 + off);
         self.last_out_dts = self.last_out_dts.max(f.dts_90k.0);
-        jumped
+        result
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mapped {
+    Keep,
+    /// The primary track's timestamps jumped from the first to the second value (source DTS).
+    Jump(i64, i64),
+    Drop,
 }
 
 /// Input bitrate over the last few seconds.
@@ -238,6 +275,7 @@ pub fn spawn(
         next_generation: 1,
         open_is_slate: false,
         recording: false,
+        dropped_rebase: 0,
     };
     runner.rebuild_slots();
     let id = runner.id.clone();
@@ -277,6 +315,8 @@ struct Runner {
     open_is_slate: bool,
     /// The last finished segment went to the archive.
     recording: bool,
+    /// Frames dropped by the rebaser (other side of a timestamp jump, or going backwards).
+    dropped_rebase: u64,
 }
 
 impl Runner {
@@ -315,6 +355,7 @@ impl Runner {
                 last_media_mono: None,
                 streaming_since_mono: None,
                 publisher: false,
+                publisher_keep: None,
             });
         }
         self.active = None;
@@ -341,6 +382,7 @@ impl Runner {
                 tx: self.tx.clone(),
                 slot: i,
                 generation,
+                dismissed: None,
             };
             slot.task = Some(ingest::spawn_source(spec, label, tx));
             tracing::info!(channel = %self.id, source = %slot.url, "source started");
@@ -372,8 +414,8 @@ impl Runner {
                     None => break,
                 },
                 c = control.recv() => match c {
+                    Some(Control::Stop) | None => break,
                     Some(c) => self.on_control(c),
-                    None => break,
                 },
                 _ = tick.tick() => self.on_tick(),
                 _ = shutdown.changed() => break,
@@ -390,6 +432,14 @@ impl Runner {
         match c {
             Control::Reconfigure(cfg) => {
                 let sources_changed = cfg.sources != self.cfg.sources;
+                if cfg.publish_key != self.cfg.publish_key {
+                    if let Some(slot) = self.slots.first_mut().filter(|s| s.publisher) {
+                        tracing::info!(channel = %self.id, "publish key changed; dismissing the publisher");
+                        slot.publisher_keep = None;
+                        slot.publisher = false;
+                        slot.generation = 0;
+                    }
+                }
                 if self.cfg.record && !cfg.record {
                     self.pause_recording(archive::GapReason::RecordingStopped);
                 }
@@ -403,6 +453,7 @@ impl Runner {
                     self.rebuild_slots();
                 }
             }
+            Control::Stop => {}
             Control::AttachPublisher { key, reply } => {
                 let result = if !self.publish_mode() {
                     Err("channel pulls its own sources and does not take RTMP publish".to_string())
@@ -431,10 +482,13 @@ impl Runner {
                     s.publisher = true;
                     s.generation = generation;
                     s.started_mono = now;
+                    let (keep, dismissed) = tokio::sync::watch::channel(());
+                    s.publisher_keep = Some(keep); // a previous (silent) publisher is dismissed here
                     Ok(SourceTx {
                         tx: self.tx.clone(),
                         slot: 0,
                         generation,
+                        dismissed: Some(dismissed),
                     })
                 };
                 let _ = reply.send(result);
@@ -460,6 +514,7 @@ impl Runner {
                 slot.last_error = Some(e.clone());
                 if e.starts_with("publisher disconnected") {
                     slot.publisher = false;
+                    slot.publisher_keep = None;
                     slot.generation = 0; // nothing more from this publisher
                     slot.last_media_mono = None;
                     if self.active == Some(ev.slot) {
@@ -508,9 +563,16 @@ impl Runner {
                 if self.active == Some(ev.slot) {
                     self.meter.add(now, f.data.len());
                     let is_primary = f.track == primary;
-                    if let Some((from, to)) = self.rebaser.map_verbose(&mut f, is_primary) {
-                        tracing::info!(channel = %self.id, from_90k = from, to_90k = to, "source timestamps jumped; discontinuity");
-                        self.seg.discontinuity(&mut self.events);
+                    match self.rebaser.map_verbose(&mut f, is_primary) {
+                        Mapped::Keep => {}
+                        Mapped::Drop => {
+                            self.dropped_rebase += 1;
+                            return;
+                        }
+                        Mapped::Jump(from, to) => {
+                            tracing::info!(channel = %self.id, from_90k = from, to_90k = to, "source timestamps jumped; discontinuity");
+                            self.seg.discontinuity(&mut self.events);
+                        }
                     }
                     self.seg
                         .push(&f, self.settings.clock.now_utc(), &mut self.events);
@@ -600,7 +662,11 @@ impl Runner {
             }
             // 4. a source stopped by a reconfigure or after failing back is restarted
             for i in 0..=self.max_running.min(self.slots.len() - 1) {
-                if self.slots[i].task.is_none() && self.slots[i].spec.is_some() {
+                let ended = self.slots[i].task.as_ref().is_some_and(|t| t.is_finished());
+                if ended {
+                    tracing::warn!(channel = %self.id, source = %self.slots[i].url, "source task ended; restarting it");
+                }
+                if (self.slots[i].task.is_none() || ended) && self.slots[i].spec.is_some() {
                     self.start_slot(i);
                 }
             }
@@ -634,14 +700,19 @@ impl Runner {
                 let wall = self.settings.clock.now_utc();
                 for f in frames {
                     self.rebaser.last_out_dts = self.rebaser.last_out_dts.max(f.dts_90k.0);
+                    if f.track == Track::Audio {
+                        self.rebaser.last_out_secondary =
+                            self.rebaser.last_out_secondary.max(f.dts_90k.0);
+                    }
                     self.seg.push(&f, wall, &mut self.events);
                 }
                 self.drain_events();
             }
         }
-        self.counters
-            .dropped_frames
-            .store(self.seg.dropped_waiting_for_keyframe, Ordering::Relaxed);
+        self.counters.dropped_frames.store(
+            self.seg.dropped_waiting_for_keyframe + self.dropped_rebase,
+            Ordering::Relaxed,
+        );
         self.publish_status(now);
     }
 
@@ -748,6 +819,45 @@ mod tests {
         out.push(f.dts_90k.0);
         assert!(out.windows(2).all(|w| w[1] - w[0] == 3600), "{out:?}");
         assert_eq!(f.pts_90k.0 - f.dts_90k.0, 3600);
+    }
+
+    fn af(dts: i64) -> Frame {
+        Frame {
+            track: Track::Audio,
+            codec: Codec::Aac,
+            pts_90k: Ts90k(dts),
+            dts_90k: Ts90k(dts),
+            keyframe: true,
+            data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn audio_follows_video_and_never_crosses_a_jump_or_goes_back() {
+        let mut r = Rebaser::new();
+        // audio before the first video frame: no offset yet
+        assert_eq!(r.map_verbose(&mut af(1_000_000), false), Mapped::Drop);
+        assert_eq!(r.map_verbose(&mut vf(1_000_000), true), Mapped::Keep);
+        let mut a = af(1_000_100);
+        assert_eq!(r.map_verbose(&mut a, false), Mapped::Keep);
+        // audio already on the far side of a jump the video has not shown yet
+        assert_eq!(r.map_verbose(&mut af(50_000_000), false), Mapped::Drop);
+        assert_eq!(
+            r.map_verbose(&mut vf(50_000_000), true),
+            Mapped::Jump(1_000_000, 50_000_000)
+        );
+        let mut a2 = af(50_000_000);
+        assert_eq!(r.map_verbose(&mut a2, false), Mapped::Keep);
+        assert!(a2.dts_90k > a.dts_90k);
+        // a new source whose audio lags its video: audio that would go backwards is dropped
+        r.reset();
+        assert_eq!(r.map_verbose(&mut vf(7_000_000), true), Mapped::Keep);
+        let mut late = af(7_000_000 - 9000);
+        assert_eq!(r.map_verbose(&mut late, false), Mapped::Drop);
+        assert_eq!(
+            r.map_verbose(&mut af(7_000_000 + 1800), false),
+            Mapped::Keep
+        );
     }
 
     #[test]

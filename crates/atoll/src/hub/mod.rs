@@ -69,42 +69,45 @@ impl Hub {
     /// Starts, reconfigures or (when inactive) stops a channel to match its configuration.
     pub async fn apply(&self, ch: Channel) {
         if !ch.active {
-            self.remove(&ch.id);
+            self.remove(&ch.id).await;
             return;
         }
-        let existing = self.get(&ch.id);
-        match existing {
-            Some(h) => {
-                let _ = h.control.send(Control::Reconfigure(ch)).await;
+        // look up or start under one write lock, so two concurrent applies never start two runners
+        let existing = {
+            let mut map = self.channels.write().unwrap_or_else(|e| e.into_inner());
+            match map.get(&ch.id) {
+                Some(h) => Some(h.clone()),
+                None => {
+                    let h =
+                        channel::spawn(ch.clone(), self.settings.clone(), self.shutdown.clone());
+                    map.insert(ch.id.clone(), h);
+                    None
+                }
             }
-            None => {
-                let id = ch.id.clone();
-                let h = channel::spawn(ch, self.settings.clone(), self.shutdown.clone());
-                self.channels
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(id, h);
-            }
+        };
+        if let Some(h) = existing {
+            let _ = h.control.send(Control::Reconfigure(ch)).await;
         }
     }
 
-    pub fn remove(&self, id: &str) {
+    /// Stops a channel: its runner closes the open segment (archived when recording), ends every
+    /// viewer's stream and marks the recording stopped; after 3 s it is aborted.
+    pub async fn remove(&self, id: &str) {
         let h = self
             .channels
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        if let Some(h) = h {
-            if let Some(t) = h.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let Some(h) = h else { return };
+        let task = h.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = h.control.send(Control::Stop).await;
+        if let Some(mut t) = task {
+            if tokio::time::timeout(std::time::Duration::from_secs(3), &mut t)
+                .await
+                .is_err()
+            {
                 t.abort();
-            }
-            h.live.close();
-            if let Some(r) = &self.settings.recorder {
-                r.stopped(
-                    id,
-                    self.settings.clock.now_utc(),
-                    archive::GapReason::RecordingStopped,
-                );
+                h.live.close();
             }
         }
     }

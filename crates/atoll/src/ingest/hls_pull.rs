@@ -96,8 +96,9 @@ impl Pacer {
 }
 
 pub async fn run(url: String, tx: SourceTx) {
-    let mut attempt = 0u32;
+    let mut reconnect = super::Reconnect::default();
     loop {
+        reconnect.begin();
         match follow(&url, &tx).await {
             Ok(()) => return,
             Err(e) => {
@@ -106,8 +107,7 @@ pub async fn run(url: String, tx: SourceTx) {
                 }
             }
         }
-        tokio::time::sleep(super::backoff(attempt)).await;
-        attempt = attempt.saturating_add(1);
+        reconnect.pause().await;
     }
 }
 
@@ -123,11 +123,18 @@ async fn follow(url: &str, tx: &SourceTx) -> Result<(), String> {
     let mut events = Vec::new();
     let mut connected = false;
     let mut stale_reloads = 0;
+    let mut master_hops = 0;
     loop {
         let (final_url, body) = http_client::get_body(&playlist_url, 4 << 20).await?;
         let text = String::from_utf8_lossy(&body);
         let media = match parse_playlist(&text).map_err(|e| format!("{final_url}: {e}"))? {
             Playlist::Master(mut variants) => {
+                master_hops += 1;
+                if master_hops > 3 {
+                    return Err(format!(
+                        "{final_url}: master playlists lead to more master playlists"
+                    ));
+                }
                 variants.sort_by_key(|v| std::cmp::Reverse(v.1));
                 playlist_url = http_client::resolve(&final_url, &variants[0].0);
                 continue;

@@ -5,10 +5,11 @@ use http_body_util::BodyExt;
 use super::{http_client, SourceEvent, SourceTx};
 
 pub async fn run(url: String, tx: SourceTx) {
-    let mut attempt = 0u32;
+    let mut reconnect = super::Reconnect::default();
     loop {
+        reconnect.begin();
         match read_once(&url, &tx).await {
-            Ok(true) => attempt = 0,
+            Ok(true) => {}
             Ok(false) => return, // channel gone
             Err(e) => {
                 if !tx.send(SourceEvent::Error(e)).await {
@@ -16,8 +17,7 @@ pub async fn run(url: String, tx: SourceTx) {
                 }
             }
         }
-        tokio::time::sleep(super::backoff(attempt)).await;
-        attempt += 1;
+        reconnect.pause().await;
     }
 }
 

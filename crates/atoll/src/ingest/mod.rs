@@ -42,6 +42,9 @@ pub struct SourceTx {
     pub tx: mpsc::Sender<Tagged>,
     pub slot: usize,
     pub generation: u64,
+    /// For publishers: closed (its sender dropped) when the channel no longer wants this
+    /// publisher (reconfigured, key changed, replaced, stopped); the connection then ends.
+    pub dismissed: Option<tokio::sync::watch::Receiver<()>>,
 }
 
 impl SourceTx {
@@ -169,6 +172,39 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((1000u64 << attempt.min(3)).min(5000))
 }
 
+/// Reconnect pacing for one source: the delay grows while attempts fail fast, and starts again at
+/// 1 s after an attempt that ran for a while (it was streaming), so a single upstream hiccup costs
+/// one second, not the longest delay.
+pub struct Reconnect {
+    attempt: u32,
+    started: std::time::Instant,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            attempt: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Reconnect {
+    /// An attempt begins.
+    pub fn begin(&mut self) {
+        self.started = std::time::Instant::now();
+    }
+
+    /// Waits before the next attempt.
+    pub async fn pause(&mut self) {
+        if self.started.elapsed() >= Duration::from_secs(10) {
+            self.attempt = 0;
+        }
+        tokio::time::sleep(backoff(self.attempt)).await;
+        self.attempt = self.attempt.saturating_add(1);
+    }
+}
+
 /// Starts the task that reads one source. The task stops when the returned handle is dropped.
 pub fn spawn_source(spec: SourceSpec, label: String, tx: SourceTx) -> SourceTask {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -188,6 +224,13 @@ pub fn spawn_source(spec: SourceSpec, label: String, tx: SourceTx) -> SourceTask
 pub struct SourceTask {
     handle: tokio::task::JoinHandle<()>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SourceTask {
+    /// The task ended by itself (it gave up or panicked): the runner restarts it.
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
 }
 
 impl Drop for SourceTask {

@@ -10,19 +10,19 @@ use tokio::net::TcpStream;
 use super::{SourceEvent, SourceTx};
 
 pub async fn run(url: String, tx: SourceTx) {
-    let mut attempt = 0u32;
+    let mut reconnect = super::Reconnect::default();
     loop {
+        reconnect.begin();
         match pull_once(&url, &tx).await {
             Ok(false) => return,
-            Ok(true) => attempt = 0,
+            Ok(true) => {}
             Err(e) => {
                 if !tx.send(SourceEvent::Error(e)).await {
                     return;
                 }
             }
         }
-        tokio::time::sleep(super::backoff(attempt)).await;
-        attempt = attempt.saturating_add(1);
+        reconnect.pause().await;
     }
 }
 

@@ -36,6 +36,14 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: watch::Re
     }
 }
 
+/// Resolves when the channel has dismissed this connection's publisher; never without one.
+async fn dismissed(publisher: &mut Option<(String, SourceTx)>) {
+    match publisher.as_mut().and_then(|(_, tx)| tx.dismissed.as_mut()) {
+        Some(rx) => while rx.changed().await.is_ok() {},
+        None => std::future::pending().await,
+    }
+}
+
 fn key_from_query(query: &str) -> Option<String> {
     query
         .split('&')
@@ -67,6 +75,7 @@ async fn connection(
                 Ok(Ok(n)) => n,
             },
             _ = shutdown.changed() => break 'conn "server shutting down".to_string(),
+            _ = dismissed(&mut publisher) => break 'conn "the channel dismissed this publisher (reconfigured, key changed or replaced)".to_string(),
         };
         if n > 0 {
             if let Err(e) = session.push(&buf[..n]) {

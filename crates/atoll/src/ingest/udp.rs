@@ -9,7 +9,11 @@ use super::{SourceEvent, SourceTx};
 
 fn bind(addr: SocketAddr, iface: Option<Ipv4Addr>) -> std::io::Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    sock.set_reuse_address(true)?;
+    // Only a multicast group may be shared by several sockets; a unicast address bound twice (two
+    // channels configured with the same port by mistake) must fail loudly, not steal the feed.
+    if addr.ip().is_multicast() {
+        sock.set_reuse_address(true)?;
+    }
     // 4 MiB of kernel buffer absorbs bursts while the runner is busy (kernel may clamp it).
     let _ = sock.set_recv_buffer_size(4 << 20);
     match addr {
@@ -25,7 +29,7 @@ fn bind(addr: SocketAddr, iface: Option<Ipv4Addr>) -> std::io::Result<UdpSocket>
 }
 
 pub async fn run(addr: SocketAddr, iface: Option<Ipv4Addr>, tx: SourceTx) {
-    let mut attempt = 0;
+    let mut attempt = 0u32;
     let sock = loop {
         match bind(addr, iface) {
             Ok(s) => break s,
