@@ -41,6 +41,9 @@ pub struct Config {
     pub failover_silence_seconds: u64,
     /// Seconds a higher-priority source must stream before Atoll switches back to it.
     pub failover_return_seconds: u64,
+    /// Base of the absolute URLs in playlist.m3u (e.g. `http://tv.example:8080`); default: the
+    /// Host the client asked for.
+    pub public_url: Option<String>,
     /// Where the catch-up archive lives (default: `{data}/archive`).
     pub archive_dir: Option<PathBuf>,
     /// Cap on the archive's total size in bytes; the oldest segments go first.
@@ -59,6 +62,7 @@ impl Default for Config {
             playlist_window: 6,
             failover_silence_seconds: 5,
             failover_return_seconds: 5,
+            public_url: None,
             archive_dir: None,
             archive_max_bytes: None,
             archive_min_free_percent: None,

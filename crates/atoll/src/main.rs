@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod clock;
 mod config;
+mod guide;
 mod hub;
 mod ingest;
 mod recorder;
@@ -153,11 +154,20 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         cfg.archive_min_free_percent,
         shutdown_rx.clone(),
     ));
+    let epg_wake = Arc::new(tokio::sync::Notify::new());
+    let epg_task = tokio::spawn(guide::sync_loop(
+        store.clone(),
+        clock.clone(),
+        epg_wake.clone(),
+        shutdown_rx.clone(),
+    ));
     let state = api::AppState {
         hub: hub.clone(),
         archive: archive.clone(),
         archive_dir: archive_dir.clone(),
         clock: clock.clone(),
+        epg_wake: epg_wake.clone(),
+        public_url: cfg.public_url.clone(),
         store: store.clone(),
         auth: Arc::new(auth::Authenticator::new(store.clone())),
         started: Instant::now(),
@@ -176,6 +186,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     // endless /mpegts responses end when their channel's runner stops; give HTTP a bounded grace
     hub.join().await;
     let _ = retention.await;
+    let _ = epg_task.await;
     // the runners marked their recordings stopped; let the writer store what is queued
     let rec = recorder.clone();
     let _ = tokio::task::spawn_blocking(move || rec.close()).await;

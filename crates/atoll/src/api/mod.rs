@@ -2,6 +2,7 @@
 
 mod archive;
 mod channels;
+mod epg;
 mod live;
 mod metrics;
 mod recording;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub archive: Arc<::archive::Archive>,
     pub archive_dir: std::path::PathBuf,
     pub clock: Arc<dyn media::Clock>,
+    /// Wakes the EPG sync loop (a source was added or asked to sync now).
+    pub epg_wake: Arc<tokio::sync::Notify>,
+    /// Base of absolute URLs in exports (`http://tv.example:8080`); None = from the request's Host.
+    pub public_url: Option<String>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
@@ -52,6 +57,26 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/channels/{id}/archive", get(recording::intervals))
         .route("/api/archive/usage", get(recording::usage))
+        .route("/api/epg", get(epg::guide_for_channel))
+        .route("/api/epg/now", get(epg::now_next))
+        .route("/api/epg/search", get(epg::search))
+        .route(
+            "/api/epg/sources",
+            get(epg::list_sources).post(epg::create_source),
+        )
+        .route(
+            "/api/epg/sources/{id}",
+            get(epg::get_source)
+                .put(epg::update_source)
+                .delete(epg::delete_source),
+        )
+        .route(
+            "/api/epg/sources/{id}/sync",
+            axum::routing::post(epg::sync_source),
+        )
+        .route("/playlist.m3u", get(epg::playlist))
+        .route("/epg.xml", get(epg::epg_xml))
+        .route("/epg.xml.gz", get(epg::epg_xml_gz))
         .route("/live/{id}/{file}", get(live::live_file))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
