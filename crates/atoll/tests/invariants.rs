@@ -25,7 +25,7 @@ fn crates_dir() -> std::path::PathBuf {
 
 #[test]
 fn pure_crates_do_no_io_and_read_no_clock() {
-    for name in ["media", "mpegts", "rtmp", "hls", "testsrc"] {
+    for name in ["media", "mpegts", "rtmp", "hls", "testsrc", "epg"] {
         let dir = crates_dir().join(name);
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         for dep in ["tokio", "mio", "socket2", "hyper", "axum", "rusqlite"] {
