@@ -344,7 +344,7 @@ async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i
 /// How long an endless TS waits for the archive to grow before it ends.
 const ENDLESS_IDLE_MS: u64 = 30_000;
 
-/// An endless MPEG-TS from `from_ms`: archived segments in order, then each new one as the recorder
+/// An endless MPEG-TS from `from_ms`: archived segments in order, then each new one as the archive
 /// stores it (one segment behind live).
 async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Response {
     let (a, ch) = (archive.clone(), channel.clone());
