@@ -29,6 +29,18 @@ ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 log "open-files limit: $NOFILE"
 
+# Accept queues: both servers ask for a 65535 backlog (Atoll binds with it; nginx is told below),
+# which the kernel caps at somaxconn; SYNs beyond tcp_max_syn_backlog are dropped. Raise both
+# (when we may) so thousands of viewers arriving in a ramp are not refused by the defaults.
+for kv in net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535; do
+    k=${kv%=*} v=${kv#*=}
+    cur=$(sysctl -n "$k" 2>/dev/null || echo 0)
+    if [ "$cur" -lt "$v" ]; then
+        sysctl -qw "$kv" 2>/dev/null || log "note: could not raise $k (now $cur)"
+    fi
+done
+log "somaxconn=$(sysctl -n net.core.somaxconn 2>/dev/null) tcp_max_syn_backlog=$(sysctl -n net.ipv4.tcp_max_syn_backlog 2>/dev/null)"
+
 # --- tools ------------------------------------------------------------------------------
 command -v ffmpeg >/dev/null || die "ffmpeg is required (apt-get install -y ffmpeg)"
 command -v curl >/dev/null || die "curl is required"
@@ -131,7 +143,7 @@ http {
         video/mp2t ts;
     }
     server {
-        listen 127.0.0.1:$NGINX_HTTP_PORT;
+        listen 127.0.0.1:$NGINX_HTTP_PORT backlog=65535;
         location /live/ {
             alias $TMP/hls/;
             add_header Cache-Control no-cache;

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod clock;
 mod config;
+mod fastpath;
 mod guide;
 mod hub;
 mod ingest;
@@ -11,7 +12,6 @@ mod recorder;
 mod store;
 mod sys;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -126,7 +126,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         }
     }
 
-    let http = tokio::net::TcpListener::bind(&cfg.http)
+    let http = fastpath::bind(&cfg.http)
         .await
         .with_context(|| format!("binding HTTP on {}", cfg.http))?;
     let rtmp = tokio::net::TcpListener::bind(&cfg.rtmp)
@@ -172,12 +172,9 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         auth: Arc::new(auth::Authenticator::new(store.clone())),
         started: Instant::now(),
     };
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let mut http_shutdown = shutdown_rx.clone();
-    let server = axum::serve(http, app).with_graceful_shutdown(async move {
-        let _ = http_shutdown.changed().await;
-    });
-    let server_task = tokio::spawn(async move { server.await });
+    // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
+    let server = fastpath::serve(http, hub.clone(), api::router(state), shutdown_rx.clone());
+    let server_task = tokio::spawn(server);
 
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -1,7 +1,11 @@
 //! `/live/{id}/…`: the live HLS playlist and segments, and the endless MPEG-TS stream.
 //! Every response body is a clone of shared `Bytes`: no copy, no disk read per viewer.
+//!
+//! The hot requests (`GET …/index.m3u8` and `GET …/{seq}.ts` of a running channel) normally
+//! never reach this module: `crate::fastpath` answers them in front of hyper, with the same
+//! status, body and headers as `live_file` below (and segments by `sendfile`). Keep the two
+//! in step when changing what these responses look like.
 
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -89,10 +93,11 @@ pub async fn live_file(
                     .get(header::USER_AGENT)
                     .map(|v| v.as_bytes())
                     .unwrap_or_default();
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                ua.hash(&mut h);
-                live.hls_sessions
-                    .touch(peer.ip(), h.finish(), st.hub.settings.clock.now_mono_ms());
+                live.hls_sessions.touch(
+                    peer.ip(),
+                    crate::hub::live::ua_hash(ua),
+                    st.hub.settings.clock.now_mono_ms(),
+                );
                 ok(
                     seg.data.clone(),
                     TS_TYPE,
