@@ -162,7 +162,10 @@ fn guide_sync_api_and_exports() {
     let m3u = String::from_utf8(m3u).unwrap();
     let header = m3u.lines().next().unwrap();
     assert!(
-        header.contains("url-tvg=\"http://127.0.0.1/epg.xml.gz\""),
+        header.contains(&format!(
+            "url-tvg=\"http://127.0.0.1:{}/epg.xml.gz\"",
+            a.http
+        )),
         "{header}"
     );
     let entries = epg::parse_m3u(&m3u);

@@ -207,6 +207,21 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     if from_ms > now_ms {
         return plain(StatusCode::NOT_FOUND, "that time is in the future\n".into());
     }
+    if kind == PlaylistKind::Event {
+        // start-over from a time before anything kept (past the archive window) is refused, not
+        // silently started at the archive's first segment
+        let (a, ch) = (archive.clone(), channel.clone());
+        match blocking(move || a.segment_at_or_before(&ch, UtcMs(from_ms + 60_000))).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    "that time is not in the archive\n".into(),
+                )
+            }
+            Err(resp) => return resp,
+        }
+    }
     let ch = channel.clone();
     let rows = match blocking(move || archive.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await {
         Ok(r) => r,
@@ -352,10 +367,14 @@ async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Respon
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let Some(first) = first.into_iter().next() else {
+    let Some(first) = first
+        .into_iter()
+        .next()
+        .filter(|r| r.start_utc_ms <= from_ms + 60_000)
+    else {
         return plain(
             StatusCode::NOT_FOUND,
-            "nothing recorded at that time\n".into(),
+            "that time is not in the archive\n".into(),
         );
     };
     struct St {

@@ -6,12 +6,13 @@
 //! status, body and headers as `live_file` below (and segments by `sendfile`). Keep the two
 //! in step when changing what these responses look like.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -51,10 +52,12 @@ pub async fn live_file(
     State(st): State<AppState>,
     Path((id, file)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     // catch-up forms read the archive only, so they work for stopped channels too
-    if let Some(req) = super::archive::parse_catchup(&file) {
+    let catchup = super::archive::parse_catchup(&file).or_else(|| shift_mode(&file, &query));
+    if let Some(req) = catchup {
         return match req {
             Ok(req) if super::channels::valid_id(&id) => super::archive::serve(&st, id, req).await,
             Ok(_) => plain(StatusCode::NOT_FOUND, "no such channel\n"),
@@ -111,6 +114,26 @@ pub async fn live_file(
         };
     }
     plain(StatusCode::NOT_FOUND, "unknown live resource\n")
+}
+
+/// The "shift"/"timeshift"/"append" catch-up modes of IPTV apps: the live URL with
+/// `?utc={start}[&lutc={now}]` plays from `start` (`index.m3u8` as a start-over playlist,
+/// `mpegts` as an endless TS from that time).
+fn shift_mode(
+    file: &str,
+    query: &HashMap<String, String>,
+) -> Option<Result<super::archive::CatchupRequest, String>> {
+    use super::archive::CatchupRequest;
+    let utc = query.get("utc")?;
+    let from_s = match utc.parse::<i64>() {
+        Ok(v) if v > 0 && v < 4_102_444_800 => v,
+        _ => return Some(Err(format!("utc '{utc}' is not a time in unix seconds"))),
+    };
+    match file {
+        "index.m3u8" => Some(Ok(CatchupRequest::From { from_s })),
+        "mpegts" => Some(Ok(CatchupRequest::TsFrom { from_s })),
+        _ => None,
+    }
 }
 
 /// Counts a TS viewer for as long as its response body lives.

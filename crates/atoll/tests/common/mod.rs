@@ -215,7 +215,7 @@ pub fn http(
         Err(_) => return (0, Vec::new()),
     };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nUser-Agent: atoll-it\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nUser-Agent: atoll-it\r\n");
     if let Some((u, p)) = auth {
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
@@ -521,5 +521,12 @@ pub fn assert_av_aligned(a: &Atoll, id: &str, playlist: &str) {
             (v - au).abs() < 0.1,
             "{id}/{uri}: video starts at {v}, audio at {au}"
         );
+    }
+}
+
+impl Atoll {
+    /// The server still runs (no panic took it down).
+    pub fn alive_check(&self) -> bool {
+        self.get("/healthz").0 == 200
     }
 }
