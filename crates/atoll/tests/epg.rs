@@ -80,6 +80,13 @@ fn guide_sync_api_and_exports() {
     std::fs::write(&guide_path, chinese_guide("开播典礼")).unwrap();
     let (s, v) = a.api("POST", "/api/channels", Some(r#"{"id":"cctv1","name":"CCTV-1","sources":["testsrc://"],"number":11,"epg_id":"cctv1.cn"}"#));
     assert_eq!(s, 201, "{v}");
+    // no epg_id: matched by its exact display name
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"byname","name":"中央一台","sources":[]}"#),
+    );
+    assert_eq!(s, 201, "{v}");
     let body = json!({"name": "local", "url": guide_path.to_str().unwrap()}).to_string();
     let (s, src) = a.api("POST", "/api/epg/sources", Some(&body));
     assert_eq!(s, 201, "{src}");
@@ -89,7 +96,13 @@ fn guide_sync_api_and_exports() {
     });
     let st = source_status(&a, id);
     assert_eq!(st["programmes_seen"], 12, "{st}");
-    assert_eq!(st["programmes_imported"], 12, "{st}");
+    assert_eq!(st["programmes_imported"], 24, "{st}");
+    let by_name = a.api("GET", "/api/epg?channel=byname", None).1;
+    assert_eq!(
+        by_name["programmes"].as_array().unwrap().len(),
+        12,
+        "{by_name}"
+    );
     assert_eq!(st["unmatched_channels"], json!(["other.cn"]));
     // the guide API: UTF-8 round-trips exactly, times honour +0800
     let (s, g) = a.api("GET", "/api/epg?channel=cctv1", None);
@@ -123,8 +136,8 @@ fn guide_sync_api_and_exports() {
     );
     assert!(row["next"]["title"].is_string());
     let (_, found) = a.api("GET", "/api/epg/search?q=%E5%BC%80%E6%92%AD", None); // 开播
-    assert_eq!(found["results"].as_array().unwrap().len(), 1, "{found}");
-    // re-importing the same file changes nothing
+    assert_eq!(found["results"].as_array().unwrap().len(), 2, "{found}"); // both channels carry it
+                                                                          // re-importing the same file changes nothing
     let before = a.api("GET", "/api/epg?channel=cctv1", None).1;
     assert_eq!(
         a.api("POST", &format!("/api/epg/sources/{id}/sync"), None)
