@@ -30,22 +30,6 @@ fn start_recorded_udp(a: &Atoll, id: &str) -> (u16, Killer) {
     (port, udp_feed(port))
 }
 
-fn udp_feed(port: u16) -> Killer {
-    let clip = fixture_clip();
-    Killer(ffmpeg_bg(&[
-        "-re",
-        "-stream_loop",
-        "-1",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
-    ]))
-}
-
 fn recorded_seconds(a: &Atoll, id: &str) -> f64 {
     a.api("GET", &format!("/api/channels/{id}/recording"), None)
         .1["hours_kept"]

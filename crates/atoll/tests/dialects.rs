@@ -56,19 +56,7 @@ fn every_catchup_dialect_plays_the_asked_time() {
     let port = free_udp_port();
     let body = json!({"id": "cu", "name": "Catch Up", "number": 7, "sources": [format!("udp://127.0.0.1:{port}")]}).to_string();
     assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
-    let clip = fixture_clip();
-    let _feed = Killer(ffmpeg_bg(&[
-        "-re",
-        "-stream_loop",
-        "-1",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
-    ]));
+    let _feed = udp_feed(port);
     a.wait_for("24 s recorded", Duration::from_secs(60), || {
         a.api("GET", "/api/channels/cu/recording", None).1["hours_kept"]
             .as_f64()

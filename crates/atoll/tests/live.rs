@@ -237,22 +237,6 @@ fn wait_exit(c: &mut std::process::Child, timeout: Duration) -> bool {
     false
 }
 
-fn udp_sender(port: u16) -> Killer {
-    let clip = fixture_clip();
-    Killer(ffmpeg_bg(&[
-        "-re",
-        "-stream_loop",
-        "-1",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "mpegts",
-        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
-    ]))
-}
-
 #[test]
 fn udp_mpegts_channel() {
     let a = Atoll::start("udp");
@@ -260,7 +244,7 @@ fn udp_mpegts_channel() {
     let body = json!({"id": "sat1", "name": "Satellite 1", "sources": [format!("udp://@127.0.0.1:{port}")]}).to_string();
     let (s, v) = a.api("POST", "/api/channels", Some(&body));
     assert_eq!(s, 201, "{v}");
-    let _tx = udp_sender(port);
+    let _tx = udp_feed(port);
     a.wait_playlist("sat1", 2, T);
     assert_eq!(
         ffprobe_streams(&a.url("/live/sat1/index.m3u8")),
@@ -397,8 +381,8 @@ fn failover_to_backup_slate_and_back() {
     assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
     let primary_url = format!("udp://127.0.0.1:{p1}");
     let backup_url = format!("udp://127.0.0.1:{p2}");
-    let primary = udp_sender(p1);
-    let backup = udp_sender(p2);
+    let primary = udp_feed(p1);
+    let backup = udp_feed(p2);
     a.wait_for("primary on air", T, || {
         a.channel("fo")["active_source"] == primary_url.as_str()
     });
@@ -425,7 +409,7 @@ fn failover_to_backup_slate_and_back() {
     let (errors, _) = ffmpeg_read(&a.url("/live/fo/index.m3u8"), 4);
     assert!(errors.is_empty(), "slate must decode cleanly: {errors}");
     // the primary returns: back on air
-    let _primary = udp_sender(p1);
+    let _primary = udp_feed(p1);
     a.wait_for("primary back", T, || {
         a.channel("fo")["active_source"] == primary_url.as_str()
     });
@@ -745,52 +729,51 @@ fn timestamp_wrap_around_in_rtmp_and_udp() {
 fn random_admin_password_is_printed_once_and_works() {
     let dir = temp_dir("randompw");
     let port = free_port();
+    // atoll without ATOLL_ADMIN_PASSWORD on the same data directory, logging to `log`
+    let start = |log: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
+            .args([
+                "--data",
+                path_str(&dir.join("data")),
+                "--http",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--rtmp", &format!("127.0.0.1:{}", free_port())])
+            .env_remove("ATOLL_ADMIN_PASSWORD")
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let signs_in = |password: &str| {
+        (0..100).any(|_| {
+            let ok = http(
+                port,
+                "GET",
+                "/api/channels",
+                Some(("admin", password)),
+                None,
+            )
+            .0 == 200;
+            if !ok {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ok
+        })
+    };
     let log = dir.join("log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
-        .args([
-            "--data",
-            path_str(&dir.join("data")),
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--rtmp",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .env_remove("ATOLL_ADMIN_PASSWORD")
-        .env("NO_COLOR", "1")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::options().append(true).open(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start(&log);
     let mut password = None;
     for _ in 0..100 {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(rest) = text.split("with password ").nth(1) {
-            password = rest
-                .split_whitespace()
-                .next()
-                .map(|p| p.trim_matches(|c: char| !c.is_ascii_graphic()).to_string());
+            password = rest.split_whitespace().next().map(String::from);
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let password = password.expect("the generated password is logged");
-    let mut ok = false;
-    for _ in 0..50 {
-        if http(
-            port,
-            "GET",
-            "/api/channels",
-            Some(("admin", &password)),
-            None,
-        )
-        .0 == 200
-        {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(ok, "the logged password signs in");
+    assert!(signs_in(&password), "the logged password signs in");
     assert_eq!(
         http(port, "GET", "/api/channels", Some(("admin", "guess")), None).0,
         401
@@ -799,36 +782,8 @@ fn random_admin_password_is_printed_once_and_works() {
     let _ = child.wait();
     // a restart does not make (or print) another one
     let log2 = dir.join("log2");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
-        .args([
-            "--data",
-            path_str(&dir.join("data")),
-            "--http",
-            &format!("127.0.0.1:{port}"),
-            "--rtmp",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .env_remove("ATOLL_ADMIN_PASSWORD")
-        .stdout(std::fs::File::create(&log2).unwrap())
-        .stderr(std::fs::File::options().append(true).open(&log2).unwrap())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if http(
-            port,
-            "GET",
-            "/api/channels",
-            Some(("admin", &password)),
-            None,
-        )
-        .0 == 200
-        {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = start(&log2);
+    let up = signs_in(&password);
     unsafe_free_sigterm(child.id());
     let _ = child.wait();
     assert!(up, "the same password still works after a restart");

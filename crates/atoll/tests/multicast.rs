@@ -36,24 +36,14 @@ fn multicast_udp_joined_on_a_chosen_interface() {
     // everything in one thread that owns the namespace
     std::thread::spawn(|| {
         enter_private_netns();
-        let clip = fixture_clip();
         let a = Atoll::start("mcast");
         let port = free_udp_port();
         let source = format!("udp://@239.1.1.1:{port}?localaddr=127.0.0.1");
         let body = json!({"id": "mcast", "name": "Multicast", "sources": [source]}).to_string();
         assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
-        let _tx = Killer(ffmpeg_bg(&[
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-            path_str(&clip),
-            "-c",
-            "copy",
-            "-f",
-            "mpegts",
-            &format!("udp://239.1.1.1:{port}?pkt_size=1316&localaddr=127.0.0.1&ttl=1"),
-        ]));
+        let _tx = udp_feed_to(&format!(
+            "udp://239.1.1.1:{port}?pkt_size=1316&localaddr=127.0.0.1&ttl=1"
+        ));
         a.wait_playlist("mcast", 2, Duration::from_secs(40));
         assert_eq!(
             ffprobe_streams(&a.url("/live/mcast/index.m3u8")),

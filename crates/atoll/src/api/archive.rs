@@ -443,77 +443,55 @@ mod tests {
 
     #[test]
     fn parses_flussonic_forms() {
-        assert_eq!(
-            parse_catchup("index-1795000000-3600.m3u8"),
-            Some(Ok(CatchupRequest::Range {
-                from_s: 1_795_000_000,
-                duration_s: 3600
-            }))
-        );
-        assert_eq!(
-            parse_catchup("timeshift_abs-1795000000.m3u8"),
-            Some(Ok(CatchupRequest::From {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(
-            parse_catchup("timeshift_rel-600.m3u8"),
-            Some(Ok(CatchupRequest::Back { seconds: 600 }))
-        );
-        assert_eq!(
-            parse_catchup("archive-1795000000-30.ts"),
-            Some(Ok(CatchupRequest::TsDownload {
-                from_s: 1_795_000_000,
-                duration_s: 30
-            }))
-        );
-        assert_eq!(
-            parse_catchup("rec-1795000000123.ts"),
-            Some(Ok(CatchupRequest::Segment {
-                start_utc_ms: 1_795_000_000_123
-            }))
-        );
-        assert_eq!(
-            parse_catchup("archive-1795000000-60.m3u8"),
-            Some(Ok(CatchupRequest::Range {
-                from_s: 1_795_000_000,
-                duration_s: 60
-            }))
-        );
-        assert_eq!(
-            parse_catchup("archive-1795000000-now.m3u8"),
-            Some(Ok(CatchupRequest::From {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(
-            parse_catchup("index-1795000000-now.m3u8"),
-            Some(Ok(CatchupRequest::From {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(
-            parse_catchup("video-timeshift_abs-1795000000.m3u8"),
-            Some(Ok(CatchupRequest::From {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(
-            parse_catchup("timeshift_abs-1795000000.ts"),
-            Some(Ok(CatchupRequest::TsFrom {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(
-            parse_catchup("archive-1795000000-now.ts"),
-            Some(Ok(CatchupRequest::TsFrom {
-                from_s: 1_795_000_000
-            }))
-        );
-        assert_eq!(parse_catchup("index.m3u8"), None);
-        assert_eq!(parse_catchup("mpegts"), None);
-        assert_eq!(parse_catchup("index-1795000000-60.ts"), None);
-        assert_eq!(parse_catchup("1795000000.ts"), None);
+        use CatchupRequest::*;
+        let t = 1_795_000_000;
+        let cases = [
+            (
+                "index-1795000000-3600.m3u8",
+                Range {
+                    from_s: t,
+                    duration_s: 3600,
+                },
+            ),
+            (
+                "archive-1795000000-60.m3u8",
+                Range {
+                    from_s: t,
+                    duration_s: 60,
+                },
+            ),
+            ("timeshift_abs-1795000000.m3u8", From { from_s: t }),
+            ("archive-1795000000-now.m3u8", From { from_s: t }),
+            ("index-1795000000-now.m3u8", From { from_s: t }),
+            ("video-timeshift_abs-1795000000.m3u8", From { from_s: t }),
+            ("timeshift_rel-600.m3u8", Back { seconds: 600 }),
+            (
+                "archive-1795000000-30.ts",
+                TsDownload {
+                    from_s: t,
+                    duration_s: 30,
+                },
+            ),
+            ("timeshift_abs-1795000000.ts", TsFrom { from_s: t }),
+            ("archive-1795000000-now.ts", TsFrom { from_s: t }),
+            (
+                "rec-1795000000123.ts",
+                Segment {
+                    start_utc_ms: 1_795_000_000_123,
+                },
+            ),
+        ];
+        for (name, want) in cases {
+            assert_eq!(parse_catchup(name), Some(Ok(want)), "{name}");
+        }
+        for not_catchup in [
+            "index.m3u8",
+            "mpegts",
+            "1795000000.ts",
+            "index-1795000000-60.ts",
+        ] {
+            assert_eq!(parse_catchup(not_catchup), None, "{not_catchup}");
+        }
         for bad in [
             "index-x-1.m3u8",
             "index-1-0.m3u8",

@@ -188,24 +188,6 @@ fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiEr
     Ok(())
 }
 
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            None,
-            "body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            None,
-            format!("body is not valid JSON: {e}"),
-        )),
-    }
-}
-
 pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
     let mut v = json!({
         "id": ch.id,
@@ -298,7 +280,7 @@ pub async fn create(
     _: Authed,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body = parse_body(&body)?;
+    let body = super::json_object(&body)?;
     let id = match body.get("id") {
         None => return Err(ApiError::invalid("id", "is required")),
         Some(v) => v
@@ -347,7 +329,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body = parse_body(&body)?;
+    let body = super::json_object(&body)?;
     if let Some(v) = body.get("id") {
         if v.as_str() != Some(id.as_str()) {
             return Err(ApiError::invalid(

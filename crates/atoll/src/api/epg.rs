@@ -34,24 +34,6 @@ fn source_json(s: &Source) -> Value {
     })
 }
 
-fn parse_obj(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            None,
-            "body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            None,
-            format!("body is not valid JSON: {e}"),
-        )),
-    }
-}
-
 fn apply_source(s: &mut Source, body: &Map<String, Value>) -> Result<(), ApiError> {
     const KNOWN: &[&str] = &["name", "url", "refresh_minutes", "enabled"];
     if let Some(k) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
@@ -142,7 +124,7 @@ pub async fn create_source(
     _: Authed,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body = parse_obj(&body)?;
+    let body = super::json_object(&body)?;
     for f in ["name", "url"] {
         if !body.contains_key(f) {
             return Err(ApiError::invalid(
@@ -192,7 +174,7 @@ pub async fn update_source(
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body = parse_obj(&body)?;
+    let body = super::json_object(&body)?;
     let mut s = st
         .store
         .call(move |c| guide::get_source(c, id))

@@ -143,6 +143,25 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body that must be a JSON object: 400 naming what is wrong otherwise.
+pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            None,
+            "body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            None,
+            format!("body is not valid JSON: {e}"),
+        )),
+    }
+}
+
 /// An authenticated admin or operator (HTTP Basic for now).
 pub struct Authed(#[allow(dead_code)] pub Principal);
 

@@ -530,3 +530,25 @@ impl Atoll {
         self.get("/healthz").0 == 200
     }
 }
+
+/// ffmpeg looping the fixture clip as MPEG-TS to `udp_url` at real pace (like a receiver's output).
+pub fn udp_feed_to(udp_url: &str) -> Killer {
+    let clip = fixture_clip();
+    Killer(ffmpeg_bg(&[
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        path_str(&clip),
+        "-c",
+        "copy",
+        "-f",
+        "mpegts",
+        udp_url,
+    ]))
+}
+
+/// The same to a unicast port on 127.0.0.1.
+pub fn udp_feed(port: u16) -> Killer {
+    udp_feed_to(&format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+}
