@@ -22,6 +22,8 @@ ENVIRONMENT:
     ATOLL_ADMIN_PASSWORD   password of the 'admin' account created on first start
                            (without it a random one is generated and printed once)
     ATOLL_LOG              log filter, e.g. info, debug, atoll=debug (default info)
+    ATOLL_CA_FILE          PEM file of extra CA certificates trusted for https:// sources and
+                           guides (a closed network's own CA); the system's are trusted too
 
 On first start with an empty data directory Atoll creates the channel 'demo' (a built-in
 test pattern), so http://HOST:8080/live/demo/index.m3u8 plays at once.

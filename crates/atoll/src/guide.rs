@@ -383,7 +383,7 @@ pub fn import(
 
 /// Reads a source: an http:// URL or a local file; gzip is detected by its magic bytes.
 pub async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let raw = if url.starts_with("http://") {
+    let raw = if url.starts_with("http://") || url.starts_with("https://") {
         crate::ingest::http_client::get_body(url, 512 << 20)
             .await?
             .1

@@ -59,10 +59,12 @@ fn apply_source(s: &mut Source, body: &Map<String, Value>) -> Result<(), ApiErro
             .as_str()
             .ok_or_else(|| ApiError::invalid("url", "must be a string"))?
             .trim();
-        if !(u.starts_with("http://") && u.len() > 7 || u.starts_with('/')) || u.len() > 2048 {
+        let web =
+            (u.starts_with("http://") && u.len() > 7) || (u.starts_with("https://") && u.len() > 8);
+        if !(web || u.starts_with('/')) || u.len() > 2048 {
             return Err(ApiError::invalid(
                 "url",
-                "must be an http:// URL or an absolute file path",
+                "must be an http(s):// URL or an absolute file path",
             ));
         }
         s.url = u.to_string();

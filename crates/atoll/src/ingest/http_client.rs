@@ -1,5 +1,8 @@
-//! A minimal HTTP/1.1 GET client on hyper for pull sources (plain http; redirects followed).
+//! A minimal HTTP/1.1 GET client on hyper for pull sources and guide downloads: http and https
+//! (rustls with the system's CA certificates plus, for a closed network's own CA, the PEM file
+//! named by `ATOLL_CA_FILE`); redirects followed.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,11 +14,29 @@ use tokio::net::TcpStream;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `http://host[:port]/path?query` split into (host:port, host header, path-and-query).
-pub fn split_url(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// is supported: {url}"))?;
+/// A URL split for a request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    pub tls: bool,
+    /// host:port to connect to.
+    pub addr: String,
+    /// The Host header (authority as written).
+    pub host: String,
+    /// The host name for TLS (SNI and certificate check).
+    pub server_name: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// Splits `http[s]://host[:port]/path?query`.
+pub fn split_url(url: &str) -> Result<Target, String> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        return Err(format!("only http:// and https:// are supported: {url}"));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -23,12 +44,58 @@ pub fn split_url(url: &str) -> Result<(String, String, String), String> {
     if authority.is_empty() {
         return Err(format!("no host in {url}"));
     }
-    let addr = if authority.contains(':') {
+    let (name, has_port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, true),
+        _ => (authority, false),
+    };
+    let addr = if has_port {
         authority.to_string()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if tls { 443 } else { 80 })
     };
-    Ok((addr, authority.to_string(), path.to_string()))
+    Ok(Target {
+        tls,
+        addr,
+        host: authority.to_string(),
+        server_name: name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        path: path.to_string(),
+    })
+}
+
+/// The TLS client configuration, built once: system CA certificates plus `ATOLL_CA_FILE`.
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            use rustls::pki_types::pem::PemObject;
+            use rustls::pki_types::CertificateDer;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            if let Ok(path) = std::env::var("ATOLL_CA_FILE") {
+                let certs = CertificateDer::pem_file_iter(&path)
+                    .map_err(|e| format!("ATOLL_CA_FILE {path}: {e}"))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| format!("ATOLL_CA_FILE {path}: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("ATOLL_CA_FILE {path}: {e}"))?;
+                }
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+        .map(tokio_rustls::TlsConnector::from)
 }
 
 /// Resolves `reference` against `base` (absolute URL, absolute path, or relative path).
@@ -65,18 +132,42 @@ pub fn resolve(base: &str, reference: &str) -> String {
 pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
     let mut url = url.to_string();
     for _ in 0..5 {
-        let (addr, host, path) = split_url(&url)?;
+        let Target {
+            tls,
+            addr,
+            host,
+            server_name,
+            path,
+        } = split_url(&url)?;
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
             .await
             .map_err(|_| format!("connect to {addr} timed out"))?
             .map_err(|e| format!("connect to {addr}: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("http handshake with {addr}: {e}"))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let mut sender = if tls {
+            let name = rustls::pki_types::ServerName::try_from(server_name.clone())
+                .map_err(|e| format!("{url}: bad host name for TLS: {e}"))?;
+            let tls_stream =
+                tokio::time::timeout(CONNECT_TIMEOUT, tls_connector()?.connect(name, stream))
+                    .await
+                    .map_err(|_| format!("TLS handshake with {addr} timed out"))?
+                    .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls_stream))
+                .await
+                .map_err(|e| format!("http handshake with {addr}: {e}"))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        } else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("http handshake with {addr}: {e}"))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        };
         let req = hyper::Request::get(&path)
             .header("host", &host)
             .header("user-agent", concat!("atoll/", env!("CARGO_PKG_VERSION")))
@@ -130,14 +221,22 @@ mod tests {
 
     #[test]
     fn urls() {
+        let t = split_url("http://h:81/a/b.m3u8?x=1").unwrap();
         assert_eq!(
-            split_url("http://h:81/a/b.m3u8?x=1").unwrap(),
-            ("h:81".into(), "h:81".into(), "/a/b.m3u8?x=1".into())
+            (t.tls, t.addr.as_str(), t.host.as_str(), t.path.as_str()),
+            (false, "h:81", "h:81", "/a/b.m3u8?x=1")
         );
+        let t = split_url("http://h").unwrap();
         assert_eq!(
-            split_url("http://h").unwrap(),
-            ("h:80".into(), "h".into(), "/".into())
+            (t.addr.as_str(), t.host.as_str(), t.path.as_str()),
+            ("h:80", "h", "/")
         );
+        let t = split_url("https://tv.local/x.ts").unwrap();
+        assert_eq!(
+            (t.tls, t.addr.as_str(), t.server_name.as_str()),
+            (true, "tv.local:443", "tv.local")
+        );
+        assert!(split_url("ftp://h/x").is_err());
         assert_eq!(
             resolve("http://h/a/b.m3u8?t=1", "s1.ts"),
             "http://h/a/s1.ts"

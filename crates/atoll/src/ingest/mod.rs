@@ -82,9 +82,9 @@ pub enum SourceSpec {
     },
     /// `rtmp://host[:port]/app/stream`, pulled.
     RtmpPull { url: String },
-    /// `http://…` ending in `.m3u8`: HLS pull.
+    /// `http(s)://…` ending in `.m3u8`: HLS pull.
     Hls { url: String },
-    /// Any other `http://…`: an endless MPEG-TS body.
+    /// Any other `http(s)://…`: an endless MPEG-TS body.
     HttpTs { url: String },
     /// `testsrc://[?size=WxH&fps=N]`: the built-in test pattern.
     TestSrc { width: u32, height: u32, fps: u32 },
@@ -115,7 +115,9 @@ impl SourceSpec {
                     .parse()
                     .map_err(|_| format!("udp source '{url}': expected udp://[@]IP:PORT"))?;
                 let iface = match param("localaddr").or_else(|| param("iface")) {
-                    Some(v) => Some(v.parse().map_err(|_| format!("udp source '{url}': localaddr '{v}' is not an IPv4 address"))?),
+                    Some(v) => Some(v.parse().map_err(|_| {
+                        format!("udp source '{url}': localaddr '{v}' is not an IPv4 address")
+                    })?),
                     None => None,
                 };
                 Ok(SourceSpec::Udp { addr, iface })
@@ -123,31 +125,40 @@ impl SourceSpec {
             "rtmp" => {
                 let path = body.split_once('/').map(|(_, p)| p).unwrap_or("");
                 if body.is_empty() || !path.contains('/') {
-                    return Err(format!("rtmp source '{url}': expected rtmp://host[:port]/app/stream"));
+                    return Err(format!(
+                        "rtmp source '{url}': expected rtmp://host[:port]/app/stream"
+                    ));
                 }
-                Ok(SourceSpec::RtmpPull { url: url.to_string() })
+                Ok(SourceSpec::RtmpPull {
+                    url: url.to_string(),
+                })
             }
-            "http" => {
+            "http" | "https" => {
                 if body.is_empty() || body.starts_with('/') {
-                    return Err(format!("http source '{url}': missing host"));
+                    return Err(format!("{scheme} source '{url}': missing host"));
                 }
                 let path = body.split_once('/').map(|(_, p)| p).unwrap_or("");
                 if path.to_ascii_lowercase().ends_with(".m3u8") {
-                    Ok(SourceSpec::Hls { url: url.to_string() })
+                    Ok(SourceSpec::Hls {
+                        url: url.to_string(),
+                    })
                 } else {
-                    Ok(SourceSpec::HttpTs { url: url.to_string() })
+                    Ok(SourceSpec::HttpTs {
+                        url: url.to_string(),
+                    })
                 }
             }
-            "https" => Err(format!(
-                "source '{url}': https pull is not supported by this build; use http:// (closed networks rarely have certificates)"
-            )),
             "testsrc" => {
                 let (width, height) = match param("size") {
                     Some(s) => {
                         let (w, h) = s.split_once('x').ok_or("testsrc size must be WxH")?;
                         let w: u32 = w.parse().map_err(|_| "testsrc width is not a number")?;
                         let h: u32 = h.parse().map_err(|_| "testsrc height is not a number")?;
-                        if !(16..=1920).contains(&w) || !(16..=1080).contains(&h) || w % 2 == 1 || h % 2 == 1 {
+                        if !(16..=1920).contains(&w)
+                            || !(16..=1080).contains(&h)
+                            || w % 2 == 1
+                            || h % 2 == 1
+                        {
                             return Err("testsrc size must be even and at most 1920x1080".into());
                         }
                         (w, h)
@@ -155,7 +166,11 @@ impl SourceSpec {
                     None => (640, 360),
                 };
                 let fps = match param("fps") {
-                    Some(f) => f.parse().ok().filter(|f| (1..=60).contains(f)).ok_or("testsrc fps must be 1..60")?,
+                    Some(f) => f
+                        .parse()
+                        .ok()
+                        .filter(|f| (1..=60).contains(f))
+                        .ok_or("testsrc fps must be 1..60")?,
                     None => 25,
                 };
                 Ok(SourceSpec::TestSrc { width, height, fps })
@@ -272,6 +287,10 @@ mod tests {
             SourceSpec::parse("http://h:8000/x.ts"),
             Ok(SourceSpec::HttpTs { .. })
         ));
+        assert!(matches!(
+            SourceSpec::parse("https://h/x/index.m3u8"),
+            Ok(SourceSpec::Hls { .. })
+        ));
         assert_eq!(
             SourceSpec::parse("testsrc://?size=320x240&fps=30").unwrap(),
             SourceSpec::TestSrc {
@@ -287,7 +306,7 @@ mod tests {
             "ftp://x/y",
             "http:///x",
             "testsrc://?size=3x3",
-            "https://h/x.m3u8",
+            "https:///x.m3u8",
         ] {
             assert!(SourceSpec::parse(bad).is_err(), "{bad}");
         }

@@ -69,6 +69,11 @@ impl Atoll {
     }
 
     pub fn start_with(name: &str, extra_config: &[(&str, &str)]) -> Atoll {
+        Self::start_full(name, extra_config, &[])
+    }
+
+    /// With settings in a config file and extra environment variables.
+    pub fn start_full(name: &str, extra_config: &[(&str, &str)], envs: &[(&str, &str)]) -> Atoll {
         let dir = temp_dir(name);
         let http = free_port();
         let rtmp = free_port();
@@ -83,6 +88,7 @@ impl Atoll {
             .arg(format!("127.0.0.1:{rtmp}"))
             .env("ATOLL_ADMIN_PASSWORD", PASSWORD)
             .env("ATOLL_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
