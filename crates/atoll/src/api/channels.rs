@@ -281,6 +281,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = super::json_object(&body)?;
+    let _serial = st.config_writes.lock().await;
     let id = match body.get("id") {
         None => return Err(ApiError::invalid("id", "is required")),
         Some(v) => v
@@ -338,6 +339,9 @@ pub async fn update(
             ));
         }
     }
+    // read-modify-write-apply as one step, so concurrent edits neither lose fields nor reach the
+    // running channel in another order than the store
+    let _serial = st.config_writes.lock().await;
     let lookup = id.clone();
     let mut ch = st
         .store
@@ -362,6 +366,7 @@ pub async fn delete(
     _: Authed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let _serial = st.config_writes.lock().await;
     let target = id.clone();
     st.store
         .call(move |c| store::delete_channel(c, &target))

@@ -32,6 +32,8 @@ pub struct AppState {
     pub epg_wake: Arc<tokio::sync::Notify>,
     /// Base of absolute URLs in exports (`http://tv.example:8080`); None = from the request's Host.
     pub public_url: Option<String>,
+    /// Serialises changes to channels (store write + live apply) so they land in one order.
+    pub config_writes: Arc<tokio::sync::Mutex<()>>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,

@@ -143,6 +143,7 @@ pub async fn set_recording(
             ))
         }
     };
+    let _serial = st.config_writes.lock().await;
     let mut ch = channel_exists(&st, &id).await?;
     if ch.record != record {
         ch.record = record;
