@@ -172,6 +172,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         auth: Arc::new(auth::Authenticator::new(store.clone())),
         started: Instant::now(),
         config_writes: Arc::default(),
+        playlists: Arc::default(),
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(http, hub.clone(), api::router(state), shutdown_rx.clone());

@@ -149,6 +149,37 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Recently rendered catch-up playlists, kept for one second (bounded).
+#[derive(Default)]
+pub struct PlaylistCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<(String, i64, i64), (std::time::Instant, Bytes)>,
+    >,
+}
+
+impl PlaylistCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(1);
+    const MAX: usize = 256;
+
+    fn get(&self, key: &(String, i64, i64)) -> Option<Bytes> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, key: (String, i64, i64), text: Bytes) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX {
+            map.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        map.insert(key, (std::time::Instant::now(), text));
+    }
+}
+
 /// Renders archived rows as a playlist; gaps and source discontinuities become EXT-X-DISCONTINUITY.
 pub fn render(rows: &[SegmentRow], kind: PlaylistKind, start_offset_s: Option<f64>) -> String {
     let items: Vec<PlaylistSegment> = rows
@@ -222,20 +253,37 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
             Err(resp) => return resp,
         }
     }
-    let ch = channel.clone();
-    let rows = match blocking(move || archive.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await {
-        Ok(r) => r,
-        Err(resp) => return resp,
+    // a start-over playlist reloaded by many viewers every few seconds is rendered once per second
+    let key = (
+        channel.clone(),
+        from_ms,
+        if kind == PlaylistKind::Event {
+            i64::MIN
+        } else {
+            to_ms
+        },
+    );
+    let text = if let Some(text) = st.playlists.get(&key) {
+        text
+    } else {
+        let ch = channel.clone();
+        let rows = match blocking(move || archive.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await
+        {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        if rows.is_empty() {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "nothing recorded in that range\n".into(),
+            );
+        }
+        // the first segment starts at the keyframe at or before `from`; point players at the exact second
+        let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
+        let text = Bytes::from(render(&rows, kind, (offset > 0.0).then_some(offset)));
+        st.playlists.put(key, text.clone());
+        text
     };
-    if rows.is_empty() {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "nothing recorded in that range\n".into(),
-        );
-    }
-    // the first segment starts at the keyframe at or before `from`; point players at the exact second
-    let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
-    let text = render(&rows, kind, (offset > 0.0).then_some(offset));
     let mut r = Response::new(Body::from(text));
     let h = r.headers_mut();
     h.insert(

@@ -34,6 +34,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Serialises changes to channels (store write + live apply) so they land in one order.
     pub config_writes: Arc<tokio::sync::Mutex<()>>,
+    /// Catch-up playlists rendered in the last second.
+    pub playlists: Arc<archive::PlaylistCache>,
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
