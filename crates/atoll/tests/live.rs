@@ -81,6 +81,19 @@ fn demo_channel_serves_valid_hls_and_mpegts() {
 fn rtmp_push_with_key_from_file_and_live_encoder() {
     let clip = fixture_clip();
     let a = Atoll::start("rtmp");
+    // an encoder pushing the fixture clip at real pace to rtmp://…{path}
+    let publish = |path: &str| {
+        Killer(ffmpeg_bg(&[
+            "-re",
+            "-i",
+            path_str(&clip),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &a.rtmp_url(path),
+        ]))
+    };
     let (s, v) = a.api(
         "POST",
         "/api/channels",
@@ -88,17 +101,8 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
     );
     assert_eq!(s, 201, "{v}");
     // a wrong key is refused, with a log line naming the channel and the reason
-    let mut bad = ffmpeg_bg(&[
-        "-re",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-        &a.rtmp_url("/live/news?key=nope"),
-    ]);
-    let st = wait_exit(&mut bad, Duration::from_secs(15));
+    let mut bad = publish("/live/news?key=nope");
+    let st = wait_exit(&mut bad.0, Duration::from_secs(15));
     assert!(!st, "publishing with a wrong key must fail");
     a.wait_for("refusal log line", T, || {
         let log = a.log_text();
@@ -107,30 +111,12 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
             && log.contains("wrong publish key")
     });
     // an unknown channel is refused too
-    let mut unknown = ffmpeg_bg(&[
-        "-re",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-        &a.rtmp_url("/live/nosuch"),
-    ]);
-    assert!(!wait_exit(&mut unknown, Duration::from_secs(15)));
+    let mut unknown = publish("/live/nosuch");
+    assert!(!wait_exit(&mut unknown.0, Duration::from_secs(15)));
     assert!(a.log_text().contains("unknown or inactive channel"));
 
     // the right key: -re -c copy from a file
-    let _push = Killer(ffmpeg_bg(&[
-        "-re",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-        &a.rtmp_url("/live/news?key=s3cret"),
-    ]));
+    let _push = publish("/live/news?key=s3cret");
     a.wait_for("news live", T, || a.channel("news")["state"] == "live");
     let text = a.wait_playlist("news", 2, T);
     check_live_playlist(&text);
@@ -149,16 +135,7 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
     a.wait_for("slate", Duration::from_secs(10), || {
         a.channel("news")["slate"] == true
     });
-    let _push = Killer(ffmpeg_bg(&[
-        "-re",
-        "-i",
-        path_str(&clip),
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-        &a.rtmp_url("/live/news?key=s3cret"),
-    ]));
+    let _push = publish("/live/news?key=s3cret");
     a.wait_for("news live again", T, || {
         a.channel("news")["state"] == "live"
     });

@@ -119,6 +119,19 @@ pub fn parse_catchup(file: &str) -> Option<Result<CatchupRequest, String>> {
     None
 }
 
+/// A catch-up response: body, type, caching, CORS.
+fn respond(body: Body, content_type: &'static str, cache: &'static str) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    r
+}
+
 fn plain(status: StatusCode, msg: String) -> Response {
     let mut r = (status, msg).into_response();
     r.headers_mut().insert(
@@ -284,25 +297,12 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
         st.playlists.put(key, text.clone());
         text
     };
-    let mut r = Response::new(Body::from(text));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(if kind == PlaylistKind::Vod && to_ms < now_ms - 60_000 {
-            "max-age=60"
-        } else {
-            "max-age=1"
-        }),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
+    let cache = if kind == PlaylistKind::Vod && to_ms < now_ms - 60_000 {
+        "max-age=60"
+    } else {
+        "max-age=1"
+    };
+    respond(Body::from(text), "application/vnd.apple.mpegurl", cache)
 }
 
 /// Reads one archived segment (pinned while it is read, so retention cannot cut it).
@@ -331,20 +331,11 @@ async fn segment(archive: Arc<Archive>, channel: String, start_utc_ms: i64) -> R
     })
     .await;
     match found {
-        Ok(Some(data)) => {
-            let mut r = Response::new(Body::from(data));
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400, immutable"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            r
-        }
+        Ok(Some(data)) => respond(
+            Body::from(data),
+            "video/mp2t",
+            "public, max-age=86400, immutable",
+        ),
         Ok(None) => plain(
             StatusCode::NOT_FOUND,
             "segment is not in the archive (any more)\n".into(),
@@ -387,19 +378,14 @@ async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i
             }
         },
     );
-    let mut r = Response::new(Body::from_stream(stream));
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
+    let mut r = respond(Body::from_stream(stream), "video/mp2t", "no-cache");
+    let name = format!(
         "attachment; filename=\"{channel}-{}-{}.ts\"",
         from_ms / 1000,
         (to_ms - from_ms) / 1000
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
+    );
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     r
 }
@@ -471,18 +457,11 @@ async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Respon
             }
         }
     });
-    let mut r = Response::new(Body::from_stream(stream));
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    r
+    respond(
+        Body::from_stream(stream),
+        "video/mp2t",
+        "no-cache, no-store",
+    )
 }
 
 #[cfg(test)]

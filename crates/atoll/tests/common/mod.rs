@@ -355,6 +355,7 @@ pub fn ffmpeg_bg(args: &[&str]) -> Child {
 }
 
 pub struct Killer(pub Child);
+
 impl Drop for Killer {
     fn drop(&mut self) {
         let _ = self.0.kill();
