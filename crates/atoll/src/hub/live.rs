@@ -28,8 +28,9 @@ pub struct LiveSnapshot {
     pub playlist: Bytes,
     /// Recent segments, oldest first (the playlist window plus a few for late readers).
     pub segments: VecDeque<Segment>,
-    /// The same segments' bytes in sealed in-memory files, index for index (`None` where one
-    /// could not be made), so the HTTP fast path can `sendfile` them without copying.
+    /// The same segments' bytes in read-only files (see `SegmentFile`), index for index
+    /// (`None` where one could not be made), so the HTTP fast path can `sendfile` them
+    /// without copying.
     pub files: VecDeque<Option<Arc<SegmentFile>>>,
 }
 
@@ -38,7 +39,7 @@ impl LiveSnapshot {
         self.segment_and_file(seq).map(|(s, _)| s)
     }
 
-    /// The segment and, when there is one, its in-memory file.
+    /// The segment and, when there is one, its file.
     pub fn segment_and_file(&self, seq: u64) -> Option<(&Segment, Option<&Arc<SegmentFile>>)> {
         let first = self.segments.front()?.seq;
         let i = seq.checked_sub(first)? as usize;
@@ -47,16 +48,62 @@ impl LiveSnapshot {
     }
 }
 
-/// A finished segment's bytes in a sealed `memfd` (read-only, fixed size): the page-cache
-/// copy that `sendfile` hands to sockets by reference, saving one copy per byte served.
-/// Costs one extra copy of the segment in memory (the window plus a few, per channel).
+/// A finished segment's bytes in a read-only file the HTTP fast path hands to sockets with
+/// `sendfile`, saving one copy per byte served. Preferably an unlinked file on a disk
+/// filesystem (`O_TMPFILE` in /var/tmp, reopened read-only): its page-cache pages can be large
+/// folios, which `sendfile` passes on with far less per-page work than the 4 KiB shmem pages of
+/// a `memfd` (the fallback, sealed). Costs one extra copy of the segment in memory (the window
+/// plus a few, per channel); nothing of it outlives the process.
 pub struct SegmentFile {
     file: std::fs::File,
     len: u64,
 }
 
+/// Where segment files go: a directory accepting `O_TMPFILE`, found once (`None`: memfd).
+fn segment_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::path::PathBuf::from("/var/tmp");
+        tmpfile(&dir).ok().map(|_| dir)
+    })
+    .as_deref()
+}
+
+fn tmpfile(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(dir)
+}
+
 impl SegmentFile {
     pub fn new(data: &[u8]) -> std::io::Result<SegmentFile> {
+        if let Some(dir) = segment_dir() {
+            if let Ok(f) = Self::on_disk(dir, data) {
+                return Ok(f);
+            }
+        }
+        Self::in_memfd(data)
+    }
+
+    /// Written once into an unlinked file, then reopened read-only (the writable descriptor
+    /// is closed, so the bytes can no longer change).
+    fn on_disk(dir: &std::path::Path, data: &[u8]) -> std::io::Result<SegmentFile> {
+        let mut w = tmpfile(dir)?;
+        w.write_all(data)?;
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&w));
+        let file = std::fs::File::open(path)?;
+        drop(w);
+        Ok(SegmentFile {
+            file,
+            len: data.len() as u64,
+        })
+    }
+
+    fn in_memfd(data: &[u8]) -> std::io::Result<SegmentFile> {
         // SAFETY: a static NUL-terminated name and valid flags; returns a new descriptor or -1.
         let fd = unsafe {
             libc::memfd_create(
@@ -212,7 +259,7 @@ impl LiveOutput {
         let file = match SegmentFile::new(&seg.data) {
             Ok(f) => Some(Arc::new(f)),
             Err(e) => {
-                tracing::debug!("no in-memory file for segment {}: {e}", seg.seq);
+                tracing::debug!("no file for segment {}: {e}", seg.seq);
                 None
             }
         };
@@ -331,16 +378,22 @@ mod tests {
         assert!(snap.segment(112).is_none());
         assert!(snap.segment(100).is_none());
         assert!(snap.segment(200).is_none());
-        // every segment kept has its sealed in-memory copy with the same bytes
+        // every segment kept has its read-only file copy with the same bytes
         assert_eq!(snap.files.len(), snap.segments.len());
         let (s, f) = snap.segment_and_file(119).unwrap();
-        let f = f.expect("memfd");
+        let f = f.expect("segment file");
         assert_eq!(f.len(), s.data.len() as u64);
         let mut back = vec![0u8; s.data.len()];
         let file = std::fs::File::from(f.fd().try_clone_to_owned().unwrap());
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
         assert_eq!(back, &s.data[..]);
-        // sealed: the bytes can never change under a reader
+        // read-only (or sealed): the bytes can never change under a reader
+        assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
+        // the memfd fallback too
+        let m = SegmentFile::in_memfd(&s.data).unwrap();
+        let file = std::fs::File::from(m.fd().try_clone_to_owned().unwrap());
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
+        assert_eq!(back, &s.data[..]);
         assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
     }
 }
