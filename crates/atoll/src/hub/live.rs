@@ -159,6 +159,10 @@ impl HlsSessions {
     pub fn touch(&self, ip: IpAddr, ua_hash: u64, now_mono_ms: i64) {
         let mut m = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         m.insert((ip, ua_hash), now_mono_ms);
+        // prune here too (not only when counted), so varying User-Agents cannot grow it unseen
+        if m.len() % 4096 == 0 {
+            m.retain(|_, t| now_mono_ms - *t < HLS_SESSION_TTL_MS);
+        }
     }
     pub fn count(&self, now_mono_ms: i64) -> usize {
         let mut m = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -356,6 +360,18 @@ mod tests {
             Err(broadcast::error::TryRecvError::Closed)
         ));
         assert!(live.subscribe_ts().is_none());
+    }
+
+    #[test]
+    fn hls_sessions_stay_bounded_without_being_counted() {
+        let s = HlsSessions::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for k in 0..100_000u64 {
+            s.touch(ip, k, k as i64); // one new "viewer" per millisecond
+        }
+        let len = s.seen.lock().unwrap().len();
+        assert!(len <= 30_000 + 4096, "{len} sessions kept");
+        assert_eq!(s.count(100_000), 29_999);
     }
 
     #[test]
