@@ -1,6 +1,7 @@
 //! The HTTP server: live HLS/TS serving, the REST API, metrics. The only module that speaks JSON.
 
 mod archive;
+mod assets;
 mod channels;
 mod epg;
 mod live;
@@ -45,7 +46,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/assets/hls.min.js", get(hls_js))
+        .route("/admin", get(assets::admin_page))
+        .route("/admin/", get(assets::admin_page))
+        .route("/assets/{*path}", get(assets::asset))
         .route("/metrics", get(metrics::metrics))
         .route("/api/channels", get(channels::list).post(channels::create))
         .route(
@@ -230,20 +233,4 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
-}
-
-/// hls.js, from npm at build time (see build.rs), embedded in the binary.
-static HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
-
-async fn hls_js() -> impl IntoResponse {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/javascript; charset=utf-8",
-            ),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        HLS_JS,
-    )
 }
