@@ -617,3 +617,131 @@ fn user_command_line() {
         .iter()
         .any(|e| e["user"] == "cli" && e["target"] == "night-shift"));
 }
+
+#[test]
+fn probe_import_export_and_system() {
+    let a = Atoll::start("manage");
+    // probe: the built-in pattern says what it carries; a dead source says why, naming the field
+    let (s, v) = a.api(
+        "POST",
+        "/api/probe",
+        Some(r#"{"url":"testsrc://?size=320x240"}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["video"]["codec"], "h264");
+    assert_eq!(v["video"]["width"], 320);
+    assert_eq!(v["video"]["height"], 240);
+    assert_eq!(v["audio"]["codec"], "aac");
+    assert!(v["bitrate_bps"].as_u64().unwrap() > 1000, "{v}");
+    let dead = format!(r#"{{"url":"udp://127.0.0.1:{}"}}"#, free_udp_port());
+    let (s, v) = a.api("POST", "/api/probe", Some(&dead));
+    assert_eq!(
+        (s, v["error"].as_str(), v["field"].as_str()),
+        (422, Some("probe_failed"), Some("url")),
+        "{v}"
+    );
+    let (s, v) = a.api("POST", "/api/probe", Some(r#"{"url":"ftp://x/y"}"#));
+    assert_eq!((s, v["field"].as_str()), (422, Some("url")), "{v}");
+
+    // an M3U of 100 channels sets up the lineup in one go
+    let mut m3u = String::from("#EXTM3U\n");
+    for i in 1..=100 {
+        m3u.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"ch{i}.example\" tvg-chno=\"{}\" group-title=\"Group {}\",Channel {i}\nudp://@239.10.0.{}:5000\n",
+            100 + i,
+            i % 5,
+            i
+        ));
+    }
+    // plus one bad entry, which is reported and skipped
+    m3u.push_str("#EXTINF:-1,Broken\nftp://nowhere/x\n");
+    let auth = basic("admin", PASSWORD);
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels/import",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "audio/x-mpegurl"),
+        ],
+        m3u.as_bytes(),
+    );
+    let v = j(&b);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["created"], 100, "{v}");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(v["errors"][0]["field"], "sources");
+    assert_eq!(v["errors"][0]["index"], 100);
+    let ch = a.channel("ch42-example");
+    assert_eq!(ch["name"], "Channel 42");
+    assert_eq!(ch["number"], 142);
+    assert_eq!(ch["group"], "Group 2");
+    assert_eq!(ch["epg_id"], "ch42.example");
+    assert_eq!(ch["sources"][0], "udp://@239.10.0.42:5000");
+
+    // export, change, re-import: updates in place; a duplicate number is reported by field
+    let (s, exp) = a.api("GET", "/api/channels/export", None);
+    assert_eq!(s, 200);
+    assert_eq!(exp["version"], 1);
+    assert_eq!(exp["channels"].as_array().unwrap().len(), 101, "100 + demo");
+    let mut chans = exp["channels"].as_array().unwrap().clone();
+    for c in chans.iter_mut() {
+        if c["id"] == "ch1-example" {
+            c["name"] = json!("Renamed");
+        }
+        if c["id"] == "ch2-example" {
+            c["number"] = json!(103); // ch3's number
+        }
+    }
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels/import",
+        Some(&json!({"channels": chans}).to_string()),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["created"].as_u64(), v["updated"].as_u64()),
+        (Some(0), Some(100)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["id"], "ch2-example");
+    assert_eq!(v["errors"][0]["field"], "number");
+    assert_eq!(a.channel("ch1-example")["name"], "Renamed");
+    assert_eq!(
+        a.channel("ch2-example")["number"],
+        102,
+        "the bad entry changed nothing"
+    );
+    let (s, v) = a.api("POST", "/api/channels/import", Some("{not json"));
+    assert_eq!(s, 400, "{v}");
+
+    // the system page's figures
+    let (s, v) = a.api("GET", "/api/system", None);
+    assert_eq!(s, 200, "{v}");
+    assert!(v["cpu"]["cores"].as_u64().unwrap() >= 1);
+    assert!(v["memory"]["process_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(v["memory"]["total_bytes"].as_u64() >= v["memory"]["available_bytes"].as_u64());
+    assert!(v["disks"][0]["total_bytes"].as_u64().unwrap() > 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((v["now_utc"].as_i64().unwrap() - now).abs() < 5);
+    assert_eq!(v["channels"].as_array().unwrap().len(), 101);
+    assert!(v["uptime_s"].is_u64() && v["version"].is_string());
+    // and all of it needs an account
+    for p in ["/api/system", "/api/channels/export"] {
+        assert_eq!(a.get(p).0, 401, "{p}");
+    }
+    assert_eq!(
+        http(
+            a.http,
+            "POST",
+            "/api/probe",
+            None,
+            Some(r#"{"url":"testsrc://"}"#)
+        )
+        .0,
+        401
+    );
+}

@@ -34,7 +34,7 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
 }
 
 /// Applies the fields present in `body` onto `ch`, validating each.
-fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
+pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
     const KNOWN: &[&str] = &[
         "id",
         "name",
@@ -275,8 +275,25 @@ pub async fn get_one(
     Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
 }
 
+/// A channel with the defaults of `POST /api/channels` (active, recording, 72 h kept).
+pub(super) fn new_channel(id: String) -> Channel {
+    Channel {
+        id,
+        name: String::new(),
+        number: None,
+        group: String::new(),
+        logo: String::new(),
+        sources: Vec::new(),
+        publish_key: None,
+        active: true,
+        record: true,
+        retention_hours: 72,
+        epg_id: String::new(),
+    }
+}
+
 /// The request body as written to the audit log: the publish key is a secret.
-fn audit_detail(body: &Map<String, Value>) -> Value {
+pub(super) fn audit_detail(body: &Map<String, Value>) -> Value {
     let mut b = body.clone();
     if let Some(k) = b.get_mut("publish_key") {
         if !k.is_null() {
@@ -306,19 +323,7 @@ pub async fn create(
     if !body.contains_key("name") {
         return Err(ApiError::invalid("name", "is required"));
     }
-    let mut ch = Channel {
-        id,
-        name: String::new(),
-        number: None,
-        group: String::new(),
-        logo: String::new(),
-        sources: Vec::new(),
-        publish_key: None,
-        active: true,
-        record: true,
-        retention_hours: 72,
-        epg_id: String::new(),
-    };
+    let mut ch = new_channel(id);
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();

@@ -6,6 +6,7 @@ mod assets;
 mod channels;
 mod epg;
 mod live;
+mod manage;
 mod metrics;
 mod recording;
 
@@ -80,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/audit", get(account::audit_log))
         .route("/api/channels", get(channels::list).post(channels::create))
+        .route("/api/channels/export", get(manage::export))
+        .route("/api/channels/import", axum::routing::post(manage::import))
+        .route("/api/probe", axum::routing::post(manage::probe))
+        .route("/api/system", get(manage::system))
         .route(
             "/api/channels/{id}",
             get(channels::get_one)
