@@ -47,6 +47,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
+    /// Who may fetch viewer URLs (subnets, viewer tokens).
+    pub viewer: Arc<crate::viewer::Rules>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -120,10 +122,177 @@ pub fn router(state: AppState) -> Router {
         .route("/epg.xml", get(epg::epg_xml))
         .route("/epg.xml.gz", get(epg::epg_xml_gz))
         .route("/live/{id}/{file}", get(live::live_file))
+        .route("/api/viewer-tokens", axum::routing::post(viewer_token))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            viewer_gate,
+        ))
         .with_state(state)
+}
+
+/// What a viewer URL is about: Some(Some(channel)) for `/live/{channel}/…`, Some(None) for the
+/// lineup-wide ones (playlist, guide, player data), None for everything else (pages, admin API).
+fn viewer_scope(path: &str) -> Option<Option<&str>> {
+    if let Some(rest) = path.strip_prefix("/live/") {
+        return Some(Some(rest.split('/').next().unwrap_or("")));
+    }
+    let lineup = matches!(
+        path,
+        "/playlist.m3u" | "/epg.xml" | "/epg.xml.gz" | "/api/epg"
+    ) || path.starts_with("/api/epg/") && !path.starts_with("/api/epg/sources")
+        || path.starts_with("/api/player/");
+    lineup.then_some(None)
+}
+
+/// Applies the viewer access rules to viewer URLs. Signed-in staff (console cookie, Basic, API
+/// token) pass too, so the console's preview works. When a token came in the query, playlists
+/// in the answer get it on every URL (relative segment URLs would otherwise lose it).
+async fn viewer_gate(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let Some(scope) = viewer_scope(&path) else {
+        return next.run(req).await;
+    };
+    if st.viewer.open() {
+        return next.run(req).await;
+    }
+    let token = req
+        .uri()
+        .query()
+        .and_then(crate::viewer::token_of)
+        .map(str::to_string);
+    let (mut parts, body) = req.into_parts();
+    let ip = client_ip(&parts);
+    let verdict = st
+        .viewer
+        .check(ip, token.as_deref(), scope, st.clock.now_utc().secs());
+    if let Err(denied) = verdict {
+        let staff = (parts.headers.contains_key(header::AUTHORIZATION)
+            || cookie(&parts.headers, SESSION_COOKIE).is_some())
+            && Authed::from_request_parts(&mut parts, &st).await.is_ok();
+        if !staff {
+            tracing::debug!(%ip, %path, "viewer refused: {denied:?}");
+            let status = match denied {
+                crate::viewer::Denied::NoToken => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::FORBIDDEN,
+            };
+            return ApiError::new(status, "viewer_denied", Some("token"), denied.message())
+                .into_response();
+        }
+    }
+    let resp = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    let Some(token) = token else { return resp };
+    let mut resp = resp;
+    // a redirect (timeshift_rel → timeshift_abs) keeps the token
+    if let Some(loc) = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !loc.contains("token=") {
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            if let Ok(v) = HeaderValue::from_str(&format!("{loc}{sep}token={token}")) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+    }
+    let is_playlist = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("mpegurl"));
+    if !is_playlist || !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return ApiError::internal("reading a playlist to sign").into_response();
+    };
+    let text = crate::viewer::add_token_to_playlist(&String::from_utf8_lossy(&bytes), &token);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// `POST /api/viewer-tokens` `{"channel": id|null, "ttl_s": 86400}`: a signed viewer token and
+/// the URLs that carry it.
+async fn viewer_token(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    who: Authed,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = json_object(&body)?;
+    if let Some(k) = body.keys().find(|k| *k != "channel" && *k != "ttl_s") {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            None,
+            format!("unknown field '{k}' (known: channel, ttl_s)"),
+        ));
+    }
+    let channel = match body.get("channel") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let id = v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("channel", "must be a channel id or null"))?
+                .to_string();
+            let lookup = id.clone();
+            st.store
+                .call(move |c| crate::store::get_channel(c, &lookup))
+                .await
+                .map_err(|_| ApiError::invalid("channel", "no such channel"))?;
+            Some(id)
+        }
+    };
+    let ttl = match body.get("ttl_s") {
+        None => 86_400,
+        Some(v) => v
+            .as_i64()
+            .filter(|t| (60..=366 * 86_400).contains(t))
+            .ok_or_else(|| ApiError::invalid("ttl_s", "must be 60 to 31622400 seconds"))?,
+    };
+    let Some(key) = &st.viewer.token_key else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "viewer_tokens_off",
+            None,
+            "viewer tokens are off: set viewer_access = \"token\" in the settings",
+        ));
+    };
+    let expires = st.clock.now_utc().secs() + ttl;
+    let token = crate::viewer::sign(key, expires, channel.as_deref());
+    who.audit(
+        &st,
+        "viewer_token.create",
+        channel.as_deref().unwrap_or("*"),
+        json!({"ttl_s": ttl}),
+    )
+    .await;
+    let mut urls = json!({
+        "player": format!("/?token={token}"),
+        "playlist": format!("/playlist.m3u?token={token}"),
+        "epg": format!("/epg.xml?token={token}"),
+    });
+    if let Some(c) = &channel {
+        urls = json!({
+            "hls": format!("/live/{c}/index.m3u8?token={token}"),
+            "mpegts": format!("/live/{c}/mpegts?token={token}"),
+        });
+    }
+    Ok(Json(json!({
+        "token": token,
+        "channel": channel,
+        "expires_utc": expires,
+        "urls": urls,
+    })))
 }
 
 /// A JSON error with a stable shape: `{"error": code, "field": name|null, "message": text}`.
