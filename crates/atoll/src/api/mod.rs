@@ -8,6 +8,7 @@ mod epg;
 mod live;
 mod manage;
 mod metrics;
+mod openapi;
 mod recording;
 
 use std::sync::Arc;
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/epg.xml.gz", get(epg::epg_xml_gz))
         .route("/live/{id}/{file}", get(live::live_file))
         .route("/api/viewer-tokens", axum::routing::post(viewer_token))
+        .route("/api/openapi.json", get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
