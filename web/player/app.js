@@ -5,7 +5,14 @@ import { t, setLanguage, detectLanguage, languages, language, locale } from './i
 
 const $ = (s) => document.querySelector(s);
 const video = $('#v');
-const token = new URLSearchParams(location.search).get('token');
+// a viewer token given once (`?token=`) is kept, so the installed app (started at `/`) has it too
+const token = (() => {
+  const q = new URLSearchParams(location.search).get('token');
+  try {
+    if (q) localStorage.setItem('atoll.token', q);
+    return q || localStorage.getItem('atoll.token');
+  } catch { return q; }
+})();
 
 /** Appends the viewer token (from `?token=` of the page) to a same-origin URL. */
 function withToken(url) {
@@ -813,7 +820,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   e.preventDefault();
-  if (k.startsWith('d')) { digit(k.slice(1)); return; }
+  if (/^d[0-9]$/.test(k)) { digit(k.slice(1)); return; }
   if (k === 'ok' && digits) { commitDigits(); return; }
   if (S.overlay === 'grid') return gridKey(k, a);
   if (S.overlay === 'guide') return guideKey(k, a);
