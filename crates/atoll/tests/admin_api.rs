@@ -805,6 +805,7 @@ fn openapi_document_matches_the_routes() {
     // every API and viewer route is documented
     for (m, p) in &routes {
         let public_page = p == "/"
+            || p == "/index.html"
             || p.starts_with("/admin")
             || p.starts_with("/assets")
             || p.ends_with(".webmanifest")

@@ -9,6 +9,7 @@ mod live;
 mod manage;
 mod metrics;
 mod openapi;
+mod player;
 mod recording;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::Instant;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -54,7 +55,6 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/admin", get(assets::admin_page))
         .route("/admin/", get(assets::admin_page))
@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/live/{id}/{file}", get(live::live_file))
         .route("/api/viewer-tokens", axum::routing::post(viewer_token))
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(player::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
@@ -577,36 +578,4 @@ impl Authed {
             );
         }
     }
-}
-
-async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Html<String> {
-    let channels = state
-        .store
-        .call(|c| crate::store::list_channels(c))
-        .await
-        .unwrap_or_default();
-    let mut rows = String::new();
-    for ch in channels.iter().filter(|c| c.active) {
-        let st = state
-            .hub
-            .get(&ch.id)
-            .map(|h| h.status().state.as_str())
-            .unwrap_or("offline");
-        let id = html_escape(&ch.id);
-        rows.push_str(&format!(
-            "<li data-id=\"{id}\"><button onclick=\"play('{id}')\">{num} {name}</button> <span class=st>{st}</span> \
-             <a href=\"/live/{id}/index.m3u8\">HLS</a> · <a href=\"/live/{id}/mpegts\">MPEG-TS</a></li>\n",
-            num = ch.number.map(|n| n.to_string()).unwrap_or_default(),
-            name = html_escape(&ch.name),
-        ));
-    }
-    Html(include_str!("index.html").replace("{{CHANNELS}}", &rows))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

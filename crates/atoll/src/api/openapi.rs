@@ -108,6 +108,8 @@ const OPS: &[Op] = &[
         ..op("get", "/api/epg", "epg", "A channel's programmes, with catch-up availability", Viewer, None, (200, "Object")) },
     op("get", "/api/epg/now", "epg", "Now and next on every channel", Viewer, None, (200, "Object")),
     Op { query: &[("q", "string", "text in the title")], ..op("get", "/api/epg/search", "epg", "Search programmes", Viewer, None, (200, "Object")) },
+    op("get", "/api/player/channels", "viewers", "The viewer page's lineup: active channels, live state, catch-up window, now/next (no sources or keys)", Viewer, None, (200, "Object")),
+    Op { query: RANGE, ..op("get", "/api/player/guide", "viewers", "Every channel's programmes over a range of at most 2 days, with catch-up flags", Viewer, None, (200, "Object")) },
     op("get", "/playlist.m3u", "viewers", "M3U for IPTV apps (catch-up attributes, guide URL)", Viewer, None, (200, "")),
     op("get", "/epg.xml", "viewers", "XMLTV guide of the lineup", Viewer, None, (200, "")),
     op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, "")),
