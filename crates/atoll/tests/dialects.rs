@@ -51,7 +51,45 @@ fn get_follow(a: &Atoll, mut path: String) -> (u16, String, String) {
 
 #[test]
 fn every_catchup_dialect_plays_the_asked_time() {
-    let a = Atoll::start_with("dialects", &[("segment_seconds", "2")]);
+    dialects(false);
+}
+
+/// The same forms with viewer tokens on: the app gets the token inside the playlist's URLs
+/// (`/playlist.m3u?token=…`) and every form built from them must play.
+#[test]
+fn every_catchup_dialect_plays_with_a_viewer_token() {
+    dialects(true);
+}
+
+/// Appends a query parameter the way apps do: `?` when the URL has none, `&` otherwise.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+fn dialects(token_mode: bool) {
+    let cfg: &[(&str, &str)] = if token_mode {
+        &[("segment_seconds", "2"), ("viewer_access", "\"token\"")]
+    } else {
+        &[("segment_seconds", "2")]
+    };
+    let a = Atoll::start_with(
+        if token_mode {
+            "dialects-token"
+        } else {
+            "dialects"
+        },
+        cfg,
+    );
+    let token = token_mode.then(|| {
+        let (s, t) = a.api("POST", "/api/viewer-tokens", Some(r#"{"ttl_s":3600}"#));
+        assert_eq!(s, 200, "{t}");
+        t["token"].as_str().unwrap().to_string()
+    });
+    let tok = |path: &str| match &token {
+        Some(t) => with_param(path, &format!("token={t}")),
+        None => path.to_string(),
+    };
     let t0 = now_s();
     let port = free_udp_port();
     let body = json!({"id": "cu", "name": "Catch Up", "number": 7, "sources": [format!("udp://127.0.0.1:{port}")]}).to_string();
@@ -65,7 +103,7 @@ fn every_catchup_dialect_plays_the_asked_time() {
             >= 24.0
     });
     // the playlist an app loads
-    let (s, m3u) = a.get("/playlist.m3u");
+    let (s, m3u) = a.get(&tok("/playlist.m3u"));
     assert_eq!(s, 200);
     let m3u = String::from_utf8(m3u).unwrap();
     let entry = epg::parse_m3u(&m3u)
@@ -73,6 +111,10 @@ fn every_catchup_dialect_plays_the_asked_time() {
         .find(|e| e.tvg_id == "cu")
         .unwrap();
     let live = entry.url.clone();
+    if let Some(t) = &token {
+        assert!(live.ends_with(&format!("?token={t}")), "{live}");
+        assert!(entry.catchup.as_ref().unwrap().source.contains(t.as_str()));
+    }
     let catchup = entry.catchup.clone().expect("catch-up attributes");
     assert_eq!(catchup.mode, "default");
     let base = format!("http://127.0.0.1:{}", a.http);
@@ -121,7 +163,7 @@ fn every_catchup_dialect_plays_the_asked_time() {
         ),
         (
             "shift ?utc=&lutc=",
-            fill(&format!("{live}?utc={{utc}}&lutc={{lutc}}")),
+            fill(&with_param(&live, "utc={utc}&lutc={lutc}")),
         ),
     ];
     for (name, url) in &hls_forms {
@@ -149,7 +191,7 @@ fn every_catchup_dialect_plays_the_asked_time() {
         ),
         (
             "shift on mpegts",
-            format!("{live_ts}?utc={start}&lutc={now}"),
+            with_param(&live_ts, &format!("utc={start}&lutc={now}")),
             10,
         ),
     ];
@@ -170,7 +212,14 @@ fn every_catchup_dialect_plays_the_asked_time() {
         (format!("/live/cu/archive-{start}-x.m3u8"), 400),
         (format!("/live/cu/index-99999999999999999-60.m3u8"), 400),
     ] {
-        assert_eq!(a.get(&path).0, want, "{path}");
+        assert_eq!(a.get(&tok(&path)).0, want, "{path}");
+    }
+    if token.is_some() {
+        // without the token, or with a forged one, nothing of it plays
+        let (_, url) = &hls_forms[2];
+        let bare = path_of(url).split('?').next().unwrap().to_string();
+        assert_eq!(a.get(&bare).0, 401, "{bare}");
+        assert_eq!(a.get(&format!("{bare}?token=1.forged")).0, 403);
     }
     assert!(a.alive_check());
 }
