@@ -87,8 +87,10 @@ export function drawTimeline(el, cov, from, to, { ticks = false } = {}) {
   const part = (cls, a, b, title) => {
     if (Math.min(to, b) <= Math.max(from, a)) return;
     // keep anything real at least a pixel wide, so a first segment shows at once
-    let w = wid(a, b);
-    const seg = h(`span.${cls}`, { style: { left: pct(a), width: w, minWidth: '1px' }, title });
+    const seg = h(`span.${cls}`, { title });
+    seg.style.left = `min(${pct(a)}, calc(100% - 2px))`;
+    seg.style.width = wid(a, b);
+    seg.style.minWidth = '2px';
     el.append(seg);
   };
   const ivals = cov ? cov.intervals : [];

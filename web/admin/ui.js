@@ -46,7 +46,9 @@ export async function api(method, path, body, { contentType, raw, quiet401 } = {
   }
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store' });
+    // With HTTP Basic (older servers) no cookie is needed, and 'omit' keeps the browser from
+    // answering a 401's WWW-Authenticate challenge with its own login box.
+    res = await fetch(path, { method, headers, body: payload, credentials: session.basic ? 'omit' : 'same-origin', cache: 'no-store' });
   } catch (e) {
     throw new ApiError(0, { error: 'network', message: t('common.network') }, path);
   }
