@@ -9,6 +9,13 @@ atoll — IPTV for closed networks: live channels in (RTMP, UDP, HLS, HTTP-TS), 
 
 USAGE:
     atoll [serve] [OPTIONS]
+    atoll user list [OPTIONS]
+    atoll user add NAME [--role admin|operator] [OPTIONS]   (default role: operator)
+    atoll user passwd NAME [OPTIONS]
+    atoll user disable NAME [OPTIONS]
+    atoll user enable NAME [OPTIONS]
+      The password is read from ATOLL_USER_PASSWORD, or asked for on the terminal (or one line
+      of standard input). Works while the server runs; the account's console sessions end.
 
 OPTIONS:
     --config FILE   TOML settings file (see README.md for every key)
@@ -74,6 +81,8 @@ impl Default for Config {
 
 pub enum Command {
     Serve(Config),
+    /// `atoll user …`: account maintenance on the database in the configured data directory.
+    User(UserCommand, Config),
     Help,
     Version,
 }
@@ -81,8 +90,33 @@ pub enum Command {
 /// Parses the command line (without the program name) and the environment.
 pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
     let mut it = args.iter().peekable();
+    let mut user_cmd = None;
     if it.peek().map(|s| s.as_str()) == Some("serve") {
         it.next();
+    } else if it.peek().map(|s| s.as_str()) == Some("user") {
+        it.next();
+        let action = it
+            .next()
+            .ok_or("atoll user: say list, add, passwd, disable or enable")?
+            .clone();
+        let name = match action.as_str() {
+            "list" => String::new(),
+            "add" | "passwd" | "disable" | "enable" => it
+                .next()
+                .filter(|n| !n.starts_with('-'))
+                .ok_or(format!("atoll user {action}: the account name is missing"))?
+                .clone(),
+            other => {
+                return Err(format!(
+                    "atoll user: unknown action '{other}' (list, add, passwd, disable, enable)"
+                ))
+            }
+        };
+        user_cmd = Some(UserCommand {
+            action,
+            name,
+            role: "operator".into(),
+        });
     }
     let (mut config_file, mut data, mut http, mut rtmp) = (None, None, None, None);
     while let Some(a) = it.next() {
@@ -103,6 +137,15 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--data" => data = Some(value("--data")?),
             "--http" => http = Some(value("--http")?),
             "--rtmp" => rtmp = Some(value("--rtmp")?),
+            "--role" if user_cmd.is_some() => {
+                let r = value("--role")?;
+                if r != "admin" && r != "operator" {
+                    return Err("--role must be admin or operator".into());
+                }
+                if let Some(u) = user_cmd.as_mut() {
+                    u.role = r;
+                }
+            }
             other => return Err(format!("unknown argument '{other}' (see atoll --help)")),
         }
     }
@@ -149,7 +192,19 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());
     }
-    Ok(Command::Serve(cfg))
+    Ok(match user_cmd {
+        Some(u) => Command::User(u, cfg),
+        None => Command::Serve(cfg),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCommand {
+    /// list, add, passwd, disable, enable
+    pub action: String,
+    pub name: String,
+    /// For add: admin or operator.
+    pub role: String,
 }
 
 #[cfg(test)]
@@ -182,6 +237,20 @@ mod tests {
             Ok(Command::Help)
         ));
         assert!(parse(&args("--bogus"), |_| None).is_err());
+        let Command::User(u, c) =
+            parse(&args("user add bob --role admin --data /d"), |_| None).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (u.action.as_str(), u.name.as_str(), u.role.as_str()),
+            ("add", "bob", "admin")
+        );
+        assert_eq!(c.data, PathBuf::from("/d"));
+        assert!(parse(&args("user add"), |_| None).is_err());
+        assert!(parse(&args("user frob x"), |_| None).is_err());
+        assert!(parse(&args("user add x --role king"), |_| None).is_err());
+        assert!(parse(&args("--role admin"), |_| None).is_err());
         assert!(parse(&args("--data"), |_| None).is_err());
     }
 }

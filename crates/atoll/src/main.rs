@@ -2,12 +2,14 @@
 
 mod api;
 mod auth;
+mod cli;
 mod clock;
 mod config;
 mod fastpath;
 mod guide;
 mod hub;
 mod ingest;
+mod journal;
 mod recorder;
 mod store;
 mod sys;
@@ -25,6 +27,13 @@ fn main() {
         Ok(config::Command::Serve(cfg)) => cfg,
         Ok(config::Command::Help) => {
             print!("{}", config::HELP);
+            return;
+        }
+        Ok(config::Command::User(cmd, cfg)) => {
+            if let Err(e) = cli::user(&cmd, &cfg) {
+                eprintln!("atoll user: {e:#}");
+                std::process::exit(1);
+            }
             return;
         }
         Ok(config::Command::Version) => {
@@ -101,8 +110,10 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         tracing::warn!(?recovery, "archive recovered after an unclean stop");
     }
     let archive = Arc::new(archive);
+    let (events, events_rx) = journal::EventSink::new();
     let recorder = Arc::new(
-        recorder::Recorder::start(archive.clone()).context("starting the archive writer")?,
+        recorder::Recorder::start(archive.clone(), Some(events.clone()))
+            .context("starting the archive writer")?,
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -117,6 +128,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             slate_after_ms: 1500,
             slate,
             recorder: Some(recorder.clone()),
+            events: Some(events.clone()),
         },
         shutdown_rx.clone(),
     ));
@@ -154,6 +166,13 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         cfg.archive_min_free_percent,
         shutdown_rx.clone(),
     ));
+    let (events_stop, events_stop_rx) = tokio::sync::oneshot::channel();
+    let events_task = tokio::spawn(journal::run_writer(
+        store.clone(),
+        events_rx,
+        clock.clone(),
+        events_stop_rx,
+    ));
     let epg_wake = Arc::new(tokio::sync::Notify::new());
     let epg_task = tokio::spawn(guide::sync_loop(
         store.clone(),
@@ -189,6 +208,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     // the runners marked their recordings stopped; let the writer store what is queued
     let rec = recorder.clone();
     let _ = tokio::task::spawn_blocking(move || rec.close()).await;
+    let _ = events_stop.send(());
+    let _ = events_task.await;
     match tokio::time::timeout(std::time::Duration::from_secs(5), server_task).await {
         Ok(r) => r.context("http server task")?.context("http server")?,
         Err(_) => tracing::warn!("HTTP connections still open after 5 s; closing"),

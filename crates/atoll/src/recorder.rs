@@ -35,6 +35,8 @@ pub struct WriteStatus {
     pub bytes_written: u64,
     pub last_error: Option<String>,
     pub last_error_utc: Option<UtcMs>,
+    /// The last write failed (a new failure run is reported to the event log once).
+    pub failing: bool,
 }
 
 pub struct Recorder {
@@ -46,7 +48,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(archive: Arc<Archive>) -> std::io::Result<Recorder> {
+    /// Starts the writer thread; write failures are also reported to `events` (the channel log).
+    pub fn start(
+        archive: Arc<Archive>,
+        events: Option<crate::journal::EventSink>,
+    ) -> std::io::Result<Recorder> {
         // ~25 min of one channel's 6 s segments, or 2.5 segments each for 100 channels
         let (tx, mut rx) = mpsc::channel::<Msg>(256);
         let status: Arc<Mutex<HashMap<String, WriteStatus>>> = Arc::default();
@@ -74,12 +80,24 @@ impl Recorder {
                             let s = map.entry(channel.clone()).or_default();
                             match r {
                                 Ok(_) => {
+                                    s.failing = false;
                                     s.last_segment_utc = Some(start_utc);
                                     s.segments_written += 1;
                                     s.bytes_written += data.len() as u64;
                                 }
                                 Err(e) => {
                                     tracing::error!(%channel, "archive write failed: {e}");
+                                    // once per failing run, not for every segment
+                                    if !std::mem::replace(&mut s.failing, true) {
+                                        if let Some(ev) = &events {
+                                            ev.emit(
+                                                &channel,
+                                                start_utc.0,
+                                                "recording_error",
+                                                format!("archive write failed: {e}"),
+                                            );
+                                        }
+                                    }
                                     s.last_error = Some(e.to_string());
                                     s.last_error_utc = Some(start_utc);
                                 }

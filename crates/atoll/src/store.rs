@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_recording.sql"),
     include_str!("../migrations/0003_epg.sql"),
+    include_str!("../migrations/0004_accounts_audit.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

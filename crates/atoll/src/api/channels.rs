@@ -1,6 +1,6 @@
 //! `/api/channels`: the lineup, with live status.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -34,7 +34,7 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
 }
 
 /// Applies the fields present in `body` onto `ch`, validating each.
-fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
+pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
     const KNOWN: &[&str] = &[
         "id",
         "name",
@@ -275,9 +275,37 @@ pub async fn get_one(
     Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
 }
 
+/// A channel with the defaults of `POST /api/channels` (active, recording, 72 h kept).
+pub(super) fn new_channel(id: String) -> Channel {
+    Channel {
+        id,
+        name: String::new(),
+        number: None,
+        group: String::new(),
+        logo: String::new(),
+        sources: Vec::new(),
+        publish_key: None,
+        active: true,
+        record: true,
+        retention_hours: 72,
+        epg_id: String::new(),
+    }
+}
+
+/// The request body as written to the audit log: the publish key is a secret.
+pub(super) fn audit_detail(body: &Map<String, Value>) -> Value {
+    let mut b = body.clone();
+    if let Some(k) = b.get_mut("publish_key") {
+        if !k.is_null() {
+            *k = json!("(changed)");
+        }
+    }
+    Value::Object(b)
+}
+
 pub async fn create(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = super::json_object(&body)?;
@@ -295,19 +323,7 @@ pub async fn create(
     if !body.contains_key("name") {
         return Err(ApiError::invalid("name", "is required"));
     }
-    let mut ch = Channel {
-        id,
-        name: String::new(),
-        number: None,
-        group: String::new(),
-        logo: String::new(),
-        sources: Vec::new(),
-        publish_key: None,
-        active: true,
-        record: true,
-        retention_hours: 72,
-        epg_id: String::new(),
-    };
+    let mut ch = new_channel(id);
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();
@@ -317,6 +333,9 @@ pub async fn create(
         .map_err(store_err)?;
     tracing::info!(channel = %ch.id, "channel created");
     st.hub.apply(ch.clone()).await;
+    who.audit(&st, "channel.create", &ch.id, audit_detail(&body))
+        .await;
+    who.channel_event(&st, &ch.id, "created");
     let now = st.hub.settings.clock.now_mono_ms();
     Ok((
         StatusCode::CREATED,
@@ -326,7 +345,7 @@ pub async fn create(
 
 pub async fn update(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -357,15 +376,31 @@ pub async fn update(
         .map_err(store_err)?;
     tracing::info!(channel = %ch.id, "channel updated");
     st.hub.apply(ch.clone()).await;
+    who.audit(&st, "channel.update", &ch.id, audit_detail(&body))
+        .await;
+    who.channel_event(&st, &ch.id, "updated");
     let now = st.hub.settings.clock.now_mono_ms();
     Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
 }
 
+#[derive(serde::Deserialize)]
+pub struct DeleteQuery {
+    archive: Option<String>,
+}
+
+/// `DELETE /api/channels/{id}?archive=keep|remove`: `keep` (default) leaves the recordings until
+/// retention removes them; `remove` deletes them now.
 pub async fn delete(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
+    let remove_archive = match q.archive.as_deref() {
+        None | Some("keep") => false,
+        Some("remove") => true,
+        Some(_) => return Err(ApiError::invalid("archive", "must be keep or remove")),
+    };
     let _serial = st.config_writes.lock().await;
     let target = id.clone();
     st.store
@@ -373,6 +408,48 @@ pub async fn delete(
         .await
         .map_err(store_err)?;
     st.hub.remove(&id).await;
-    tracing::info!(channel = %id, "channel deleted");
+    let mut freed = None;
+    if remove_archive {
+        let (a, ch) = (st.archive.clone(), id.clone());
+        freed = Some(
+            tokio::task::spawn_blocking(move || a.delete_channel(&ch))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?,
+        );
+    }
+    tracing::info!(channel = %id, ?freed, "channel deleted");
+    who.audit(
+        &st,
+        "channel.delete",
+        &id,
+        json!({"archive": if remove_archive { "remove" } else { "keep" }, "bytes_freed": freed}),
+    )
+    .await;
+    who.channel_event(&st, &id, "deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/channels/{id}/events?limit=&before=`: the channel's status history, newest first
+/// (readable after the channel was deleted, until it ages out).
+pub async fn events(
+    State(st): State<AppState>,
+    _: Authed,
+    Path(id): Path<String>,
+    Query(q): Query<super::account::PageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !valid_id(&id) {
+        return Err(ApiError::invalid("id", "is not a channel id"));
+    }
+    let (limit, before) = (q.limit()?, q.before());
+    let rows = st
+        .store
+        .call(move |c| crate::journal::list_events(c, &id, limit, before))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Value::Array(
+        rows.iter()
+            .map(|e| json!({"id": e.id, "at_utc": e.at_utc_ms / 1000, "kind": e.kind, "message": e.message}))
+            .collect(),
+    )))
 }

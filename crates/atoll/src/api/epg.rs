@@ -123,7 +123,7 @@ pub async fn get_source(
 
 pub async fn create_source(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = super::json_object(&body)?;
@@ -167,12 +167,19 @@ pub async fn create_source(
         .call(move |c| guide::get_source(c, id))
         .await
         .map_err(store_err)?;
+    who.audit(
+        &st,
+        "epg_source.create",
+        &id.to_string(),
+        Value::Object(body),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(source_json(&s))))
 }
 
 pub async fn update_source(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -188,25 +195,34 @@ pub async fn update_source(
         .call(move |c| guide::update_source(c, &saved))
         .await
         .map_err(store_err)?;
+    who.audit(
+        &st,
+        "epg_source.update",
+        &id.to_string(),
+        Value::Object(body),
+    )
+    .await;
     Ok(Json(source_json(&s)))
 }
 
 pub async fn delete_source(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     st.store
         .call(move |c| guide::delete_source(c, id))
         .await
         .map_err(store_err)?;
+    who.audit(&st, "epg_source.delete", &id.to_string(), Value::Null)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/epg/sources/{id}/sync`: sync now (answers at once; watch the source's status).
 pub async fn sync_source(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let now = st.clock.now_utc().0;
@@ -214,6 +230,8 @@ pub async fn sync_source(
         .call(move |c| guide::sync_now(c, id, now))
         .await
         .map_err(store_err)?;
+    who.audit(&st, "epg_source.sync", &id.to_string(), Value::Null)
+        .await;
     st.epg_wake.notify_one();
     let s = st
         .store

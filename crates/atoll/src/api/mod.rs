@@ -1,10 +1,12 @@
 //! The HTTP server: live HLS/TS serving, the REST API, metrics. The only module that speaks JSON.
 
+mod account;
 mod archive;
 mod assets;
 mod channels;
 mod epg;
 mod live;
+mod manage;
 mod metrics;
 mod recording;
 
@@ -19,8 +21,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::auth::{Authenticator, Principal};
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::auth::{Authenticator, Principal, Refusal};
 use crate::hub::Hub;
+use crate::store::Role;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -50,7 +57,34 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/", get(assets::admin_page))
         .route("/assets/{*path}", get(assets::asset))
         .route("/metrics", get(metrics::metrics))
+        .route(
+            "/api/session",
+            get(account::current)
+                .post(account::sign_in)
+                .delete(account::sign_out),
+        )
+        .route(
+            "/api/users",
+            get(account::list_users).post(account::create_user),
+        )
+        .route(
+            "/api/users/{name}",
+            axum::routing::put(account::update_user),
+        )
+        .route(
+            "/api/tokens",
+            get(account::list_tokens).post(account::create_token),
+        )
+        .route(
+            "/api/tokens/{id}",
+            axum::routing::delete(account::delete_token),
+        )
+        .route("/api/audit", get(account::audit_log))
         .route("/api/channels", get(channels::list).post(channels::create))
+        .route("/api/channels/export", get(manage::export))
+        .route("/api/channels/import", axum::routing::post(manage::import))
+        .route("/api/probe", axum::routing::post(manage::probe))
+        .route("/api/system", get(manage::system))
         .route(
             "/api/channels/{id}",
             get(channels::get_one)
@@ -58,6 +92,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(channels::delete),
         )
         .route("/api/channels/{id}/recording", get(recording::recording))
+        .route("/api/channels/{id}/events", get(channels::events))
         .route(
             "/api/channels/{id}/recording/{action}",
             axum::routing::post(recording::set_recording),
@@ -98,6 +133,10 @@ pub struct ApiError {
     code: &'static str,
     field: Option<&'static str>,
     message: String,
+    /// Send `WWW-Authenticate: Basic` with a 401 (not to the console's own requests).
+    challenge: bool,
+    /// `Retry-After` seconds with a 429.
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -112,6 +151,8 @@ impl ApiError {
             code,
             field,
             message: message.into(),
+            challenge: false,
+            retry_after_s: None,
         }
     }
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
@@ -140,7 +181,11 @@ impl IntoResponse for ApiError {
             Json(json!({"error": self.code, "field": self.field, "message": self.message})),
         )
             .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        if let Some(s) = self.retry_after_s {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.challenge {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"atoll\", charset=\"UTF-8\""),
@@ -169,8 +214,74 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
-/// An authenticated admin or operator (HTTP Basic for now).
-pub struct Authed(#[allow(dead_code)] pub Principal);
+/// An authenticated admin or operator: a console session cookie (plus the CSRF header on state
+/// changes), an API token (`Bearer atk_…`) or HTTP Basic.
+pub struct Authed {
+    pub who: Principal,
+    pub ip: IpAddr,
+}
+
+/// An authenticated admin (403 for operators).
+pub struct Admin(pub Authed);
+
+/// The client's address (unspecified when the connection has none, e.g. in unit tests).
+pub fn client_ip(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// The value of cookie `name`, if sent.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub const SESSION_COOKIE: &str = "atoll_session";
+
+/// 401; browsers' own fetches (the console) get no Basic challenge, so no password dialog pops up.
+fn unauthorized(parts: &Parts, message: &str) -> ApiError {
+    let from_script = parts
+        .headers
+        .get("sec-fetch-mode")
+        .is_some_and(|m| m.as_bytes() != b"navigate");
+    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
+    e.challenge = !from_script && cookie(&parts.headers, SESSION_COOKIE).is_none();
+    e
+}
+
+pub fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::BadCredentials => {
+            let mut e = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                None,
+                "wrong name or password, or the account is disabled",
+            );
+            e.challenge = true;
+            e
+        }
+        Refusal::RateLimited { retry_after_s } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                None,
+                format!("too many failed sign-ins; try again in {retry_after_s} s"),
+            );
+            e.retry_after_s = Some(retry_after_s);
+            e
+        }
+    }
+}
 
 impl<S> FromRequestParts<S> for Authed
 where
@@ -180,26 +291,120 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let unauthorized = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                None,
-                "sign in with HTTP Basic auth",
-            )
+        let st = AppState::from_ref(state);
+        let ip = client_ip(parts);
+        let now_utc = st.clock.now_utc().0;
+        if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
+            let h = h
+                .to_str()
+                .map_err(|_| unauthorized(parts, "unreadable Authorization header"))?;
+            let who = if let Some(t) = h.strip_prefix("Bearer ") {
+                st.auth
+                    .bearer(t.trim(), now_utc)
+                    .await
+                    .ok_or_else(|| unauthorized(parts, "unknown or revoked API token"))?
+            } else {
+                let mut e = st
+                    .auth
+                    .basic(h, ip, st.clock.now_mono_ms(), now_utc)
+                    .await
+                    .map_err(refused)?;
+                e.via = crate::auth::Via::Basic;
+                e
+            };
+            return Ok(Authed { who, ip });
+        }
+        let Some(c) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(unauthorized(
+                parts,
+                "sign in (console), or send HTTP Basic or an API token",
+            ));
         };
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
-        state
+        let (who, csrf, _) = st
             .auth
-            .basic(header)
+            .session(c, now_utc)
             .await
-            .map(Authed)
-            .ok_or_else(unauthorized)
+            .ok_or_else(|| unauthorized(parts, "session expired; sign in again"))?;
+        let safe = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+        if !safe {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !crate::auth::same(sent, &csrf) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    None,
+                    "missing or wrong X-CSRF-Token header",
+                ));
+            }
+        }
+        Ok(Authed { who, ip })
+    }
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let a = Authed::from_request_parts(parts, state).await?;
+        if a.who.role != Role::Admin {
+            return Err(forbidden());
+        }
+        Ok(Admin(a))
+    }
+}
+
+pub fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        None,
+        "this needs an admin account",
+    )
+}
+
+impl Authed {
+    /// Writes an audit entry for a change this caller made (a failure to write is logged, and
+    /// does not undo the change).
+    pub async fn audit(&self, st: &AppState, action: &str, target: &str, detail: Value) {
+        let (user, ip, action, target) = (
+            self.who.name.clone(),
+            self.ip.to_string(),
+            action.to_string(),
+            target.to_string(),
+        );
+        let at = st.clock.now_utc().0;
+        let detail = if detail.is_null() {
+            String::new()
+        } else {
+            detail.to_string()
+        };
+        if let Err(e) = st
+            .store
+            .call(move |c| crate::journal::audit(c, at, &user, &ip, &action, &target, &detail))
+            .await
+        {
+            tracing::error!("audit log: {e}");
+        }
+    }
+
+    /// Notes an event in a channel's log (created, updated, deleted, recording on/off by whom).
+    pub fn channel_event(&self, st: &AppState, channel: &str, kind: &'static str) {
+        if let Some(ev) = &st.hub.settings.events {
+            ev.emit(
+                channel,
+                st.clock.now_utc().0,
+                kind,
+                format!("by {}", self.who.name),
+            );
+        }
     }
 }
 

@@ -128,7 +128,7 @@ async fn recording_json(st: &AppState, ch: &crate::store::Channel) -> Result<Val
 /// `POST /api/channels/{id}/recording/start` and `/stop`.
 pub async fn set_recording(
     State(st): State<AppState>,
-    _: Authed,
+    who: Authed,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let record = match action.as_str() {
@@ -155,6 +155,17 @@ pub async fn set_recording(
             .map_err(super::channels::store_err)?;
         tracing::info!(channel = %id, "recording {}", if record { "started" } else { "stopped" });
         st.hub.apply(ch.clone()).await;
+        who.audit(&st, &format!("recording.{action}"), &id, Value::Null)
+            .await;
+        who.channel_event(
+            &st,
+            &id,
+            if record {
+                "recording_switched_on"
+            } else {
+                "recording_switched_off"
+            },
+        );
     }
     Ok(Json(recording_json(&st, &ch).await?))
 }

@@ -507,9 +507,24 @@ impl Runner {
         match ev.event {
             SourceEvent::Connected(what) => {
                 tracing::info!(channel = %self.id, source = %slot.url, "connected: {what}");
+                if what.starts_with("rtmp publish") {
+                    let msg = what.clone();
+                    self.event("publisher_connected", msg);
+                }
             }
             SourceEvent::Error(e) => {
                 tracing::warn!(channel = %self.id, source = %slot.url, "source error: {e}");
+                if let Some(why) = e.strip_prefix("publisher disconnected") {
+                    let msg = format!("publisher disconnected{why}");
+                    self.event("publisher_disconnected", msg);
+                } else if slot.last_error.as_deref() != Some(e.as_str()) {
+                    // the same error again (a reconnect loop) is logged once
+                    let msg = format!("{}: {e}", slot.url);
+                    self.event("source_error", msg);
+                }
+                let Some(slot) = self.slots.get_mut(ev.slot) else {
+                    return;
+                };
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 slot.last_error = Some(e.clone());
                 if e.starts_with("publisher disconnected") {
@@ -582,12 +597,26 @@ impl Runner {
         }
     }
 
+    /// Notes an event in the channel's event log (never blocks; dropped if the log is behind).
+    fn event(&self, kind: &'static str, message: String) {
+        if let Some(ev) = &self.settings.events {
+            ev.emit(&self.id, self.settings.clock.now_utc().0, kind, message);
+        }
+    }
+
     fn switch_to(&mut self, i: usize) {
         let from = self.active;
         if from.is_some() {
             self.counters.failovers.fetch_add(1, Ordering::Relaxed);
         }
         tracing::info!(channel = %self.id, source = %self.slots[i].url, from = ?from.map(|f| self.slots[f].url.clone()), "source on air");
+        match from {
+            Some(f) => self.event(
+                "failover",
+                format!("{} -> {}", self.slots[f].url, self.slots[i].url),
+            ),
+            None => self.event("source_restored", format!("{} on air", self.slots[i].url)),
+        }
         self.slate = None;
         self.seg.discontinuity(&mut self.events);
         self.rebaser.reset();
@@ -602,6 +631,8 @@ impl Runner {
     fn go_offline(&mut self, why: &str) {
         if let Some(a) = self.active.take() {
             tracing::warn!(channel = %self.id, source = %self.slots.get(a).map(|s| s.url.as_str()).unwrap_or(""), "source lost: {why}");
+            let url = self.slots.get(a).map(|s| s.url.clone()).unwrap_or_default();
+            self.event("source_lost", format!("{url}: {why}"));
             self.seg.discontinuity(&mut self.events);
             self.drain_events();
         }
@@ -614,6 +645,7 @@ impl Runner {
     fn pause_recording(&mut self, reason: archive::GapReason) {
         if self.recording {
             self.recording = false;
+            self.event("recording_stopped", reason.as_str().to_string());
             if let Some(r) = &self.settings.recorder {
                 r.stopped(&self.id, self.settings.clock.now_utc(), reason);
             }
@@ -769,6 +801,10 @@ impl Runner {
                             r.record(&self.id, &s);
                             if !self.recording {
                                 self.recording = true;
+                                if let Some(ev) = &self.settings.events {
+                                    let now = self.settings.clock.now_utc().0;
+                                    ev.emit(&self.id, now, "recording_started", String::new());
+                                }
                                 let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
                                 st.recording = true;
                                 st.recording_since = Some(s.start_utc);

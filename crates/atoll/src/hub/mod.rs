@@ -32,6 +32,8 @@ pub struct Settings {
     pub slate: Arc<slate::SlateLoop>,
     /// Archives recording channels' segments (None: no archive, e.g. in unit tests).
     pub recorder: Option<Arc<crate::recorder::Recorder>>,
+    /// The channels' event log (source lost/restored, failovers, recording); None in unit tests.
+    pub events: Option<crate::journal::EventSink>,
 }
 
 pub struct Hub {

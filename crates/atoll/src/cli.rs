@@ -1,0 +1,163 @@
+//! `atoll user …`: account maintenance from the command line (works while the server runs:
+//! SQLite serialises the writes). Every change is written to the audit log as user `cli`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Context};
+
+use crate::auth;
+use crate::config::{Config, UserCommand};
+use crate::store::{self, Role, Store};
+
+pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
+    let db = cfg.data.join("atoll.db");
+    if !db.exists() {
+        bail!(
+            "no database at {} (start the server once, or pass --data)",
+            db.display()
+        );
+    }
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let name = cmd.name.as_str();
+    let audit = |action: &str, detail: &str| {
+        store.with(|c| crate::journal::audit(c, now, "cli", "", action, name, detail))
+    };
+    match cmd.action.as_str() {
+        "list" => {
+            let users = store.with(|c| auth::list_users(c))?;
+            println!(
+                "{:<24} {:<9} {:<9} last sign-in (UTC)",
+                "NAME", "ROLE", "STATE"
+            );
+            for u in users {
+                println!(
+                    "{:<24} {:<9} {:<9} {}",
+                    u.name,
+                    u.role.as_str(),
+                    if u.disabled { "disabled" } else { "enabled" },
+                    u.last_login_utc_ms
+                        .map(|t| media::UtcMs(t).to_rfc3339())
+                        .unwrap_or_else(|| "never".into())
+                );
+            }
+        }
+        "add" => {
+            if !(1..=64).contains(&name.len())
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+            {
+                bail!("account names are 1-64 characters of a-z 0-9 _ . -");
+            }
+            let password = read_password()?;
+            let role = if cmd.role == "admin" {
+                Role::Admin
+            } else {
+                Role::Operator
+            };
+            let user = store::User {
+                name: name.to_string(),
+                password_hash: auth::hash_password(&password),
+                role,
+                disabled: false,
+            };
+            store
+                .with(|c| store::insert_user(c, &user, now))
+                .map_err(|e| match e {
+                    store::StoreError::Conflict { .. } => {
+                        anyhow::anyhow!("account '{name}' already exists")
+                    }
+                    e => e.into(),
+                })?;
+            audit(
+                "user.create",
+                &format!("{{\"role\":\"{}\"}}", role.as_str()),
+            )?;
+            println!("added {} account '{name}'", role.as_str());
+        }
+        "passwd" => {
+            let password = read_password()?;
+            let hash = auth::hash_password(&password);
+            store
+                .with(|c| auth::update_user(c, name, Some(&hash), None, None))
+                .map_err(|e| not_found(e, name))?;
+            audit("user.update", "{\"password_changed\":true}")?;
+            println!("password of '{name}' changed; its console sessions are signed out");
+        }
+        "disable" | "enable" => {
+            let disable = cmd.action == "disable";
+            if disable {
+                let u = store
+                    .with(|c| store::get_user(c, name))?
+                    .ok_or_else(|| anyhow::anyhow!("no account '{name}'"))?;
+                if u.role == Role::Admin && store.with(|c| auth::other_admins(c, name))? == 0 {
+                    bail!("'{name}' is the last enabled admin account");
+                }
+            }
+            store
+                .with(|c| auth::update_user(c, name, None, None, Some(disable)))
+                .map_err(|e| not_found(e, name))?;
+            audit("user.update", &format!("{{\"disabled\":{disable}}}"))?;
+            println!("'{name}' {}", if disable { "disabled" } else { "enabled" });
+        }
+        other => bail!("unknown action {other}"),
+    }
+    Ok(())
+}
+
+fn not_found(e: store::StoreError, name: &str) -> anyhow::Error {
+    match e {
+        store::StoreError::NotFound => anyhow::anyhow!("no account '{name}'"),
+        e => e.into(),
+    }
+}
+
+/// The new password: ATOLL_USER_PASSWORD, else asked twice on a terminal (no echo), else one
+/// line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    let p = if let Ok(p) = std::env::var("ATOLL_USER_PASSWORD") {
+        p
+    } else if std::io::stdin().is_terminal() {
+        let a = prompt("New password: ")?;
+        let b = prompt("Again: ")?;
+        if a != b {
+            bail!("the passwords differ");
+        }
+        a
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if p.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    Ok(p)
+}
+
+/// Reads a line from the terminal with echo off.
+fn prompt(label: &str) -> anyhow::Result<String> {
+    eprint!("{label}");
+    std::io::stderr().flush()?;
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data filled in by tcgetattr; we restore what we read.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::tcgetattr(fd, &mut t) } == 0;
+    if got {
+        let mut quiet = t;
+        quiet.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let r = std::io::stdin().lock().read_line(&mut line);
+    if got {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+    }
+    eprintln!();
+    r?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}

@@ -1,0 +1,747 @@
+//! The management API's accounts and safety rails against a running server: console sign-in with
+//! a session cookie and CSRF, roles, API tokens, the audit log, channel event logs, failed sign-in
+//! rate limiting and the `atoll user` command line.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn j(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or(Value::Null)
+}
+
+/// Calls the API as `user` with HTTP Basic.
+fn as_user(
+    a: &Atoll,
+    user: &str,
+    pw: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let auth = basic(user, pw);
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let (s, _, b) = raw(
+        a.http,
+        method,
+        path,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    (s, j(&b))
+}
+
+fn sign_in(a: &Atoll, user: &str, pw: &str) -> (u16, String, Value) {
+    let body = json!({"user": user, "password": pw}).to_string();
+    let (s, head, b) = raw(
+        a.http,
+        "POST",
+        "/api/session",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    (s, head, j(&b))
+}
+
+#[test]
+fn console_session_cookie_csrf_and_sign_out() {
+    let a = Atoll::start("session");
+    let (s, head, v) = sign_in(&a, "admin", "wrong password");
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"], "unauthorized");
+    assert!(
+        head_value(&head, "www-authenticate").is_none(),
+        "the sign-in form must not make the browser pop up a password dialog"
+    );
+
+    let (s, head, v) = sign_in(&a, "admin", PASSWORD);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["user"], "admin");
+    assert_eq!(v["role"], "admin");
+    let csrf = v["csrf"].as_str().unwrap().to_string();
+    assert!(csrf.len() >= 24);
+    let set = head_value(&head, "set-cookie").expect("a session cookie");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set.contains(attr), "cookie lacks {attr}: {set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("atoll_session="));
+
+    // the cookie reads
+    let (s, _, b) = raw(a.http, "GET", "/api/session", &[("Cookie", &cookie)], b"");
+    assert_eq!(s, 200);
+    assert_eq!(j(&b)["csrf"], csrf.as_str());
+    let (s, _, _) = raw(a.http, "GET", "/api/channels", &[("Cookie", &cookie)], b"");
+    assert_eq!(s, 200);
+
+    // a change without the CSRF header is refused and changes nothing
+    let body = br#"{"id":"c1","name":"One"}"#;
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels",
+        &[("Cookie", &cookie), ("Content-Type", "application/json")],
+        body,
+    );
+    assert_eq!(s, 403, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(j(&b)["error"], "csrf");
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", "forged"),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!((s, j(&b)["error"].clone()), (403, json!("csrf")));
+    assert_eq!(a.api("GET", "/api/channels/c1", None).0, 404);
+    // with it, it works
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", &csrf),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&b));
+
+    // a script's 401 carries the Basic challenge; the console's own fetches do not
+    let (s, head, _) = raw(a.http, "GET", "/api/channels", &[], b"");
+    assert_eq!(s, 401);
+    assert!(head_value(&head, "www-authenticate").is_some());
+    let (s, head, _) = raw(
+        a.http,
+        "GET",
+        "/api/channels",
+        &[("Sec-Fetch-Mode", "cors")],
+        b"",
+    );
+    assert_eq!(s, 401);
+    assert!(head_value(&head, "www-authenticate").is_none());
+
+    // sign out: the cookie is dead on the server, and the browser is told to drop it
+    let (s, head, _) = raw(
+        a.http,
+        "DELETE",
+        "/api/session",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        b"",
+    );
+    assert_eq!(s, 204);
+    assert!(head_value(&head, "set-cookie")
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (s, _, _) = raw(a.http, "GET", "/api/session", &[("Cookie", &cookie)], b"");
+    assert_eq!(s, 401);
+    let (s, _, _) = raw(a.http, "GET", "/api/channels", &[("Cookie", &cookie)], b"");
+    assert_eq!(s, 401);
+    // a made-up cookie is nobody
+    let (s, _, _) = raw(
+        a.http,
+        "GET",
+        "/api/session",
+        &[("Cookie", "atoll_session=abc")],
+        b"",
+    );
+    assert_eq!(s, 401);
+}
+
+#[test]
+fn failed_sign_ins_are_rate_limited_per_account_and_address() {
+    let a = Atoll::start("ratelimit");
+    let (s, _) = a.api(
+        "POST",
+        "/api/users",
+        Some(r#"{"name":"op","password":"operator-pw","role":"operator"}"#),
+    );
+    assert_eq!(s, 201);
+    for _ in 0..5 {
+        assert_eq!(sign_in(&a, "admin", "nope-nope").0, 401);
+    }
+    // the account is locked for a while, even with the right password
+    let (s, head, v) = sign_in(&a, "admin", PASSWORD);
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"], "rate_limited");
+    let retry: u64 = head_value(&head, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    // Basic for that account too
+    let (s, _) = as_user(&a, "admin", PASSWORD, "GET", "/api/channels", None);
+    assert_eq!(s, 429);
+    // another account from the same address is still fine (5 failures < the address's 10)
+    assert_eq!(sign_in(&a, "op", "operator-pw").0, 200);
+    // the address: 10 failures across names lock it for every account
+    for i in 0..10 {
+        assert_eq!(sign_in(&a, &format!("ghost{i}"), "x").0, 401);
+    }
+    assert_eq!(sign_in(&a, "op", "operator-pw").0, 429);
+    assert!(a.log_text().contains("failed sign-in"));
+}
+
+#[test]
+fn roles_accounts_and_api_tokens() {
+    let a = Atoll::start("accounts");
+    // validation names the field
+    for (body, field, status) in [
+        (
+            json!({"name":"Bad Name","password":"long-enough","role":"operator"}),
+            "name",
+            422,
+        ),
+        (
+            json!({"name":"op","password":"short","role":"operator"}),
+            "password",
+            422,
+        ),
+        (
+            json!({"name":"op","password":"long-enough","role":"king"}),
+            "role",
+            422,
+        ),
+        (json!({"name":"op","password":"long-enough"}), "role", 422),
+        (
+            json!({"name":"admin","password":"long-enough","role":"admin"}),
+            "name",
+            409,
+        ),
+    ] {
+        let (s, v) = a.api("POST", "/api/users", Some(&body.to_string()));
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (status, Some(field)),
+            "{body} -> {v}"
+        );
+    }
+    let (s, v) = a.api(
+        "POST",
+        "/api/users",
+        Some(r#"{"name":"op","password":"operator-pw","role":"operator"}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["role"], "operator");
+    assert!(v.get("password_hash").is_none() && v.get("password").is_none());
+
+    // an operator runs channels and recording, not accounts or the audit log
+    let op = |m: &str, p: &str, b: Option<Value>| as_user(&a, "op", "operator-pw", m, p, b);
+    assert_eq!(op("GET", "/api/channels", None).0, 200);
+    assert_eq!(
+        op(
+            "POST",
+            "/api/channels",
+            Some(json!({"id":"opch","name":"Op"}))
+        )
+        .0,
+        201
+    );
+    assert_eq!(op("POST", "/api/channels/opch/recording/stop", None).0, 200);
+    for (m, p) in [("GET", "/api/users"), ("GET", "/api/audit")] {
+        let (s, v) = op(m, p, None);
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (403, Some("forbidden")),
+            "{m} {p}"
+        );
+    }
+    let (s, _) = op(
+        "POST",
+        "/api/users",
+        Some(json!({"name":"x","password":"xxxxxxxxx","role":"admin"})),
+    );
+    assert_eq!(s, 403);
+    let (s, _) = op("PUT", "/api/users/op", Some(json!({"role":"admin"})));
+    assert_eq!(s, 403, "no promoting oneself");
+    // own password: needs the current one
+    let (s, v) = op(
+        "PUT",
+        "/api/users/op",
+        Some(json!({"password":"new-operator-pw"})),
+    );
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (422, Some("current_password")),
+        "{v}"
+    );
+    let (s, v) = op(
+        "PUT",
+        "/api/users/op",
+        Some(json!({"password":"new-operator-pw","current_password":"wrong-one"})),
+    );
+    assert_eq!((s, v["field"].as_str()), (422, Some("current_password")));
+    let (s, _) = op(
+        "PUT",
+        "/api/users/op",
+        Some(json!({"password":"new-operator-pw","current_password":"operator-pw"})),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(
+        op("GET", "/api/channels", None).0,
+        401,
+        "old password is dead"
+    );
+    let op2 = |m: &str, p: &str, b: Option<Value>| as_user(&a, "op", "new-operator-pw", m, p, b);
+    assert_eq!(op2("GET", "/api/channels", None).0, 200);
+
+    // API tokens: shown once, stored hashed, work as Bearer, revocable
+    let (s, t) = op2("POST", "/api/tokens", Some(json!({"name":"backup script"})));
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("atk_"));
+    let bearer = format!("Bearer {token}");
+    let (s, _, b) = raw(
+        a.http,
+        "GET",
+        "/api/channels",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(s, 200);
+    assert!(j(&b).as_array().unwrap().iter().any(|c| c["id"] == "opch"));
+    let (s, _, _) = raw(
+        a.http,
+        "GET",
+        "/api/users",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(s, 403, "a token has its account's role");
+    let (s, _, _) = raw(
+        a.http,
+        "GET",
+        "/api/channels",
+        &[("Authorization", "Bearer atk_forged")],
+        b"",
+    );
+    assert_eq!(s, 401);
+    let (s, list) = op2("GET", "/api/tokens", None);
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert!(
+        !list.to_string().contains(&token[4..]),
+        "the token is never listed"
+    );
+    assert!(list[0]["last_used_utc"].is_number());
+    let (_, admin_tok) = a.api("POST", "/api/tokens", Some(r#"{"name":"admin's"}"#));
+    assert_eq!(
+        op2("GET", "/api/tokens", None).1.as_array().unwrap().len(),
+        1,
+        "own only"
+    );
+    assert_eq!(
+        a.api("GET", "/api/tokens", None)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "admin: all"
+    );
+    let (s, _) = op2("DELETE", &format!("/api/tokens/{}", admin_tok["id"]), None);
+    assert_eq!(s, 404, "an operator cannot revoke someone else's token");
+    assert_eq!(
+        a.api("POST", "/api/tokens", Some(r#"{"name":""}"#)).1["field"],
+        "name"
+    );
+    let (s, _) = op2("DELETE", &format!("/api/tokens/{}", t["id"]), None);
+    assert_eq!(s, 204);
+    let (s, _, _) = raw(
+        a.http,
+        "GET",
+        "/api/channels",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(s, 401, "revoked");
+
+    // admins disable accounts; the last admin is protected
+    let (s, v) = a.api("PUT", "/api/users/op", Some(r#"{"disabled":true}"#));
+    assert_eq!((s, v["disabled"].clone()), (200, json!(true)));
+    assert_eq!(op2("GET", "/api/channels", None).0, 401);
+    let (s, v) = a.api("PUT", "/api/users/admin", Some(r#"{"disabled":true}"#));
+    assert_eq!((s, v["field"].as_str()), (409, Some("disabled")), "{v}");
+    let (s, v) = a.api("PUT", "/api/users/admin", Some(r#"{"role":"operator"}"#));
+    assert_eq!((s, v["field"].as_str()), (409, Some("role")));
+    assert_eq!(
+        a.api("PUT", "/api/users/nobody", Some(r#"{"disabled":true}"#))
+            .0,
+        404
+    );
+    let (_, users) = a.api("GET", "/api/users", None);
+    let admin = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "admin")
+        .unwrap();
+    assert!(admin["last_login_utc"].is_number(), "{users}");
+}
+
+#[test]
+fn audit_log_and_channel_event_log() {
+    let a = Atoll::start("audit");
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"news","name":"News","sources":["testsrc://"],"publish_key":"s3cret-key"}"#),
+    );
+    assert_eq!(s, 201);
+    assert_eq!(
+        a.api("PUT", "/api/channels/news", Some(r#"{"name":"News 24"}"#))
+            .0,
+        200
+    );
+    let kinds = || -> Vec<String> {
+        let (_, ev) = a.api("GET", "/api/channels/news/events", None);
+        ev.as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|e| e["kind"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // the channel's own history: created, on air, recording, switched off by the operator
+    a.wait_for(
+        "channel on air and recording",
+        Duration::from_secs(40),
+        || {
+            let k = kinds();
+            ["created", "updated", "source_restored", "recording_started"]
+                .iter()
+                .all(|w| k.iter().any(|x| x == w))
+        },
+    );
+    assert_eq!(
+        a.api("POST", "/api/channels/news/recording/stop", None).0,
+        200
+    );
+    a.wait_for("recording stop events", Duration::from_secs(10), || {
+        let k = kinds();
+        k.iter().any(|x| x == "recording_switched_off")
+            && k.iter().any(|x| x == "recording_stopped")
+    });
+    let (_, ev) = a.api("GET", "/api/channels/news/events?limit=2", None);
+    assert_eq!(ev.as_array().unwrap().len(), 2);
+    assert!(ev[0]["id"].as_i64() > ev[1]["id"].as_i64(), "newest first");
+    assert!(ev[0]["at_utc"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(
+        a.api("GET", "/api/channels/news/events?limit=0", None).1["field"],
+        "limit"
+    );
+
+    // every change is in the audit log with who did it; secrets are not
+    let (s, log) = a.api("GET", "/api/audit", None);
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in ["channel.create", "channel.update", "recording.stop"] {
+        assert!(actions.contains(&want), "{want} missing: {actions:?}");
+    }
+    let create = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "channel.create")
+        .unwrap();
+    assert_eq!(create["user"], "admin");
+    assert_eq!(create["target"], "news");
+    assert_eq!(create["ip"], "127.0.0.1");
+    assert!(
+        !log.to_string().contains("s3cret-key"),
+        "publish keys stay out of the log"
+    );
+
+    // delete with the archive removed now (and a bad choice refused first)
+    assert_eq!(
+        a.api("POST", "/api/channels/news/recording/start", None).0,
+        200
+    );
+    a.wait_for("archived segments", Duration::from_secs(40), || {
+        let (_, u) = a.api("GET", "/api/archive/usage", None);
+        u["channels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["channel"] == "news"))
+    });
+    let (s, v) = a.api("DELETE", "/api/channels/news?archive=burn", None);
+    assert_eq!((s, v["field"].as_str()), (422, Some("archive")));
+    assert_eq!(
+        a.channel("news")["id"],
+        "news",
+        "a refused delete deletes nothing"
+    );
+    assert_eq!(
+        a.api("DELETE", "/api/channels/news?archive=remove", None).0,
+        204
+    );
+    let (_, u) = a.api("GET", "/api/archive/usage", None);
+    assert!(
+        !u["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["channel"] == "news"),
+        "archive removed: {u}"
+    );
+    let (_, log) = a.api("GET", "/api/audit?limit=1", None);
+    assert_eq!(log[0]["action"], "channel.delete");
+    assert_eq!(log[0]["detail"]["archive"], "remove");
+    // the history stays readable after the delete
+    let (_, ev) = a.api("GET", "/api/channels/news/events", None);
+    assert!(ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "deleted"));
+}
+
+#[test]
+fn user_command_line() {
+    let a = Atoll::start("cli");
+    let data = a.dir.join("data");
+    let run = |args: &[&str], pw: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        c.arg("user").args(args).arg("--data").arg(&data);
+        match pw {
+            Some(p) => c.env("ATOLL_USER_PASSWORD", p),
+            None => c.env_remove("ATOLL_USER_PASSWORD"),
+        };
+        c.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let out = run(
+        &["add", "night-shift", "--role", "operator"],
+        Some("night-shift-pw"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the running server sees the new account at once
+    let (s, _) = as_user(
+        &a,
+        "night-shift",
+        "night-shift-pw",
+        "GET",
+        "/api/channels",
+        None,
+    );
+    assert_eq!(s, 200);
+    let (s, _) = as_user(
+        &a,
+        "night-shift",
+        "night-shift-pw",
+        "GET",
+        "/api/users",
+        None,
+    );
+    assert_eq!(s, 403, "an operator");
+    // a short password and a duplicate are refused with a message
+    let out = run(&["add", "x", "--role", "operator"], Some("short"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+    let out = run(&["add", "night-shift"], Some("whatever-pw"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    // passwd and disable take effect in the running server without a restart
+    let out = run(&["passwd", "night-shift"], Some("second-password"));
+    assert!(out.status.success());
+    assert_eq!(
+        as_user(
+            &a,
+            "night-shift",
+            "night-shift-pw",
+            "GET",
+            "/api/channels",
+            None
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        as_user(
+            &a,
+            "night-shift",
+            "second-password",
+            "GET",
+            "/api/channels",
+            None
+        )
+        .0,
+        200
+    );
+    let out = run(&["disable", "night-shift"], None);
+    assert!(out.status.success());
+    assert_eq!(
+        as_user(
+            &a,
+            "night-shift",
+            "second-password",
+            "GET",
+            "/api/channels",
+            None
+        )
+        .0,
+        401
+    );
+    let out = run(&["disable", "admin"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last enabled admin"));
+    let out = run(&["list"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("night-shift") && text.contains("disabled"),
+        "{text}"
+    );
+    assert!(!run(&["passwd", "ghost"], Some("whatever-pw"))
+        .status
+        .success());
+    // the command line's changes are audited
+    let (_, log) = a.api("GET", "/api/audit", None);
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["user"] == "cli" && e["target"] == "night-shift"));
+}
+
+#[test]
+fn probe_import_export_and_system() {
+    let a = Atoll::start("manage");
+    // probe: the built-in pattern says what it carries; a dead source says why, naming the field
+    let (s, v) = a.api(
+        "POST",
+        "/api/probe",
+        Some(r#"{"url":"testsrc://?size=320x240"}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["video"]["codec"], "h264");
+    assert_eq!(v["video"]["width"], 320);
+    assert_eq!(v["video"]["height"], 240);
+    assert_eq!(v["audio"]["codec"], "aac");
+    assert!(v["bitrate_bps"].as_u64().unwrap() > 1000, "{v}");
+    let dead = format!(r#"{{"url":"udp://127.0.0.1:{}"}}"#, free_udp_port());
+    let (s, v) = a.api("POST", "/api/probe", Some(&dead));
+    assert_eq!(
+        (s, v["error"].as_str(), v["field"].as_str()),
+        (422, Some("probe_failed"), Some("url")),
+        "{v}"
+    );
+    let (s, v) = a.api("POST", "/api/probe", Some(r#"{"url":"ftp://x/y"}"#));
+    assert_eq!((s, v["field"].as_str()), (422, Some("url")), "{v}");
+
+    // an M3U of 100 channels sets up the lineup in one go
+    let mut m3u = String::from("#EXTM3U\n");
+    for i in 1..=100 {
+        m3u.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"ch{i}.example\" tvg-chno=\"{}\" group-title=\"Group {}\",Channel {i}\nudp://@239.10.0.{}:5000\n",
+            100 + i,
+            i % 5,
+            i
+        ));
+    }
+    // plus one bad entry, which is reported and skipped
+    m3u.push_str("#EXTINF:-1,Broken\nftp://nowhere/x\n");
+    let auth = basic("admin", PASSWORD);
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels/import",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "audio/x-mpegurl"),
+        ],
+        m3u.as_bytes(),
+    );
+    let v = j(&b);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["created"], 100, "{v}");
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(v["errors"][0]["field"], "sources");
+    assert_eq!(v["errors"][0]["index"], 100);
+    let ch = a.channel("ch42-example");
+    assert_eq!(ch["name"], "Channel 42");
+    assert_eq!(ch["number"], 142);
+    assert_eq!(ch["group"], "Group 2");
+    assert_eq!(ch["epg_id"], "ch42.example");
+    assert_eq!(ch["sources"][0], "udp://@239.10.0.42:5000");
+
+    // export, change, re-import: updates in place; a duplicate number is reported by field
+    let (s, exp) = a.api("GET", "/api/channels/export", None);
+    assert_eq!(s, 200);
+    assert_eq!(exp["version"], 1);
+    assert_eq!(exp["channels"].as_array().unwrap().len(), 101, "100 + demo");
+    let mut chans = exp["channels"].as_array().unwrap().clone();
+    for c in chans.iter_mut() {
+        if c["id"] == "ch1-example" {
+            c["name"] = json!("Renamed");
+        }
+        if c["id"] == "ch2-example" {
+            c["number"] = json!(103); // ch3's number
+        }
+    }
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels/import",
+        Some(&json!({"channels": chans}).to_string()),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["created"].as_u64(), v["updated"].as_u64()),
+        (Some(0), Some(100)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["id"], "ch2-example");
+    assert_eq!(v["errors"][0]["field"], "number");
+    assert_eq!(a.channel("ch1-example")["name"], "Renamed");
+    assert_eq!(
+        a.channel("ch2-example")["number"],
+        102,
+        "the bad entry changed nothing"
+    );
+    let (s, v) = a.api("POST", "/api/channels/import", Some("{not json"));
+    assert_eq!(s, 400, "{v}");
+
+    // the system page's figures
+    let (s, v) = a.api("GET", "/api/system", None);
+    assert_eq!(s, 200, "{v}");
+    assert!(v["cpu"]["cores"].as_u64().unwrap() >= 1);
+    assert!(v["memory"]["process_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(v["memory"]["total_bytes"].as_u64() >= v["memory"]["available_bytes"].as_u64());
+    assert!(v["disks"][0]["total_bytes"].as_u64().unwrap() > 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((v["now_utc"].as_i64().unwrap() - now).abs() < 5);
+    assert_eq!(v["channels"].as_array().unwrap().len(), 101);
+    assert!(v["uptime_s"].is_u64() && v["version"].is_string());
+    // and all of it needs an account
+    for p in ["/api/system", "/api/channels/export"] {
+        assert_eq!(a.get(p).0, 401, "{p}");
+    }
+    assert_eq!(
+        http(
+            a.http,
+            "POST",
+            "/api/probe",
+            None,
+            Some(r#"{"url":"testsrc://"}"#)
+        )
+        .0,
+        401
+    );
+}
