@@ -159,7 +159,7 @@ export function auditPage() {
     try { list = await api('GET', `/api/audit?limit=100${q}`); errBox.textContent = ''; } catch (e) { errBox.textContent = errText(e); return; }
     if (!append) clear(tbody);
     tbody.append(...list.map(a => h('tr',
-      h('td.time', fmtTime(a.at_utc)), h('td', a.user || ''), h('td.mono', a.action || ''), h('td.mono', a.target || ''),
+      h('td.time', fmtTime(a.at_utc)), h('td', a.user || ''), h('td.mono.small', a.ip || ''), h('td.mono', a.action || ''), h('td.mono', a.target || ''),
       h('td.small', typeof a.detail === 'string' ? a.detail : a.detail ? JSON.stringify(a.detail) : ''))));
     if (list.length) last = list[list.length - 1].id;
     more.hidden = list.length < 100;
@@ -169,7 +169,7 @@ export function auditPage() {
     h('div.page-head', h('h1', t('audit.title')), h('button', { type: 'button', onclick: () => { last = null; load(false); } }, t('common.refresh'))),
     errBox,
     h('div.table-wrap', h('table.plain#audit-table',
-      h('thead', h('tr', h('th', t('audit.time')), h('th', t('audit.user')), h('th', t('audit.action')), h('th', t('audit.target')), h('th', t('audit.detail')))),
+      h('thead', h('tr', h('th', t('audit.time')), h('th', t('audit.user')), h('th', 'IP'), h('th', t('audit.action')), h('th', t('audit.target')), h('th', t('audit.detail')))),
       tbody)),
     note, more);
   load(false);

@@ -107,7 +107,7 @@ export function channelPage(ctx, id) {
       clear(events).append(...list.map(e => h(`tr.ev-${e.kind}`,
         h('td.time', fmtTime(e.at_utc)),
         h('td', h(`span.evkind.k-${e.kind}`, tOr(`ev.${e.kind}`, e.kind))),
-        h('td', e.message || ''))));
+        h('td', e.message && /^[a-z_]+$/.test(e.message) ? tOr(`gap.${e.message}`, e.message) : (e.message || '')))));
     } catch (e) {
       eventsNote.textContent = errText(e);
     }

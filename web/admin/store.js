@@ -57,9 +57,9 @@ async function refreshCoverage(ch) {
     if (!cov) { cov = new Coverage(ch.id); live.coverage.set(ch.id, cov); }
     const [, rec] = await Promise.all([
       cov.refresh(ch.retention_hours || 72),
-      ch.record ? api('GET', `/api/channels/${encodeURIComponent(ch.id)}/recording`).catch(() => null) : Promise.resolve(null),
+      api('GET', `/api/channels/${encodeURIComponent(ch.id)}/recording`).catch(() => null),
     ]);
-    if (rec) live.recording.set(ch.id, rec); else live.recording.delete(ch.id);
+    if (rec) live.recording.set(ch.id, rec);
   } catch (e) {
     const cov = live.coverage.get(ch.id);
     if (cov) cov.error = e;
