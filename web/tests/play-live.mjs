@@ -28,7 +28,7 @@ try {
     if (t > 4) break;
     await page.waitForTimeout(500);
   }
-  result.channel = await page.evaluate(() => (document.querySelector('li.on') || {}).dataset?.id ?? null);
+  result.channel = await page.evaluate(() => (document.querySelector('#channels li.current') || {}).dataset?.id ?? null);
   const videoErrors = await page.evaluate(() => window.__videoErrors);
   result.error = [...errors, ...videoErrors].join('; ') || null;
   result.ok = result.currentTime > 4 && !result.error;

@@ -1013,6 +1013,16 @@ impl Archive {
         Ok(raw.map(|r| self.row(channel, r)))
     }
 
+    /// Start of the channel's oldest kept segment (where catch-up can begin), if any.
+    pub fn earliest(&self, channel: &str) -> Result<Option<UtcMs>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT min(start_utc_ms) FROM segment WHERE channel = ?1")
+                .and_then(|mut s| s.query_row(params![channel], |r| r.get::<_, Option<i64>>(0)))
+                .ctx(|| format!("earliest segment of {channel}"))
+        })
+        .map(|v| v.map(UtcMs))
+    }
+
     /// Recorded coverage within `[from, to)`: segments merged when the next starts at most
     /// [`ADJACENT_MS`] after the previous ends (time adjacency only; a discontinuity does not
     /// split coverage), clipped to the range.

@@ -1,4 +1,12 @@
--- Atoll schema, migration 4: console sessions, API tokens, the audit log and the channel event log.
+-- Atoll schema, migration 4: console sessions, API tokens, the audit log, the channel event log and
+-- server secrets.
+
+-- Values the server makes once and keeps (secrets, never shown through the API).
+CREATE TABLE setting (
+    -- 'viewer_token_key': hex HMAC key that signs viewer tokens (made on first start).
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;
 
 -- When the account last signed in (console or HTTP Basic); NULL = never.
 ALTER TABLE user ADD COLUMN last_login_utc_ms INTEGER;

@@ -59,6 +59,10 @@ pub struct Config {
     pub archive_max_bytes: Option<u64>,
     /// Keep at least this share of the archive's disk free (percent); the oldest segments go first.
     pub archive_min_free_percent: Option<f64>,
+    /// Viewer URLs: "open" (default) or "token" (a signed, expiring `?token=` is required).
+    pub viewer_access: String,
+    /// Addresses allowed to watch, as CIDR subnets; empty = all.
+    pub viewer_subnets: Vec<String>,
 }
 
 impl Default for Config {
@@ -75,6 +79,8 @@ impl Default for Config {
             archive_dir: None,
             archive_max_bytes: None,
             archive_min_free_percent: None,
+            viewer_access: "open".into(),
+            viewer_subnets: Vec::new(),
         }
     }
 }
@@ -188,6 +194,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         .is_some_and(|p| !(0.0..=90.0).contains(&p))
     {
         return Err("archive_min_free_percent must be 0..90".into());
+    }
+    if cfg.viewer_access != "open" && cfg.viewer_access != "token" {
+        return Err("viewer_access must be \"open\" or \"token\"".into());
+    }
+    for s in &cfg.viewer_subnets {
+        crate::viewer::Subnet::parse(s).map_err(|e| format!("viewer_subnets: {e}"))?;
     }
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());

@@ -71,6 +71,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
+    viewer: Arc<crate::viewer::Rules>,
     app: axum::Router,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -91,6 +92,7 @@ pub async fn serve(
 
     let front = Arc::new(Front {
         hub,
+        viewer,
         handoff: handoff_tx,
     });
     let (close_tx, close_rx) = watch::channel(());
@@ -145,6 +147,9 @@ async fn accept_error(e: io::Error) {
 
 struct Front {
     hub: Arc<Hub>,
+    /// Viewer access rules: when a token is required or the address is not allowed, the request
+    /// goes to hyper, whose gate checks and answers (see api::viewer_gate).
+    viewer: Arc<crate::viewer::Rules>,
     handoff: mpsc::Sender<(Prefixed, SocketAddr)>,
 }
 
@@ -174,8 +179,12 @@ async fn connection(
                     Ok(_) => continue,
                 }
             }
-            Head::Live(req) => req,
-            Head::Partial | Head::Other => {
+            Head::Live(req)
+                if front.viewer.token_key.is_none() && front.viewer.address_allowed(peer.ip()) =>
+            {
+                req
+            }
+            Head::Live(_) | Head::Partial | Head::Other => {
                 let io = Prefixed {
                     prefix: buf,
                     pos: 0,

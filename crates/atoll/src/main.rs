@@ -13,6 +13,7 @@ mod journal;
 mod recorder;
 mod store;
 mod sys;
+mod viewer;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -167,6 +168,16 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
     let (events_stop, events_stop_rx) = tokio::sync::oneshot::channel();
+    let viewer_rules = Arc::new(viewer::Rules {
+        subnets: cfg
+            .viewer_subnets
+            .iter()
+            .map(|s| viewer::Subnet::parse(s).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?,
+        token_key: (cfg.viewer_access == "token")
+            .then(|| store.with(|c| store::viewer_token_key(c)))
+            .transpose()?,
+    });
     let events_task = tokio::spawn(journal::run_writer(
         store.clone(),
         events_rx,
@@ -192,9 +203,16 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         started: Instant::now(),
         config_writes: Arc::default(),
         playlists: Arc::default(),
+        viewer: viewer_rules.clone(),
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
-    let server = fastpath::serve(http, hub.clone(), api::router(state), shutdown_rx.clone());
+    let server = fastpath::serve(
+        http,
+        hub.clone(),
+        viewer_rules,
+        api::router(state),
+        shutdown_rx.clone(),
+    );
     let server_task = tokio::spawn(server);
 
     shutdown_signal().await;

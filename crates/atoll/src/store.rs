@@ -302,6 +302,37 @@ pub fn get_user(c: &Connection, name: &str) -> Result<Option<User>, StoreError> 
     .optional()?)
 }
 
+/// The key that signs viewer tokens, made (32 random bytes) the first time it is asked for.
+pub fn viewer_token_key(c: &mut Connection) -> Result<Vec<u8>, StoreError> {
+    let hex: Option<String> = c
+        .query_row(
+            "SELECT value FROM setting WHERE key = 'viewer_token_key'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let hex = match hex {
+        Some(h) => h,
+        None => {
+            let mut b = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            c.execute(
+                "INSERT OR IGNORE INTO setting (key, value) VALUES ('viewer_token_key', ?1)",
+                [&h],
+            )?;
+            c.query_row(
+                "SELECT value FROM setting WHERE key = 'viewer_token_key'",
+                [],
+                |r| r.get(0),
+            )?
+        }
+    };
+    Ok((0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +386,14 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn viewer_key_is_made_once() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.with(|c| viewer_token_key(c)).unwrap();
+        assert_eq!(a.len(), 32);
+        assert_eq!(s.with(|c| viewer_token_key(c)).unwrap(), a);
     }
 
     #[test]

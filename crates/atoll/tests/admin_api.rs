@@ -745,3 +745,93 @@ fn probe_import_export_and_system() {
         401
     );
 }
+
+/// The routes the server defines, read from its source: (method, path).
+fn routes_in_source() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&p).unwrap();
+        for chunk in src.split(".route(").skip(1) {
+            let Some(path) = chunk.split('"').nth(1) else {
+                continue;
+            };
+            // the method chain runs to the closing parenthesis of .route(
+            let mut depth = 1;
+            let mut end = chunk.len();
+            for (i, c) in chunk.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let chain = &chunk[..end];
+            for m in ["get", "post", "put", "delete"] {
+                let called = chain.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    i == 0 || !chain[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    out.push((m.to_string(), path.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn openapi_document_matches_the_routes() {
+    let a = Atoll::start("openapi");
+    let (s, doc) = {
+        let (s, b) = a.get("/api/openapi.json");
+        (s, j(&b))
+    };
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let routes = routes_in_source();
+    assert!(routes.len() > 30, "{routes:?}");
+    // every API and viewer route is documented
+    for (m, p) in &routes {
+        let public_page = p == "/"
+            || p == "/index.html"
+            || p.starts_with("/admin")
+            || p.starts_with("/assets")
+            || p.ends_with(".webmanifest")
+            || p.ends_with(".js");
+        if public_page {
+            continue;
+        }
+        assert!(
+            paths.get(p).and_then(|o| o.get(m)).is_some(),
+            "{m} {p} is served but not in /api/openapi.json"
+        );
+    }
+    // and everything documented is served
+    for (p, ops) in paths {
+        for m in ops.as_object().unwrap().keys() {
+            assert!(
+                routes.iter().any(|(rm, rp)| rm == m && rp == p),
+                "{m} {p} is documented but not served"
+            );
+        }
+    }
+    // every operation says what errors look like when it needs an account
+    let op = &paths["/api/channels"]["post"];
+    assert_eq!(
+        op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Error"
+    );
+    assert!(op["security"].as_array().unwrap().len() >= 3);
+}

@@ -86,3 +86,54 @@ fn playback_reads_only_the_archive_store() {
         "the recorder never imports api"
     );
 }
+
+/// Every handler of a state-changing route (POST/PUT/DELETE) asks for an account (`Authed` or
+/// `Admin` among its parameters), except signing in.
+#[test]
+fn every_state_change_needs_an_account() {
+    let api = crates_dir().join("atoll/src/api");
+    let read = |m: &str| std::fs::read_to_string(api.join(format!("{m}.rs"))).unwrap();
+    let mut checked = 0;
+    for e in std::fs::read_dir(&api).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&p).unwrap();
+        for chunk in src.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap_or("");
+            for m in ["post(", "put(", "delete("] {
+                for (i, _) in chunk.match_indices(m) {
+                    if i > 0 && chunk[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                        continue;
+                    }
+                    let handler: String = chunk[i + m.len()..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                        .collect();
+                    if handler.is_empty() {
+                        continue;
+                    }
+                    let (module, func) = match handler.rsplit_once("::") {
+                        Some((m, f)) => (m.rsplit("::").next().unwrap().to_string(), f.to_string()),
+                        None => ("mod".to_string(), handler.clone()),
+                    };
+                    if func == "sign_in" {
+                        continue;
+                    }
+                    let file = read(&module);
+                    let at = file
+                        .find(&format!("async fn {func}("))
+                        .unwrap_or_else(|| panic!("handler {module}::{func} not found"));
+                    let params = &file[at..at + file[at..].find(") ->").unwrap()];
+                    assert!(
+                        params.contains("Authed") || params.contains("Admin"),
+                        "{m}{path}) handled by {module}::{func} does not ask for an account"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 16, "only {checked} state-changing routes found");
+}

@@ -8,6 +8,8 @@ mod epg;
 mod live;
 mod manage;
 mod metrics;
+mod openapi;
+mod player;
 mod recording;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::Instant;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -47,11 +49,12 @@ pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub started: Instant,
+    /// Who may fetch viewer URLs (subnets, viewer tokens).
+    pub viewer: Arc<crate::viewer::Rules>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/admin", get(assets::admin_page))
         .route("/admin/", get(assets::admin_page))
@@ -120,10 +123,179 @@ pub fn router(state: AppState) -> Router {
         .route("/epg.xml", get(epg::epg_xml))
         .route("/epg.xml.gz", get(epg::epg_xml_gz))
         .route("/live/{id}/{file}", get(live::live_file))
+        .route("/api/viewer-tokens", axum::routing::post(viewer_token))
+        .route("/api/openapi.json", get(openapi::serve))
+        .merge(player::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            viewer_gate,
+        ))
         .with_state(state)
+}
+
+/// What a viewer URL is about: Some(Some(channel)) for `/live/{channel}/…`, Some(None) for the
+/// lineup-wide ones (playlist, guide, player data), None for everything else (pages, admin API).
+fn viewer_scope(path: &str) -> Option<Option<&str>> {
+    if let Some(rest) = path.strip_prefix("/live/") {
+        return Some(Some(rest.split('/').next().unwrap_or("")));
+    }
+    let lineup = matches!(
+        path,
+        "/playlist.m3u" | "/epg.xml" | "/epg.xml.gz" | "/api/epg"
+    ) || path.starts_with("/api/epg/") && !path.starts_with("/api/epg/sources")
+        || path.starts_with("/api/player/");
+    lineup.then_some(None)
+}
+
+/// Applies the viewer access rules to viewer URLs. Signed-in staff (console cookie, Basic, API
+/// token) pass too, so the console's preview works. When a token came in the query, playlists
+/// in the answer get it on every URL (relative segment URLs would otherwise lose it).
+async fn viewer_gate(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let Some(scope) = viewer_scope(&path) else {
+        return next.run(req).await;
+    };
+    if st.viewer.open() {
+        return next.run(req).await;
+    }
+    let token = req
+        .uri()
+        .query()
+        .and_then(crate::viewer::token_of)
+        .map(str::to_string);
+    let (mut parts, body) = req.into_parts();
+    let ip = client_ip(&parts);
+    let verdict = st
+        .viewer
+        .check(ip, token.as_deref(), scope, st.clock.now_utc().secs());
+    if let Err(denied) = verdict {
+        let staff = (parts.headers.contains_key(header::AUTHORIZATION)
+            || cookie(&parts.headers, SESSION_COOKIE).is_some())
+            && Authed::from_request_parts(&mut parts, &st).await.is_ok();
+        if !staff {
+            tracing::debug!(%ip, %path, "viewer refused: {denied:?}");
+            let status = match denied {
+                crate::viewer::Denied::NoToken => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::FORBIDDEN,
+            };
+            return ApiError::new(status, "viewer_denied", Some("token"), denied.message())
+                .into_response();
+        }
+    }
+    let resp = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    let Some(token) = token else { return resp };
+    let mut resp = resp;
+    // a redirect (timeshift_rel → timeshift_abs) keeps the token
+    if let Some(loc) = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !loc.contains("token=") {
+            let sep = if loc.contains('?') { '&' } else { '?' };
+            if let Ok(v) = HeaderValue::from_str(&format!("{loc}{sep}token={token}")) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+    }
+    let is_playlist = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("mpegurl"));
+    if !is_playlist || !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return ApiError::internal("reading a playlist to sign").into_response();
+    };
+    let text = crate::viewer::add_token_to_playlist(&String::from_utf8_lossy(&bytes), &token);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// `POST /api/viewer-tokens` `{"channel": id|null, "ttl_s": 86400}`: a signed viewer token and
+/// the URLs that carry it.
+async fn viewer_token(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    who: Authed,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = json_object(&body)?;
+    if let Some(k) = body.keys().find(|k| *k != "channel" && *k != "ttl_s") {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            None,
+            format!("unknown field '{k}' (known: channel, ttl_s)"),
+        ));
+    }
+    let channel = match body.get("channel") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let id = v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("channel", "must be a channel id or null"))?
+                .to_string();
+            let lookup = id.clone();
+            st.store
+                .call(move |c| crate::store::get_channel(c, &lookup))
+                .await
+                .map_err(|_| ApiError::invalid("channel", "no such channel"))?;
+            Some(id)
+        }
+    };
+    let ttl = match body.get("ttl_s") {
+        None => 86_400,
+        Some(v) => v
+            .as_i64()
+            .filter(|t| (60..=366 * 86_400).contains(t))
+            .ok_or_else(|| ApiError::invalid("ttl_s", "must be 60 to 31622400 seconds"))?,
+    };
+    let Some(key) = &st.viewer.token_key else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "viewer_tokens_off",
+            None,
+            "viewer tokens are off: set viewer_access = \"token\" in the settings",
+        ));
+    };
+    let expires = st.clock.now_utc().secs() + ttl;
+    let token = crate::viewer::sign(key, expires, channel.as_deref());
+    who.audit(
+        &st,
+        "viewer_token.create",
+        channel.as_deref().unwrap_or("*"),
+        json!({"ttl_s": ttl}),
+    )
+    .await;
+    let mut urls = json!({
+        "player": format!("/?token={token}"),
+        "playlist": format!("/playlist.m3u?token={token}"),
+        "epg": format!("/epg.xml?token={token}"),
+    });
+    if let Some(c) = &channel {
+        urls = json!({
+            "hls": format!("/live/{c}/index.m3u8?token={token}"),
+            "mpegts": format!("/live/{c}/mpegts?token={token}"),
+        });
+    }
+    Ok(Json(json!({
+        "token": token,
+        "channel": channel,
+        "expires_utc": expires,
+        "urls": urls,
+    })))
 }
 
 /// A JSON error with a stable shape: `{"error": code, "field": name|null, "message": text}`.
@@ -406,36 +578,4 @@ impl Authed {
             );
         }
     }
-}
-
-async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Html<String> {
-    let channels = state
-        .store
-        .call(|c| crate::store::list_channels(c))
-        .await
-        .unwrap_or_default();
-    let mut rows = String::new();
-    for ch in channels.iter().filter(|c| c.active) {
-        let st = state
-            .hub
-            .get(&ch.id)
-            .map(|h| h.status().state.as_str())
-            .unwrap_or("offline");
-        let id = html_escape(&ch.id);
-        rows.push_str(&format!(
-            "<li data-id=\"{id}\"><button onclick=\"play('{id}')\">{num} {name}</button> <span class=st>{st}</span> \
-             <a href=\"/live/{id}/index.m3u8\">HLS</a> · <a href=\"/live/{id}/mpegts\">MPEG-TS</a></li>\n",
-            num = ch.number.map(|n| n.to_string()).unwrap_or_default(),
-            name = html_escape(&ch.name),
-        ));
-    }
-    Html(include_str!("index.html").replace("{{CHANNELS}}", &rows))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }

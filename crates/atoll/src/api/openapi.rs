@@ -1,0 +1,300 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API and the viewer URLs,
+//! built from one table below. `tests/admin_api.rs` checks that every route the server has is in
+//! it and that everything in it is served.
+
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// Who may call an operation.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    /// Anyone (pages, health).
+    Open,
+    /// Viewers: open unless viewer tokens or subnets are configured.
+    Viewer,
+    /// Admins and operators (session cookie + CSRF, API token, or Basic).
+    Staff,
+    /// Admins only.
+    Admin,
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    who: Who,
+    /// Request body schema (a component name), if any.
+    body: Option<&'static str>,
+    /// Success status and response schema (a component name, or "" for none).
+    ok: (u16, &'static str),
+    /// Query parameters: (name, type, description).
+    query: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    who: Who,
+    body: Option<&'static str>,
+    ok: (u16, &'static str),
+) -> Op {
+    Op {
+        method,
+        path,
+        tag,
+        summary,
+        who,
+        body,
+        ok,
+        query: &[],
+    }
+}
+
+const PAGE: &[(&str, &str, &str)] = &[
+    ("limit", "integer", "rows, 1 to 1000 (default 100)"),
+    (
+        "before",
+        "integer",
+        "only rows with a smaller id (next page)",
+    ),
+];
+const RANGE: &[(&str, &str, &str)] = &[
+    ("from", "integer", "unix seconds"),
+    ("to", "integer", "unix seconds"),
+];
+
+use Who::*;
+
+const OPS: &[Op] = &[
+    op("get", "/healthz", "system", "Liveness: `ok` while the server runs", Open, None, (200, "")),
+    op("get", "/metrics", "system", "Prometheus metrics", Open, None, (200, "")),
+    op("get", "/api/openapi.json", "system", "This document", Open, None, (200, "")),
+    op("get", "/api/session", "accounts", "Who the session cookie belongs to, and its CSRF token", Open, None, (200, "Session")),
+    op("post", "/api/session", "accounts", "Sign in: sets the HttpOnly `atoll_session` cookie", Open, Some("SignIn"), (200, "Session")),
+    op("delete", "/api/session", "accounts", "Sign out", Staff, None, (204, "")),
+    op("get", "/api/users", "accounts", "List accounts", Admin, None, (200, "UserList")),
+    op("post", "/api/users", "accounts", "Add an account", Admin, Some("UserInput"), (201, "User")),
+    op("put", "/api/users/{name}", "accounts", "Change an account (admins: anything; others: their own password, with current_password)", Staff, Some("UserChange"), (200, "User")),
+    op("get", "/api/tokens", "accounts", "List API tokens (admins: all; others: their own)", Staff, None, (200, "TokenList")),
+    op("post", "/api/tokens", "accounts", "Make an API token (shown once)", Staff, Some("TokenInput"), (201, "NewToken")),
+    op("delete", "/api/tokens/{id}", "accounts", "Revoke an API token", Staff, None, (204, "")),
+    Op { query: PAGE, ..op("get", "/api/audit", "accounts", "The audit log, newest first", Admin, None, (200, "AuditList")) },
+    op("get", "/api/channels", "channels", "The lineup with live status", Staff, None, (200, "ChannelList")),
+    op("post", "/api/channels", "channels", "Add a channel (id and name required)", Staff, Some("ChannelInput"), (201, "Channel")),
+    op("get", "/api/channels/{id}", "channels", "One channel with live status", Staff, None, (200, "Channel")),
+    op("put", "/api/channels/{id}", "channels", "Change the fields sent", Staff, Some("ChannelInput"), (200, "Channel")),
+    Op { query: &[("archive", "string", "keep (default: recordings stay until retention) or remove (deleted now)")],
+        ..op("delete", "/api/channels/{id}", "channels", "Delete a channel", Staff, None, (204, "")) },
+    Op { query: PAGE, ..op("get", "/api/channels/{id}/events", "channels", "The channel's status history, newest first", Staff, None, (200, "EventList")) },
+    op("get", "/api/channels/export", "channels", "The lineup as JSON for import", Staff, None, (200, "Lineup")),
+    op("post", "/api/channels/import", "channels", "Create or update channels from JSON or an M3U playlist", Staff, Some("Lineup"), (200, "ImportResult")),
+    op("post", "/api/probe", "channels", "Try a source for a few seconds and say what it carries", Staff, Some("ProbeInput"), (200, "ProbeResult")),
+    op("get", "/api/channels/{id}/recording", "recording", "Recording state", Staff, None, (200, "Recording")),
+    op("post", "/api/channels/{id}/recording/{action}", "recording", "Start or stop recording (action: start or stop)", Staff, None, (200, "Recording")),
+    Op { query: RANGE, ..op("get", "/api/channels/{id}/archive", "recording", "Recorded intervals and gaps", Staff, None, (200, "Coverage")) },
+    op("get", "/api/archive/usage", "recording", "Archive disk use per channel", Staff, None, (200, "Usage")),
+    op("get", "/api/system", "system", "CPU, memory, disks, uptime, clock, per-channel bitrates and viewers", Staff, None, (200, "System")),
+    op("post", "/api/viewer-tokens", "viewers", "Make a signed, expiring viewer token (needs viewer_access = \"token\")", Staff, Some("ViewerTokenInput"), (200, "ViewerToken")),
+    op("get", "/api/epg/sources", "epg", "List XMLTV sources with sync status", Staff, None, (200, "EpgSourceList")),
+    op("post", "/api/epg/sources", "epg", "Add an XMLTV source", Staff, Some("EpgSourceInput"), (201, "EpgSource")),
+    op("get", "/api/epg/sources/{id}", "epg", "One XMLTV source", Staff, None, (200, "EpgSource")),
+    op("put", "/api/epg/sources/{id}", "epg", "Change an XMLTV source", Staff, Some("EpgSourceInput"), (200, "EpgSource")),
+    op("delete", "/api/epg/sources/{id}", "epg", "Remove an XMLTV source", Staff, None, (204, "")),
+    op("post", "/api/epg/sources/{id}/sync", "epg", "Sync now", Staff, None, (202, "EpgSource")),
+    Op { query: &[("channel", "string", "channel id (required)"), ("from", "integer", "unix seconds"), ("to", "integer", "unix seconds")],
+        ..op("get", "/api/epg", "epg", "A channel's programmes, with catch-up availability", Viewer, None, (200, "Object")) },
+    op("get", "/api/epg/now", "epg", "Now and next on every channel", Viewer, None, (200, "Object")),
+    Op { query: &[("q", "string", "text in the title")], ..op("get", "/api/epg/search", "epg", "Search programmes", Viewer, None, (200, "Object")) },
+    op("get", "/api/player/channels", "viewers", "The viewer page's lineup: active channels, live state, catch-up window, now/next (no sources or keys)", Viewer, None, (200, "Object")),
+    Op { query: RANGE, ..op("get", "/api/player/guide", "viewers", "Every channel's programmes over a range of at most 2 days, with catch-up flags", Viewer, None, (200, "Object")) },
+    op("get", "/playlist.m3u", "viewers", "M3U for IPTV apps (catch-up attributes, guide URL)", Viewer, None, (200, "")),
+    op("get", "/epg.xml", "viewers", "XMLTV guide of the lineup", Viewer, None, (200, "")),
+    op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, "")),
+    Op { query: &[("utc", "integer", "start of a catch-up (shift/flussonic modes)"), ("lutc", "integer", "the app's now"), ("token", "string", "viewer token")],
+        ..op("get", "/live/{id}/{file}", "viewers", "Live and catch-up: index.m3u8, {seq}.ts, mpegts, index-{from}-{duration}.m3u8, timeshift_abs-{from}.m3u8, timeshift_rel-{s}.m3u8, archive-{from}-{duration}.ts …", Viewer, None, (200, "")) },
+];
+
+fn schemas() -> Value {
+    let s = |t: &str| json!({"type": t});
+    let n = |t: &str| json!({"type": [t, "null"]});
+    let arr =
+        |r: &str| json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{r}")}});
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let channel_fields = json!({
+        "id": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
+        "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"),
+        "sources": {"type": "array", "items": {"type": "string"}, "description": "failover order: udp://, rtmp://, http(s)://….m3u8, http(s)://… (TS), testsrc://; none = RTMP publish"},
+        "publish_key": n("string"), "active": s("boolean"), "record": s("boolean"),
+        "retention_hours": s("integer"), "epg_id": s("string"),
+    });
+    let mut channel = channel_fields.as_object().cloned().unwrap_or_default();
+    for (k, v) in [
+        (
+            "state",
+            json!({"type": "string", "enum": ["live", "connecting", "offline", "slate"]}),
+        ),
+        ("active_source", n("string")),
+        ("input_bitrate_bps", s("integer")),
+        ("video", json!({"type": ["object", "null"]})),
+        ("audio", json!({"type": ["object", "null"]})),
+        ("viewers", s("integer")),
+        ("last_error", n("string")),
+        ("urls", s("object")),
+    ] {
+        channel.insert(k.into(), v);
+    }
+    json!({
+        "Error": obj(json!({"error": s("string"), "field": n("string"), "message": s("string")}), &["error", "field", "message"]),
+        "Object": s("object"),
+        "SignIn": obj(json!({"user": s("string"), "password": s("string")}), &["user", "password"]),
+        "Session": obj(json!({"user": s("string"), "role": {"enum": ["admin", "operator"]}, "csrf": s("string"), "expires_utc": s("integer")}), &["user", "role", "csrf"]),
+        "User": obj(json!({"name": s("string"), "role": {"enum": ["admin", "operator"]}, "disabled": s("boolean"), "created_utc": s("integer"), "last_login_utc": n("integer")}), &["name", "role", "disabled"]),
+        "UserList": arr("User"),
+        "UserInput": obj(json!({"name": {"type": "string", "pattern": "^[a-z0-9_.-]{1,64}$"}, "password": {"type": "string", "minLength": 8}, "role": {"enum": ["admin", "operator"]}}), &["name", "password", "role"]),
+        "UserChange": obj(json!({"password": s("string"), "current_password": s("string"), "role": {"enum": ["admin", "operator"]}, "disabled": s("boolean")}), &[]),
+        "Token": obj(json!({"id": s("integer"), "name": s("string"), "user": s("string"), "created_utc": s("integer"), "last_used_utc": n("integer")}), &["id", "name"]),
+        "TokenList": arr("Token"),
+        "TokenInput": obj(json!({"name": s("string")}), &["name"]),
+        "NewToken": obj(json!({"id": s("integer"), "name": s("string"), "user": s("string"), "token": {"type": "string", "description": "atk_…, shown only here"}}), &["id", "token"]),
+        "AuditEntry": obj(json!({"id": s("integer"), "at_utc": s("integer"), "user": s("string"), "ip": s("string"), "action": s("string"), "target": s("string"), "detail": {}}), &["id", "at_utc", "user", "action"]),
+        "AuditList": arr("AuditEntry"),
+        "Event": obj(json!({"id": s("integer"), "at_utc": s("integer"), "kind": s("string"), "message": s("string")}), &["id", "at_utc", "kind"]),
+        "EventList": arr("Event"),
+        "ChannelInput": {"type": "object", "properties": channel_fields},
+        "Channel": {"type": "object", "properties": channel},
+        "ChannelList": arr("Channel"),
+        "Lineup": obj(json!({"version": s("integer"), "channels": arr("ChannelInput")}), &["channels"]),
+        "ImportResult": obj(json!({"created": s("integer"), "updated": s("integer"), "errors": {"type": "array", "items": arr("Error")["items"].clone()}}), &["created", "updated", "errors"]),
+        "ProbeInput": obj(json!({"url": s("string")}), &["url"]),
+        "ProbeResult": obj(json!({"url": s("string"), "video": {"type": ["object", "null"]}, "audio": {"type": ["object", "null"]}, "bitrate_bps": n("integer")}), &["url"]),
+        "Recording": obj(json!({"channel": s("string"), "record": s("boolean"), "state": {"enum": ["recording", "stopped", "error", "waiting for source"]}, "bytes": s("integer"), "segments": s("integer"), "hours_kept": s("number"), "gaps": s("array")}), &["channel", "state"]),
+        "Coverage": obj(json!({"channel": s("string"), "from": s("integer"), "to": s("integer"), "intervals": s("array"), "gaps": s("array")}), &["intervals", "gaps"]),
+        "Usage": s("object"),
+        "System": obj(json!({"version": s("string"), "uptime_s": s("integer"), "now_utc": s("integer"), "cpu": s("object"), "memory": s("object"), "disks": s("array"), "channels": s("array"), "viewers_total": s("integer")}), &["version", "now_utc"]),
+        "ViewerTokenInput": obj(json!({"channel": n("string"), "ttl_s": {"type": "integer", "minimum": 60, "maximum": 31_622_400}}), &[]),
+        "ViewerToken": obj(json!({"token": s("string"), "channel": n("string"), "expires_utc": s("integer"), "urls": s("object")}), &["token", "expires_utc"]),
+        "EpgSourceInput": obj(json!({"name": s("string"), "url": s("string"), "refresh_minutes": s("integer"), "enabled": s("boolean")}), &[]),
+        "EpgSource": obj(json!({"id": s("integer"), "name": s("string"), "url": s("string"), "enabled": s("boolean"), "last_success": n("string"), "last_error": n("string"), "next_attempt": n("string")}), &["id", "name", "url"]),
+        "EpgSourceList": arr("EpgSource"),
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for o in OPS {
+        let mut params: Vec<Value> = o
+            .path
+            .split('/')
+            .filter_map(|p| p.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        params.extend(o.query.iter().map(|(name, t, d)| {
+            json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": t}})
+        }));
+        let mut responses = Map::new();
+        let ok = if o.ok.1.is_empty() {
+            json!({"description": "OK"})
+        } else {
+            json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", o.ok.1)}}}})
+        };
+        responses.insert(o.ok.0.to_string(), ok);
+        let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        match o.who {
+            Staff | Admin => {
+                responses.insert("401".into(), err("not signed in"));
+                responses.insert(
+                    "403".into(),
+                    err(if o.who == Admin {
+                        "not an admin, or a missing CSRF header"
+                    } else {
+                        "missing CSRF header (cookie sign-in)"
+                    }),
+                );
+            }
+            Viewer => {
+                responses.insert("401".into(), err("a viewer token is required"));
+                responses.insert(
+                    "403".into(),
+                    err("address not allowed, or a bad or expired token"),
+                );
+            }
+            Open => {}
+        }
+        if o.body.is_some() {
+            responses.insert("400".into(), err("the body is not JSON"));
+            responses.insert("413".into(), err("the body is too large"));
+            responses.insert("422".into(), err("a field is invalid: `field` names it"));
+        }
+        if o.path.contains('{') {
+            responses.insert("404".into(), err("no such item"));
+        }
+        let mut operation = json!({
+            "tags": [o.tag],
+            "summary": o.summary,
+            "operationId": format!("{}{}", o.method, o.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": params,
+            "responses": responses,
+        });
+        match o.who {
+            Staff | Admin => {
+                operation["security"] =
+                    json!([{"session": [], "csrf": []}, {"bearer": []}, {"basic": []}])
+            }
+            Viewer => operation["security"] = json!([{}, {"viewerToken": []}]),
+            Open => operation["security"] = json!([]),
+        }
+        if let Some(b) = o.body {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+        }
+        paths
+            .entry(o.path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .map(|m| m.insert(o.method.into(), operation));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Atoll",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "IPTV for closed networks: the management API (channels, recording, EPG, accounts) and the viewer URLs. Errors are JSON `{error, field, message}`; every change is written to the audit log.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "atoll_session", "description": "console sign-in (POST /api/session)"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token", "description": "required with the session cookie on POST/PUT/DELETE"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API token atk_… (POST /api/tokens)"},
+                "basic": {"type": "http", "scheme": "basic"},
+                "viewerToken": {"type": "apiKey", "in": "query", "name": "token", "description": "when viewer_access = \"token\""},
+            },
+        },
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_reference_resolves() {
+        let doc = super::document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        for r in text.split("#/components/schemas/").skip(1) {
+            let name: String = r
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(schemas.contains_key(&name), "dangling $ref {name}");
+        }
+    }
+}
