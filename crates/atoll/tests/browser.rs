@@ -47,3 +47,36 @@ fn home_page_plays_live_video_in_chromium() {
     assert!(shot.exists());
     println!("screenshot: {}", shot.display());
 }
+
+/// With viewer tokens on, the page opened from a minted link plays (every request it makes,
+/// hls.js's playlist and segment fetches included, must carry the token or it is refused), and
+/// the same page without the token does not.
+#[test]
+fn viewer_page_plays_with_a_real_viewer_token() {
+    let a = Atoll::start_with("browser-token", &[("viewer_access", "\"token\"")]);
+    a.wait_for("demo live", std::time::Duration::from_secs(40), || {
+        a.channel("demo")["state"] == "live"
+    });
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let (s, t) = a.api("POST", "/api/viewer-tokens", Some(r#"{"ttl_s":600}"#));
+    assert_eq!(s, 200, "{t}");
+    let run = |url: String| -> serde_json::Value {
+        let out = Command::new("node")
+            .arg(web_dir().join("tests/play-live.mjs"))
+            .arg(url)
+            .current_dir(web_dir())
+            .output()
+            .expect("node is needed for the browser tests");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
+            panic!(
+                "no result from the browser script:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+    let v = run(a.url(&format!("/?token={}", t["token"].as_str().unwrap())));
+    assert_eq!(v["ok"], true, "video did not play with the token: {v}");
+    let v = run(a.url("/"));
+    assert_eq!(v["ok"], false, "without a token nothing may play: {v}");
+}
