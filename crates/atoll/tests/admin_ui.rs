@@ -82,9 +82,8 @@ fn admin_console_flow_in_chromium() {
     );
 
     let line = stdout.lines().last().unwrap_or("");
-    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!("no result from the browser script:\n{stdout}\n{stderr}")
-    });
+    let v: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|_| panic!("no result from the browser script:\n{stdout}\n{stderr}"));
     let mut report = String::new();
     for s in v["steps"].as_array().into_iter().flatten() {
         report.push_str(&format!(
@@ -112,7 +111,10 @@ fn admin_console_flow_in_chromium() {
     );
     assert!(shots.join("admin-channels.png").exists());
     assert!(
-        v["pageErrors"].as_array().map(|a| a.is_empty()).unwrap_or(true),
+        v["pageErrors"]
+            .as_array()
+            .map(|a| a.is_empty())
+            .unwrap_or(true),
         "JavaScript errors in the console: {}",
         v["pageErrors"]
     );

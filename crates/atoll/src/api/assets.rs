@@ -51,24 +51,35 @@ pub fn load(path: &str) -> Option<std::borrow::Cow<'static, [u8]>> {
         .map(|(_, b)| std::borrow::Cow::Borrowed(*b))
 }
 
-/// A response with one asset, or 404.
+/// A strong validator of a file's bytes (FNV-1a, 64 bits).
+fn etag(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("\"{h:016x}-{}\"", bytes.len())
+}
+
+/// A response with one asset, or 404. Browsers revalidate every time (`no-cache` + ETag, so an
+/// unchanged file is a bodiless 304): after an upgrade no page mixes old and new scripts.
 pub fn respond(path: &str) -> Response {
+    respond_if(path, None)
+}
+
+/// As [`respond`], answering 304 when `if_none_match` names the current version.
+pub fn respond_if(path: &str, if_none_match: Option<&str>) -> Response {
     match load(path) {
         Some(body) => {
-            let cache = if path.ends_with(".html") || path.ends_with("sw.js") {
-                "no-cache"
-            } else {
-                "public, max-age=300"
-            };
-            (
-                [
-                    (header::CONTENT_TYPE, content_type(path)),
-                    (header::CACHE_CONTROL, cache),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                body.into_owned(),
-            )
-                .into_response()
+            let tag = etag(&body);
+            let headers = [
+                (header::CONTENT_TYPE, content_type(path).to_string()),
+                (header::CACHE_CONTROL, "no-cache".to_string()),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                (header::ETAG, tag.clone()),
+            ];
+            if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag)) {
+                return (StatusCode::NOT_MODIFIED, headers).into_response();
+            }
+            (headers, body.into_owned()).into_response()
         }
         None => super::ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such file")
             .into_response(),
@@ -76,8 +87,13 @@ pub fn respond(path: &str) -> Response {
 }
 
 /// `GET /assets/{*path}`.
-pub async fn asset(Path(path): Path<String>) -> Response {
-    respond(&path)
+pub async fn asset(Path(path): Path<String>, headers: axum::http::HeaderMap) -> Response {
+    respond_if(
+        &path,
+        headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// `GET /admin`: the console.
@@ -109,5 +125,16 @@ mod tests {
         }
         assert!(load("hls.min.js").is_some());
         assert_eq!(content_type("a/b.css"), "text/css; charset=utf-8");
+        let r = respond("hls.min.js");
+        let tag = r.headers()[header::ETAG].to_str().unwrap().to_string();
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(
+            respond_if("hls.min.js", Some(&tag)).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(
+            respond_if("hls.min.js", Some("\"x\"")).status(),
+            StatusCode::OK
+        );
     }
 }

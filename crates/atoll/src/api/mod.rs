@@ -421,13 +421,19 @@ pub const SESSION_COOKIE: &str = "atoll_session";
 
 /// 401; browsers' own fetches (the console) get no Basic challenge, so no password dialog pops up.
 fn unauthorized(parts: &Parts, message: &str) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
+    e.challenge = wants_challenge(parts);
+    e
+}
+
+/// Whether a 401 should carry `WWW-Authenticate: Basic`: not for a page's own fetches (Chromium
+/// would hold the fetch open behind a password dialog) nor with a console cookie.
+fn wants_challenge(parts: &Parts) -> bool {
     let from_script = parts
         .headers
         .get("sec-fetch-mode")
         .is_some_and(|m| m.as_bytes() != b"navigate");
-    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
-    e.challenge = !from_script && cookie(&parts.headers, SESSION_COOKIE).is_none();
-    e
+    !from_script && cookie(&parts.headers, SESSION_COOKIE).is_none()
 }
 
 pub fn refused(r: Refusal) -> ApiError {
@@ -476,11 +482,16 @@ where
                     .await
                     .ok_or_else(|| unauthorized(parts, "unknown or revoked API token"))?
             } else {
+                let challenge = wants_challenge(parts);
                 let mut e = st
                     .auth
                     .basic(h, ip, st.clock.now_mono_ms(), now_utc)
                     .await
-                    .map_err(refused)?;
+                    .map_err(|r| {
+                        let mut e = refused(r);
+                        e.challenge &= challenge;
+                        e
+                    })?;
                 e.via = crate::auth::Via::Basic;
                 e
             };

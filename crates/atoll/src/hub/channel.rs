@@ -645,7 +645,13 @@ impl Runner {
     fn pause_recording(&mut self, reason: archive::GapReason) {
         if self.recording {
             self.recording = false;
-            self.event("recording_stopped", reason.as_str().to_string());
+            let why = match reason {
+                archive::GapReason::SourceLost => "no source on air",
+                archive::GapReason::RecordingStopped => "switched off, or the server is stopping",
+                archive::GapReason::Crash => "the server stopped unexpectedly",
+                archive::GapReason::Retention => "removed by retention",
+            };
+            self.event("recording_stopped", why.to_string());
             if let Some(r) = &self.settings.recorder {
                 r.stopped(&self.id, self.settings.clock.now_utc(), reason);
             }
