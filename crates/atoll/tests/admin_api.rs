@@ -835,3 +835,77 @@ fn openapi_document_matches_the_routes() {
     );
     assert!(op["security"].as_array().unwrap().len() >= 3);
 }
+
+/// Every operation the OpenAPI document marks as needing an account refuses a request without
+/// one (and changes nothing); every admin-only one refuses an operator.
+#[test]
+fn every_protected_endpoint_needs_an_account() {
+    let a = Atoll::start("authz");
+    let (s, _) = a.api(
+        "POST",
+        "/api/users",
+        Some(r#"{"name":"op","password":"operator-pw","role":"operator"}"#),
+    );
+    assert_eq!(s, 201);
+    let (_, b) = a.get("/api/openapi.json");
+    let doc = j(&b);
+    let mut protected = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let staff = op["security"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s.get("basic").is_some());
+            if !staff {
+                continue;
+            }
+            protected += 1;
+            let p = path
+                .replace(
+                    "{id}",
+                    if path.contains("tokens") || path.contains("sources") {
+                        "1"
+                    } else {
+                        "demo"
+                    },
+                )
+                .replace("{name}", "admin")
+                .replace("{action}", "stop");
+            let m = method.to_uppercase();
+            let (s, head, body) = raw(
+                a.http,
+                &m,
+                &p,
+                &[("Content-Type", "application/json")],
+                b"{}",
+            );
+            assert_eq!(
+                s,
+                401,
+                "{m} {p} without an account: {}",
+                String::from_utf8_lossy(&body)
+            );
+            assert_eq!(j(&body)["error"], "unauthorized", "{m} {p}");
+            assert!(head_value(&head, "www-authenticate").is_some(), "{m} {p}");
+            let admin_only = op["responses"]["403"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("not an admin"));
+            if admin_only {
+                let (s, v) = as_user(&a, "op", "operator-pw", &m, &p, Some(json!({})));
+                assert_eq!(
+                    (s, v["error"].as_str()),
+                    (403, Some("forbidden")),
+                    "{m} {p} as operator"
+                );
+            }
+        }
+    }
+    assert!(protected >= 25, "only {protected} protected operations");
+    // nothing changed: the demo channel still records, the admin still signs in
+    assert_eq!(a.channel("demo")["record"], true);
+    assert_eq!(
+        a.api("GET", "/api/users", None).1.as_array().unwrap().len(),
+        2
+    );
+}

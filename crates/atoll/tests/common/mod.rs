@@ -11,7 +11,18 @@ use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "test-pw";
 
+/// A TCP port that is free now, below the ephemeral range (32768+) so that outgoing connections
+/// of other tests (ffmpeg, clients) cannot take it before the server binds it.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(97)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -75,6 +86,32 @@ impl Atoll {
     /// With settings in a config file and extra environment variables.
     pub fn start_full(name: &str, extra_config: &[(&str, &str)], envs: &[(&str, &str)]) -> Atoll {
         let dir = temp_dir(name);
+        // a port can still be taken between our check and the server's bind: try again then
+        for attempt in 0.. {
+            let mut a = Self::spawn(&dir, extra_config, envs);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(20) {
+                if a.get("/healthz").0 == 200 {
+                    return a;
+                }
+                if !a.alive() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let log = a.log_text();
+            if attempt < 4 && log.contains("Address already in use") {
+                a.keep_dir = true;
+                drop(a);
+                continue;
+            }
+            panic!("atoll did not start (healthz)\n--- atoll log ---\n{log}");
+        }
+        unreachable!()
+    }
+
+    fn spawn(dir: &Path, extra_config: &[(&str, &str)], envs: &[(&str, &str)]) -> Atoll {
+        let dir = dir.to_path_buf();
         let http = free_port();
         let rtmp = free_port();
         let log = dir.join("atoll.log");
@@ -103,18 +140,14 @@ impl Atoll {
             cmd.arg("--config").arg(cfg);
         }
         let child = cmd.spawn().expect("spawn atoll");
-        let a = Atoll {
+        Atoll {
             child,
             http,
             rtmp,
             dir,
             log,
             keep_dir: false,
-        };
-        a.wait_for("healthz", Duration::from_secs(20), || {
-            a.get("/healthz").0 == 200
-        });
-        a
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
