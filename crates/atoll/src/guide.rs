@@ -159,6 +159,23 @@ fn row_to_programme(r: &rusqlite::Row) -> rusqlite::Result<ProgrammeRow> {
     })
 }
 
+/// Every active channel with its first two programmes that have not ended by `now_utc_ms`
+/// (what is on now and next, or the next two when nothing is on).
+pub fn now_and_next(
+    c: &Connection,
+    now_utc_ms: i64,
+) -> Result<Vec<(crate::store::Channel, Vec<ProgrammeRow>)>, StoreError> {
+    let mut out = Vec::new();
+    for ch in crate::store::list_channels(c)?
+        .into_iter()
+        .filter(|c| c.active)
+    {
+        let rows = programmes(c, &ch.id, now_utc_ms, now_utc_ms + 2 * 86_400_000)?;
+        out.push((ch, rows.into_iter().take(2).collect()));
+    }
+    Ok(out)
+}
+
 /// Programmes of `channel` overlapping [from, to), in order.
 pub fn programmes(
     c: &Connection,

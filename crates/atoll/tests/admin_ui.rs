@@ -14,13 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../web")
-        .canonicalize()
-        .unwrap()
-}
-
 #[test]
 fn admin_console_flow_in_chromium() {
     assert!(

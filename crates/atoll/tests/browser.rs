@@ -9,13 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../web")
-        .canonicalize()
-        .unwrap()
-}
-
 #[test]
 fn home_page_plays_live_video_in_chromium() {
     assert!(

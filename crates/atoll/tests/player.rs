@@ -20,13 +20,6 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../web")
-        .canonicalize()
-        .unwrap()
-}
-
 fn xmltv_time(t: i64) -> String {
     let (y, m, d) = media::time::civil_from_days(t.div_euclid(86_400));
     let sod = t.rem_euclid(86_400);

@@ -188,8 +188,9 @@ pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
-    let mut v = json!({
+/// A channel's settings: what `POST`/`PUT` and the lineup import take, and export writes.
+pub fn config_json(ch: &Channel) -> Value {
+    json!({
         "id": ch.id,
         "name": ch.name,
         "number": ch.number,
@@ -201,10 +202,14 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
         "record": ch.record,
         "retention_hours": ch.retention_hours,
         "epg_id": ch.epg_id,
-        "urls": {
-            "hls": format!("/live/{}/index.m3u8", ch.id),
-            "mpegts": format!("/live/{}/mpegts", ch.id),
-        },
+    })
+}
+
+pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
+    let mut v = config_json(ch);
+    v["urls"] = json!({
+        "hls": format!("/live/{}/index.m3u8", ch.id),
+        "mpegts": format!("/live/{}/mpegts", ch.id),
     });
     let status = match handle {
         Some(h) => {

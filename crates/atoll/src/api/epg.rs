@@ -326,21 +326,12 @@ pub async fn now_next(State(st): State<AppState>) -> Result<Json<Value>, ApiErro
     let now = st.clock.now_utc().0;
     let out = st
         .store
-        .call(move |c| {
-            let mut out = Vec::new();
-            for ch in crate::store::list_channels(c)?
-                .into_iter()
-                .filter(|c| c.active)
-            {
-                let rows = guide::programmes(c, &ch.id, now, now + 2 * 86_400_000)?;
-                out.push((ch.id, rows.into_iter().take(2).collect::<Vec<_>>()));
-            }
-            Ok(out)
-        })
+        .call(move |c| guide::now_and_next(c, now))
         .await
         .map_err(ApiError::internal)?;
     let mut list = Vec::new();
-    for (id, rows) in out {
+    for (ch, rows) in out {
+        let id = ch.id;
         let (now_p, next_p) = match rows.first() {
             Some(p) if p.start_utc_ms <= now => (Some(p.clone()), rows.get(1).cloned()),
             _ => (None, rows.first().cloned()),

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::channels::{apply_fields, audit_detail, new_channel, store_err, valid_id};
 use super::{ApiError, AppState, Authed};
 use crate::ingest::{self, SourceEvent, SourceSpec, SourceTx};
-use crate::store::{self, Channel};
+use crate::store;
 
 /// How long a probe may take.
 const PROBE_FOR: Duration = Duration::from_secs(6);
@@ -114,22 +114,6 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
     })))
 }
 
-fn export_json(ch: &Channel) -> Value {
-    json!({
-        "id": ch.id,
-        "name": ch.name,
-        "number": ch.number,
-        "group": ch.group,
-        "logo": ch.logo,
-        "sources": ch.sources,
-        "publish_key": ch.publish_key,
-        "active": ch.active,
-        "record": ch.record,
-        "retention_hours": ch.retention_hours,
-        "epg_id": ch.epg_id,
-    })
-}
-
 /// `GET /api/channels/export`: the whole lineup as JSON that `POST /api/channels/import` reads.
 pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, ApiError> {
     let channels = st
@@ -140,7 +124,7 @@ pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, A
     let body = json!({
         "version": 1,
         "exported_utc": st.clock.now_utc().secs(),
-        "channels": channels.iter().map(export_json).collect::<Vec<_>>(),
+        "channels": channels.iter().map(super::channels::config_json).collect::<Vec<_>>(),
     });
     Ok((
         [(

@@ -61,17 +61,7 @@ async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
     let now = st.clock.now_utc().0;
     let rows = st
         .store
-        .call(move |c| {
-            let mut out = Vec::new();
-            for ch in crate::store::list_channels(c)?
-                .into_iter()
-                .filter(|c| c.active)
-            {
-                let progs = guide::programmes(c, &ch.id, now, now + 2 * 86_400_000)?;
-                out.push((ch, progs.into_iter().take(2).collect::<Vec<_>>()));
-            }
-            Ok(out)
-        })
+        .call(move |c| guide::now_and_next(c, now))
         .await
         .map_err(ApiError::internal)?;
     let a = st.archive.clone();

@@ -241,7 +241,8 @@ pub fn unsafe_free_sigterm(pid: u32) {
         .status();
 }
 
-/// A minimal blocking HTTP/1.1 client (Connection: close; Content-Length or read-to-end bodies).
+/// A minimal blocking HTTP/1.1 client (Connection: close; Content-Length or read-to-end bodies):
+/// optional Basic credentials, a JSON body.
 pub fn http(
     port: u16,
     method: &str,
@@ -249,48 +250,17 @@ pub fn http(
     auth: Option<(&str, &str)>,
     body: Option<&str>,
 ) -> (u16, Vec<u8>) {
-    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(_) => return (0, Vec::new()),
-    };
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nUser-Agent: atoll-it\r\n");
-    if let Some((u, p)) = auth {
-        use base64::Engine;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    let auth = auth.map(|(u, p)| basic(u, p));
+    let mut headers = vec![("User-Agent", "atoll-it")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
     }
     let body = body.unwrap_or("");
     if !body.is_empty() || method == "POST" || method == "PUT" {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        headers.push(("Content-Type", "application/json"));
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, Vec::new());
-    }
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let Some(split) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return (0, Vec::new());
-    };
-    let head = String::from_utf8_lossy(&resp[..split]).to_string();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut body = resp[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
+    let (status, _, b) = raw(port, method, path, &headers, body.as_bytes());
+    (status, b)
 }
 
 pub fn header_of(port: u16, path: &str, name: &str) -> Option<String> {
@@ -658,4 +628,12 @@ pub fn basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
+}
+
+/// The web/ folder (pages, their npm dependencies and the browser test scripts).
+pub fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../web")
+        .canonicalize()
+        .unwrap()
 }
