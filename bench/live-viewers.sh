@@ -7,10 +7,23 @@
 #
 # Environment: VIEWERS (list), DURATION (measured seconds per run), RAMP (seconds; default
 # viewers/500 clamped to 1..10), SERVERS ("atoll nginx"), ports ATOLL_HTTP_PORT,
-# ATOLL_RTMP_PORT, NGINX_HTTP_PORT, NGINX_RTMP_PORT, SKIP_BUILD=1, KEEP_TMP=1.
+# ATOLL_RTMP_PORT, NGINX_HTTP_PORT, NGINX_RTMP_PORT, SKIP_BUILD=1, KEEP_TMP=1,
+# SERVER_CPUS / LOAD_CPUS (taskset lists; default: the server on CPU 0 — nginx's one worker, and
+# Atoll sizes its worker threads to the CPUs it may use — and the load tool and the feeding
+# ffmpegs on the others, so neither side steals the other's core; PIN=0 turns pinning off).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NCPU=$(nproc)
+if [ "${PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+    SERVER_CPUS=${SERVER_CPUS:-0}
+    LOAD_CPUS=${LOAD_CPUS:-1-$((NCPU - 1))}
+    ON_SERVER=(taskset -c "$SERVER_CPUS")
+    ON_LOAD=(taskset -c "$LOAD_CPUS")
+else
+    ON_SERVER=()
+    ON_LOAD=()
+fi
 VIEWERS=${VIEWERS:-1000 5000 10000 15000}
 DURATION=${DURATION:-60}
 SERVERS=${SERVERS:-atoll nginx}
@@ -85,7 +98,7 @@ trap 'exit 130' INT TERM
 
 # Atoll: fresh data dir, no demo channel (its test encoder would burn CPU), channel 'bench'
 mkdir -p "$TMP/atoll-data"
-ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "$ATOLL" --data "$TMP/atoll-data" \
+ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" --data "$TMP/atoll-data" \
     --http "127.0.0.1:$ATOLL_HTTP_PORT" --rtmp "127.0.0.1:$ATOLL_RTMP_PORT" \
     >"$TMP/atoll.log" 2>&1 &
 ATOLL_PID=$!
@@ -151,17 +164,17 @@ http {
     }
 }
 EOF
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/logs/stdout.log" 2>&1 &
+"${ON_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/logs/stdout.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 sleep 0.5
 kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/logs/"* >&2; die "nginx exited"; }
 
 # one ffmpeg per server, pushing the same file at real time
-ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
+"${ON_LOAD[@]}" ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
     "rtmp://127.0.0.1:$ATOLL_RTMP_PORT/live/bench" >"$TMP/ffmpeg-atoll.log" 2>&1 &
 PIDS+=("$!")
-ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
+"${ON_LOAD[@]}" ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
     "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/bench" >"$TMP/ffmpeg-nginx.log" 2>&1 &
 PIDS+=("$!")
 
@@ -221,7 +234,7 @@ for n in $VIEWERS; do
         # shellcheck disable=SC2086
         c0=$(cpu_ticks $pids)
         TIMEFORMAT='%U %S'
-        { time "$LOAD" --url "$(url_of "$s")" --viewers "$n" --duration "$DURATION" \
+        { time "${ON_LOAD[@]}" "$LOAD" --url "$(url_of "$s")" --viewers "$n" --duration "$DURATION" \
             --ramp "$ramp" >"$TMP/load.out" 2> >(sed "s/^/[load $s] /" >&3) || true; } 2>"$TMP/load.time"
         # shellcheck disable=SC2086
         c1=$(cpu_ticks $pids)
@@ -243,7 +256,11 @@ done
 # --- report ----------------------------------------------------------------------------
 echo
 echo "Live HLS viewers: 720p H.264 2 Mbit/s + AAC 128k, 6 s segments, ${DURATION} s per run"
-echo "(atoll-load and the server share this machine's $(nproc) cores; load_cpu_s is the load tool's own CPU)"
+if [ ${#ON_SERVER[@]} -gt 0 ]; then
+    echo "(servers pinned to CPU $SERVER_CPUS, atoll-load and the feeds to CPU $LOAD_CPUS of $NCPU; load_cpu_s is the load tool's own CPU)"
+else
+    echo "(atoll-load and the server share this machine's $NCPU cores; load_cpu_s is the load tool's own CPU)"
+fi
 printf '%-6s %8s %7s %7s %9s %8s %8s %7s %8s %21s %10s\n' server viewers gbit_s stalls \
     stalled_s p50_ms p99_ms errors cpu_s cpu_s_per_viewer_min load_cpu_s
 while read -r s n g st sts p50 p99 err cpu per lcpu segs; do

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Folders of web/ whose files are served under `/assets/{folder}/…`.
-const PAGE_DIRS: &[&str] = &["player", "admin", "common"];
+const PAGE_DIRS: &[&str] = &["player", "admin"];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

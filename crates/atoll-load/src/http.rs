@@ -147,7 +147,11 @@ impl Conn {
                 }
             }
         } else if let Some(n) = content_length {
-            r.body(n, &mut sink).await?;
+            if keep_body {
+                r.body(n, &mut sink).await?;
+            } else {
+                r.discard(n, counter).await?;
+            }
         } else {
             // delimited by close
             close = true;
@@ -230,6 +234,120 @@ impl Reader<'_> {
             n -= take as u64;
         }
         Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// Exactly `n` body bytes, counted and thrown away. On Linux the bytes are spliced from the
+    /// socket into a pipe and from there into /dev/null, never copied into user space: the load
+    /// tool shares the machine with the server it measures, and reading 30+ Gbit/s through
+    /// `read()` would take the CPU the server needs (and count the tool's own lag as stalls).
+    async fn discard(&mut self, mut n: u64, counter: &AtomicU64) -> io::Result<()> {
+        let buffered = ((self.end - self.start) as u64).min(n) as usize;
+        counter.fetch_add(buffered as u64, Ordering::Relaxed);
+        self.start += buffered;
+        n -= buffered as u64;
+        while n > 0 {
+            self.stream.readable().await?;
+            let want = n.min(1 << 20) as usize;
+            match self
+                .stream
+                .try_io(tokio::io::Interest::READABLE, || splice::discard(self.fd(), want))
+            {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed in the body",
+                    ))
+                }
+                Ok(got) => {
+                    counter.fetch_add(got as u64, Ordering::Relaxed);
+                    n -= got as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    // no splice here: read and drop
+                    return self.body(n, &mut |d| {
+                        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    })
+                    .await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&*self.stream)
+    }
+}
+
+/// Zero-copy discarding with splice(2): one pipe per worker thread, always left empty.
+mod splice {
+    use std::cell::RefCell;
+    use std::io;
+    use std::os::fd::RawFd;
+
+    struct Sink {
+        pipe: [RawFd; 2],
+        null: RawFd,
+    }
+
+    thread_local! {
+        static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+    }
+
+    fn sink() -> io::Result<Sink> {
+        let mut pipe = [0; 2];
+        // SAFETY: pipe2 fills the two-element array it is given.
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // a bigger pipe moves more per call (best effort: the system may cap it)
+        unsafe { libc::fcntl(pipe[1], libc::F_SETPIPE_SZ, 1 << 20) };
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if null < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Sink { pipe, null })
+    }
+
+    /// Moves up to `len` bytes from socket `fd` to /dev/null; Ok(0) at end of stream.
+    pub fn discard(fd: RawFd, len: usize) -> io::Result<usize> {
+        SINK.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.is_none() {
+                *cell = Some(sink().map_err(|e| io::Error::new(io::ErrorKind::Unsupported, e))?);
+            }
+            let s = cell.as_ref().expect("just set");
+            let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+            // SAFETY: plain fds; null offsets mean "current position" for sockets and pipes.
+            let n = unsafe {
+                libc::splice(fd, std::ptr::null_mut(), s.pipe[1], std::ptr::null_mut(), len, flags)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+                        io::Error::new(io::ErrorKind::Unsupported, e)
+                    }
+                    _ => e,
+                });
+            }
+            // empty the pipe again before anything else can use it
+            let mut left = n as usize;
+            while left > 0 {
+                let m = unsafe {
+                    libc::splice(s.pipe[0], std::ptr::null_mut(), s.null, std::ptr::null_mut(), left, flags)
+                };
+                if m <= 0 {
+                    return Err(io::Error::other("splice to /dev/null failed"));
+                }
+                left -= m as usize;
+            }
+            Ok(n as usize)
+        })
     }
 }
 
