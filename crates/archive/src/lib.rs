@@ -366,7 +366,7 @@ fn remove_file_if_exists(path: &Path) -> Result<bool> {
 
 /// A file that may be indexed: whole TS packets starting with a sync byte.
 fn sane_ts(path: &Path, len: u64) -> bool {
-    if len == 0 || len % 188 != 0 {
+    if len == 0 || !len.is_multiple_of(188) {
         return false;
     }
     let mut b = [0u8; 1];
@@ -756,7 +756,7 @@ impl Archive {
             channel: channel.to_string(),
             why,
         };
-        if data.is_empty() || data.len() % 188 != 0 || data[0] != 0x47 {
+        if data.is_empty() || !data.len().is_multiple_of(188) || data[0] != 0x47 {
             return Err(invalid("not whole TS packets starting with 0x47"));
         }
         if duration_90k <= 0 || duration_90k > i64::MAX / 2 {

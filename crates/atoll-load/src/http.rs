@@ -250,10 +250,9 @@ impl Reader<'_> {
         while n > 0 {
             self.stream.readable().await?;
             let want = n.min(1 << 20) as usize;
-            match self
-                .stream
-                .try_io(tokio::io::Interest::READABLE, || splice::discard(self.fd(), want))
-            {
+            match self.stream.try_io(tokio::io::Interest::READABLE, || {
+                splice::discard(self.fd(), want)
+            }) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -267,10 +266,11 @@ impl Reader<'_> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {
                     // no splice here: read and drop
-                    return self.body(n, &mut |d| {
-                        counter.fetch_add(d.len() as u64, Ordering::Relaxed);
-                    })
-                    .await;
+                    return self
+                        .body(n, &mut |d| {
+                            counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                        })
+                        .await;
                 }
                 Err(e) => return Err(e),
             }
@@ -324,7 +324,14 @@ mod splice {
             let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
             // SAFETY: plain fds; null offsets mean "current position" for sockets and pipes.
             let n = unsafe {
-                libc::splice(fd, std::ptr::null_mut(), s.pipe[1], std::ptr::null_mut(), len, flags)
+                libc::splice(
+                    fd,
+                    std::ptr::null_mut(),
+                    s.pipe[1],
+                    std::ptr::null_mut(),
+                    len,
+                    flags,
+                )
             };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -339,7 +346,14 @@ mod splice {
             let mut left = n as usize;
             while left > 0 {
                 let m = unsafe {
-                    libc::splice(s.pipe[0], std::ptr::null_mut(), s.null, std::ptr::null_mut(), left, flags)
+                    libc::splice(
+                        s.pipe[0],
+                        std::ptr::null_mut(),
+                        s.null,
+                        std::ptr::null_mut(),
+                        left,
+                        flags,
+                    )
                 };
                 if m <= 0 {
                     return Err(io::Error::other("splice to /dev/null failed"));

@@ -4,7 +4,7 @@
 //! rate-limited per client address and per account.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -249,9 +249,7 @@ impl Authenticator {
         now_ms: i64,
         now_utc_ms: i64,
     ) -> Result<Principal, Refusal> {
-        let mut h = self.hasher.build_hasher();
-        (name, password).hash(&mut h);
-        let key = h.finish();
+        let key = self.hasher.hash_one((name, password));
         // a locked account or address is refused before anything else: were a cached right
         // password let through, it would tell a guesser when it guessed right
         self.limiter

@@ -175,7 +175,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
             .map(|s| viewer::Subnet::parse(s).map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()?,
         token_key: (cfg.viewer_access == "token")
-            .then(|| store.with(|c| store::viewer_token_key(c)))
+            .then(|| store.with(store::viewer_token_key))
             .transpose()?,
     });
     let events_task = tokio::spawn(journal::run_writer(

@@ -391,9 +391,9 @@ mod tests {
     #[test]
     fn viewer_key_is_made_once() {
         let s = Store::open_in_memory().unwrap();
-        let a = s.with(|c| viewer_token_key(c)).unwrap();
+        let a = s.with(viewer_token_key).unwrap();
         assert_eq!(a.len(), 32);
-        assert_eq!(s.with(|c| viewer_token_key(c)).unwrap(), a);
+        assert_eq!(s.with(viewer_token_key).unwrap(), a);
     }
 
     #[test]

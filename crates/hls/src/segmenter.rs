@@ -191,7 +191,7 @@ impl Segmenter {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use media::{AudioConfig, Codec, VideoConfig};
+    use media::{AudioConfig, Codec};
 
     const SPS: [u8; 25] = [
         0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,

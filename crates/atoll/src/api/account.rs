@@ -250,12 +250,11 @@ pub async fn update_user(
     known_fields(&body, &["password", "role", "disabled", "current_password"])?;
     let is_admin = who.who.role == Role::Admin;
     let own = who.who.name == name;
-    if !is_admin
-        && !(own
-            && body
-                .keys()
-                .all(|k| k == "password" || k == "current_password"))
-    {
+    let only_own_password = own
+        && body
+            .keys()
+            .all(|k| k == "password" || k == "current_password");
+    if !is_admin && !only_own_password {
         return Err(super::forbidden());
     }
     let password = match body.get("password") {

@@ -162,12 +162,13 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// A cached playlist's key: (channel, from ms, to ms).
+type PlaylistKey = (String, i64, i64);
+
 /// Recently rendered catch-up playlists, kept for one second (bounded).
 #[derive(Default)]
 pub struct PlaylistCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<(String, i64, i64), (std::time::Instant, Bytes)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<PlaylistKey, (std::time::Instant, Bytes)>>,
 }
 
 impl PlaylistCache {

@@ -160,7 +160,7 @@ impl HlsSessions {
         let mut m = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         m.insert((ip, ua_hash), now_mono_ms);
         // prune here too (not only when counted), so varying User-Agents cannot grow it unseen
-        if m.len() % 4096 == 0 {
+        if m.len().is_multiple_of(4096) {
             m.retain(|_, t| now_mono_ms - *t < HLS_SESSION_TTL_MS);
         }
     }

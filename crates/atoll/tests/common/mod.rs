@@ -283,16 +283,13 @@ pub fn header_of(port: u16, path: &str, name: &str) -> Option<String> {
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if n == 0 || b.len() < eol + 2 + n {
             break;
         }
         out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 2 + n + 2..];
+        b = b.get(eol + 2 + n + 2..).unwrap_or_default();
     }
     out
 }
