@@ -532,6 +532,7 @@ fn user_command_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let night = |pw: &str| as_user(&a, "night-shift", pw, "GET", "/api/channels", None).0;
     // the running server sees the new account at once
     let (s, _) = as_user(
         &a,
@@ -560,44 +561,11 @@ fn user_command_line() {
     // passwd and disable take effect in the running server without a restart
     let out = run(&["passwd", "night-shift"], Some("second-password"));
     assert!(out.status.success());
-    assert_eq!(
-        as_user(
-            &a,
-            "night-shift",
-            "night-shift-pw",
-            "GET",
-            "/api/channels",
-            None
-        )
-        .0,
-        401
-    );
-    assert_eq!(
-        as_user(
-            &a,
-            "night-shift",
-            "second-password",
-            "GET",
-            "/api/channels",
-            None
-        )
-        .0,
-        200
-    );
+    assert_eq!(night("night-shift-pw"), 401);
+    assert_eq!(night("second-password"), 200);
     let out = run(&["disable", "night-shift"], None);
     assert!(out.status.success());
-    assert_eq!(
-        as_user(
-            &a,
-            "night-shift",
-            "second-password",
-            "GET",
-            "/api/channels",
-            None
-        )
-        .0,
-        401
-    );
+    assert_eq!(night("second-password"), 401);
     let out = run(&["disable", "admin"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("last enabled admin"));
     let out = run(&["list"], None);
