@@ -59,6 +59,16 @@ fn etag(bytes: &[u8]) -> String {
     format!("\"{h:016x}-{}\"", bytes.len())
 }
 
+/// The ETag of an embedded file (all of them hashed once, on first use).
+fn embedded_tag(path: &str) -> String {
+    static TAGS: std::sync::OnceLock<std::collections::HashMap<&'static str, String>> =
+        std::sync::OnceLock::new();
+    TAGS.get_or_init(|| ASSETS.iter().map(|(p, b)| (*p, etag(b))).collect())
+        .get(path)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// A response with one asset, or 404. Browsers revalidate every time (`no-cache` + ETag, so an
 /// unchanged file is a bodiless 304): after an upgrade no page mixes old and new scripts.
 pub fn respond(path: &str) -> Response {
@@ -69,7 +79,11 @@ pub fn respond(path: &str) -> Response {
 pub fn respond_if(path: &str, if_none_match: Option<&str>) -> Response {
     match load(path) {
         Some(body) => {
-            let tag = etag(&body);
+            let tag = match &body {
+                // embedded files never change while we run: their tags are computed once
+                std::borrow::Cow::Borrowed(_) => embedded_tag(path),
+                std::borrow::Cow::Owned(b) => etag(b),
+            };
             let headers = [
                 (header::CONTENT_TYPE, content_type(path).to_string()),
                 (header::CACHE_CONTROL, "no-cache".to_string()),
