@@ -266,6 +266,46 @@ fn connections_that_never_publish_are_capped_and_dropped_and_a_publisher_still_g
 }
 
 #[test]
+fn total_rtmp_connections_are_capped() {
+    let a = Atoll::start_with(
+        "hostile-rtmp-total",
+        &[
+            ("rtmp_handshake_timeout_ms", "1500"),
+            ("rtmp_max_unauthenticated", "10"),
+            ("rtmp_max_connections", "4"),
+        ],
+    );
+    create_channel(&a, "news", None);
+    for round in 0..2 {
+        let mut conns: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap())
+            .collect();
+        let mut open = 0;
+        for s in conns.iter_mut() {
+            if !closed_within(s, Duration::from_millis(300)) {
+                open += 1;
+            }
+        }
+        assert_eq!(open, 4, "round {round}: the total cap holds");
+        // the held ones go at their deadline; then a publisher gets in (the listener is alive)
+        for s in conns.iter_mut() {
+            assert!(closed_within(s, Duration::from_secs(5)));
+        }
+        let url = a.rtmp_url("/live/news");
+        let mut ok = false;
+        a.wait_for("a publisher accepted after the idle ones left", T, || {
+            ok = rtmp_publish_attempt(&url, Duration::from_secs(5)).is_ok();
+            ok
+        });
+        // our publisher hung up: wait until the server has let its connection go
+        a.wait_for("the publisher's connection ended", T, || {
+            a.log_text().matches("rtmp publish ended").count() > round
+        });
+    }
+    assert!(a.log_text().contains("rtmp connection refused"));
+}
+
+#[test]
 fn publish_key_brute_force_backs_off_the_address() {
     let a = Atoll::start_with(
         "hostile-rtmp-keys",

@@ -347,15 +347,16 @@ pub async fn serve<R: PublisherRegistry>(
         limits,
         clock,
     });
-    let mut refused_logged_ms = i64::MIN;
+    let mut refused_logged_ms: Option<i64> = None;
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let Some(admission) = gate.admit() else {
                         let now = shared.clock.now_mono_ms();
-                        if now - refused_logged_ms > 10_000 {
-                            refused_logged_ms = now;
+                        // one line per 10 s at most: the refusals themselves are the flood
+                        if refused_logged_ms.is_none_or(|t| now.saturating_sub(t) > 10_000) {
+                            refused_logged_ms = Some(now);
                             tracing::warn!(%peer, "rtmp connection refused: {} connections open (rtmp_max_connections)", shared.limits.max_connections);
                         }
                         drop(stream);
