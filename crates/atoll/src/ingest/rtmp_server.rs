@@ -27,6 +27,8 @@ use crate::config::Config;
 
 /// The RTMP application name publishers use.
 pub const APP: &str = "live";
+/// The refusal text while an address is backed off.
+const BACKING_OFF: &str = "too many failed publish keys from this address";
 /// A connection that sends nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
 
@@ -480,7 +482,7 @@ async fn connection<R: PublisherRegistry>(
                             Some((
                                 RejectReason::Unauthorized,
                                 format!(
-                                    "too many failed publish keys from this address; refused for {} s more",
+                                    "{BACKING_OFF}; refused for {} s more",
                                     (left_ms + 999) / 1000
                                 ),
                             ))
@@ -528,8 +530,14 @@ async fn connection<R: PublisherRegistry>(
                         }
                     };
                     if let Some((kind, reason)) = refusal {
-                        // the key itself is never logged
-                        tracing::warn!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        // the key itself is never logged; attempts during a back-off only at
+                        // debug (the failure that started it was logged), so a brute force
+                        // cannot flood the log
+                        if kind == RejectReason::Unauthorized && reason.starts_with(BACKING_OFF) {
+                            tracing::debug!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        } else {
+                            tracing::warn!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        }
                         let _ = session.reject(kind);
                         close = true;
                     }
