@@ -393,7 +393,10 @@ mod tests {
         );
         // a large but allowed array still decodes
         let ok = Amf0Value::StrictArray(vec![Amf0Value::Null; 1000]);
-        assert_eq!(decode_all(&encode_all(&[ok.clone()])).unwrap(), vec![ok]);
+        assert_eq!(
+            decode_all(&encode_all(std::slice::from_ref(&ok))).unwrap(),
+            vec![ok]
+        );
     }
 
     proptest! {

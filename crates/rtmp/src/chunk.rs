@@ -720,8 +720,8 @@ mod tests {
             let mut m = BytesMut::new();
             enc.write(&msg(csid, 0, 9, 1, 1000, 0), &mut m);
             let basic = match csid {
-                ..64 => 1,
-                ..320 => 2,
+                0..=63 => 1,
+                64..=319 => 2,
                 _ => 3,
             };
             out.put_slice(&m[..basic + 11 + 128]); // the first chunk of a 1000-byte message
