@@ -249,16 +249,51 @@ fn connections_that_never_publish_are_capped_and_dropped_and_a_publisher_still_g
         open >= 1,
         "the newest connections are kept until their deadline"
     );
-    // a real encoder gets in while the idle ones are held
+    // a real encoder gets in while the idle ones are held and new silent ones keep coming
+    // (they evict each other, not the encoder that is talking)
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (stop, port) = (stop.clone(), a.rtmp);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                for _ in 0..10 {
+                    if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                        held.push(s);
+                    }
+                }
+                held.retain_mut(|s| !closed_within(s, Duration::from_millis(1)));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let _push = rtmp_push_loop(&clip, &a.rtmp_url("/live/news"));
     a.wait_for("news live", T, || a.channel("news")["state"] == "live");
-    // every idle connection is gone after the deadline
+    stop.store(true, Ordering::SeqCst);
+    churn.join().unwrap();
+    // every idle connection is gone
     for s in idle.iter_mut() {
         assert!(
             closed_within(s, Duration::from_secs(5)),
             "an idle connection outlived the handshake timeout"
         );
     }
+    // connections under the cap go at their deadline (not before)
+    let opened = Instant::now();
+    let mut late: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap())
+        .collect();
+    for s in late.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(6)),
+            "an idle connection outlived the handshake timeout"
+        );
+    }
+    let took = opened.elapsed();
+    assert!(
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+        "dropped after {took:?}, the deadline is 2 s"
+    );
     assert!(a.log_text().contains("no accepted publish within 2000 ms"));
     // the publisher, authenticated, is not subject to the deadline
     wait_new_segment(&a, "news");

@@ -2,7 +2,8 @@
 //!
 //! Publishers are handed to the channels through [`PublisherRegistry`], an interface owned by
 //! ingest (the hub implements it), so this module never imports the hub. Limits: total
-//! connections, unauthenticated connections (the longest-waiting is evicted when full), a
+//! connections, unauthenticated connections (when full, the least advanced, longest-waiting
+//! one is evicted: a silent socket goes before an encoder that has sent `connect`), a
 //! deadline from accept to an accepted publish, the chunk decoder's memory / chunk streams /
 //! message sizes ([`rtmp::ChunkLimits`]) and a per-address back-off after failed publish keys
 //! ([`KeyLimiter`]).
@@ -245,7 +246,8 @@ impl KeyLimiter {
 }
 
 /// Admission of connections: a total cap (new connections refused when full) and a cap on
-/// unauthenticated ones (the one waiting longest is evicted when full).
+/// unauthenticated ones (when full, the least advanced — see [`Progress`] — and then the
+/// longest-waiting is evicted).
 struct Gate {
     max_total: usize,
     max_unauth: usize,
@@ -257,13 +259,25 @@ struct GateState {
     total: usize,
     next_id: u64,
     /// Unauthenticated connections by admission order (ids grow): id → eviction trigger.
-    unauth: std::collections::BTreeMap<u64, oneshot::Sender<()>>,
+    unauth: std::collections::BTreeMap<(Progress, u64), oneshot::Sender<()>>,
+}
+
+/// How far an unauthenticated connection got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Progress {
+    /// Nothing received yet.
+    Silent,
+    /// Sent bytes (handshake under way or done).
+    Talking,
+    /// Sent `connect`.
+    Connected,
 }
 
 /// One admitted connection; dropping it frees its place.
 struct Admission {
     gate: Arc<Gate>,
     id: u64,
+    progress: Progress,
     /// Resolves when the connection was evicted to make room (while unauthenticated).
     evicted: Option<oneshot::Receiver<()>>,
 }
@@ -287,10 +301,11 @@ impl Gate {
         s.next_id += 1;
         let id = s.next_id;
         let (tx, rx) = oneshot::channel();
-        s.unauth.insert(id, tx);
+        s.unauth.insert((Progress::Silent, id), tx);
         Some(Admission {
             gate: self.clone(),
             id,
+            progress: Progress::Silent,
             evicted: Some(rx),
         })
     }
@@ -299,8 +314,20 @@ impl Gate {
 impl Admission {
     /// The connection is publishing with a valid key: it no longer counts as unauthenticated.
     fn authenticated(&mut self) {
-        self.gate.lock().unauth.remove(&self.id);
+        self.gate.lock().unauth.remove(&(self.progress, self.id));
         self.evicted = None;
+    }
+
+    /// The connection got further (eviction takes the least advanced first).
+    fn advanced(&mut self, to: Progress) {
+        if to <= self.progress {
+            return;
+        }
+        let mut s = self.gate.lock();
+        if let Some(tx) = s.unauth.remove(&(self.progress, self.id)) {
+            s.unauth.insert((to, self.id), tx);
+        }
+        self.progress = to;
     }
 
     /// Resolves once, when evicted; pending otherwise (also after authentication).
@@ -320,7 +347,7 @@ impl Drop for Admission {
     fn drop(&mut self) {
         let mut s = self.gate.lock();
         s.total -= 1;
-        s.unauth.remove(&self.id);
+        s.unauth.remove(&(self.progress, self.id));
     }
 }
 
@@ -442,6 +469,7 @@ async fn connection<R: PublisherRegistry>(
             }
         };
         if n > 0 {
+            admission.advanced(Progress::Talking);
             if let Err(e) = session.push(&buf[..n]) {
                 protocol_error = true;
                 break 'conn format!("protocol error: {e}");
@@ -451,6 +479,7 @@ async fn connection<R: PublisherRegistry>(
         while let Some(ev) = session.poll_event() {
             match ev {
                 ServerEvent::Connect { app, .. } => {
+                    admission.advanced(Progress::Connected);
                     tracing::debug!(%peer, %app, "rtmp connect");
                 }
                 ServerEvent::PublishRequest {
@@ -703,5 +732,31 @@ mod tests {
         assert!(tokio::time::timeout(Duration::from_millis(50), a.evicted())
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn gate_evicts_silent_connections_before_advanced_ones() {
+        let gate = Arc::new(Gate {
+            max_total: 10,
+            max_unauth: 2,
+            state: Mutex::new(GateState::default()),
+        });
+        let mut encoder = gate.admit().unwrap(); // oldest, but it has sent connect
+        encoder.advanced(Progress::Connected);
+        let mut silent = gate.admit().unwrap();
+        let mut newer = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), silent.evicted())
+            .await
+            .expect("the silent one goes first");
+        let _newest = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), newer.evicted())
+            .await
+            .expect("then the next silent one");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), encoder.evicted())
+                .await
+                .is_err(),
+            "the encoder that sent connect stays"
+        );
     }
 }
