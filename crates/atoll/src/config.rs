@@ -63,6 +63,29 @@ pub struct Config {
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
     pub viewer_subnets: Vec<String>,
+    // Limits: RTMP
+    /// RTMP connections open at once (publishers and not yet authenticated ones).
+    pub rtmp_max_connections: usize,
+    /// RTMP connections not yet publishing with a valid key; when full, a new connection
+    /// evicts the one that has waited longest.
+    pub rtmp_max_unauthenticated: usize,
+    /// A connection must complete handshake, `connect` and an accepted `publish` within this.
+    pub rtmp_handshake_timeout_ms: u64,
+    /// Largest audio/video message one RTMP connection may send, bytes.
+    pub rtmp_max_message_bytes: usize,
+    /// Largest command / metadata message, bytes.
+    pub rtmp_max_command_bytes: usize,
+    /// Chunk streams per RTMP connection.
+    pub rtmp_max_chunk_streams: usize,
+    /// Memory one RTMP connection's decoder may hold (read buffer + unfinished messages), bytes.
+    pub rtmp_max_connection_buffer_bytes: usize,
+    /// Failed publish keys from one address within `rtmp_key_failure_window_ms` before that
+    /// address is refused for `rtmp_key_backoff_ms` (even with the right key).
+    pub rtmp_key_max_failures: u32,
+    pub rtmp_key_failure_window_ms: u64,
+    pub rtmp_key_backoff_ms: u64,
+    /// Addresses the publish-key limiter remembers.
+    pub rtmp_key_limiter_addresses: usize,
 }
 
 impl Default for Config {
@@ -81,6 +104,18 @@ impl Default for Config {
             archive_min_free_percent: None,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
+            // Limits: RTMP
+            rtmp_max_connections: 64,
+            rtmp_max_unauthenticated: 16,
+            rtmp_handshake_timeout_ms: 5_000,
+            rtmp_max_message_bytes: rtmp::server::DEFAULT_SERVER_MAX_MESSAGE,
+            rtmp_max_command_bytes: rtmp::server::DEFAULT_SERVER_MAX_CONTROL_MESSAGE,
+            rtmp_max_chunk_streams: rtmp::server::DEFAULT_SERVER_MAX_CHUNK_STREAMS,
+            rtmp_max_connection_buffer_bytes: rtmp::server::DEFAULT_SERVER_MAX_BUFFERED,
+            rtmp_key_max_failures: 5,
+            rtmp_key_failure_window_ms: 60_000,
+            rtmp_key_backoff_ms: 60_000,
+            rtmp_key_limiter_addresses: 4_096,
         }
     }
 }

@@ -156,6 +156,8 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
     let rtmp_task = tokio::spawn(ingest::rtmp_server::serve(
         rtmp,
         hub.clone(),
+        ingest::rtmp_server::Limits::from_config(&cfg),
+        clock.clone(),
         shutdown_rx.clone(),
     ));
     let retention = tokio::spawn(recorder::retention_loop(

@@ -71,6 +71,29 @@ fn only_api_speaks_json_and_nothing_imports_api() {
     }
 }
 
+/// The hub drives ingest; ingest never reaches back into the hub (publishers are handed over
+/// through `ingest::rtmp_server::PublisherRegistry`, which the hub implements).
+#[test]
+fn ingest_never_imports_hub() {
+    let mut files = Vec::new();
+    read_tree(&crates_dir().join("atoll/src/ingest"), &mut files);
+    assert!(files.len() > 3, "ingest sources found");
+    for (path, text) in files {
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // `crate::hub`, `crate::{hub, ..}`, `super::super::hub`, `hub::Hub`, the type itself
+        for word in code.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            assert!(
+                word != "hub" && word != "Hub",
+                "{path} names the hub: ingest must not depend on it"
+            );
+        }
+    }
+}
+
 #[test]
 fn playback_reads_only_the_archive_store() {
     let text = std::fs::read_to_string(crates_dir().join("atoll/src/api/archive.rs")).unwrap();

@@ -6,6 +6,10 @@ use crate::RtmpError;
 
 /// Maximum nesting of objects / arrays accepted by the decoder.
 pub const MAX_DEPTH: usize = 32;
+/// Maximum number of values (at any depth) one decode call produces. Each decoded value
+/// costs far more memory than its encoding (a 1-byte null is a 32-byte [`Amf0Value`]), so the
+/// count is bounded whatever the message size; RTMP commands carry a few dozen values.
+pub const MAX_VALUES: usize = 65_536;
 
 const NUMBER: u8 = 0x00;
 const BOOLEAN: u8 = 0x01;
@@ -138,7 +142,13 @@ impl Amf0Value {
 
     /// Decodes one value starting at `*pos`, advancing it.
     pub fn decode(data: &[u8], pos: &mut usize) -> Result<Amf0Value, RtmpError> {
-        Reader { d: data, p: *pos }.value(0).map(|(v, p)| {
+        Reader {
+            d: data,
+            p: *pos,
+            values: 0,
+        }
+        .value(0)
+        .map(|(v, p)| {
             *pos = p;
             v
         })
@@ -155,11 +165,16 @@ pub fn encode_all(values: &[Amf0Value]) -> Bytes {
 }
 
 /// Decodes values until the end of `data`.
+/// At most [`MAX_VALUES`] values in all (nested ones included).
 pub fn decode_all(data: &[u8]) -> Result<Vec<Amf0Value>, RtmpError> {
-    let mut pos = 0;
+    let mut r = Reader {
+        d: data,
+        p: 0,
+        values: 0,
+    };
     let mut v = Vec::new();
-    while pos < data.len() {
-        v.push(Amf0Value::decode(data, &mut pos)?);
+    while r.p < data.len() {
+        v.push(r.value_inner(0)?);
     }
     Ok(v)
 }
@@ -181,6 +196,8 @@ fn put_props(p: &[(String, Amf0Value)], out: &mut BytesMut) {
 struct Reader<'a> {
     d: &'a [u8],
     p: usize,
+    /// Values decoded so far (bounded by [`MAX_VALUES`]).
+    values: usize,
 }
 
 impl Reader<'_> {
@@ -231,6 +248,10 @@ impl Reader<'_> {
         if depth > MAX_DEPTH {
             return Err(RtmpError::Amf0TooDeep(MAX_DEPTH));
         }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(RtmpError::Amf0TooManyValues(MAX_VALUES));
+        }
         let at = self.p;
         let marker = self.u8()?;
         Ok(match marker {
@@ -258,7 +279,9 @@ impl Reader<'_> {
                 if n > self.d.len() - self.p {
                     return Err(RtmpError::Amf0Truncated(self.p));
                 }
-                let mut v = Vec::with_capacity(n);
+                // the declared count is only a claim: the vector grows with the values
+                // actually decoded
+                let mut v = Vec::with_capacity(n.min(16));
                 for _ in 0..n {
                     v.push(self.value_inner(depth + 1)?);
                 }
@@ -345,6 +368,35 @@ mod tests {
             decode_all(&[STRING, 0, 5, b'a']),
             Err(RtmpError::Amf0Truncated(3))
         ));
+    }
+
+    #[test]
+    fn values_are_bounded_by_count_not_by_the_declared_size() {
+        // a declared 16 M-element array with one element present: truncated, nothing sized
+        // from the count
+        let mut d = vec![STRICT_ARRAY, 0x00, 0xff, 0xff, 0xff];
+        d.push(NULL);
+        assert!(matches!(decode_all(&d), Err(RtmpError::Amf0Truncated(_))));
+        // the elements really present, but more than MAX_VALUES of them
+        let n = MAX_VALUES + 10;
+        let mut d = vec![STRICT_ARRAY];
+        d.extend_from_slice(&(n as u32).to_be_bytes());
+        d.resize(5 + n, NULL);
+        assert_eq!(
+            decode_all(&d),
+            Err(RtmpError::Amf0TooManyValues(MAX_VALUES))
+        );
+        // the same through top-level values and nested objects
+        assert_eq!(
+            decode_all(&vec![NULL; n]),
+            Err(RtmpError::Amf0TooManyValues(MAX_VALUES))
+        );
+        // a large but allowed array still decodes
+        let ok = Amf0Value::StrictArray(vec![Amf0Value::Null; 1000]);
+        assert_eq!(
+            decode_all(&encode_all(std::slice::from_ref(&ok))).unwrap(),
+            vec![ok]
+        );
     }
 
     proptest! {

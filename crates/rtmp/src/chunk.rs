@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{RtmpError, DEFAULT_MAX_MESSAGE};
 
@@ -49,20 +49,63 @@ struct InState {
     len: usize,
     type_id: u8,
     stream_id: u32,
-    partial: Option<BytesMut>,
+    /// The unfinished message: its own buffer (never a slice of the read buffer), grown as
+    /// chunks arrive, so what it pins is what it holds.
+    partial: Option<Vec<u8>>,
+}
+
+/// Bookkeeping a chunk stream costs besides its unfinished message (map entry, header state).
+const STREAM_OVERHEAD: usize = std::mem::size_of::<(u32, InState)>() + 16;
+
+/// What one connection's chunk decoder may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkLimits {
+    /// Largest audio / video / aggregate message.
+    pub max_message: usize,
+    /// Largest other message (commands, metadata, protocol control): these are decoded as
+    /// AMF0 into values, so they are kept small.
+    pub max_control_message: usize,
+    /// Chunk streams one connection may use (encoders use a handful).
+    pub max_chunk_streams: usize,
+    /// Memory the decoder may hold: the read buffer's capacity, every unfinished message's
+    /// capacity and the per-stream state. Exceeding it is [`RtmpError::BufferLimit`].
+    pub max_buffered: usize,
+}
+
+impl ChunkLimits {
+    /// Limits derived from one message size (the pull client's and older callers' shape).
+    pub fn for_message(max_message: usize) -> Self {
+        ChunkLimits {
+            max_message,
+            max_control_message: max_message,
+            max_chunk_streams: 1024,
+            max_buffered: max_message.saturating_mul(2),
+        }
+    }
+}
+
+impl Default for ChunkLimits {
+    fn default() -> Self {
+        Self::for_message(DEFAULT_MAX_MESSAGE)
+    }
 }
 
 /// Chunk stream decoder. Push socket bytes with [`ChunkDecoder::push`], then
 /// take messages with [`ChunkDecoder::poll_message`] until it returns `Ok(None)`.
 ///
 /// Set Chunk Size and Abort messages are applied here (and still returned).
+/// Every message payload is copied into its own right-sized buffer, so a message kept by
+/// the caller never pins the read buffer, and the decoder's accounting
+/// ([`ChunkDecoder::held`]) is the memory it really holds.
 #[derive(Debug)]
 pub struct ChunkDecoder {
-    buf: BytesMut,
+    /// Read buffer: bytes from `start` on are not decoded yet.
+    buf: Vec<u8>,
+    start: usize,
     chunk_size: u32,
-    max_message: usize,
+    limits: ChunkLimits,
     streams: HashMap<u32, InState>,
-    /// Bytes held in unfinished messages over all chunk streams.
+    /// Capacity of the unfinished messages over all chunk streams.
     partial_bytes: usize,
 }
 
@@ -76,12 +119,21 @@ fn be24(b: &[u8]) -> u32 {
     ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32
 }
 
+fn is_media(type_id: u8) -> bool {
+    matches!(type_id, MSG_AUDIO | MSG_VIDEO | MSG_AGGREGATE)
+}
+
 impl ChunkDecoder {
     pub fn new(max_message: usize) -> Self {
+        Self::with_limits(ChunkLimits::for_message(max_message))
+    }
+
+    pub fn with_limits(limits: ChunkLimits) -> Self {
         ChunkDecoder {
-            buf: BytesMut::new(),
+            buf: Vec::new(),
+            start: 0,
             chunk_size: DEFAULT_CHUNK_SIZE,
-            max_message,
+            limits,
             streams: HashMap::new(),
             partial_bytes: 0,
         }
@@ -93,18 +145,55 @@ impl ChunkDecoder {
 
     /// Bytes buffered but not yet decoded.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
+    }
+
+    /// Memory the decoder holds: read buffer capacity + unfinished messages' capacity +
+    /// per-chunk-stream state.
+    pub fn held(&self) -> usize {
+        self.buf.capacity() + self.partial_bytes + self.streams.len() * STREAM_OVERHEAD
+    }
+
+    /// Chunk streams seen on this connection.
+    pub fn chunk_streams(&self) -> usize {
+        self.streams.len()
     }
 
     pub fn push(&mut self, data: &[u8]) {
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(data);
+    }
+
+    fn check_held(&self) -> Result<(), RtmpError> {
+        let size = self.held();
+        if size > self.limits.max_buffered {
+            return Err(RtmpError::BufferLimit {
+                size,
+                limit: self.limits.max_buffered,
+            });
+        }
+        Ok(())
     }
 
     /// Decodes buffered chunks until one message is complete.
     pub fn poll_message(&mut self) -> Result<Option<Message>, RtmpError> {
+        self.check_held()?;
         loop {
             match self.decode_chunk()? {
-                ChunkResult::NeedMore => return Ok(None),
+                ChunkResult::NeedMore => {
+                    if self.start == self.buf.len() {
+                        // everything decoded: give a grown read buffer back
+                        self.buf.clear();
+                        self.start = 0;
+                        if self.buf.capacity() > 256 * 1024 {
+                            self.buf = Vec::new();
+                        }
+                    }
+                    return Ok(None);
+                }
                 ChunkResult::Partial => continue,
                 ChunkResult::Message(m) => {
                     match m.type_id {
@@ -120,7 +209,7 @@ impl ChunkDecoder {
                             if let Some(p) =
                                 self.streams.get_mut(&csid).and_then(|s| s.partial.take())
                             {
-                                self.partial_bytes -= p.len();
+                                self.partial_bytes -= p.capacity();
                             }
                         }
                         _ => {}
@@ -132,7 +221,7 @@ impl ChunkDecoder {
     }
 
     fn decode_chunk(&mut self) -> Result<ChunkResult, RtmpError> {
-        let b = &self.buf[..];
+        let b = &self.buf[self.start..];
         if b.is_empty() {
             return Ok(ChunkResult::NeedMore);
         }
@@ -153,6 +242,12 @@ impl ChunkDecoder {
             return Ok(ChunkResult::NeedMore);
         };
         p += hlen;
+        if !self.streams.contains_key(&csid) && self.streams.len() >= self.limits.max_chunk_streams
+        {
+            return Err(RtmpError::TooManyChunkStreams {
+                limit: self.limits.max_chunk_streams,
+            });
+        }
         let st = self.streams.entry(csid).or_default();
         if fmt != 0 && !st.has_header {
             return Err(RtmpError::MissingHeader { csid, fmt });
@@ -209,11 +304,18 @@ impl ChunkDecoder {
                 ns.timestamp = st.timestamp.wrapping_add(ns.delta);
             }
         }
-        if new_message && ns.len > self.max_message {
-            return Err(RtmpError::MessageTooLarge {
-                size: ns.len,
-                limit: self.max_message,
-            });
+        if new_message {
+            let limit = if is_media(ns.type_id) {
+                self.limits.max_message
+            } else {
+                self.limits.max_control_message
+            };
+            if ns.len > limit {
+                return Err(RtmpError::MessageTooLarge {
+                    size: ns.len,
+                    limit,
+                });
+            }
         }
         let have = if new_message {
             0
@@ -225,40 +327,47 @@ impl ChunkDecoder {
             return Ok(ChunkResult::NeedMore);
         }
         // Commit.
-        self.partial_bytes -= st.partial.as_ref().map_or(0, |x| x.len());
-        self.buf.advance(p);
-        let data = self.buf.split_to(n);
-        let mut partial = if new_message {
-            BytesMut::new()
-        } else {
-            st.partial.take().unwrap_or_default()
-        };
-        if partial.is_empty() {
-            partial = data;
-        } else {
-            partial.unsplit(data);
+        let data = &b[p..p + n];
+        self.start += p + n;
+        let old = if new_message { None } else { st.partial.take() };
+        if let Some(dropped) = st.partial.take() {
+            // a new message header on a stream with an unfinished one: that one is abandoned
+            self.partial_bytes -= dropped.capacity();
         }
         *st = ns;
         st.has_header = true;
-        if partial.len() >= st.len {
-            Ok(ChunkResult::Message(Message {
-                csid,
-                timestamp: st.timestamp,
-                type_id: st.type_id,
-                stream_id: st.stream_id,
-                payload: partial.freeze(),
-            }))
-        } else {
-            self.partial_bytes += partial.len();
-            st.partial = Some(partial);
-            let limit = self.max_message.saturating_mul(2);
-            if self.partial_bytes > limit {
-                return Err(RtmpError::BufferLimit {
-                    size: self.partial_bytes,
-                    limit,
-                });
+        let message = |st: &InState, payload: Bytes| Message {
+            csid,
+            timestamp: st.timestamp,
+            type_id: st.type_id,
+            stream_id: st.stream_id,
+            payload,
+        };
+        match old {
+            None if n >= st.len => Ok(ChunkResult::Message(message(
+                st,
+                Bytes::copy_from_slice(data),
+            ))),
+            None => {
+                let partial = data.to_vec();
+                self.partial_bytes += partial.capacity();
+                st.partial = Some(partial);
+                self.check_held()?;
+                Ok(ChunkResult::Partial)
             }
-            Ok(ChunkResult::Partial)
+            Some(mut partial) => {
+                self.partial_bytes -= partial.capacity();
+                partial.reserve(n);
+                partial.extend_from_slice(data);
+                if partial.len() >= st.len {
+                    Ok(ChunkResult::Message(message(st, Bytes::from(partial))))
+                } else {
+                    self.partial_bytes += partial.capacity();
+                    st.partial = Some(partial);
+                    self.check_held()?;
+                    Ok(ChunkResult::Partial)
+                }
+            }
         }
     }
 }
@@ -589,12 +698,129 @@ mod tests {
             enc.write(&msg(csid, 0, 9, 1, 1000, 0), &mut m);
             out.put_slice(&m[..12 + 128]); // first chunk only
         }
-        let mut dec = ChunkDecoder::new(1000);
+        let limits = ChunkLimits {
+            max_buffered: 4000,
+            ..ChunkLimits::for_message(1000)
+        };
+        let mut dec = ChunkDecoder::with_limits(limits);
         dec.push(&out);
-        assert_eq!(
-            dec.poll_message().unwrap_err().to_string(),
-            "unfinished chunk-stream messages hold 2048 bytes, limit 2000"
+        match dec.poll_message() {
+            Err(RtmpError::BufferLimit { size, limit: 4000 }) => assert!(size > 4000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The unfinished messages of many chunk streams are accounted by what they pin: each
+    /// is its own small buffer, not a slice of a big read buffer.
+    #[test]
+    fn unfinished_messages_hold_their_own_small_buffers() {
+        let mut enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        for csid in 10..1010 {
+            let mut m = BytesMut::new();
+            enc.write(&msg(csid, 0, 9, 1, 1000, 0), &mut m);
+            let basic = match csid {
+                0..=63 => 1,
+                64..=319 => 2,
+                _ => 3,
+            };
+            out.put_slice(&m[..basic + 11 + 128]); // the first chunk of a 1000-byte message
+        }
+        let limits = ChunkLimits {
+            max_chunk_streams: 10_000,
+            max_buffered: 1 << 20,
+            ..ChunkLimits::for_message(1000)
+        };
+        let mut dec = ChunkDecoder::with_limits(limits);
+        dec.push(&out);
+        assert_eq!(dec.poll_message().unwrap(), None);
+        assert_eq!(dec.chunk_streams(), 1000);
+        // the read buffer is released once decoded; each stream holds a few bytes + state
+        assert!(
+            dec.held() < 1000 * (STREAM_OVERHEAD + 128 + 32) + out.len(),
+            "{}",
+            dec.held()
         );
+        assert_eq!(dec.buffered(), 0);
+        // a message keeps only its own bytes
+        let mut dec = ChunkDecoder::default();
+        let mut big = BytesMut::new();
+        enc.write(&msg(5, 0, 9, 1, 100, 0), &mut big);
+        big.put_slice(&[0u8; 60_000]); // garbage after it, still in the read buffer
+        dec.push(&big);
+        let m = dec.poll_message().unwrap().unwrap();
+        assert_eq!(m.payload.len(), 100);
+    }
+
+    #[test]
+    fn chunk_streams_are_capped() {
+        let mut enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        for csid in 10..20 {
+            enc.write(&msg(csid, 0, 9, 1, 10, 0), &mut out);
+        }
+        let limits = ChunkLimits {
+            max_chunk_streams: 9,
+            ..ChunkLimits::default()
+        };
+        let mut dec = ChunkDecoder::with_limits(limits);
+        dec.push(&out);
+        for _ in 0..9 {
+            assert!(dec.poll_message().unwrap().is_some());
+        }
+        assert_eq!(
+            dec.poll_message(),
+            Err(RtmpError::TooManyChunkStreams { limit: 9 })
+        );
+    }
+
+    #[test]
+    fn control_messages_have_their_own_size_limit() {
+        let limits = ChunkLimits {
+            max_control_message: 100,
+            ..ChunkLimits::for_message(10_000)
+        };
+        let mut enc = ChunkEncoder::new();
+        let mut out = BytesMut::new();
+        enc.write(&msg(5, 0, MSG_VIDEO, 1, 5000, 0), &mut out);
+        enc.write(&msg(3, 0, MSG_COMMAND_AMF0, 0, 101, 0), &mut out);
+        let mut dec = ChunkDecoder::with_limits(limits);
+        dec.push(&out);
+        assert_eq!(dec.poll_message().unwrap().unwrap().payload.len(), 5000);
+        assert_eq!(
+            dec.poll_message(),
+            Err(RtmpError::MessageTooLarge {
+                size: 101,
+                limit: 100
+            })
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_bytes_never_panic_and_stay_bounded(
+            d in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            cut in 1usize..64,
+        ) {
+            let limits = ChunkLimits {
+                max_message: 4096,
+                max_control_message: 512,
+                max_chunk_streams: 8,
+                max_buffered: 64 << 10,
+            };
+            let mut dec = ChunkDecoder::with_limits(limits);
+            for part in d.chunks(cut) {
+                dec.push(part);
+                loop {
+                    match dec.poll_message() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(_) => return Ok(()),
+                    }
+                }
+                proptest::prop_assert!(dec.chunk_streams() <= 8);
+            }
+        }
     }
 
     #[test]

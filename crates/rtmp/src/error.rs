@@ -9,8 +9,12 @@ pub enum RtmpError {
     Handshake(String),
     #[error("chunk message of {size} bytes exceeds limit {limit}")]
     MessageTooLarge { size: usize, limit: usize },
-    #[error("unfinished chunk-stream messages hold {size} bytes, limit {limit}")]
+    #[error(
+        "chunk decoder holds {size} bytes (read buffer and unfinished messages), limit {limit}"
+    )]
     BufferLimit { size: usize, limit: usize },
+    #[error("more than {limit} chunk streams on one connection")]
+    TooManyChunkStreams { limit: usize },
     #[error("invalid chunk size {0}")]
     BadChunkSize(u32),
     #[error("chunk stream {csid}: fmt {fmt} chunk without a preceding fmt 0 header")]
@@ -21,6 +25,8 @@ pub enum RtmpError {
     Amf0Truncated(usize),
     #[error("AMF0: nesting deeper than {0} levels")]
     Amf0TooDeep(usize),
+    #[error("AMF0: more than {0} values in one message")]
+    Amf0TooManyValues(usize),
     #[error("malformed {what} message: {detail}")]
     Malformed { what: &'static str, detail: String },
     #[error("FLV: {0}")]

@@ -46,7 +46,7 @@ pub mod message;
 pub mod server;
 
 pub use amf0::Amf0Value;
-pub use chunk::{ChunkDecoder, ChunkEncoder, Message};
+pub use chunk::{ChunkDecoder, ChunkEncoder, ChunkLimits, Message};
 pub use client::{ClientConfig, ClientEvent, ClientSession, RtmpUrl};
 pub use error::RtmpError;
 pub use flv::{FlvDemuxer, FlvMuxer};

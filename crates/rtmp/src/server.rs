@@ -10,7 +10,7 @@ use crate::chunk::*;
 use crate::flv::{FlvDemuxer, FlvMuxer, TagKind};
 use crate::handshake::{Handshake, HANDSHAKE_RANDOM_LEN};
 use crate::message::*;
-use crate::{RtmpError, DEFAULT_MAX_MESSAGE};
+use crate::RtmpError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -18,16 +18,30 @@ pub struct ServerConfig {
     pub chunk_size: u32,
     /// Window Acknowledgement Size / Set Peer Bandwidth we announce.
     pub window_ack: u32,
-    /// Largest message we accept from the peer.
-    pub max_message: usize,
+    /// What the chunk decoder may hold: message sizes, chunk streams, memory.
+    pub limits: ChunkLimits,
 }
+
+/// Largest audio/video message a server session accepts by default (a 4K keyframe fits).
+pub const DEFAULT_SERVER_MAX_MESSAGE: usize = 4 << 20;
+/// Largest command / metadata message a server session accepts by default.
+pub const DEFAULT_SERVER_MAX_CONTROL_MESSAGE: usize = 64 << 10;
+/// Chunk streams a server session accepts by default (encoders use fewer than 10).
+pub const DEFAULT_SERVER_MAX_CHUNK_STREAMS: usize = 64;
+/// Memory one server session's chunk decoder may hold by default.
+pub const DEFAULT_SERVER_MAX_BUFFERED: usize = 10 << 20;
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             chunk_size: 4096,
             window_ack: 2_500_000,
-            max_message: DEFAULT_MAX_MESSAGE,
+            limits: ChunkLimits {
+                max_message: DEFAULT_SERVER_MAX_MESSAGE,
+                max_control_message: DEFAULT_SERVER_MAX_CONTROL_MESSAGE,
+                max_chunk_streams: DEFAULT_SERVER_MAX_CHUNK_STREAMS,
+                max_buffered: DEFAULT_SERVER_MAX_BUFFERED,
+            },
         }
     }
 }
@@ -121,7 +135,7 @@ impl ServerSession {
         ServerSession {
             config,
             hs: Handshake::server(random),
-            dec: ChunkDecoder::new(config.max_message),
+            dec: ChunkDecoder::with_limits(config.limits),
             enc: ChunkEncoder::new(),
             out: BytesMut::new(),
             events: VecDeque::new(),

@@ -250,7 +250,7 @@ fn acks_and_pings() {
             &Message {
                 csid: 9,
                 timestamp: 0,
-                type_id: 99,
+                type_id: MSG_VIDEO, // not publishing: ignored, but counted for acks
                 stream_id: 1,
                 payload: Bytes::from(vec![0u8; 100_000]),
             },
@@ -387,4 +387,89 @@ proptest! {
         dec.push(&d);
         while let Ok(Some(_)) = dec.poll_message() {}
     }
+}
+
+/// The server session applies its configured decoder limits: chunk streams, command size,
+/// memory.
+#[test]
+fn server_session_limits() {
+    use crate::chunk::*;
+    let handshaken = |limits: ChunkLimits| {
+        let mut s = ServerSession::new(
+            ServerConfig {
+                limits,
+                ..ServerConfig::default()
+            },
+            [0; HANDSHAKE_RANDOM_LEN],
+        );
+        let mut hs = Handshake::client([0; HANDSHAKE_RANDOM_LEN]);
+        s.push(&hs.take_transmit().unwrap()).unwrap();
+        hs.push(&s.poll_transmit().unwrap()).unwrap();
+        s.push(&hs.take_transmit().unwrap()).unwrap();
+        s
+    };
+    let d = ServerConfig::default().limits;
+    // unfinished messages on more chunk streams than allowed
+    let mut s = handshaken(d);
+    let mut enc = ChunkEncoder::new();
+    let mut out = bytes::BytesMut::new();
+    for csid in 3..(3 + d.max_chunk_streams as u32 + 1) {
+        let m = Message {
+            csid,
+            timestamp: 0,
+            type_id: MSG_VIDEO,
+            stream_id: 1,
+            payload: Bytes::from(vec![0u8; 1000]),
+        };
+        let mut one = bytes::BytesMut::new();
+        enc.write(&m, &mut one);
+        let basic = if csid < 64 { 1 } else { 2 };
+        out.extend_from_slice(&one[..basic + 11 + 128]);
+    }
+    assert_eq!(
+        s.push(&out),
+        Err(RtmpError::TooManyChunkStreams {
+            limit: d.max_chunk_streams
+        })
+    );
+    // a command larger than the control-message limit is refused from its header
+    let mut s = handshaken(d);
+    let mut out = bytes::BytesMut::new();
+    let big = crate::message::command(
+        0,
+        "connect",
+        1.0,
+        &[Amf0Value::StrictArray(vec![
+            Amf0Value::Null;
+            d.max_control_message
+        ])],
+    );
+    ChunkEncoder::new().write(&big, &mut out);
+    assert!(matches!(
+        s.push(&out[..200]),
+        Err(RtmpError::MessageTooLarge { .. })
+    ));
+    // memory: one big unfinished video message beyond the budget
+    let small = ChunkLimits {
+        max_buffered: 64 << 10,
+        ..d
+    };
+    let mut s = handshaken(small);
+    let mut out = bytes::BytesMut::new();
+    ChunkEncoder::new().write(
+        &Message {
+            csid: 6,
+            timestamp: 0,
+            type_id: MSG_VIDEO,
+            stream_id: 1,
+            payload: Bytes::from(vec![0u8; 200 << 10]),
+        },
+        &mut out,
+    );
+    let r = out
+        .chunks(4096)
+        .map(|c| s.push(c))
+        .find(|r| r.is_err())
+        .expect("the budget is exceeded");
+    assert!(matches!(r, Err(RtmpError::BufferLimit { .. })), "{r:?}");
 }

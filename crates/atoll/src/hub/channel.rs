@@ -65,7 +65,7 @@ pub enum Control {
     /// An RTMP publisher wants this channel; the runner checks the key and answers.
     AttachPublisher {
         key: Option<String>,
-        reply: oneshot::Sender<Result<SourceTx, String>>,
+        reply: oneshot::Sender<Result<SourceTx, crate::ingest::rtmp_server::AttachError>>,
     },
 }
 
@@ -455,24 +455,19 @@ impl Runner {
             }
             Control::Stop => {}
             Control::AttachPublisher { key, reply } => {
+                use crate::ingest::rtmp_server::{key_matches, AttachError};
                 let result = if !self.publish_mode() {
-                    Err("channel pulls its own sources and does not take RTMP publish".to_string())
-                } else if self
-                    .cfg
-                    .publish_key
-                    .as_deref()
-                    .is_some_and(|k| Some(k) != key.as_deref())
-                {
+                    Err(AttachError::NotPublishMode)
+                } else if !key_matches(self.cfg.publish_key.as_deref(), key.as_deref()) {
                     Err(if key.is_none() {
-                        "publish key missing"
+                        AttachError::KeyMissing
                     } else {
-                        "wrong publish key"
-                    }
-                    .to_string())
+                        AttachError::WrongKey
+                    })
                 } else if self.slots[0].publisher
                     && self.slots[0].alive(self.settings.clock.now_mono_ms(), 3000)
                 {
-                    Err("another publisher is already live on this channel".to_string())
+                    Err(AttachError::AlreadyPublishing)
                 } else {
                     // a silent previous publisher (dead network, encoder restarted) is replaced
                     let generation = self.next_generation;

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use channel::{ChannelHandle, Control, State};
 
+use crate::ingest::rtmp_server::{AttachError, PublisherRegistry};
 use crate::ingest::SourceTx;
 use crate::store::Channel;
 
@@ -114,22 +115,19 @@ impl Hub {
         }
     }
 
-    /// An RTMP publisher asks for channel `id`.
+    /// An RTMP publisher asks for channel `id`; the channel's runner checks the key.
     pub async fn attach_publisher(
         &self,
         id: &str,
         key: Option<String>,
-    ) -> Result<SourceTx, String> {
-        let h = self
-            .get(id)
-            .ok_or_else(|| "unknown or inactive channel".to_string())?;
+    ) -> Result<SourceTx, AttachError> {
+        let h = self.get(id).ok_or(AttachError::UnknownChannel)?;
         let (reply, rx) = oneshot::channel();
         h.control
             .send(Control::AttachPublisher { key, reply })
             .await
-            .map_err(|_| "channel is shutting down".to_string())?;
-        rx.await
-            .map_err(|_| "channel is shutting down".to_string())?
+            .map_err(|_| AttachError::ShuttingDown)?;
+        rx.await.map_err(|_| AttachError::ShuttingDown)?
     }
 
     /// Waits for every runner to finish (after the shutdown signal).
@@ -142,5 +140,16 @@ impl Hub {
         for t in tasks {
             let _ = t.await;
         }
+    }
+}
+
+/// The RTMP listener hands publishers to the channels through this ingest-owned interface.
+impl PublisherRegistry for Hub {
+    fn attach_publisher(
+        &self,
+        channel: &str,
+        key: Option<String>,
+    ) -> impl std::future::Future<Output = Result<SourceTx, AttachError>> + Send {
+        Hub::attach_publisher(self, channel, key)
     }
 }

@@ -1,30 +1,398 @@
 //! The RTMP listener: encoders publish to rtmp://host:1935/live/{channel}[?key=SECRET].
+//!
+//! Publishers are handed to the channels through [`PublisherRegistry`], an interface owned by
+//! ingest (the hub implements it), so this module never imports the hub. Limits: total
+//! connections, unauthenticated connections (when full, the least advanced, longest-waiting
+//! one is evicted: a silent socket goes before an encoder that has sent `connect`), a
+//! deadline from accept to an accepted publish, the chunk decoder's memory / chunk streams /
+//! message sizes ([`rtmp::ChunkLimits`]) and a per-address back-off after failed publish keys
+//! ([`KeyLimiter`]).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use media::Clock;
 use rand_core::{OsRng, RngCore};
-use rtmp::{RejectReason, ServerConfig, ServerEvent, ServerSession, HANDSHAKE_RANDOM_LEN};
+use rtmp::{
+    ChunkLimits, RejectReason, ServerConfig, ServerEvent, ServerSession, HANDSHAKE_RANDOM_LEN,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::{SourceEvent, SourceTx};
-use crate::hub::Hub;
+use crate::config::Config;
 
 /// The RTMP application name publishers use.
 pub const APP: &str = "live";
+/// The refusal text while an address is backed off.
+const BACKING_OFF: &str = "too many failed publish keys from this address";
 /// A connection that sends nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
 
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+/// Why a channel refused a publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AttachError {
+    #[error("unknown or inactive channel")]
+    UnknownChannel,
+    #[error("channel pulls its own sources and does not take RTMP publish")]
+    NotPublishMode,
+    #[error("publish key missing")]
+    KeyMissing,
+    #[error("wrong publish key")]
+    WrongKey,
+    #[error("another publisher is already live on this channel")]
+    AlreadyPublishing,
+    #[error("channel is shutting down")]
+    ShuttingDown,
+}
+
+impl AttachError {
+    /// A failed publish key (counts towards the address's back-off).
+    pub fn is_key_failure(self) -> bool {
+        matches!(self, AttachError::KeyMissing | AttachError::WrongKey)
+    }
+
+    /// How the refusal is told to the encoder.
+    pub fn reject_reason(self) -> RejectReason {
+        match self {
+            AttachError::KeyMissing | AttachError::WrongKey => RejectReason::Unauthorized,
+            AttachError::UnknownChannel => RejectReason::NotFound,
+            AttachError::NotPublishMode
+            | AttachError::AlreadyPublishing
+            | AttachError::ShuttingDown => RejectReason::BadName,
+        }
+    }
+}
+
+/// Where the listener hands publishers: the channel `channel` checks `key` and, when it takes
+/// the publisher, answers with the sender its media goes to (the same [`SourceTx`] pulls use).
+pub trait PublisherRegistry: Send + Sync + 'static {
+    fn attach_publisher(
+        &self,
+        channel: &str,
+        key: Option<String>,
+    ) -> impl Future<Output = Result<SourceTx, AttachError>> + Send;
+}
+
+/// Constant-time publish-key check: `expected` None means the channel has no key.
+pub fn key_matches(expected: Option<&str>, given: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let Some(given) = given else {
+        return false;
+    };
+    // compare digests, so neither the content nor the length leaks through timing
+    let a = ring::digest::digest(&ring::digest::SHA256, expected.as_bytes());
+    let b = ring::digest::digest(&ring::digest::SHA256, given.as_bytes());
+    a.as_ref()
+        .iter()
+        .zip(b.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The listener's limits (see the `rtmp_*` settings).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_unauthenticated: usize,
+    pub handshake_timeout: Duration,
+    pub chunk: ChunkLimits,
+    pub key: KeyLimits,
+}
+
+impl Limits {
+    pub fn from_config(c: &Config) -> Self {
+        Limits {
+            max_connections: c.rtmp_max_connections.max(1),
+            max_unauthenticated: c.rtmp_max_unauthenticated.max(1),
+            handshake_timeout: Duration::from_millis(c.rtmp_handshake_timeout_ms.max(1)),
+            chunk: ChunkLimits {
+                max_message: c.rtmp_max_message_bytes,
+                max_control_message: c.rtmp_max_command_bytes,
+                max_chunk_streams: c.rtmp_max_chunk_streams.max(1),
+                max_buffered: c.rtmp_max_connection_buffer_bytes,
+            },
+            key: KeyLimits {
+                max_failures: c.rtmp_key_max_failures.max(1),
+                window_ms: c.rtmp_key_failure_window_ms as i64,
+                backoff_ms: c.rtmp_key_backoff_ms as i64,
+                max_addresses: c.rtmp_key_limiter_addresses.max(1),
+            },
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLimits {
+    pub max_failures: u32,
+    pub window_ms: i64,
+    pub backoff_ms: i64,
+    pub max_addresses: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AddrRecord {
+    /// Start of the current failure window.
+    window_start_ms: i64,
+    failures: u32,
+    /// Refused until then (after too many failures).
+    blocked_until_ms: Option<i64>,
+}
+
+/// Per-address publish-key back-off: after `max_failures` failed keys within `window_ms`, the
+/// address is refused for `backoff_ms`, whatever key it sends. Remembers at most
+/// `max_addresses` addresses: expired records go first, then the ones least under attack;
+/// a blocked address is only forgotten when every record is a block.
+#[derive(Debug)]
+pub struct KeyLimiter {
+    limits: KeyLimits,
+    by_addr: HashMap<IpAddr, AddrRecord>,
+}
+
+impl KeyLimiter {
+    pub fn new(limits: KeyLimits) -> Self {
+        KeyLimiter {
+            limits,
+            by_addr: HashMap::new(),
+        }
+    }
+
+    /// Remaining back-off for `addr`, if it is refused now.
+    pub fn blocked(&mut self, addr: IpAddr, now_ms: i64) -> Option<i64> {
+        let r = self.by_addr.get(&addr)?;
+        match r.blocked_until_ms {
+            Some(t) if t > now_ms => Some(t - now_ms),
+            Some(_) => {
+                self.by_addr.remove(&addr);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Records a failed key; true when the address is now blocked.
+    pub fn failure(&mut self, addr: IpAddr, now_ms: i64) -> bool {
+        if !self.by_addr.contains_key(&addr) && self.by_addr.len() >= self.limits.max_addresses {
+            self.make_room(now_ms);
+        }
+        let l = self.limits;
+        let r = self.by_addr.entry(addr).or_insert(AddrRecord {
+            window_start_ms: now_ms,
+            failures: 0,
+            blocked_until_ms: None,
+        });
+        if now_ms - r.window_start_ms > l.window_ms {
+            r.window_start_ms = now_ms;
+            r.failures = 0;
+        }
+        r.failures = r.failures.saturating_add(1);
+        if r.failures >= l.max_failures {
+            r.blocked_until_ms = Some(now_ms + l.backoff_ms);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A successful publish clears the address's failures.
+    pub fn success(&mut self, addr: IpAddr) {
+        self.by_addr.remove(&addr);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    fn make_room(&mut self, now_ms: i64) {
+        let l = self.limits;
+        self.by_addr.retain(|_, r| match r.blocked_until_ms {
+            Some(t) => t > now_ms,
+            None => now_ms - r.window_start_ms <= l.window_ms,
+        });
+        if self.by_addr.len() < l.max_addresses {
+            return;
+        }
+        // least under attack first: not blocked, fewest failures, oldest window; then the
+        // block that ends first
+        let victim = self
+            .by_addr
+            .iter()
+            .min_by_key(|(_, r)| {
+                (
+                    r.blocked_until_ms.is_some(),
+                    r.blocked_until_ms.unwrap_or(0),
+                    r.failures,
+                    r.window_start_ms,
+                )
+            })
+            .map(|(a, _)| *a);
+        if let Some(a) = victim {
+            self.by_addr.remove(&a);
+        }
+    }
+}
+
+/// Admission of connections: a total cap (new connections refused when full) and a cap on
+/// unauthenticated ones (when full, the least advanced — see [`Progress`] — and then the
+/// longest-waiting is evicted).
+struct Gate {
+    max_total: usize,
+    max_unauth: usize,
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    total: usize,
+    next_id: u64,
+    /// Unauthenticated connections by admission order (ids grow): id → eviction trigger.
+    unauth: std::collections::BTreeMap<(Progress, u64), oneshot::Sender<()>>,
+}
+
+/// How far an unauthenticated connection got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Progress {
+    /// Nothing received yet.
+    Silent,
+    /// Sent bytes (handshake under way or done).
+    Talking,
+    /// Sent `connect`.
+    Connected,
+}
+
+/// One admitted connection; dropping it frees its place.
+struct Admission {
+    gate: Arc<Gate>,
+    id: u64,
+    progress: Progress,
+    /// Resolves when the connection was evicted to make room (while unauthenticated).
+    evicted: Option<oneshot::Receiver<()>>,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let mut s = self.lock();
+        if s.total >= self.max_total {
+            return None;
+        }
+        if s.unauth.len() >= self.max_unauth {
+            if let Some((_, evict)) = s.unauth.pop_first() {
+                let _ = evict.send(());
+            }
+        }
+        s.total += 1;
+        s.next_id += 1;
+        let id = s.next_id;
+        let (tx, rx) = oneshot::channel();
+        s.unauth.insert((Progress::Silent, id), tx);
+        Some(Admission {
+            gate: self.clone(),
+            id,
+            progress: Progress::Silent,
+            evicted: Some(rx),
+        })
+    }
+}
+
+impl Admission {
+    /// The connection is publishing with a valid key: it no longer counts as unauthenticated.
+    fn authenticated(&mut self) {
+        self.gate.lock().unauth.remove(&(self.progress, self.id));
+        self.evicted = None;
+    }
+
+    /// The connection got further (eviction takes the least advanced first).
+    fn advanced(&mut self, to: Progress) {
+        if to <= self.progress {
+            return;
+        }
+        let mut s = self.gate.lock();
+        if let Some(tx) = s.unauth.remove(&(self.progress, self.id)) {
+            s.unauth.insert((to, self.id), tx);
+        }
+        self.progress = to;
+    }
+
+    /// Resolves once, when evicted; pending otherwise (also after authentication).
+    async fn evicted(&mut self) {
+        if let Some(rx) = self.evicted.as_mut() {
+            let r = rx.await;
+            self.evicted = None;
+            if r.is_ok() {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut s = self.gate.lock();
+        s.total -= 1;
+        s.unauth.remove(&(self.progress, self.id));
+    }
+}
+
+struct Shared<R> {
+    registry: Arc<R>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    keys: Mutex<KeyLimiter>,
+}
+
+pub async fn serve<R: PublisherRegistry>(
+    listener: TcpListener,
+    registry: Arc<R>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let gate = Arc::new(Gate {
+        max_total: limits.max_connections,
+        max_unauth: limits.max_unauthenticated,
+        state: Mutex::new(GateState::default()),
+    });
+    let shared = Arc::new(Shared {
+        registry,
+        keys: Mutex::new(KeyLimiter::new(limits.key)),
+        limits,
+        clock,
+    });
+    let mut refused_logged_ms: Option<i64> = None;
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
+                    let Some(admission) = gate.admit() else {
+                        let now = shared.clock.now_mono_ms();
+                        // one line per 10 s at most: the refusals themselves are the flood
+                        if refused_logged_ms.is_none_or(|t| now.saturating_sub(t) > 10_000) {
+                            refused_logged_ms = Some(now);
+                            tracing::warn!(%peer, "rtmp connection refused: {} connections open (rtmp_max_connections)", shared.limits.max_connections);
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection(stream, peer, hub.clone(), shutdown.clone()));
+                    tokio::spawn(connection(stream, peer, shared.clone(), admission, shutdown.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("rtmp accept: {e}");
@@ -44,6 +412,14 @@ async fn dismissed(publisher: &mut Option<(String, SourceTx)>) {
     }
 }
 
+/// Resolves at `deadline` unless the connection is publishing by then.
+async fn unauthenticated_deadline(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn key_from_query(query: &str) -> Option<String> {
     query
         .split('&')
@@ -52,17 +428,24 @@ fn key_from_query(query: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-async fn connection(
+async fn connection<R: PublisherRegistry>(
     mut stream: TcpStream,
     peer: SocketAddr,
-    hub: Arc<Hub>,
+    shared: Arc<Shared<R>>,
+    mut admission: Admission,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut random = [0u8; HANDSHAKE_RANDOM_LEN];
     OsRng.fill_bytes(&mut random);
-    let mut session = ServerSession::new(ServerConfig::default(), random);
+    let config = ServerConfig {
+        limits: shared.limits.chunk,
+        ..ServerConfig::default()
+    };
+    let mut session = ServerSession::new(config, random);
     let mut publisher: Option<(String, SourceTx)> = None;
+    let mut deadline = Some(tokio::time::Instant::now() + shared.limits.handshake_timeout);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut protocol_error = false;
     let reason = 'conn: loop {
         let n = tokio::select! {
             r = tokio::time::timeout(IDLE, stream.read(&mut buf)) => match r {
@@ -76,9 +459,19 @@ async fn connection(
             },
             _ = shutdown.changed() => break 'conn "server shutting down".to_string(),
             _ = dismissed(&mut publisher) => break 'conn "the channel dismissed this publisher (reconfigured, key changed or replaced)".to_string(),
+            _ = unauthenticated_deadline(deadline) => {
+                protocol_error = true;
+                break 'conn format!("no accepted publish within {} ms (rtmp_handshake_timeout_ms)", shared.limits.handshake_timeout.as_millis());
+            }
+            _ = admission.evicted() => {
+                protocol_error = true;
+                break 'conn format!("evicted: {} unauthenticated connections open (rtmp_max_unauthenticated)", shared.limits.max_unauthenticated);
+            }
         };
         if n > 0 {
+            admission.advanced(Progress::Talking);
             if let Err(e) = session.push(&buf[..n]) {
+                protocol_error = true;
                 break 'conn format!("protocol error: {e}");
             }
         }
@@ -86,6 +479,7 @@ async fn connection(
         while let Some(ev) = session.poll_event() {
             match ev {
                 ServerEvent::Connect { app, .. } => {
+                    admission.advanced(Progress::Connected);
                     tracing::debug!(%peer, %app, "rtmp connect");
                 }
                 ServerEvent::PublishRequest {
@@ -107,33 +501,72 @@ async fn connection(
                             "connection is already publishing".to_string(),
                         ))
                     } else {
-                        match hub
-                            .attach_publisher(&stream_key, key_from_query(&query))
-                            .await
-                        {
-                            Ok(tx) => {
-                                tracing::info!(channel = %stream_key, %peer, "rtmp publish started");
-                                let _ = tx
-                                    .send(SourceEvent::Connected(format!(
-                                        "rtmp publish from {peer}"
-                                    )))
-                                    .await;
-                                publisher = Some((stream_key.clone(), tx));
-                                let _ = session.accept_publish();
-                                None
-                            }
-                            Err(reason) => {
-                                let kind = if reason.contains("key") {
-                                    RejectReason::Unauthorized
-                                } else {
-                                    RejectReason::BadName
-                                };
-                                Some((kind, reason))
+                        let now = shared.clock.now_mono_ms();
+                        let blocked = shared
+                            .keys
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .blocked(peer.ip(), now);
+                        if let Some(left_ms) = blocked {
+                            Some((
+                                RejectReason::Unauthorized,
+                                format!(
+                                    "{BACKING_OFF}; refused for {} s more",
+                                    (left_ms + 999) / 1000
+                                ),
+                            ))
+                        } else {
+                            match shared
+                                .registry
+                                .attach_publisher(&stream_key, key_from_query(&query))
+                                .await
+                            {
+                                Ok(tx) => {
+                                    shared
+                                        .keys
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .success(peer.ip());
+                                    admission.authenticated();
+                                    deadline = None;
+                                    tracing::info!(channel = %stream_key, %peer, "rtmp publish started");
+                                    let _ = tx
+                                        .send(SourceEvent::Connected(format!(
+                                            "rtmp publish from {peer}"
+                                        )))
+                                        .await;
+                                    publisher = Some((stream_key.clone(), tx));
+                                    let _ = session.accept_publish();
+                                    None
+                                }
+                                Err(e) => {
+                                    let mut reason = e.to_string();
+                                    if e.is_key_failure()
+                                        && shared
+                                            .keys
+                                            .lock()
+                                            .unwrap_or_else(|e| e.into_inner())
+                                            .failure(peer.ip(), shared.clock.now_mono_ms())
+                                    {
+                                        reason.push_str(&format!(
+                                            "; address refused for {} s (rtmp_key_backoff_ms)",
+                                            shared.limits.key.backoff_ms / 1000
+                                        ));
+                                    }
+                                    Some((e.reject_reason(), reason))
+                                }
                             }
                         }
                     };
                     if let Some((kind, reason)) = refusal {
-                        tracing::warn!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        // the key itself is never logged; attempts during a back-off only at
+                        // debug (the failure that started it was logged), so a brute force
+                        // cannot flood the log
+                        if kind == RejectReason::Unauthorized && reason.starts_with(BACKING_OFF) {
+                            tracing::debug!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        } else {
+                            tracing::warn!(channel = %stream_key, %peer, "rtmp publish refused: {reason}");
+                        }
                         let _ = session.reject(kind);
                         close = true;
                     }
@@ -175,9 +608,155 @@ async fn connection(
                 )))
                 .await;
         }
-        None if reason.starts_with("protocol error") => {
+        None if protocol_error => {
             tracing::warn!(%peer, "rtmp connection dropped: {reason}")
         }
         None => tracing::debug!(%peer, "rtmp connection ended: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> KeyLimits {
+        KeyLimits {
+            max_failures: 5,
+            window_ms: 10_000,
+            backoff_ms: 60_000,
+            max_addresses: 3,
+        }
+    }
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn keys_compare_by_content_only() {
+        assert!(key_matches(None, None));
+        assert!(key_matches(None, Some("x")));
+        assert!(key_matches(Some("secret"), Some("secret")));
+        assert!(!key_matches(Some("secret"), Some("secreT")));
+        assert!(!key_matches(Some("secret"), Some("secret2")));
+        assert!(!key_matches(Some("secret"), None));
+        assert!(!key_matches(Some(""), None));
+    }
+
+    #[test]
+    fn back_off_after_repeated_failures_then_expires() {
+        let mut k = KeyLimiter::new(limits());
+        for i in 0..4 {
+            assert!(!k.failure(ip(1), i * 100));
+            assert_eq!(k.blocked(ip(1), i * 100), None);
+        }
+        assert!(k.failure(ip(1), 500));
+        assert_eq!(k.blocked(ip(1), 600), Some(59_900));
+        assert_eq!(
+            k.blocked(ip(2), 600),
+            None,
+            "other addresses are not affected"
+        );
+        assert_eq!(k.blocked(ip(1), 60_500), None, "the back-off ends");
+        // failures spread wider than the window never block
+        let mut k = KeyLimiter::new(limits());
+        for i in 0..20 {
+            assert!(!k.failure(ip(1), i * 3_000));
+        }
+        // a success clears the count
+        let mut k = KeyLimiter::new(limits());
+        for _ in 0..4 {
+            k.failure(ip(1), 0);
+        }
+        k.success(ip(1));
+        assert!(!k.failure(ip(1), 0));
+    }
+
+    #[test]
+    fn state_is_bounded_and_keeps_the_blocked() {
+        let mut k = KeyLimiter::new(limits());
+        for _ in 0..5 {
+            k.failure(ip(1), 0);
+        }
+        for n in 2..200 {
+            k.failure(ip(n), 1);
+            assert!(k.len() <= 3);
+        }
+        assert!(
+            k.blocked(ip(1), 2).is_some(),
+            "the address under back-off is kept"
+        );
+    }
+
+    #[test]
+    fn attach_errors_map_to_reject_reasons() {
+        assert_eq!(
+            AttachError::WrongKey.reject_reason(),
+            RejectReason::Unauthorized
+        );
+        assert_eq!(
+            AttachError::KeyMissing.reject_reason(),
+            RejectReason::Unauthorized
+        );
+        assert_eq!(
+            AttachError::AlreadyPublishing.reject_reason(),
+            RejectReason::BadName
+        );
+        assert!(AttachError::WrongKey.is_key_failure());
+        assert!(!AttachError::UnknownChannel.is_key_failure());
+    }
+
+    #[tokio::test]
+    async fn gate_caps_total_and_evicts_the_oldest_unauthenticated() {
+        let gate = Arc::new(Gate {
+            max_total: 4,
+            max_unauth: 2,
+            state: Mutex::new(GateState::default()),
+        });
+        let mut a = gate.admit().unwrap();
+        let mut b = gate.admit().unwrap();
+        a.authenticated();
+        let mut c = gate.admit().unwrap();
+        // b (oldest unauthenticated) was evicted for d
+        let _d = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), b.evicted())
+            .await
+            .expect("b evicted");
+        assert!(gate.admit().is_none(), "total cap");
+        drop(b);
+        // a is authenticated: never evicted; c is evicted by the next
+        let _e = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), c.evicted())
+            .await
+            .expect("c evicted");
+        assert!(tokio::time::timeout(Duration::from_millis(50), a.evicted())
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn gate_evicts_silent_connections_before_advanced_ones() {
+        let gate = Arc::new(Gate {
+            max_total: 10,
+            max_unauth: 2,
+            state: Mutex::new(GateState::default()),
+        });
+        let mut encoder = gate.admit().unwrap(); // oldest, but it has sent connect
+        encoder.advanced(Progress::Connected);
+        let mut silent = gate.admit().unwrap();
+        let mut newer = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), silent.evicted())
+            .await
+            .expect("the silent one goes first");
+        let _newest = gate.admit().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), newer.evicted())
+            .await
+            .expect("then the next silent one");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), encoder.evicted())
+                .await
+                .is_err(),
+            "the encoder that sent connect stays"
+        );
     }
 }

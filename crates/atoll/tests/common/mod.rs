@@ -634,3 +634,112 @@ pub fn web_dir() -> PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+// ---- RTMP attack helpers (tests/hostile_rtmp.rs) ----
+
+/// Resident memory of process `pid` in KiB (VmRSS of /proc/PID/status).
+pub fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A TCP connection to the RTMP port with the RTMP handshake done (nothing else sent).
+pub fn rtmp_handshake(port: u16) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hs = rtmp::Handshake::client([7; rtmp::HANDSHAKE_RANDOM_LEN]);
+    s.write_all(&hs.take_transmit().unwrap()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !hs.is_done() {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed during the RTMP handshake");
+        got.extend_from_slice(&buf[..n]);
+        let used = hs.push(&got).unwrap();
+        got.drain(..used);
+    }
+    if let Some(c2) = hs.take_transmit() {
+        s.write_all(&c2).unwrap();
+    }
+    s
+}
+
+/// Whether the server has closed `s` (EOF or reset) within `timeout`; reads and discards
+/// whatever else it sends.
+pub fn closed_within(s: &mut TcpStream, timeout: Duration) -> bool {
+    let start = Instant::now();
+    let mut buf = [0u8; 16 * 1024];
+    while start.elapsed() < timeout {
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        s.set_read_timeout(Some(left.min(Duration::from_millis(100))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// One RTMP publish attempt to `url` (rtmp://host:port/app/stream?query) with the crate's client
+/// session: Ok when the server answers NetStream.Publish.Start, Err(what it said) otherwise.
+pub fn rtmp_publish_attempt(url: &str, timeout: Duration) -> Result<(), String> {
+    let u = rtmp::RtmpUrl::parse(url).unwrap();
+    let mut s = TcpStream::connect((u.host.as_str(), u.port)).map_err(|e| e.to_string())?;
+    let mut c = rtmp::ClientSession::publish(
+        rtmp::ClientConfig::default(),
+        u,
+        [9; rtmp::HANDSHAKE_RANDOM_LEN],
+    );
+    let start = Instant::now();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        while let Some(out) = c.poll_transmit() {
+            s.write_all(&out).map_err(|e| format!("write: {e}"))?;
+        }
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                rtmp::ClientEvent::PublishStarted => return Ok(()),
+                rtmp::ClientEvent::Error(e) => return Err(e),
+                _ => {}
+            }
+        }
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err("no answer".into());
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return Err("closed".into()),
+            Ok(n) => c.push(&buf[..n]).map_err(|e| e.to_string())?,
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// Pushes `clip` in a loop at real pace to `url` with ffmpeg (`-c copy`, FLV).
+pub fn rtmp_push_loop(clip: &Path, url: &str) -> Killer {
+    Killer(ffmpeg_bg(&[
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        path_str(clip),
+        "-c",
+        "copy",
+        "-f",
+        "flv",
+        url,
+    ]))
+}
