@@ -187,7 +187,7 @@ fn bombs_and_endless_guides_are_capped_while_streaming_and_the_last_good_guide_s
     let dir = guide_dir(&a);
     // a good guide first
     std::fs::write(dir.join("guide.xml"), guide_xml("bombed.x", "Good", 8)).unwrap();
-    let id = add_source(&a, "file", "guide.xml");
+    let id = add_source(&a, "file", dir.join("guide.xml").to_str().unwrap());
     a.wait_for("the good guide", T, || source(&a, id)["last_success"].is_string());
     let programmes = || {
         a.api("GET", "/api/epg?channel=bombed", None).1["programmes"]
@@ -266,12 +266,12 @@ fn a_stuck_source_never_holds_the_others() {
         .status()
         .unwrap();
     assert!(st.success());
-    let fifo_id = add_source(&a, "fifo", "pipe.xml");
+    let fifo_id = add_source(&a, "fifo", fifo.to_str().unwrap());
     let tport = trickle_server();
     let trickle_id = add_source(&a, "trickle", &format!("http://127.0.0.1:{tport}/g.xml"));
     std::fs::write(dir.join("good.xml"), guide_xml("fine.x", "Fine", 4)).unwrap();
     let started = Instant::now();
-    let good_id = add_source(&a, "good", "good.xml");
+    let good_id = add_source(&a, "good", dir.join("good.xml").to_str().unwrap());
     a.wait_for("the good source synced", T, || {
         source(&a, good_id)["last_success"].is_string()
     });
