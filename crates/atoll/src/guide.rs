@@ -803,3 +803,77 @@ pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source, l: &Limi
         tracing::error!("epg: saving the sync status: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn limits(fetch: u64, xml: u64) -> Limits {
+        Limits {
+            dir: PathBuf::from("/srv/guides"),
+            max_fetch_bytes: fetch,
+            max_xml_bytes: xml,
+            fetch_timeout: Duration::from_secs(5),
+            max_concurrent: 1,
+        }
+    }
+
+    #[test]
+    fn file_sources_are_named_inside_the_guide_directory() {
+        let dir = Path::new("/srv/guides");
+        assert_eq!(
+            file_in_guide_dir("a.xml", dir).unwrap(),
+            PathBuf::from("/srv/guides/a.xml")
+        );
+        assert_eq!(
+            file_in_guide_dir("/srv/guides/sub/a.xml.gz", dir).unwrap(),
+            PathBuf::from("/srv/guides/sub/a.xml.gz")
+        );
+        for bad in [
+            "/etc/shadow",
+            "../a.xml",
+            "/srv/guides/../x",
+            "/srv/guides",
+            "/srv/guides-other/a.xml",
+            "./a.xml",
+            "",
+            "a\0b",
+        ] {
+            assert!(file_in_guide_dir(bad, dir).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn caps_hold_while_streaming() {
+        let xml = b"<?xml version=\"1.0\"?><tv><channel id=\"a\"><display-name>A</display-name></channel></tv>";
+        assert_eq!(
+            decode_and_parse(&xml[..], &limits(1 << 20, 1 << 20))
+                .unwrap()
+                .channels
+                .len(),
+            1
+        );
+        // too many bytes fetched
+        assert_eq!(
+            decode_and_parse(&xml[..], &limits(10, 1 << 20)).unwrap_err(),
+            "guide larger than 10 bytes (setting guide_max_fetch_bytes)"
+        );
+        // a gzip that expands past the XML cap: refused without expanding it all
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"<tv>").unwrap();
+        for _ in 0..64 {
+            gz.write_all(&[b' '; 1 << 16]).unwrap();
+        }
+        gz.write_all(b"</tv>").unwrap();
+        let bomb = gz.finish().unwrap();
+        assert_eq!(
+            decode_and_parse(&bomb[..], &limits(1 << 20, 1 << 20)).unwrap_err(),
+            "guide larger than 1048576 bytes (setting guide_max_xml_bytes)"
+        );
+        assert!(decode_and_parse(&bomb[..], &limits(1 << 20, 8 << 20)).is_ok());
+        // a broken gzip says so
+        let e = decode_and_parse(&bomb[..bomb.len() / 2], &limits(1 << 20, 8 << 20)).unwrap_err();
+        assert!(e.starts_with("gzip: "), "{e}");
+    }
+}
