@@ -70,6 +70,8 @@ pub struct Config {
     pub guide_max_fetch_bytes: u64,
     /// Most bytes of XML one guide may expand to (after gunzip); counted while parsing.
     pub guide_max_xml_bytes: u64,
+    /// Most bytes one XML element or text run of a guide may span (the parser's working memory).
+    pub guide_max_element_bytes: usize,
     /// Longest one guide sync (download, gunzip, parse) may take, seconds.
     pub guide_fetch_timeout_seconds: u64,
     /// Guide sources synced at the same time (each independently of the others).
@@ -102,6 +104,7 @@ impl Default for Config {
             guide_dir: None,
             guide_max_fetch_bytes: 64 << 20,
             guide_max_xml_bytes: 128 << 20,
+            guide_max_element_bytes: 1 << 20,
             guide_fetch_timeout_seconds: 300,
             guide_max_concurrent_syncs: 4,
             probe_max_concurrent: 2,

@@ -407,6 +407,7 @@ pub struct Limits {
     pub dir: PathBuf,
     pub max_fetch_bytes: u64,
     pub max_xml_bytes: u64,
+    pub max_element_bytes: usize,
     pub fetch_timeout: Duration,
     pub max_concurrent: usize,
 }
@@ -421,6 +422,7 @@ impl Limits {
             dir,
             max_fetch_bytes: cfg.guide_max_fetch_bytes,
             max_xml_bytes: cfg.guide_max_xml_bytes,
+            max_element_bytes: cfg.guide_max_element_bytes.max(4096),
             fetch_timeout: Duration::from_secs(cfg.guide_fetch_timeout_seconds.max(1)),
             max_concurrent: cfg.guide_max_concurrent_syncs.max(1),
         }
@@ -556,23 +558,59 @@ fn too_large(max: u64, setting: &str) -> String {
     format!("guide larger than {max} bytes (setting {setting})")
 }
 
-/// Downloads a web source, at most `max_bytes` (checked as the body streams in, never after).
-async fn download(url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+/// Streams a web source's body into `to` as it arrives (the parser reads the other end, so the
+/// body is never held whole); an error is sent as the last item.
+async fn pump(url: &str, to: tokio::sync::mpsc::Sender<Result<bytes::Bytes, String>>) {
     use http_body_util::BodyExt;
-    let (final_url, resp) = crate::ingest::http_client::get(url).await?;
+    let (final_url, resp) = match crate::ingest::http_client::get(url).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = to.send(Err(e)).await;
+            return;
+        }
+    };
     let shown = crate::ingest::http_client::redact(&final_url);
     let mut body = resp.into_body();
-    let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("GET {shown}: {e}"))?;
-        if let Some(d) = frame.data_ref() {
-            if (out.len() + d.len()) as u64 > max_bytes {
-                return Err(too_large(max_bytes, "guide_max_fetch_bytes"));
+        match frame {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    if to.send(Ok(d)).await.is_err() {
+                        return; // the parser stopped (a limit, or bad XML)
+                    }
+                }
             }
-            out.extend_from_slice(d);
+            Err(e) => {
+                let _ = to.send(Err(format!("GET {shown}: {e}"))).await;
+                return;
+            }
         }
     }
-    Ok(out)
+}
+
+/// The blocking end of `pump`.
+struct Pumped {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    chunk: bytes::Bytes,
+    failed: std::rc::Rc<std::cell::Cell<Option<String>>>,
+}
+
+impl Read for Pumped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(c)) => self.chunk = c,
+                Some(Err(e)) => {
+                    self.failed.set(Some(e.clone()));
+                    return Err(std::io::Error::other(e));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
 }
 
 /// A reader that fails once more than `max` bytes came through it (and says which limit).
@@ -639,21 +677,55 @@ pub fn decode_and_parse(input: impl Read, l: &Limits) -> Result<epg::Guide, Stri
         setting: "guide_max_xml_bytes",
         tripped: tripped.clone(),
     });
-    let result = epg::parse_reader(xml);
+    let result = epg::parse_reader_with(
+        xml,
+        &epg::ParseLimits {
+            max_event_bytes: l.max_element_bytes,
+        },
+    );
     if let Some(e) = tripped.take() {
         return Err(e);
     }
-    result.map_err(|e| format!("XMLTV: line {}: {}", e.line, e.message))
+    result.map_err(|e| {
+        let m = if e.message.contains("larger than") {
+            format!("{} (setting guide_max_element_bytes)", e.message)
+        } else {
+            e.message
+        };
+        format!("XMLTV: line {}: {m}", e.line)
+    })
 }
 
-/// Fetches and parses one source (an http(s) URL, or a file in the guide directory).
+/// Fetches and parses one source (an http(s) URL, or a file in the guide directory), streaming.
 pub async fn fetch_and_parse(url: &str, l: &Limits) -> Result<epg::Guide, String> {
     if is_web(url) {
-        let raw = download(url, l.max_fetch_bytes).await?;
+        // a few chunks in flight between the download and the parser
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
         let l = l.clone();
-        tokio::task::spawn_blocking(move || decode_and_parse(&raw[..], &l))
-            .await
-            .map_err(|e| format!("parser task: {e}"))?
+        let parser = tokio::task::spawn_blocking(move || {
+            let failed = std::rc::Rc::new(std::cell::Cell::new(None));
+            let input = Pumped {
+                rx,
+                chunk: bytes::Bytes::new(),
+                failed: failed.clone(),
+            };
+            let r = decode_and_parse(input, &l);
+            // a download error explains a parse error better than the parser can
+            match failed.take() {
+                Some(e) => Err(e),
+                None => r,
+            }
+        });
+        // when this future is dropped (the timeout), the pump goes and the parser sees the end
+        let mut parser = parser;
+        let pumping = pump(url, tx);
+        tokio::pin!(pumping);
+        let parsed = tokio::select! {
+            // the parser is done (or stopped at a limit): the download goes with it
+            r = &mut parser => r,
+            _ = &mut pumping => parser.await,
+        };
+        parsed.map_err(|e| format!("parser task: {e}"))?
     } else {
         let (url, l) = (url.to_string(), l.clone());
         tokio::task::spawn_blocking(move || {
@@ -814,6 +886,7 @@ mod tests {
             dir: PathBuf::from("/srv/guides"),
             max_fetch_bytes: fetch,
             max_xml_bytes: xml,
+            max_element_bytes: 1 << 20,
             fetch_timeout: Duration::from_secs(5),
             max_concurrent: 1,
         }
@@ -862,8 +935,9 @@ mod tests {
         // a gzip that expands past the XML cap: refused without expanding it all
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"<tv>").unwrap();
-        for _ in 0..64 {
-            gz.write_all(&[b' '; 1 << 16]).unwrap();
+        for _ in 0..4096 {
+            gz.write_all(&[b' '; 1016]).unwrap();
+            gz.write_all(b"<!---->").unwrap();
         }
         gz.write_all(b"</tv>").unwrap();
         let bomb = gz.finish().unwrap();
@@ -872,6 +946,12 @@ mod tests {
             "guide larger than 1048576 bytes (setting guide_max_xml_bytes)"
         );
         assert!(decode_and_parse(&bomb[..], &limits(1 << 20, 8 << 20)).is_ok());
+        // one huge text run: refused at the element cap
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"<tv>").unwrap();
+        gz.write_all(&[b' '; 2 << 20]).unwrap();
+        let e = decode_and_parse(&gz.finish().unwrap()[..], &limits(1 << 20, 8 << 20)).unwrap_err();
+        assert!(e.ends_with("(setting guide_max_element_bytes)"), "{e}");
         // a broken gzip says so
         let e = decode_and_parse(&bomb[..bomb.len() / 2], &limits(1 << 20, 8 << 20)).unwrap_err();
         assert!(e.starts_with("gzip: "), "{e}");

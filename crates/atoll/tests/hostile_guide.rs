@@ -62,11 +62,15 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// A gzip of `<tv>` followed by `mib` MiB of spaces: a few hundred KiB that expand without end.
+/// A gzip of `<tv>` followed by `mib` MiB of spaces and empty comments (small XML events, so only
+/// the size caps stop it): a few hundred KiB that expand without end.
 fn gzip_bomb(mib: usize) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(b"<?xml version=\"1.0\"?>\n<tv>").unwrap();
-    let block = vec![b' '; 1 << 20];
+    let block: Vec<u8> = std::iter::repeat_n(&b"                                                         <!---->"[..], 16384)
+        .flatten()
+        .copied()
+        .collect();
     for _ in 0..mib {
         gz.write_all(&block).unwrap();
     }
@@ -119,7 +123,8 @@ fn add_operator(a: &Atoll) {
     assert_eq!(s, 201, "{v}");
 }
 
-/// A server on a loopback port that answers every request with an endless body of zeros.
+/// A server on a loopback port that answers every request with an endless (well-formed so far)
+/// body: `<tv>` and then empty comments without end.
 fn endless_server() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -128,9 +133,9 @@ fn endless_server() -> u16 {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let _ = c.read(&mut buf);
-                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n");
-                let zeros = vec![0u8; 64 << 10];
-                while c.write_all(&zeros).is_ok() {}
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n<tv>");
+                let block = b"<!---->".repeat(8192);
+                while c.write_all(&block).is_ok() {}
             });
         }
     });
@@ -224,7 +229,7 @@ fn bombs_and_endless_guides_are_capped_while_streaming_and_the_last_good_guide_s
         "bomb over http",
         &format!("http://u:p@127.0.0.1:{port}/bomb.xml.gz"),
     );
-    // and a server that sends zeros without end (/dev/zero over http)
+    // and a server that sends XML without end
     let zport = endless_server();
     let zero_id = add_source(&a, "zeros", &format!("http://127.0.0.1:{zport}/guide.xml"));
     a.wait_for("both refused", T, || {
