@@ -636,8 +636,7 @@ impl<R: Read> Read for Capped<R> {
             }
         };
         if n as u64 > self.left {
-            self.tripped
-                .set(Some(too_large(self.max, self.setting)));
+            self.tripped.set(Some(too_large(self.max, self.setting)));
             return Err(std::io::Error::other(too_large(self.max, self.setting)));
         }
         self.left -= n as u64;
@@ -764,7 +763,11 @@ pub async fn sync_loop(
             }
         };
         for src in due {
-            if !running.lock().unwrap_or_else(|e| e.into_inner()).insert(src.id) {
+            if !running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(src.id)
+            {
                 continue; // still syncing
             }
             let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -784,7 +787,10 @@ pub async fn sync_loop(
             tasks.spawn(async move {
                 let id = src.id;
                 sync_source(&store, clock.as_ref(), src, &l).await;
-                running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
                 drop(permit);
                 wake.notify_one(); // a slot is free: look for waiting sources
             });

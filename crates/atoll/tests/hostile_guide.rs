@@ -67,10 +67,13 @@ fn civil(z: i64) -> (i64, u32, u32) {
 fn gzip_bomb(mib: usize) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(b"<?xml version=\"1.0\"?>\n<tv>").unwrap();
-    let block: Vec<u8> = std::iter::repeat_n(&b"                                                         <!---->"[..], 16384)
-        .flatten()
-        .copied()
-        .collect();
+    let block: Vec<u8> = std::iter::repeat_n(
+        &b"                                                         <!---->"[..],
+        16384,
+    )
+    .flatten()
+    .copied()
+    .collect();
     for _ in 0..mib {
         gz.write_all(&block).unwrap();
     }
@@ -193,7 +196,9 @@ fn bombs_and_endless_guides_are_capped_while_streaming_and_the_last_good_guide_s
     // a good guide first
     std::fs::write(dir.join("guide.xml"), guide_xml("bombed.x", "Good", 8)).unwrap();
     let id = add_source(&a, "file", dir.join("guide.xml").to_str().unwrap());
-    a.wait_for("the good guide", T, || source(&a, id)["last_success"].is_string());
+    a.wait_for("the good guide", T, || {
+        source(&a, id)["last_success"].is_string()
+    });
     let programmes = || {
         a.api("GET", "/api/epg?channel=bombed", None).1["programmes"]
             .as_array()
@@ -213,8 +218,7 @@ fn bombs_and_endless_guides_are_capped_while_streaming_and_the_last_good_guide_s
     });
     let st = source(&a, id);
     assert_eq!(
-        st["last_error"],
-        "guide larger than 16777216 bytes (setting guide_max_xml_bytes)",
+        st["last_error"], "guide larger than 16777216 bytes (setting guide_max_xml_bytes)",
         "{st}"
     );
     assert_eq!(programmes(), 8, "the last good guide is kept");
@@ -521,7 +525,10 @@ fn credentials_in_source_urls_work_and_never_show() {
     let (s, v) = a.api(
         "POST",
         "/api/channels",
-        Some(&json!({"id":"wrong","name":"Wrong","sources":[url(BAD, "hls/index.m3u8")]}).to_string()),
+        Some(
+            &json!({"id":"wrong","name":"Wrong","sources":[url(BAD, "hls/index.m3u8")]})
+                .to_string(),
+        ),
     );
     assert_eq!(s, 201, "{v}");
     let good = add_source(&a, "with credentials", &url(GOOD, "guide.xml"));
@@ -532,24 +539,24 @@ fn credentials_in_source_urls_work_and_never_show() {
     assert_eq!(source(&a, good)["programmes_imported"], 6);
     a.wait_playlist("cred", 2, Duration::from_secs(60));
     a.wait_for("the wrong password refused", T, || {
-        source(&a, bad)["consecutive_failures"] == 1
-            && a.channel("wrong")["last_error"].is_string()
+        source(&a, bad)["consecutive_failures"] == 1 && a.channel("wrong")["last_error"].is_string()
     });
     let e = source(&a, bad)["last_error"].as_str().unwrap().to_string();
     assert!(e.contains("401") && e.contains("viewer:***@"), "{e}");
     let ch = a.channel("wrong");
-    assert!(
-        ch["last_error"].as_str().unwrap().contains("401"),
-        "{ch}"
-    );
+    assert!(ch["last_error"].as_str().unwrap().contains("401"), "{ch}");
     // nothing shown or logged carries a password
     let shown = [
         a.api("GET", "/api/epg/sources", None).1.to_string(),
         a.channel("cred")["active_source"].to_string(),
         ch["last_error"].to_string(),
         ch["active_source"].to_string(),
-        a.api("GET", "/api/channels/wrong/events", None).1.to_string(),
-        a.api("GET", "/api/channels/cred/events", None).1.to_string(),
+        a.api("GET", "/api/channels/wrong/events", None)
+            .1
+            .to_string(),
+        a.api("GET", "/api/channels/cred/events", None)
+            .1
+            .to_string(),
         a.api("GET", "/api/audit", None).1.to_string(),
         a.log_text(),
     ];

@@ -59,7 +59,10 @@ impl Default for ParseLimits {
 }
 
 /// [`parse_reader`] with explicit limits.
-pub fn parse_reader_with<R: BufRead>(mut input: R, limits: &ParseLimits) -> Result<Guide, ParseError> {
+pub fn parse_reader_with<R: BufRead>(
+    mut input: R,
+    limits: &ParseLimits,
+) -> Result<Guide, ParseError> {
     let max = limits.max_event_bytes;
     let mut prefix = Vec::with_capacity(1024);
     (&mut input)
@@ -875,9 +878,21 @@ mod tests {
         let mut xml = b"<tv>".to_vec();
         xml.extend(std::iter::repeat_n(b' ', 3 << 20));
         xml.extend_from_slice(b"</tv>");
-        let e = parse_reader_with(&xml[..], &ParseLimits { max_event_bytes: 1 << 20 }).unwrap_err();
+        let e = parse_reader_with(
+            &xml[..],
+            &ParseLimits {
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap_err();
         assert!(e.message.contains("larger than 1048576 bytes"), "{e}");
-        assert!(parse_reader_with(&xml[..], &ParseLimits { max_event_bytes: 4 << 20 }).is_ok());
+        assert!(parse_reader_with(
+            &xml[..],
+            &ParseLimits {
+                max_event_bytes: 4 << 20
+            }
+        )
+        .is_ok());
         // many small events are fine whatever the total
         let mut ok = b"<tv>".to_vec();
         for _ in 0..3000 {
@@ -885,7 +900,13 @@ mod tests {
             ok.extend_from_slice(b"<!-- -->");
         }
         ok.extend_from_slice(b"</tv>");
-        assert!(parse_reader_with(&ok[..], &ParseLimits { max_event_bytes: 64 << 10 }).is_ok());
+        assert!(parse_reader_with(
+            &ok[..],
+            &ParseLimits {
+                max_event_bytes: 64 << 10
+            }
+        )
+        .is_ok());
     }
 
     #[test]

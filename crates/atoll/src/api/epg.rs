@@ -11,8 +11,8 @@ use media::UtcMs;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState, Authed};
-use crate::store::Role;
 use crate::guide::{self, ProgrammeRow, Source};
+use crate::store::Role;
 
 fn source_json(s: &Source) -> Value {
     let t = |v: Option<i64>| v.map(|ms| UtcMs(ms).to_rfc3339());
@@ -199,13 +199,8 @@ pub async fn create_source(
         .call(move |c| guide::get_source(c, id))
         .await
         .map_err(store_err)?;
-    who.audit(
-        &st,
-        "epg_source.create",
-        &id.to_string(),
-        audit_body(body),
-    )
-    .await;
+    who.audit(&st, "epg_source.create", &id.to_string(), audit_body(body))
+        .await;
     Ok((StatusCode::CREATED, Json(source_json(&s))))
 }
 
@@ -231,13 +226,8 @@ pub async fn update_source(
         .call(move |c| guide::update_source(c, &saved))
         .await
         .map_err(store_err)?;
-    who.audit(
-        &st,
-        "epg_source.update",
-        &id.to_string(),
-        audit_body(body),
-    )
-    .await;
+    who.audit(&st, "epg_source.update", &id.to_string(), audit_body(body))
+        .await;
     Ok(Json(source_json(&s)))
 }
 

@@ -27,8 +27,10 @@ fn busy(retry_after_s: u64, message: String) -> Response {
         Json(json!({"error": "rate_limited", "field": null, "message": message})),
     )
         .into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_s));
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(retry_after_s),
+    );
     r
 }
 
@@ -47,8 +49,9 @@ fn probe_slots() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
 /// Bounded: one entry per account that probed in the last minute, each at most `per_minute` long.
 fn probe_rate_check(account: &str, now: std::time::Instant) -> Result<(), u64> {
     use std::collections::{HashMap, VecDeque};
-    static RECENT: std::sync::OnceLock<std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>> =
-        std::sync::OnceLock::new();
+    static RECENT: std::sync::OnceLock<
+        std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    > = std::sync::OnceLock::new();
     let per_minute = crate::guide::probe_limits().per_minute as usize;
     let minute = Duration::from_secs(60);
     let mut recent = RECENT

@@ -267,9 +267,7 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
         if let Some(a) = &basic_auth {
             req = req.header("authorization", a);
         }
-        let req = req
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
             .await
             .map_err(|_| format!("GET {shown}: no response within 10 s"))?
@@ -367,6 +365,9 @@ mod tests {
             "GET http://u:***@h/x: HTTP 401; then https://a:***@c"
         );
         // relative segments keep the credentials of their playlist
-        assert_eq!(resolve("http://u:p@h/a/i.m3u8", "s.ts"), "http://u:p@h/a/s.ts");
+        assert_eq!(
+            resolve("http://u:p@h/a/i.m3u8", "s.ts"),
+            "http://u:p@h/a/s.ts"
+        );
     }
 }
