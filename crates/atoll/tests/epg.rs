@@ -229,7 +229,10 @@ fn fixtures_import_and_a_failing_server_is_retried() {
     // file sources are read from the guide directory only
     let a = Atoll::start_with(
         "epgfix",
-        &[("guide_dir", &format!("{:?}", fixtures().display().to_string()))],
+        &[(
+            "guide_dir",
+            &format!("{:?}", fixtures().display().to_string()),
+        )],
     );
     for name in ["test.xml", "multilanguage.xml", "custom.xml", "simple.xml"] {
         let body =
