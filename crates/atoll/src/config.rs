@@ -72,6 +72,8 @@ pub struct Config {
     pub guide_max_xml_bytes: u64,
     /// Most bytes one XML element or text run of a guide may span (the parser's working memory).
     pub guide_max_element_bytes: usize,
+    /// Most channels plus programmes one guide may hold (the parsed guide's memory).
+    pub guide_max_entries: usize,
     /// Longest one guide sync (download, gunzip, parse) may take, seconds.
     pub guide_fetch_timeout_seconds: u64,
     /// Guide sources synced at the same time (each independently of the others).
@@ -105,6 +107,7 @@ impl Default for Config {
             guide_max_fetch_bytes: 64 << 20,
             guide_max_xml_bytes: 128 << 20,
             guide_max_element_bytes: 1 << 20,
+            guide_max_entries: 500_000,
             guide_fetch_timeout_seconds: 300,
             guide_max_concurrent_syncs: 4,
             probe_max_concurrent: 2,

@@ -408,6 +408,7 @@ pub struct Limits {
     pub max_fetch_bytes: u64,
     pub max_xml_bytes: u64,
     pub max_element_bytes: usize,
+    pub max_entries: usize,
     pub fetch_timeout: Duration,
     pub max_concurrent: usize,
 }
@@ -423,6 +424,7 @@ impl Limits {
             max_fetch_bytes: cfg.guide_max_fetch_bytes,
             max_xml_bytes: cfg.guide_max_xml_bytes,
             max_element_bytes: cfg.guide_max_element_bytes.max(4096),
+            max_entries: cfg.guide_max_entries,
             fetch_timeout: Duration::from_secs(cfg.guide_fetch_timeout_seconds.max(1)),
             max_concurrent: cfg.guide_max_concurrent_syncs.max(1),
         }
@@ -680,6 +682,7 @@ pub fn decode_and_parse(input: impl Read, l: &Limits) -> Result<epg::Guide, Stri
         xml,
         &epg::ParseLimits {
             max_event_bytes: l.max_element_bytes,
+            max_entries: l.max_entries,
         },
     );
     if let Some(e) = tripped.take() {
@@ -688,6 +691,8 @@ pub fn decode_and_parse(input: impl Read, l: &Limits) -> Result<epg::Guide, Stri
     result.map_err(|e| {
         let m = if e.message.contains("larger than") {
             format!("{} (setting guide_max_element_bytes)", e.message)
+        } else if e.message.contains("channels and programmes") {
+            format!("{} (setting guide_max_entries)", e.message)
         } else {
             e.message
         };
@@ -893,6 +898,7 @@ mod tests {
             max_fetch_bytes: fetch,
             max_xml_bytes: xml,
             max_element_bytes: 1 << 20,
+            max_entries: 1000,
             fetch_timeout: Duration::from_secs(5),
             max_concurrent: 1,
         }
@@ -958,6 +964,17 @@ mod tests {
         gz.write_all(&[b' '; 2 << 20]).unwrap();
         let e = decode_and_parse(&gz.finish().unwrap()[..], &limits(1 << 20, 8 << 20)).unwrap_err();
         assert!(e.ends_with("(setting guide_max_element_bytes)"), "{e}");
+        // too many entries
+        let mut many = String::from("<tv>");
+        for i in 0..1001 {
+            many.push_str(&format!("<channel id=\"c{i}\"/>"));
+        }
+        many.push_str("</tv>");
+        let e = decode_and_parse(many.as_bytes(), &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert!(
+            e.ends_with("more than 1000 channels and programmes (setting guide_max_entries)"),
+            "{e}"
+        );
         // a broken gzip says so
         let e = decode_and_parse(&bomb[..bomb.len() / 2], &limits(1 << 20, 8 << 20)).unwrap_err();
         assert!(e.starts_with("gzip: "), "{e}");

@@ -48,12 +48,16 @@ pub struct ParseLimits {
     /// Most bytes one XML event (a start tag, a text run, a comment…) may span: the parser's
     /// memory beyond the resulting guide. A document over it fails, with the line.
     pub max_event_bytes: usize,
+    /// Most `<channel>` plus `<programme>` entries one document may hold (the resulting guide's
+    /// memory). A document over it fails, with the line.
+    pub max_entries: usize,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
             max_event_bytes: 1 << 20,
+            max_entries: 500_000,
         }
     }
 }
@@ -63,7 +67,7 @@ pub fn parse_reader_with<R: BufRead>(
     mut input: R,
     limits: &ParseLimits,
 ) -> Result<Guide, ParseError> {
-    let max = limits.max_event_bytes;
+    let (max, entries) = (limits.max_event_bytes, limits.max_entries);
     let mut prefix = Vec::with_capacity(1024);
     (&mut input)
         .take(1024)
@@ -72,9 +76,9 @@ pub fn parse_reader_with<R: BufRead>(
     let encoding = sniff_encoding(&prefix)?;
     let chained = Cursor::new(prefix).chain(input);
     match encoding {
-        Enc::Utf8 => run(Tracked::new(chained, max)),
-        Enc::Latin1 => run(Tracked::new(SingleByte::new(chained, false), max)),
-        Enc::Cp1252 => run(Tracked::new(SingleByte::new(chained, true), max)),
+        Enc::Utf8 => run(Tracked::new(chained, max), entries),
+        Enc::Latin1 => run(Tracked::new(SingleByte::new(chained, false), max), entries),
+        Enc::Cp1252 => run(Tracked::new(SingleByte::new(chained, true), max), entries),
     }
 }
 
@@ -447,7 +451,7 @@ fn lang_of(attrs: &[(Vec<u8>, String)], name: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn run<R: BufRead>(input: Tracked<R>) -> Result<Guide, ParseError> {
+fn run<R: BufRead>(input: Tracked<R>, max_entries: usize) -> Result<Guide, ParseError> {
     let mut reader = Reader::from_reader(input);
     {
         let cfg = reader.config_mut();
@@ -500,8 +504,22 @@ fn run<R: BufRead>(input: Tracked<R>) -> Result<Guide, ParseError> {
                 start_element(&mut st, &e, line, decoder)?;
                 st.stack.push((e.name().as_ref().to_vec(), line));
                 end_element(&mut st);
+                if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
+                    return Err(fatal(
+                        line,
+                        format!("more than {max_entries} channels and programmes"),
+                    ));
+                }
             }
-            Event::End(_) => end_element(&mut st),
+            Event::End(_) => {
+                end_element(&mut st);
+                if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
+                    return Err(fatal(
+                        line,
+                        format!("more than {max_entries} channels and programmes"),
+                    ));
+                }
+            }
             Event::Text(t) => {
                 let in_capture = matches!(&st.capture, Some(c) if c.depth + 1 == st.stack.len());
                 if in_capture {
@@ -882,6 +900,7 @@ mod tests {
             &xml[..],
             &ParseLimits {
                 max_event_bytes: 1 << 20,
+                max_entries: 10,
             },
         )
         .unwrap_err();
@@ -889,7 +908,8 @@ mod tests {
         assert!(parse_reader_with(
             &xml[..],
             &ParseLimits {
-                max_event_bytes: 4 << 20
+                max_event_bytes: 4 << 20,
+                max_entries: 10,
             }
         )
         .is_ok());
@@ -903,10 +923,38 @@ mod tests {
         assert!(parse_reader_with(
             &ok[..],
             &ParseLimits {
-                max_event_bytes: 64 << 10
+                max_event_bytes: 64 << 10,
+                max_entries: 10,
             }
         )
         .is_ok());
+        // and the entries are counted, written either way
+        let lim = ParseLimits {
+            max_event_bytes: 1 << 20,
+            max_entries: 10,
+        };
+        let doc = |n: usize, last_empty: bool| {
+            let mut x = String::from("<tv>");
+            for i in 0..n {
+                if last_empty && i + 1 == n {
+                    x.push_str(&format!("<channel id=\"c{i}\"/>"));
+                } else {
+                    x.push_str(&format!("<channel id=\"c{i}\"></channel>"));
+                }
+            }
+            x + "</tv>"
+        };
+        assert_eq!(
+            parse_reader_with(doc(10, false).as_bytes(), &lim)
+                .unwrap()
+                .channels
+                .len(),
+            10
+        );
+        for last_empty in [false, true] {
+            let e = parse_reader_with(doc(11, last_empty).as_bytes(), &lim).unwrap_err();
+            assert_eq!(e.message, "more than 10 channels and programmes");
+        }
     }
 
     #[test]
