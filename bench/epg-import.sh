@@ -9,7 +9,9 @@ BIN=${ATOLL_BIN:-target/release/atoll}
 TMP=$(mktemp -d)
 PORT=${PORT:-18297}
 trap 'kill $PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
-python3 - "$TMP/guide.xml" <<'PY'
+# file guide sources are read from the guide directory only (default {data}/guides)
+mkdir -p "$TMP/data/guides"
+python3 - "$TMP/data/guides/guide.xml" <<'PY'
 import sys, time, datetime
 start = int(time.time()) // 1800 * 1800 - 86400
 def t(s): return datetime.datetime.fromtimestamp(s + 8 * 3600, datetime.timezone.utc).strftime('%Y%m%d%H%M%S') + ' +0800'
@@ -33,12 +35,12 @@ done
 status() { api localhost:$PORT/api/epg/sources/1; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 t0=$(date +%s.%N)
-api -o /dev/null -X POST localhost:$PORT/api/epg/sources -d "{\"name\":\"big\",\"url\":\"$TMP/guide.xml\"}"
+api -o /dev/null -X POST localhost:$PORT/api/epg/sources -d "{\"name\":\"big\",\"url\":\"guide.xml\"}"
 until [ "$(status | field last_success)" != None ]; do sleep 0.05; done
 t1=$(date +%s.%N)
 first=$(status | field last_success)
 api -o /dev/null -X POST localhost:$PORT/api/epg/sources/1/sync
 until [ "$(status | field last_success)" != "$first" ]; do sleep 0.05; done
 t2=$(date +%s.%N)
-printf 'guide: %s bytes, %s programmes imported\n' "$(stat -c %s "$TMP/guide.xml")" "$(status | field programmes_imported)"
+printf 'guide: %s bytes, %s programmes imported\n' "$(stat -c %s "$TMP/data/guides/guide.xml")" "$(status | field programmes_imported)"
 printf 'first import: %.2f s   re-import (merge): %.2f s\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)"

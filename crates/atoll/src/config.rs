@@ -86,6 +86,27 @@ pub struct Config {
     pub rtmp_key_backoff_ms: u64,
     /// Addresses the publish-key limiter remembers.
     pub rtmp_key_limiter_addresses: usize,
+    // Limits: guide sources and probe
+    /// The only directory guide file sources may be read from (default: `{data}/guides`).
+    pub guide_dir: Option<PathBuf>,
+    /// Most bytes one guide fetch may download (or a guide file may hold), before gunzip.
+    pub guide_max_fetch_bytes: u64,
+    /// Most bytes of XML one guide may expand to (after gunzip); counted while parsing.
+    pub guide_max_xml_bytes: u64,
+    /// Most bytes one XML element or text run of a guide may span (the parser's working memory).
+    pub guide_max_element_bytes: usize,
+    /// Most channels plus programmes one guide may hold (the parsed guide's memory).
+    pub guide_max_entries: usize,
+    /// Longest one guide sync (download, gunzip, parse) may take, seconds.
+    pub guide_fetch_timeout_seconds: u64,
+    /// Guide sources synced at the same time (each independently of the others).
+    pub guide_max_concurrent_syncs: usize,
+    /// Probes (`POST /api/probe`) running at once, whoever asks; beyond: 429 with Retry-After.
+    pub probe_max_concurrent: usize,
+    /// Probes one operator account may start per minute (admins: only the concurrency cap).
+    pub probe_per_minute: u32,
+    /// Largest test pattern a probe may encode, in pixels per second (width × height × fps).
+    pub probe_testsrc_max_pixels_per_second: u64,
 }
 
 impl Default for Config {
@@ -116,6 +137,17 @@ impl Default for Config {
             rtmp_key_failure_window_ms: 60_000,
             rtmp_key_backoff_ms: 60_000,
             rtmp_key_limiter_addresses: 4_096,
+            // Limits: guide sources and probe
+            guide_dir: None,
+            guide_max_fetch_bytes: 64 << 20,
+            guide_max_xml_bytes: 128 << 20,
+            guide_max_element_bytes: 1 << 20,
+            guide_max_entries: 500_000,
+            guide_fetch_timeout_seconds: 300,
+            guide_max_concurrent_syncs: 4,
+            probe_max_concurrent: 2,
+            probe_per_minute: 12,
+            probe_testsrc_max_pixels_per_second: 1280 * 720 * 30,
         }
     }
 }

@@ -3,8 +3,10 @@
 //! normalising, merging and the retry schedule are the pure `epg` crate; this is the IO around it.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::sync::Arc;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use media::{Clock, UtcMs};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -398,48 +400,362 @@ pub fn import(
     Ok(report)
 }
 
-/// Reads a source: an http:// URL or a local file; gzip is detected by its magic bytes.
-pub async fn fetch(url: &str) -> Result<Vec<u8>, String> {
-    let raw = if url.starts_with("http://") || url.starts_with("https://") {
-        crate::ingest::http_client::get_body(url, 512 << 20)
-            .await?
-            .1
-            .to_vec()
-    } else if url.starts_with('/') {
-        let path = url.to_string();
-        tokio::fs::read(&path)
-            .await
-            .map_err(|e| format!("reading {path}: {e}"))?
-    } else {
-        return Err(format!(
-            "'{url}' is neither an http:// URL nor an absolute file path"
-        ));
-    };
-    Ok(raw)
+/// The guide's limits (settings `guide_*`), set once at start.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The only directory file sources are read from (absolute).
+    pub dir: PathBuf,
+    pub max_fetch_bytes: u64,
+    pub max_xml_bytes: u64,
+    pub max_element_bytes: usize,
+    pub max_entries: usize,
+    pub fetch_timeout: Duration,
+    pub max_concurrent: usize,
 }
 
-/// Gunzips when the bytes are gzip, then parses (blocking; run on the blocking pool).
-pub fn decode_and_parse(raw: Vec<u8>) -> Result<epg::Guide, String> {
-    let xml = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 8);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format!("gzip: {e}"))?;
-        out
-    } else {
-        raw
+impl Limits {
+    pub fn from_config(cfg: &crate::config::Config) -> Limits {
+        let dir = cfg
+            .guide_dir
+            .clone()
+            .unwrap_or_else(|| cfg.data.join("guides"));
+        Limits {
+            dir,
+            max_fetch_bytes: cfg.guide_max_fetch_bytes,
+            max_xml_bytes: cfg.guide_max_xml_bytes,
+            max_element_bytes: cfg.guide_max_element_bytes.max(4096),
+            max_entries: cfg.guide_max_entries,
+            fetch_timeout: Duration::from_secs(cfg.guide_fetch_timeout_seconds.max(1)),
+            max_concurrent: cfg.guide_max_concurrent_syncs.max(1),
+        }
+    }
+}
+
+static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+/// Limits of `POST /api/probe` (settings `probe_*`). They live here, beside the guide's, because
+/// both are set once from the config at start (`set_from_config`) and read by `api`.
+#[derive(Debug, Clone)]
+pub struct ProbeLimits {
+    pub max_concurrent: usize,
+    pub per_minute: u32,
+    pub testsrc_max_pixels_per_second: u64,
+}
+
+static PROBE_LIMITS: OnceLock<ProbeLimits> = OnceLock::new();
+
+/// The probe limits in force (the defaults until `set_from_config`).
+pub fn probe_limits() -> &'static ProbeLimits {
+    PROBE_LIMITS.get_or_init(|| probe_limits_of(&crate::config::Config::default()))
+}
+
+fn probe_limits_of(cfg: &crate::config::Config) -> ProbeLimits {
+    ProbeLimits {
+        max_concurrent: cfg.probe_max_concurrent.max(1),
+        per_minute: cfg.probe_per_minute,
+        testsrc_max_pixels_per_second: cfg.probe_testsrc_max_pixels_per_second,
+    }
+}
+
+/// Sets the guide's and the probe's limits from the config (once, at start).
+pub fn set_from_config(cfg: &crate::config::Config) {
+    set_limits(Limits::from_config(cfg));
+    let _ = PROBE_LIMITS.set(probe_limits_of(cfg));
+}
+
+/// Sets the limits (once, at start); creates the guide directory and makes its path absolute.
+pub fn set_limits(mut l: Limits) {
+    if let Err(e) = std::fs::create_dir_all(&l.dir) {
+        tracing::warn!("guide directory {}: {e}", l.dir.display());
+    }
+    l.dir = std::fs::canonicalize(&l.dir)
+        .or_else(|_| std::path::absolute(&l.dir))
+        .unwrap_or(l.dir);
+    tracing::info!(
+        "guide files are read from {} only (setting guide_dir)",
+        l.dir.display()
+    );
+    let _ = LIMITS.set(l);
+}
+
+/// The limits in force (the defaults until `set_limits`).
+pub fn limits() -> &'static Limits {
+    LIMITS.get_or_init(|| Limits::from_config(&crate::config::Config::default()))
+}
+
+/// Whether a source URL names a web resource (else it is a file).
+pub fn is_web(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// A file source's path, if it lies inside the guide directory as written: an absolute path under
+/// `dir` or a name relative to it, with no `..` (symbolic links are checked when it is read).
+/// The error never depends on what exists on disk.
+pub fn file_in_guide_dir(url: &str, dir: &Path) -> Result<PathBuf, String> {
+    let p = Path::new(url);
+    let outside = || {
+        format!(
+            "must be an http(s):// URL or a file in the guide directory {} (setting guide_dir)",
+            dir.display()
+        )
     };
-    epg::parse(&xml).map_err(|e| format!("XMLTV: line {}: {}", e.line, e.message))
+    if url.is_empty() || url.contains('\0') {
+        return Err(outside());
+    }
+    if p.components().any(|c| {
+        matches!(
+            c,
+            std::path::Component::ParentDir | std::path::Component::CurDir
+        )
+    }) {
+        return Err(outside());
+    }
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    };
+    if !full.starts_with(dir) || full == dir {
+        return Err(outside());
+    }
+    Ok(full)
+}
+
+/// Opens a file source for reading: inside the guide directory (symbolic links resolved), a
+/// regular file (never a FIFO or a device, which could block or never end), opened without
+/// blocking, at most `max_fetch_bytes`. Errors never tell whether a path outside the directory
+/// exists.
+fn open_guide_file(url: &str, l: &Limits) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = file_in_guide_dir(url, &l.dir)?;
+    let shown = path.display();
+    let refused = || format!("{shown}: not a regular file inside the guide directory");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("{shown}: no such file in the guide directory"))
+        }
+        Err(_) => return Err(refused()),
+        Ok(_) => {}
+    }
+    let real = std::fs::canonicalize(&path).map_err(|_| refused())?;
+    if !real.starts_with(&l.dir) {
+        return Err(refused());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+        .open(&real)
+        .map_err(|_| refused())?;
+    let meta = file.metadata().map_err(|_| refused())?;
+    if !meta.is_file() {
+        return Err(refused());
+    }
+    if meta.len() > l.max_fetch_bytes {
+        return Err(too_large(l.max_fetch_bytes, "guide_max_fetch_bytes"));
+    }
+    Ok(file)
+}
+
+fn too_large(max: u64, setting: &str) -> String {
+    format!("guide larger than {max} bytes (setting {setting})")
+}
+
+/// Streams a web source's body into `to` as it arrives (the parser reads the other end, so the
+/// body is never held whole); an error is sent as the last item.
+async fn pump(url: &str, to: tokio::sync::mpsc::Sender<Result<bytes::Bytes, String>>) {
+    use http_body_util::BodyExt;
+    let (final_url, resp) = match crate::ingest::http_client::get(url).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = to.send(Err(e)).await;
+            return;
+        }
+    };
+    let shown = crate::ingest::http_client::redact(&final_url);
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(d) = f.into_data() {
+                    if to.send(Ok(d)).await.is_err() {
+                        return; // the parser stopped (a limit, or bad XML)
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = to.send(Err(format!("GET {shown}: {e}"))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// The blocking end of `pump`.
+struct Pumped {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    chunk: bytes::Bytes,
+    failed: std::rc::Rc<std::cell::Cell<Option<String>>>,
+}
+
+impl Read for Pumped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(c)) => self.chunk = c,
+                Some(Err(e)) => {
+                    self.failed.set(Some(e.clone()));
+                    return Err(std::io::Error::other(e));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// A reader that fails once more than `max` bytes came through it (and says which limit).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+    setting: &'static str,
+    tripped: std::rc::Rc<std::cell::Cell<Option<String>>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                // the first reason wins: a limit below, else (above the download) gunzip
+                let prev = self.tripped.take();
+                self.tripped.set(prev.or_else(|| {
+                    (self.setting == "guide_max_xml_bytes").then(|| format!("gzip: {e}"))
+                }));
+                return Err(e);
+            }
+        };
+        if n as u64 > self.left {
+            self.tripped.set(Some(too_large(self.max, self.setting)));
+            return Err(std::io::Error::other(too_large(self.max, self.setting)));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Gunzips when the bytes are gzip, then parses, streaming: neither the download nor the XML is
+/// ever held whole beyond `max_fetch_bytes`, and the XML stops at `max_xml_bytes` (blocking;
+/// run on the blocking pool).
+pub fn decode_and_parse(input: impl Read, l: &Limits) -> Result<epg::Guide, String> {
+    let tripped = std::rc::Rc::new(std::cell::Cell::new(None));
+    let mut raw = std::io::BufReader::new(Capped {
+        inner: input,
+        left: l.max_fetch_bytes,
+        max: l.max_fetch_bytes,
+        setting: "guide_max_fetch_bytes",
+        tripped: tripped.clone(),
+    });
+    let gz = {
+        let head = raw.fill_buf().map_err(|e| {
+            tripped
+                .take()
+                .unwrap_or_else(|| format!("reading the guide: {e}"))
+        })?;
+        head.starts_with(&[0x1f, 0x8b])
+    };
+    let xml: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let xml = std::io::BufReader::new(Capped {
+        inner: xml,
+        left: l.max_xml_bytes,
+        max: l.max_xml_bytes,
+        setting: "guide_max_xml_bytes",
+        tripped: tripped.clone(),
+    });
+    let result = epg::parse_reader_with(
+        xml,
+        &epg::ParseLimits {
+            max_event_bytes: l.max_element_bytes,
+            max_entries: l.max_entries,
+        },
+    );
+    if let Some(e) = tripped.take() {
+        return Err(e);
+    }
+    result.map_err(|e| {
+        let m = if e.message.contains("larger than") {
+            format!("{} (setting guide_max_element_bytes)", e.message)
+        } else if e.message.contains("channels and programmes") {
+            format!("{} (setting guide_max_entries)", e.message)
+        } else {
+            e.message
+        };
+        format!("XMLTV: line {}: {m}", e.line)
+    })
+}
+
+/// Fetches and parses one source (an http(s) URL, or a file in the guide directory), streaming.
+pub async fn fetch_and_parse(url: &str, l: &Limits) -> Result<epg::Guide, String> {
+    if is_web(url) {
+        // a few chunks in flight between the download and the parser
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let l = l.clone();
+        let parser = tokio::task::spawn_blocking(move || {
+            let failed = std::rc::Rc::new(std::cell::Cell::new(None));
+            let input = Pumped {
+                rx,
+                chunk: bytes::Bytes::new(),
+                failed: failed.clone(),
+            };
+            let r = decode_and_parse(input, &l);
+            // a download error explains a parse error better than the parser can
+            match failed.take() {
+                Some(e) => Err(e),
+                None => r,
+            }
+        });
+        // when this future is dropped (the timeout), the pump goes and the parser sees the end
+        let mut parser = parser;
+        let pumping = pump(url, tx);
+        tokio::pin!(pumping);
+        let parsed = tokio::select! {
+            // the parser is done (or stopped at a limit): the download goes with it
+            r = &mut parser => r,
+            _ = &mut pumping => parser.await,
+        };
+        parsed.map_err(|e| format!("parser task: {e}"))?
+    } else {
+        let (url, l) = (url.to_string(), l.clone());
+        tokio::task::spawn_blocking(move || {
+            let file = open_guide_file(&url, &l)?;
+            decode_and_parse(file, &l)
+        })
+        .await
+        .map_err(|e| format!("parser task: {e}"))?
+    }
 }
 
 /// Syncs due sources until shutdown. `wake` makes it look at once (sync now, new source).
+/// Each source syncs in its own task, under a timeout, at most `max_concurrent` at once: one
+/// slow or stuck source never holds the others.
 pub async fn sync_loop(
     store: Store,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let l = limits().clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(l.max_concurrent));
+    let running: Arc<std::sync::Mutex<HashSet<i64>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
+        while tasks.try_join_next().is_some() {}
         let now = clock.now_utc();
         let due: Vec<Source> = match store.call(|c| list_sources(c)).await {
             Ok(s) => s
@@ -452,27 +768,58 @@ pub async fn sync_loop(
             }
         };
         for src in due {
-            tokio::select! {
-                _ = sync_source(&store, clock.as_ref(), src) => {}
-                _ = shutdown.changed() => return,
+            if !running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(src.id)
+            {
+                continue; // still syncing
             }
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&src.id);
+                break; // all slots busy: the rest wait for the next round
+            };
+            let (store, clock, running, l, wake) = (
+                store.clone(),
+                clock.clone(),
+                running.clone(),
+                l.clone(),
+                wake.clone(),
+            );
+            tasks.spawn(async move {
+                let id = src.id;
+                sync_source(&store, clock.as_ref(), src, &l).await;
+                running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                drop(permit);
+                wake.notify_one(); // a slot is free: look for waiting sources
+            });
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
             _ = wake.notified() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => { tasks.abort_all(); return; }
         }
     }
 }
 
 /// One attempt: fetch, parse, import; the source's status and next attempt are updated either way.
-pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source) {
+pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source, l: &Limits) {
     let started = clock.now_utc();
     let outcome: Result<ImportReport, String> = async {
-        let raw = fetch(&src.url).await?;
-        let guide = tokio::task::spawn_blocking(move || decode_and_parse(raw))
+        let guide = tokio::time::timeout(l.fetch_timeout, fetch_and_parse(&src.url, l))
             .await
-            .map_err(|e| format!("parser task: {e}"))??;
+            .map_err(|_| {
+                format!(
+                    "guide not fetched and read within {} s (setting guide_fetch_timeout_seconds)",
+                    l.fetch_timeout.as_secs()
+                )
+            })??;
         let id = src.id;
         store
             .call(move |c| import(c, id, &guide, started))
@@ -518,6 +865,8 @@ pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source) {
                 .await
         }
         Err(e) => {
+            // error texts quote URLs: never with a password
+            let e = crate::ingest::http_client::redact_text(&e);
             let next = schedule.on_failure(now);
             tracing::warn!(source = %src.name, "epg sync failed (keeping the last good guide): {e}; next attempt {}", next.to_rfc3339());
             let failures = schedule.consecutive_failures() as i64;
@@ -535,5 +884,99 @@ pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source) {
     };
     if let Err(e) = result {
         tracing::error!("epg: saving the sync status: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn limits(fetch: u64, xml: u64) -> Limits {
+        Limits {
+            dir: PathBuf::from("/srv/guides"),
+            max_fetch_bytes: fetch,
+            max_xml_bytes: xml,
+            max_element_bytes: 1 << 20,
+            max_entries: 1000,
+            fetch_timeout: Duration::from_secs(5),
+            max_concurrent: 1,
+        }
+    }
+
+    #[test]
+    fn file_sources_are_named_inside_the_guide_directory() {
+        let dir = Path::new("/srv/guides");
+        assert_eq!(
+            file_in_guide_dir("a.xml", dir).unwrap(),
+            PathBuf::from("/srv/guides/a.xml")
+        );
+        assert_eq!(
+            file_in_guide_dir("/srv/guides/sub/a.xml.gz", dir).unwrap(),
+            PathBuf::from("/srv/guides/sub/a.xml.gz")
+        );
+        for bad in [
+            "/etc/shadow",
+            "../a.xml",
+            "/srv/guides/../x",
+            "/srv/guides",
+            "/srv/guides-other/a.xml",
+            "./a.xml",
+            "",
+            "a\0b",
+        ] {
+            assert!(file_in_guide_dir(bad, dir).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn caps_hold_while_streaming() {
+        let xml = b"<?xml version=\"1.0\"?><tv><channel id=\"a\"><display-name>A</display-name></channel></tv>";
+        assert_eq!(
+            decode_and_parse(&xml[..], &limits(1 << 20, 1 << 20))
+                .unwrap()
+                .channels
+                .len(),
+            1
+        );
+        // too many bytes fetched
+        assert_eq!(
+            decode_and_parse(&xml[..], &limits(10, 1 << 20)).unwrap_err(),
+            "guide larger than 10 bytes (setting guide_max_fetch_bytes)"
+        );
+        // a gzip that expands past the XML cap: refused without expanding it all
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"<tv>").unwrap();
+        for _ in 0..4096 {
+            gz.write_all(&[b' '; 1016]).unwrap();
+            gz.write_all(b"<!---->").unwrap();
+        }
+        gz.write_all(b"</tv>").unwrap();
+        let bomb = gz.finish().unwrap();
+        assert_eq!(
+            decode_and_parse(&bomb[..], &limits(1 << 20, 1 << 20)).unwrap_err(),
+            "guide larger than 1048576 bytes (setting guide_max_xml_bytes)"
+        );
+        assert!(decode_and_parse(&bomb[..], &limits(1 << 20, 8 << 20)).is_ok());
+        // one huge text run: refused at the element cap
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"<tv>").unwrap();
+        gz.write_all(&[b' '; 2 << 20]).unwrap();
+        let e = decode_and_parse(&gz.finish().unwrap()[..], &limits(1 << 20, 8 << 20)).unwrap_err();
+        assert!(e.ends_with("(setting guide_max_element_bytes)"), "{e}");
+        // too many entries
+        let mut many = String::from("<tv>");
+        for i in 0..1001 {
+            many.push_str(&format!("<channel id=\"c{i}\"/>"));
+        }
+        many.push_str("</tv>");
+        let e = decode_and_parse(many.as_bytes(), &limits(1 << 20, 1 << 20)).unwrap_err();
+        assert!(
+            e.ends_with("more than 1000 channels and programmes (setting guide_max_entries)"),
+            "{e}"
+        );
+        // a broken gzip says so
+        let e = decode_and_parse(&bomb[..bomb.len() / 2], &limits(1 << 20, 8 << 20)).unwrap_err();
+        assert!(e.starts_with("gzip: "), "{e}");
     }
 }

@@ -187,6 +187,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         events_stop_rx,
     ));
     let epg_wake = Arc::new(tokio::sync::Notify::new());
+    guide::set_from_config(&cfg);
     let epg_task = tokio::spawn(guide::sync_loop(
         store.clone(),
         clock.clone(),

@@ -75,7 +75,8 @@ fn source_status(a: &Atoll, id: i64) -> Value {
 #[test]
 fn guide_sync_api_and_exports() {
     let a = Atoll::start("epg");
-    let dir = temp_dir("epgfiles");
+    // file sources are read from the guide directory only (default {data}/guides)
+    let dir = a.dir.join("data").join("guides");
     let guide_path = dir.join("guide.xml");
     std::fs::write(&guide_path, chinese_guide("开播典礼")).unwrap();
     let (s, v) = a.api("POST", "/api/channels", Some(r#"{"id":"cctv1","name":"CCTV-1","sources":["testsrc://"],"number":11,"epg_id":"cctv1.cn"}"#));
@@ -225,7 +226,14 @@ fn guide_sync_api_and_exports() {
 
 #[test]
 fn fixtures_import_and_a_failing_server_is_retried() {
-    let a = Atoll::start("epgfix");
+    // file sources are read from the guide directory only
+    let a = Atoll::start_with(
+        "epgfix",
+        &[(
+            "guide_dir",
+            &format!("{:?}", fixtures().display().to_string()),
+        )],
+    );
     for name in ["test.xml", "multilanguage.xml", "custom.xml", "simple.xml"] {
         let body =
             json!({"name": name, "url": fixtures().join(name).to_str().unwrap()}).to_string();

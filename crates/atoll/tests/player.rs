@@ -164,7 +164,8 @@ fn viewer_page_plays_live_switches_catches_up_and_follows_remote_keys_in_chromiu
         (t0 + 20, t0 + 3 * 3600, "Current Show"),
         (t0 + 3 * 3600, t0 + 4 * 3600, "Later Show"),
     ];
-    let dir = temp_dir("player-guide");
+    // file sources are read from the guide directory only (default {data}/guides)
+    let dir = a.dir.join("data").join("guides");
     let path = dir.join("guide.xml");
     std::fs::write(&path, guide(&progs)).unwrap();
     let body = json!({"name": "test guide", "url": path.to_str().unwrap()}).to_string();

@@ -38,7 +38,36 @@ pub fn parse(xml: &[u8]) -> Result<Guide, ParseError> {
 /// Encodings: UTF-8 (with or without BOM, also declared as `US-ASCII`), and `ISO-8859-1`/`latin1`
 /// and `windows-1252`, transcoded here. Any other declared encoding, UTF-16, gzip data or bytes
 /// that are not valid UTF-8 are fatal, with the line.
-pub fn parse_reader<R: BufRead>(mut input: R) -> Result<Guide, ParseError> {
+pub fn parse_reader<R: BufRead>(input: R) -> Result<Guide, ParseError> {
+    parse_reader_with(input, &ParseLimits::default())
+}
+
+/// The parser's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Most bytes one XML event (a start tag, a text run, a comment…) may span: the parser's
+    /// memory beyond the resulting guide. A document over it fails, with the line.
+    pub max_event_bytes: usize,
+    /// Most `<channel>` plus `<programme>` entries one document may hold (the resulting guide's
+    /// memory). A document over it fails, with the line.
+    pub max_entries: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_event_bytes: 1 << 20,
+            max_entries: 500_000,
+        }
+    }
+}
+
+/// [`parse_reader`] with explicit limits.
+pub fn parse_reader_with<R: BufRead>(
+    mut input: R,
+    limits: &ParseLimits,
+) -> Result<Guide, ParseError> {
+    let (max, entries) = (limits.max_event_bytes, limits.max_entries);
     let mut prefix = Vec::with_capacity(1024);
     (&mut input)
         .take(1024)
@@ -47,9 +76,9 @@ pub fn parse_reader<R: BufRead>(mut input: R) -> Result<Guide, ParseError> {
     let encoding = sniff_encoding(&prefix)?;
     let chained = Cursor::new(prefix).chain(input);
     match encoding {
-        Enc::Utf8 => run(Tracked::new(chained)),
-        Enc::Latin1 => run(Tracked::new(SingleByte::new(chained, false))),
-        Enc::Cp1252 => run(Tracked::new(SingleByte::new(chained, true))),
+        Enc::Utf8 => run(Tracked::new(chained, max), entries),
+        Enc::Latin1 => run(Tracked::new(SingleByte::new(chained, false), max), entries),
+        Enc::Cp1252 => run(Tracked::new(SingleByte::new(chained, true), max), entries),
     }
 }
 
@@ -207,6 +236,9 @@ impl<R: BufRead> BufRead for SingleByte<R> {
 struct Tracked<R> {
     inner: R,
     st: Utf8State,
+    /// Bytes consumed since the current XML event began, and the most allowed.
+    since_event: usize,
+    max_event: usize,
 }
 
 #[derive(Default)]
@@ -220,10 +252,12 @@ struct Utf8State {
 }
 
 impl<R: BufRead> Tracked<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, max_event: usize) -> Self {
         Tracked {
             inner,
             st: Utf8State::default(),
+            since_event: 0,
+            max_event,
         }
     }
     fn line(&self) -> u64 {
@@ -291,12 +325,22 @@ impl<R: BufRead> Read for Tracked<R> {
 
 impl<R: BufRead> BufRead for Tracked<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
+        if self.since_event > self.max_event {
+            return Err(std::io::Error::other(format!(
+                "one XML element or text run larger than {} bytes",
+                self.max_event
+            )));
+        }
+        // never more than one past the limit at a time, so the check above comes in time
+        let room = (self.max_event + 1 - self.since_event).max(1);
+        let avail = self.inner.fill_buf()?;
+        Ok(&avail[..avail.len().min(room)])
     }
     fn consume(&mut self, amt: usize) {
         if amt == 0 {
             return;
         }
+        self.since_event = self.since_event.saturating_add(amt);
         // The bytes being consumed are the front of the inner buffer (`fill_buf` on a non-empty
         // buffer does not read).
         if let Ok(buf) = self.inner.fill_buf() {
@@ -407,7 +451,7 @@ fn lang_of(attrs: &[(Vec<u8>, String)], name: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn run<R: BufRead>(input: Tracked<R>) -> Result<Guide, ParseError> {
+fn run<R: BufRead>(input: Tracked<R>, max_entries: usize) -> Result<Guide, ParseError> {
     let mut reader = Reader::from_reader(input);
     {
         let cfg = reader.config_mut();
@@ -427,6 +471,8 @@ fn run<R: BufRead>(input: Tracked<R>) -> Result<Guide, ParseError> {
     let mut buf = Vec::with_capacity(4096);
     loop {
         buf.clear();
+        buf.shrink_to(64 << 10); // one big event does not pin its buffer for the rest
+        reader.get_mut().since_event = 0;
         let line = reader.get_ref().line();
         let ev = reader.read_event_into(&mut buf);
         if let Some(bad_line) = reader.get_ref().st.utf8_error {
@@ -458,8 +504,22 @@ fn run<R: BufRead>(input: Tracked<R>) -> Result<Guide, ParseError> {
                 start_element(&mut st, &e, line, decoder)?;
                 st.stack.push((e.name().as_ref().to_vec(), line));
                 end_element(&mut st);
+                if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
+                    return Err(fatal(
+                        line,
+                        format!("more than {max_entries} channels and programmes"),
+                    ));
+                }
             }
-            Event::End(_) => end_element(&mut st),
+            Event::End(_) => {
+                end_element(&mut st);
+                if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
+                    return Err(fatal(
+                        line,
+                        format!("more than {max_entries} channels and programmes"),
+                    ));
+                }
+            }
             Event::Text(t) => {
                 let in_capture = matches!(&st.capture, Some(c) if c.depth + 1 == st.stack.len());
                 if in_capture {
@@ -830,6 +890,72 @@ fn finish_capture(st: &mut State, c: Capture) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_huge_text_run_is_refused_not_buffered() {
+        let mut xml = b"<tv>".to_vec();
+        xml.extend(std::iter::repeat_n(b' ', 3 << 20));
+        xml.extend_from_slice(b"</tv>");
+        let e = parse_reader_with(
+            &xml[..],
+            &ParseLimits {
+                max_event_bytes: 1 << 20,
+                max_entries: 10,
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("larger than 1048576 bytes"), "{e}");
+        assert!(parse_reader_with(
+            &xml[..],
+            &ParseLimits {
+                max_event_bytes: 4 << 20,
+                max_entries: 10,
+            }
+        )
+        .is_ok());
+        // many small events are fine whatever the total
+        let mut ok = b"<tv>".to_vec();
+        for _ in 0..3000 {
+            ok.extend_from_slice(&[b' '; 1000]);
+            ok.extend_from_slice(b"<!-- -->");
+        }
+        ok.extend_from_slice(b"</tv>");
+        assert!(parse_reader_with(
+            &ok[..],
+            &ParseLimits {
+                max_event_bytes: 64 << 10,
+                max_entries: 10,
+            }
+        )
+        .is_ok());
+        // and the entries are counted, written either way
+        let lim = ParseLimits {
+            max_event_bytes: 1 << 20,
+            max_entries: 10,
+        };
+        let doc = |n: usize, last_empty: bool| {
+            let mut x = String::from("<tv>");
+            for i in 0..n {
+                if last_empty && i + 1 == n {
+                    x.push_str(&format!("<channel id=\"c{i}\"/>"));
+                } else {
+                    x.push_str(&format!("<channel id=\"c{i}\"></channel>"));
+                }
+            }
+            x + "</tv>"
+        };
+        assert_eq!(
+            parse_reader_with(doc(10, false).as_bytes(), &lim)
+                .unwrap()
+                .channels
+                .len(),
+            10
+        );
+        for last_empty in [false, true] {
+            let e = parse_reader_with(doc(11, last_empty).as_bytes(), &lim).unwrap_err();
+            assert_eq!(e.message, "more than 10 channels and programmes");
+        }
+    }
 
     #[test]
     fn lines_are_tracked() {

@@ -305,6 +305,14 @@ pub(super) fn audit_detail(body: &Map<String, Value>) -> Value {
             *k = json!("(changed)");
         }
     }
+    // source URLs without the password of a `user:password@`
+    if let Some(Value::Array(urls)) = b.get_mut("sources") {
+        for u in urls.iter_mut() {
+            if let Value::String(s) = u {
+                *s = crate::ingest::http_client::redact(s);
+            }
+        }
+    }
     Value::Object(b)
 }
 

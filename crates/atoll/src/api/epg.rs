@@ -12,13 +12,15 @@ use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState, Authed};
 use crate::guide::{self, ProgrammeRow, Source};
+use crate::store::Role;
 
 fn source_json(s: &Source) -> Value {
     let t = |v: Option<i64>| v.map(|ms| UtcMs(ms).to_rfc3339());
     json!({
         "id": s.id,
         "name": s.name,
-        "url": s.url,
+        // never the password of a `user:password@` URL
+        "url": crate::ingest::http_client::redact(&s.url),
         "refresh_minutes": s.refresh_minutes,
         "enabled": s.enabled,
         "last_attempt": t(s.last_attempt_utc_ms),
@@ -34,7 +36,26 @@ fn source_json(s: &Source) -> Value {
     })
 }
 
-fn apply_source(s: &mut Source, body: &Map<String, Value>) -> Result<(), ApiError> {
+fn file_sources_admin_only() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        Some("url"),
+        "only an admin may add or change a guide file source (operators may add http(s) sources)",
+    )
+}
+
+/// The request body for the audit log: the URL without its password.
+fn audit_body(mut body: Map<String, Value>) -> Value {
+    if let Some(Value::String(u)) = body.get("url") {
+        let shown = crate::ingest::http_client::redact(u);
+        body.insert("url".into(), Value::String(shown));
+    }
+    Value::Object(body)
+}
+
+/// Applies a create/update body. `admin`: the caller may add or change file sources.
+fn apply_source(s: &mut Source, body: &Map<String, Value>, admin: bool) -> Result<(), ApiError> {
     const KNOWN: &[&str] = &["name", "url", "refresh_minutes", "enabled"];
     if let Some(k) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -61,13 +82,24 @@ fn apply_source(s: &mut Source, body: &Map<String, Value>) -> Result<(), ApiErro
             .trim();
         let web =
             (u.starts_with("http://") && u.len() > 7) || (u.starts_with("https://") && u.len() > 8);
-        if !(web || u.starts_with('/')) || u.len() > 2048 {
-            return Err(ApiError::invalid(
-                "url",
-                "must be an http(s):// URL or an absolute file path",
-            ));
+        if u.len() > 2048 {
+            return Err(ApiError::invalid("url", "must be at most 2048 bytes"));
         }
-        s.url = u.to_string();
+        if u == crate::ingest::http_client::redact(&s.url) {
+            // the URL as shown (password as ***) sent back unchanged: keep the stored one
+        } else if web {
+            crate::ingest::http_client::split_url(u).map_err(|e| ApiError::invalid("url", e))?;
+            s.url = u.to_string();
+        } else {
+            // a file: only inside the guide directory, and only an admin may name one (refused
+            // as written, before anything on disk is looked at)
+            guide::file_in_guide_dir(u, &guide::limits().dir)
+                .map_err(|e| ApiError::invalid("url", e))?;
+            if !admin {
+                return Err(file_sources_admin_only());
+            }
+            s.url = u.to_string();
+        }
     }
     if let Some(v) = body.get("refresh_minutes") {
         s.refresh_minutes = v
@@ -152,7 +184,7 @@ pub async fn create_source(
         unmatched_channels: vec![],
         warnings: vec![],
     };
-    apply_source(&mut s, &body)?;
+    apply_source(&mut s, &body, who.who.role == Role::Admin)?;
     let now = st.clock.now_utc().0;
     let (name, url, refresh, enabled) =
         (s.name.clone(), s.url.clone(), s.refresh_minutes, s.enabled);
@@ -167,13 +199,8 @@ pub async fn create_source(
         .call(move |c| guide::get_source(c, id))
         .await
         .map_err(store_err)?;
-    who.audit(
-        &st,
-        "epg_source.create",
-        &id.to_string(),
-        Value::Object(body),
-    )
-    .await;
+    who.audit(&st, "epg_source.create", &id.to_string(), audit_body(body))
+        .await;
     Ok((StatusCode::CREATED, Json(source_json(&s))))
 }
 
@@ -189,19 +216,18 @@ pub async fn update_source(
         .call(move |c| guide::get_source(c, id))
         .await
         .map_err(store_err)?;
-    apply_source(&mut s, &body)?;
+    let admin = who.who.role == Role::Admin;
+    if !admin && !guide::is_web(&s.url) {
+        return Err(file_sources_admin_only());
+    }
+    apply_source(&mut s, &body, admin)?;
     let saved = s.clone();
     st.store
         .call(move |c| guide::update_source(c, &saved))
         .await
         .map_err(store_err)?;
-    who.audit(
-        &st,
-        "epg_source.update",
-        &id.to_string(),
-        Value::Object(body),
-    )
-    .await;
+    who.audit(&st, "epg_source.update", &id.to_string(), audit_body(body))
+        .await;
     Ok(Json(source_json(&s)))
 }
 

@@ -20,9 +20,67 @@ const PROBE_FOR: Duration = Duration::from_secs(6);
 /// Media a probe measures the bitrate over once both tracks are known.
 const PROBE_MEDIA_MS: i64 = 2_000;
 
+/// A 429 with `Retry-After`, in the API's error shape.
+fn busy(retry_after_s: u64, message: String) -> Response {
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({"error": "rate_limited", "field": null, "message": message})),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(retry_after_s),
+    );
+    r
+}
+
+/// Probes running now, across every account (setting `probe_max_concurrent`).
+fn probe_slots() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(
+            crate::guide::probe_limits().max_concurrent,
+        ))
+    })
+}
+
+/// Probe start times per operator account in the last minute (setting `probe_per_minute`).
+/// Bounded: one entry per account that probed in the last minute, each at most `per_minute` long.
+fn probe_rate_check(account: &str, now: std::time::Instant) -> Result<(), u64> {
+    use std::collections::{HashMap, VecDeque};
+    static RECENT: std::sync::OnceLock<
+        std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    > = std::sync::OnceLock::new();
+    let per_minute = crate::guide::probe_limits().per_minute as usize;
+    let minute = Duration::from_secs(60);
+    let mut recent = RECENT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    recent.retain(|_, q| {
+        while q.front().is_some_and(|t| now.duration_since(*t) >= minute) {
+            q.pop_front();
+        }
+        !q.is_empty()
+    });
+    let q = recent.entry(account.to_string()).or_default();
+    if q.len() >= per_minute {
+        let wait = q
+            .front()
+            .map(|t| minute.saturating_sub(now.duration_since(*t)).as_secs() + 1)
+            .unwrap_or(60);
+        return Err(wait);
+    }
+    q.push_back(now);
+    Ok(())
+}
+
 /// `POST /api/probe` `{"url"}`: runs the source for a few seconds (without touching any
-/// channel) and says what it carries.
-pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+/// channel) and says what it carries. Open to operators (the channel dialog's Probe button),
+/// but bounded: `probe_max_concurrent` at once for everyone, `probe_per_minute` per operator,
+/// and test patterns up to `probe_testsrc_max_pixels_per_second`.
+pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let body = super::json_object(&body)?;
     let url = body
         .get("url")
@@ -31,7 +89,41 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
         .ok_or_else(|| ApiError::invalid("url", "must be a string"))?
         .trim()
         .to_string();
-    let spec = SourceSpec::parse(&url).map_err(|e| ApiError::invalid("url", e))?;
+    let spec = SourceSpec::parse(&url)
+        .map_err(|e| ApiError::invalid("url", crate::ingest::http_client::redact_text(&e)))?;
+    let limits = crate::guide::probe_limits();
+    if let SourceSpec::TestSrc { width, height, fps } = &spec {
+        let pps = *width as u64 * *height as u64 * *fps as u64;
+        if pps > limits.testsrc_max_pixels_per_second {
+            return Err(ApiError::invalid(
+                "url",
+                format!(
+                    "a probe encodes test patterns up to {} pixels per second (width × height × fps; setting probe_testsrc_max_pixels_per_second); this one is {pps}",
+                    limits.testsrc_max_pixels_per_second
+                ),
+            ));
+        }
+    }
+    let Ok(_slot) = probe_slots().clone().try_acquire_owned() else {
+        return Ok(busy(
+            PROBE_FOR.as_secs(),
+            format!(
+                "{} probes are running (setting probe_max_concurrent); try again shortly",
+                limits.max_concurrent
+            ),
+        ));
+    };
+    if who.who.role != crate::store::Role::Admin {
+        if let Err(wait) = probe_rate_check(&who.who.name, std::time::Instant::now()) {
+            return Ok(busy(
+                wait,
+                format!(
+                    "at most {} probes a minute per operator (setting probe_per_minute)",
+                    limits.per_minute
+                ),
+            ));
+        }
+    }
     let (tx, mut rx) = mpsc::channel(256);
     let task = ingest::spawn_source(
         spec,
@@ -95,7 +187,7 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
     };
     let span_ms = first_dts.map(|f| last_dts - f).unwrap_or(0);
     Ok(Json(json!({
-        "url": url,
+        "url": crate::ingest::http_client::redact(&url),
         "connected": connected,
         "video": info.video.as_ref().map(|v| json!({
             "codec": v.codec.map(|c| c.name()),
@@ -111,7 +203,8 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
         "bitrate_bps": (span_ms > 0).then(|| bytes * 8 * 1000 / span_ms as u64),
         "video_frames": video_frames,
         "probed_ms": started.elapsed().as_millis() as u64,
-    })))
+    }))
+    .into_response())
 }
 
 /// `GET /api/channels/export`: the whole lineup as JSON that `POST /api/channels/import` reads.

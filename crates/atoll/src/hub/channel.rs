@@ -346,7 +346,8 @@ impl Runner {
             };
             self.slots.push(Slot {
                 last_error: None,
-                url,
+                // only ever shown (logs, events, status): never with a password
+                url: ingest::http_client::redact(&url),
                 spec,
                 generation: 0,
                 task: None,

@@ -126,13 +126,15 @@ async fn follow(url: &str, tx: &SourceTx) -> Result<(), String> {
     let mut master_hops = 0;
     loop {
         let (final_url, body) = http_client::get_body(&playlist_url, 4 << 20).await?;
+        // what may be shown: never the password
+        let shown = http_client::redact(&final_url);
         let text = String::from_utf8_lossy(&body);
-        let media = match parse_playlist(&text).map_err(|e| format!("{final_url}: {e}"))? {
+        let media = match parse_playlist(&text).map_err(|e| format!("{shown}: {e}"))? {
             Playlist::Master(mut variants) => {
                 master_hops += 1;
                 if master_hops > 3 {
                     return Err(format!(
-                        "{final_url}: master playlists lead to more master playlists"
+                        "{shown}: master playlists lead to more master playlists"
                     ));
                 }
                 variants.sort_by_key(|v| std::cmp::Reverse(v.1));
@@ -144,7 +146,7 @@ async fn follow(url: &str, tx: &SourceTx) -> Result<(), String> {
         if !connected {
             connected = true;
             if !tx
-                .send(SourceEvent::Connected(format!("HLS {final_url}")))
+                .send(SourceEvent::Connected(format!("HLS {shown}")))
                 .await
             {
                 return Ok(());
@@ -155,7 +157,7 @@ async fn follow(url: &str, tx: &SourceTx) -> Result<(), String> {
         let start = match next_seq {
             Some(n) if n >= first && n <= last_plus_one => n,
             Some(n) if n > last_plus_one && !media.endlist => {
-                return Err(format!("{final_url}: media sequence went backwards"))
+                return Err(format!("{shown}: media sequence went backwards"))
             }
             // first fetch, fell behind, or a looped VOD: start 3 segments from the end (live) or at 0 (VOD)
             _ => {
@@ -170,7 +172,7 @@ async fn follow(url: &str, tx: &SourceTx) -> Result<(), String> {
             stale_reloads += 1;
             if stale_reloads > 6 {
                 return Err(format!(
-                    "{final_url}: playlist has not advanced for {} reloads",
+                    "{shown}: playlist has not advanced for {} reloads",
                     stale_reloads
                 ));
             }

@@ -26,6 +26,75 @@ pub struct Target {
     pub server_name: String,
     /// Path and query.
     pub path: String,
+    /// `Authorization: Basic …` value from `user:password@` in the URL (percent-decoded).
+    pub basic_auth: Option<String>,
+}
+
+/// Percent-decodes `%XX` escapes (user and password in a URL).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Where the `user[:password]@` part of a URL's authority is: (start, end) byte offsets of the
+/// userinfo including the `@`.
+fn userinfo_span(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..auth_end].rfind('@')?;
+    Some((start, start + at + 1))
+}
+
+/// The URL as it may be shown (logs, errors, API answers): the password replaced by `***`
+/// (`http://user:***@host/…`).
+pub fn redact(url: &str) -> String {
+    match userinfo_span(url) {
+        Some((a, b)) => {
+            let info = &url[a..b - 1];
+            let user = info.split(':').next().unwrap_or("");
+            format!("{}{}:***@{}", &url[..a], user, &url[b..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Any text with every `scheme://user:password@` in it redacted (error messages that quote URLs).
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        // the URL runs to the next whitespace or quote
+        let tail = &rest[i + 3..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>')
+            .unwrap_or(tail.len());
+        let scheme_start = rest[..i]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.'))
+            .map(|p| p + 1)
+            .unwrap_or(0);
+        out.push_str(&rest[..scheme_start]);
+        out.push_str(&redact(&rest[scheme_start..i + 3 + end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Splits `http[s]://host[:port]/path?query`.
@@ -35,14 +104,34 @@ pub fn split_url(url: &str) -> Result<Target, String> {
     } else if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else {
-        return Err(format!("only http:// and https:// are supported: {url}"));
+        return Err(format!(
+            "only http:// and https:// are supported: {}",
+            redact(url)
+        ));
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
+    let (basic_auth, authority) = match authority.rsplit_once('@') {
+        Some((info, host)) => {
+            use base64::Engine;
+            let (user, pass) = info.split_once(':').unwrap_or((info, ""));
+            let mut cred = percent_decode(user);
+            cred.push(b':');
+            cred.extend(percent_decode(pass));
+            (
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(cred)
+                )),
+                host,
+            )
+        }
+        None => (None, authority),
+    };
     if authority.is_empty() {
-        return Err(format!("no host in {url}"));
+        return Err(format!("no host in {}", redact(url)));
     }
     let (name, has_port) = match authority.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, true),
@@ -62,6 +151,7 @@ pub fn split_url(url: &str) -> Result<Target, String> {
             .trim_end_matches(']')
             .to_string(),
         path: path.to_string(),
+        basic_auth,
     })
 }
 
@@ -138,7 +228,10 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
             host,
             server_name,
             path,
+            basic_auth,
         } = split_url(&url)?;
+        // what may be shown: never the password
+        let shown = redact(&url);
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
             .await
             .map_err(|_| format!("connect to {addr} timed out"))?
@@ -146,7 +239,7 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
         let _ = stream.set_nodelay(true);
         let mut sender = if tls {
             let name = rustls::pki_types::ServerName::try_from(server_name.clone())
-                .map_err(|e| format!("{url}: bad host name for TLS: {e}"))?;
+                .map_err(|e| format!("{shown}: bad host name for TLS: {e}"))?;
             let tls_stream =
                 tokio::time::timeout(CONNECT_TIMEOUT, tls_connector()?.connect(name, stream))
                     .await
@@ -168,15 +261,17 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
             });
             sender
         };
-        let req = hyper::Request::get(&path)
+        let mut req = hyper::Request::get(&path)
             .header("host", &host)
-            .header("user-agent", concat!("atoll/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+            .header("user-agent", concat!("atoll/", env!("CARGO_PKG_VERSION")));
+        if let Some(a) = &basic_auth {
+            req = req.header("authorization", a);
+        }
+        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
         let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
             .await
-            .map_err(|_| format!("GET {url}: no response within 10 s"))?
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .map_err(|_| format!("GET {shown}: no response within 10 s"))?
+            .map_err(|e| format!("GET {shown}: {e}"))?;
         let status = resp.status();
         if status.is_redirection() {
             if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
@@ -185,25 +280,26 @@ pub async fn get(url: &str) -> Result<(String, Response<Incoming>), String> {
             }
         }
         if !status.is_success() {
-            return Err(format!("GET {url}: HTTP {status}"));
+            return Err(format!("GET {shown}: HTTP {status}"));
         }
         return Ok((url, resp));
     }
-    Err(format!("GET {url}: too many redirects"))
+    Err(format!("GET {}: too many redirects", redact(&url)))
 }
 
 /// GET a whole (bounded) body.
 pub async fn get_body(url: &str, max_bytes: usize) -> Result<(String, Bytes), String> {
     let (final_url, resp) = get(url).await?;
+    let shown = redact(&final_url);
     let mut body = resp.into_body();
     let mut out = Vec::new();
     let read = async {
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("GET {final_url}: {e}"))?;
+            let frame = frame.map_err(|e| format!("GET {shown}: {e}"))?;
             if let Some(d) = frame.data_ref() {
                 out.extend_from_slice(d);
                 if out.len() > max_bytes {
-                    return Err(format!("GET {final_url}: body over {max_bytes} bytes"));
+                    return Err(format!("GET {shown}: body over {max_bytes} bytes"));
                 }
             }
         }
@@ -211,7 +307,7 @@ pub async fn get_body(url: &str, max_bytes: usize) -> Result<(String, Bytes), St
     };
     tokio::time::timeout(Duration::from_secs(30), read)
         .await
-        .map_err(|_| format!("GET {final_url}: body not complete within 30 s"))??;
+        .map_err(|_| format!("GET {shown}: body not complete within 30 s"))??;
     Ok((final_url, Bytes::from(out)))
 }
 
@@ -247,5 +343,31 @@ mod tests {
             "http://o/s.ts"
         );
         assert_eq!(resolve("http://h:8/b.m3u8", "c/s.ts"), "http://h:8/c/s.ts");
+    }
+
+    #[test]
+    fn credentials_in_urls_are_used_and_redacted() {
+        let t = split_url("http://us%40er:p%3Ass@h:81/a.m3u8").unwrap();
+        assert_eq!((t.addr.as_str(), t.host.as_str()), ("h:81", "h:81"));
+        use base64::Engine;
+        assert_eq!(
+            t.basic_auth.unwrap(),
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("us@er:p:ss")
+            )
+        );
+        assert_eq!(split_url("http://h/x@y").unwrap().basic_auth, None);
+        assert_eq!(redact("http://u:secret@h/a@b"), "http://u:***@h/a@b");
+        assert_eq!(redact("http://h/a"), "http://h/a");
+        assert_eq!(
+            redact_text("GET http://u:secret@h/x: HTTP 401; then https://a:b@c"),
+            "GET http://u:***@h/x: HTTP 401; then https://a:***@c"
+        );
+        // relative segments keep the credentials of their playlist
+        assert_eq!(
+            resolve("http://u:p@h/a/i.m3u8", "s.ts"),
+            "http://u:p@h/a/s.ts"
+        );
     }
 }

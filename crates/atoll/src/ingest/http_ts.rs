@@ -24,6 +24,8 @@ pub async fn run(url: String, tx: SourceTx) {
 /// Reads until the body ends (Ok(true)), the channel goes away (Ok(false)) or an error.
 async fn read_once(url: &str, tx: &SourceTx) -> Result<bool, String> {
     let (final_url, resp) = http_client::get(url).await?;
+    // what may be shown: never the password
+    let final_url = http_client::redact(&final_url);
     if !tx
         .send(SourceEvent::Connected(format!("GET {final_url}")))
         .await

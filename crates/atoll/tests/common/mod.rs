@@ -743,3 +743,58 @@ pub fn rtmp_push_loop(clip: &Path, url: &str) -> Killer {
         url,
     ]))
 }
+
+/// A python3 http.server serving `dir` on a loopback port, answering 401 unless the request
+/// carries HTTP Basic `user:password`. Returns the process (killed on drop) and its port. The
+/// server logs each request (its path and status) to its stderr, kept in `dir/../server.log`.
+pub fn basic_auth_server(dir: &Path, user: &str, password: &str) -> (Killer, u16) {
+    require("python3");
+    let port = free_port();
+    let script = r#"
+import base64, http.server, sys, functools
+root, port, cred = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+want = "Basic " + base64.b64encode(cred.encode()).decode()
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != want:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="up"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(H, directory=root)).serve_forever()
+"#;
+    let log = dir.parent().unwrap_or(dir).join("server.log");
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(format!("{user}:{password}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("python3");
+    let k = Killer(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the python3 server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (k, port)
+}
+
+/// The peak resident memory of a process so far (VmHWM), in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/PID/status")
+        * 1024
+}
