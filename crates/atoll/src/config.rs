@@ -63,6 +63,22 @@ pub struct Config {
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
     pub viewer_subnets: Vec<String>,
+    // Limits: HTTP front door and sign-in
+    /// Seconds a client has to send a whole request head (from its connection or first byte).
+    pub http_header_timeout_seconds: u64,
+    /// Seconds an idle keep-alive connection (between requests) stays open.
+    pub http_keepalive_idle_seconds: u64,
+    /// Seconds a write to a client may make no progress before the connection is closed.
+    pub http_write_timeout_seconds: u64,
+    /// Open HTTP connections in all (further capped at the open-file limit minus
+    /// `http_reserved_fds`); at the cap the longest-idle connection is closed for a new one.
+    pub http_max_connections: usize,
+    /// Open HTTP connections per client address (0 = no per-address cap).
+    pub http_max_connections_per_ip: usize,
+    /// File descriptors kept back from HTTP for the archive, database, sources and RTMP.
+    pub http_reserved_fds: usize,
+    /// Addresses and accounts the sign-in limiter remembers (each table).
+    pub signin_max_tracked: usize,
 }
 
 impl Default for Config {
@@ -81,6 +97,14 @@ impl Default for Config {
             archive_min_free_percent: None,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
+            // Limits: HTTP front door and sign-in
+            http_header_timeout_seconds: 10,
+            http_keepalive_idle_seconds: 60,
+            http_write_timeout_seconds: 30,
+            http_max_connections: 50_000,
+            http_max_connections_per_ip: 2_048,
+            http_reserved_fds: 256,
+            signin_max_tracked: 10_000,
         }
     }
 }

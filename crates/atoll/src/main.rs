@@ -199,7 +199,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         epg_wake: epg_wake.clone(),
         public_url: cfg.public_url.clone(),
         store: store.clone(),
-        auth: Arc::new(auth::Authenticator::new(store.clone())),
+        auth: Arc::new(auth::Authenticator::new(store.clone(), cfg.signin_max_tracked)),
         started: Instant::now(),
         config_writes: Arc::default(),
         playlists: Arc::default(),
