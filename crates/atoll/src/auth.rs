@@ -200,11 +200,18 @@ impl LoginLimiter {
             // the slots are taken by checks in progress: their outcome is known within a second
             return Err(Refusal::RateLimited { retry_after_s: 1 });
         }
-        if !self.by_ip.contains_key(&ip) && !make_room(&mut self.by_ip, self.max_keys, MAX_FAILS_PER_IP, now_ms) {
+        if !self.by_ip.contains_key(&ip)
+            && !make_room(&mut self.by_ip, self.max_keys, MAX_FAILS_PER_IP, now_ms)
+        {
             return Err(Refusal::RateLimited { retry_after_s: 60 });
         }
         if !self.by_account.contains_key(account)
-            && !make_room(&mut self.by_account, self.max_keys, MAX_FAILS_PER_ACCOUNT, now_ms)
+            && !make_room(
+                &mut self.by_account,
+                self.max_keys,
+                MAX_FAILS_PER_ACCOUNT,
+                now_ms,
+            )
         {
             return Err(Refusal::RateLimited { retry_after_s: 60 });
         }
@@ -824,7 +831,10 @@ mod tests {
         // a slot ended by success frees it and clears the account
         assert!(l.begin(ip(1), "bob", 0).is_ok());
         l.finish(ip(1), "bob", true, 1);
-        assert!(!l.by_account.contains_key("bob"), "idle entries are dropped");
+        assert!(
+            !l.by_account.contains_key("bob"),
+            "idle entries are dropped"
+        );
         // per address: in-flight checks count as well
         let mut l = LoginLimiter::default();
         let n = (0..50)
