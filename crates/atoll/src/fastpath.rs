@@ -850,8 +850,6 @@ pub struct Prefixed {
     write_timeout: Duration,
     /// Between a complete request head and the response's first write: body or handler time.
     in_request: bool,
-    /// A write happened since the last complete head (a response is under way or done).
-    wrote: bool,
     /// The last four bytes read while waiting for a head (to see its blank line).
     tail: u32,
     /// Bytes of the next head have arrived (its header timeout runs).
@@ -882,7 +880,6 @@ impl Prefixed {
             idle_timeout: limits.idle_timeout,
             write_timeout: limits.write_timeout,
             in_request: false,
-            wrote: false,
             tail: 0,
             head_started: true,
             read_deadline: Some(started + limits.header_timeout),
@@ -906,7 +903,6 @@ impl Prefixed {
             self.tail = (self.tail << 8) | b as u32;
             if self.tail == 0x0d0a_0d0a {
                 self.in_request = true;
-                self.wrote = false;
                 self.tail = 0;
                 self.head_started = false;
                 self.read_deadline = None;
@@ -920,11 +916,8 @@ impl Prefixed {
         if self.guard.slot.poll_kicked(cx).is_ready() {
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
-        if self.in_request && self.wrote {
-            // the response was written and hyper waits for the next request: idle keep-alive
-            self.in_request = false;
-            self.head_started = false;
-            self.read_deadline = None;
+        if !self.in_request && !self.head_started {
+            // waiting for the next request: may be closed for a new connection at the cap
             self.guard.idle();
         }
         let deadline = match self.read_deadline {
@@ -968,11 +961,15 @@ impl Prefixed {
             Poll::Ready(Ok(n)) => {
                 self.write_deadline = None;
                 if n > 0 {
-                    self.wrote = true;
-                    if self.in_request {
-                        // progress: the inactivity limit starts again
-                        self.read_deadline = None;
-                    }
+                    // an answer is being written: the next bytes read start the next head, and
+                    // the keep-alive time runs from the last write (a stream keeps it open)
+                    self.guard.busy();
+                    self.in_request = false;
+                    self.head_started = false;
+                    self.tail = 0;
+                    let d = Instant::now() + self.idle_timeout;
+                    self.read_deadline = Some(d);
+                    self.read_sleep.as_mut().reset(d);
                 }
                 Poll::Ready(Ok(n))
             }
