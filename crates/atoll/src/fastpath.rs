@@ -396,7 +396,9 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
             }
         }
     }
-    Ok(lim.rlim_cur as u64)
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+    let soft = lim.rlim_cur as u64;
+    Ok(soft)
 }
 
 struct Front {
@@ -1076,6 +1078,55 @@ mod tests {
         assert!(r.keep_alive && r.http10);
         let r = live(b"GET /live/c1/7.ts HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(r.what, What::Segment(7));
+    }
+
+    fn limits(max: usize, per_ip: usize) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: max,
+            max_per_ip: per_ip,
+        }
+    }
+
+    #[test]
+    fn per_address_cap_and_release() {
+        let c = Arc::new(Conns::new(limits(100, 2)));
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let g1 = c.admit(a).unwrap();
+        let _g2 = c.admit(a).unwrap();
+        assert_eq!(c.admit(a).err(), Some(Refused::PerIp));
+        let _g3 = c.admit(b).unwrap();
+        drop(g1);
+        let _g4 = c.admit(a).unwrap();
+        let t = c.table.lock().unwrap();
+        assert_eq!((t.open.len(), t.per_ip[&a], t.per_ip[&b]), (3, 2, 1));
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_is_closed_never_a_busy_one() {
+        let c = Arc::new(Conns::new(limits(3, 0)));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let busy = c.admit(ip).unwrap();
+        busy.busy();
+        let old = c.admit(ip).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let young = c.admit(ip).unwrap();
+        // a fourth: the oldest idle one is asked to close
+        let _new = c.admit(ip).unwrap();
+        assert!(old.kicked() && !young.kicked() && !busy.kicked());
+        // every one busy: refused, nothing kicked
+        for g in [&young, &_new] {
+            g.busy();
+        }
+        drop(old);
+        let c2 = Arc::new(Conns::new(limits(1, 0)));
+        let only = c2.admit(ip).unwrap();
+        only.busy();
+        assert_eq!(c2.admit(ip).err(), Some(Refused::Full));
+        assert!(!only.kicked());
     }
 
     #[test]
