@@ -27,7 +27,7 @@ open(sys.argv[1], 'w').write('\n'.join(out))
 PY
 ATOLL_ADMIN_PASSWORD=pw "$BIN" --data "$TMP/data" --http 127.0.0.1:$PORT --rtmp 127.0.0.1:$((PORT + 1)) >"$TMP/log" 2>&1 &
 PID=$!
-api() { curl -sf -u admin:pw "$@"; }
+api() { curl -sf -u admin:pw -H 'Content-Type: application/json' "$@"; }
 for _ in $(seq 50); do curl -sf -o /dev/null localhost:$PORT/healthz && break; sleep 0.2; done
 for c in $(seq 0 99); do
   api -o /dev/null -X POST localhost:$PORT/api/channels -d "{\"id\":\"c$c\",\"name\":\"C $c\",\"sources\":[],\"active\":false,\"epg_id\":\"ch$c.cn\"}"

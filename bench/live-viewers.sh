@@ -11,6 +11,8 @@
 # SERVER_CPUS / LOAD_CPUS (taskset lists; default: the server on CPU 0 — nginx's one worker, and
 # Atoll sizes its worker threads to the CPUs it may use — and the load tool and the feeding
 # ffmpegs on the others, so neither side steals the other's core; PIN=0 turns pinning off).
+# Viewers come from 127.0.0.1..N, 1,000 per address (Atoll caps connections per address at
+# http_max_connections_per_ip, 2,048 by default).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -235,7 +237,7 @@ for n in $VIEWERS; do
         c0=$(cpu_ticks $pids)
         TIMEFORMAT='%U %S'
         { time "${ON_LOAD[@]}" "$LOAD" --url "$(url_of "$s")" --viewers "$n" --duration "$DURATION" \
-            --ramp "$ramp" >"$TMP/load.out" 2> >(sed "s/^/[load $s] /" >&3) || true; } 2>"$TMP/load.time"
+            --ramp "$ramp" --src-ips "$(( (n + 999) / 1000 ))" >"$TMP/load.out" 2> >(sed "s/^/[load $s] /" >&3) || true; } 2>"$TMP/load.time"
         # shellcheck disable=SC2086
         c1=$(cpu_ticks $pids)
         out=$(tail -1 "$TMP/load.out")

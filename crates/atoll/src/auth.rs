@@ -108,25 +108,73 @@ pub const MAX_FAILS_PER_IP: usize = 10;
 pub const MAX_FAILS_PER_ACCOUNT: usize = 5;
 pub const FAIL_WINDOW_MS: i64 = 5 * 60_000;
 
-/// Counts failed sign-ins per address and per account in a sliding window (pure: time is passed in).
-/// Bounded: at most [`LoginLimiter::MAX_KEYS`] addresses and accounts are remembered.
-#[derive(Default)]
+/// Counts sign-in attempts per address and per account in a sliding window (pure: time is
+/// passed in). An attempt takes its slot BEFORE its password is checked ([`LoginLimiter::begin`])
+/// and turns into a failure or a success when the check ends ([`LoginLimiter::finish`]), so
+/// parallel attempts can never check more passwords than the limit.
+/// Bounded: at most `max_keys` addresses and accounts each; when full, the entry that failed
+/// least recently and is neither locked nor checking a password is forgotten, never a locked one.
 pub struct LoginLimiter {
-    by_ip: HashMap<IpAddr, Vec<i64>>,
-    by_account: HashMap<String, Vec<i64>>,
+    by_ip: HashMap<IpAddr, Tally>,
+    by_account: HashMap<String, Tally>,
+    max_keys: usize,
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    /// When the failures in the window happened (oldest first, at most the limit kept).
+    fails: Vec<i64>,
+    /// Attempts whose password is being checked right now.
+    pending: usize,
+}
+
+impl Tally {
+    fn prune(&mut self, now_ms: i64) {
+        self.fails.retain(|t| now_ms - t < FAIL_WINDOW_MS);
+    }
+    /// Milliseconds until the failures alone allow one more attempt (0 = now).
+    fn locked_for(&mut self, max: usize, now_ms: i64) -> i64 {
+        self.prune(now_ms);
+        if self.fails.len() < max {
+            0
+        } else {
+            self.fails[self.fails.len() - max] + FAIL_WINDOW_MS - now_ms
+        }
+    }
+    fn last_fail(&self) -> i64 {
+        self.fails.last().copied().unwrap_or(i64::MIN)
+    }
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::new(Self::MAX_KEYS)
+    }
 }
 
 impl LoginLimiter {
     pub const MAX_KEYS: usize = 10_000;
 
-    /// Refuses when either the address or the account has used up its failures.
+    pub fn new(max_keys: usize) -> Self {
+        LoginLimiter {
+            by_ip: HashMap::new(),
+            by_account: HashMap::new(),
+            max_keys: max_keys.max(1),
+        }
+    }
+
+    /// Refuses when either the address or the account has used up its failures (attempts in
+    /// progress not counted: a cached right password is let through by the caller only when this
+    /// passes).
     pub fn check(&mut self, ip: IpAddr, account: &str, now_ms: i64) -> Result<(), Refusal> {
-        let a = Self::wait(self.by_ip.get_mut(&ip), MAX_FAILS_PER_IP, now_ms);
-        let b = Self::wait(
-            self.by_account.get_mut(account),
-            MAX_FAILS_PER_ACCOUNT,
-            now_ms,
-        );
+        let a = self
+            .by_ip
+            .get_mut(&ip)
+            .map_or(0, |t| t.locked_for(MAX_FAILS_PER_IP, now_ms));
+        let b = self
+            .by_account
+            .get_mut(account)
+            .map_or(0, |t| t.locked_for(MAX_FAILS_PER_ACCOUNT, now_ms));
         match a.max(b) {
             0 => Ok(()),
             ms => Err(Refusal::RateLimited {
@@ -135,44 +183,113 @@ impl LoginLimiter {
         }
     }
 
-    /// Milliseconds until one more attempt is allowed (0 = now).
-    fn wait(fails: Option<&mut Vec<i64>>, max: usize, now_ms: i64) -> i64 {
-        let Some(f) = fails else { return 0 };
-        f.retain(|t| now_ms - t < FAIL_WINDOW_MS);
-        if f.len() < max {
-            0
-        } else {
-            f[f.len() - max] + FAIL_WINDOW_MS - now_ms
+    /// Takes a slot for one password check: refused when the failures plus the checks in progress
+    /// of the address or the account reach its limit. Every `Ok` must be followed by one
+    /// [`LoginLimiter::finish`].
+    pub fn begin(&mut self, ip: IpAddr, account: &str, now_ms: i64) -> Result<(), Refusal> {
+        self.check(ip, account, now_ms)?;
+        let busy_ip = self
+            .by_ip
+            .get(&ip)
+            .is_some_and(|t| t.fails.len() + t.pending >= MAX_FAILS_PER_IP);
+        let busy_account = self
+            .by_account
+            .get(account)
+            .is_some_and(|t| t.fails.len() + t.pending >= MAX_FAILS_PER_ACCOUNT);
+        if busy_ip || busy_account {
+            // the slots are taken by checks in progress: their outcome is known within a second
+            return Err(Refusal::RateLimited { retry_after_s: 1 });
         }
+        if !self.by_ip.contains_key(&ip)
+            && !make_room(&mut self.by_ip, self.max_keys, MAX_FAILS_PER_IP, now_ms)
+        {
+            return Err(Refusal::RateLimited { retry_after_s: 60 });
+        }
+        if !self.by_account.contains_key(account)
+            && !make_room(
+                &mut self.by_account,
+                self.max_keys,
+                MAX_FAILS_PER_ACCOUNT,
+                now_ms,
+            )
+        {
+            return Err(Refusal::RateLimited { retry_after_s: 60 });
+        }
+        self.by_ip.entry(ip).or_default().pending += 1;
+        self.by_account
+            .entry(account.to_string())
+            .or_default()
+            .pending += 1;
+        Ok(())
     }
 
-    pub fn failed(&mut self, ip: IpAddr, account: &str, now_ms: i64) {
-        if self.by_ip.len() >= Self::MAX_KEYS || self.by_account.len() >= Self::MAX_KEYS {
-            self.by_ip
-                .retain(|_, f| f.last().is_some_and(|t| now_ms - t < FAIL_WINDOW_MS));
-            self.by_account
-                .retain(|_, f| f.last().is_some_and(|t| now_ms - t < FAIL_WINDOW_MS));
-        }
-        for f in [
-            self.by_ip.entry(ip).or_default(),
-            self.by_account.entry(account.to_string()).or_default(),
+    /// Ends a check begun with [`LoginLimiter::begin`]: a failure is counted; a success clears
+    /// the failures of the address and the account.
+    pub fn finish(&mut self, ip: IpAddr, account: &str, ok: bool, now_ms: i64) {
+        for (t, max) in [
+            (self.by_ip.get_mut(&ip), MAX_FAILS_PER_IP),
+            (self.by_account.get_mut(account), MAX_FAILS_PER_ACCOUNT),
         ] {
-            f.push(now_ms);
-            if f.len() > MAX_FAILS_PER_IP.max(MAX_FAILS_PER_ACCOUNT) {
-                f.remove(0);
+            let Some(t) = t else { continue };
+            t.pending = t.pending.saturating_sub(1);
+            if ok {
+                t.fails.clear();
+            } else {
+                t.prune(now_ms);
+                t.fails.push(now_ms);
+                if t.fails.len() > max {
+                    t.fails.remove(0);
+                }
             }
         }
-        if self.by_ip.len() > Self::MAX_KEYS {
-            self.by_ip.clear();
+        let idle = |t: &Tally| t.pending == 0 && t.fails.is_empty();
+        if self.by_ip.get(&ip).is_some_and(idle) {
+            self.by_ip.remove(&ip);
         }
-        if self.by_account.len() > Self::MAX_KEYS {
-            self.by_account.clear();
+        if self.by_account.get(account).is_some_and(idle) {
+            self.by_account.remove(account);
         }
     }
 
-    pub fn succeeded(&mut self, ip: IpAddr, account: &str) {
-        self.by_ip.remove(&ip);
-        self.by_account.remove(account);
+    /// A failure without a slot taken first (tests).
+    #[cfg(test)]
+    pub fn failed(&mut self, ip: IpAddr, account: &str, now_ms: i64) {
+        if self.begin(ip, account, now_ms).is_ok() {
+            self.finish(ip, account, false, now_ms);
+        }
+    }
+}
+
+/// Makes room for one more key in a full table: forgets the entry that failed least recently
+/// among those neither locked nor checking a password. False when every entry is locked or busy
+/// (the newcomer is refused for now; locked entries are never forgotten).
+fn make_room<K: Clone + Eq + std::hash::Hash>(
+    map: &mut HashMap<K, Tally>,
+    max_keys: usize,
+    max_fails: usize,
+    now_ms: i64,
+) -> bool {
+    if map.len() < max_keys {
+        return true;
+    }
+    map.retain(|_, t| {
+        t.prune(now_ms);
+        t.pending > 0 || !t.fails.is_empty()
+    });
+    if map.len() < max_keys {
+        return true;
+    }
+    let victim = map
+        .iter()
+        .filter(|(_, t)| t.pending == 0 && t.fails.len() < max_fails)
+        .min_by_key(|(_, t)| t.last_fail())
+        .map(|(k, _)| k.clone());
+    match victim {
+        Some(k) => {
+            map.remove(&k);
+            true
+        }
+        None => false,
     }
 }
 
@@ -219,19 +336,70 @@ pub struct Authenticator {
     limiter: Mutex<LoginLimiter>,
 }
 
+/// One password check in progress in the limiter; ends as a failure if dropped unfinished
+/// (the client went away during the check).
+struct Slot<'a> {
+    limiter: &'a Mutex<LoginLimiter>,
+    ip: IpAddr,
+    account: String,
+    now_ms: i64,
+    done: bool,
+}
+
+impl<'a> Slot<'a> {
+    fn take(
+        limiter: &'a Mutex<LoginLimiter>,
+        ip: IpAddr,
+        account: &str,
+        now_ms: i64,
+    ) -> Result<Self, Refusal> {
+        limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .begin(ip, account, now_ms)?;
+        Ok(Slot {
+            limiter,
+            ip,
+            account: account.to_string(),
+            now_ms,
+            done: false,
+        })
+    }
+
+    fn finish(mut self, ok: bool) {
+        self.end(ok);
+    }
+
+    fn end(&mut self, ok: bool) {
+        if !self.done {
+            self.done = true;
+            self.limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finish(self.ip, &self.account, ok, self.now_ms);
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
 /// A valid argon2id hash of a random password, verified against when the user does not exist.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0hUVNidxuOkYxIRnYNRRD0x0B2YJYwSrPfyl7s/sJrk";
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl Authenticator {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, max_tracked: usize) -> Self {
         Authenticator {
             store,
             hasher: RandomState::new(),
             cache: Mutex::new(HashMap::new()),
             verifying: tokio::sync::Semaphore::new(2),
-            limiter: Mutex::new(LoginLimiter::default()),
+            limiter: Mutex::new(LoginLimiter::new(max_tracked)),
         }
     }
 
@@ -278,6 +446,8 @@ impl Authenticator {
                 }
             }
         }
+        // the attempt takes its slot before the slow check: parallel guesses cannot outrun the limit
+        let slot = Slot::take(&self.limiter, ip, name, now_ms)?;
         let password = password.to_string();
         let verified_hash = user.as_ref().map(|u| u.password_hash.clone());
         let permit = self.verifying.acquire().await;
@@ -300,13 +470,7 @@ impl Authenticator {
             .flatten(),
             Err(_) => None,
         };
-        {
-            let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
-            match &principal {
-                Some(_) => limiter.succeeded(ip, name),
-                None => limiter.failed(ip, name, now_ms),
-            }
-        }
+        slot.finish(principal.is_some());
         let Some(p) = principal else {
             tracing::warn!(account = %name, %ip, "failed sign-in");
             return Err(Refusal::BadCredentials);
@@ -631,19 +795,80 @@ mod tests {
         // the window slides
         assert!(l.check(ip, "carol", 40 + FAIL_WINDOW_MS).is_ok());
         assert!(l.check(other, "admin", 10 + FAIL_WINDOW_MS).is_ok());
-        l.succeeded(ip, "carol");
-        assert!(l.check(ip, "carol", 41).is_ok());
+        assert!(l.begin(ip, "carol", 40 + FAIL_WINDOW_MS).is_ok());
+        l.finish(ip, "carol", true, 41 + FAIL_WINDOW_MS);
+        assert!(l.check(ip, "carol", 42 + FAIL_WINDOW_MS).is_ok());
     }
 
     #[test]
     fn limiter_memory_is_bounded() {
-        let mut l = LoginLimiter::default();
-        for i in 0..(LoginLimiter::MAX_KEYS as u32 * 2) {
+        let mut l = LoginLimiter::new(500);
+        for i in 0..2_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
-            l.failed(ip, &i.to_string(), 0);
+            l.failed(ip, &i.to_string(), i as i64);
         }
-        assert!(l.by_ip.len() <= LoginLimiter::MAX_KEYS + 1);
-        assert!(l.by_account.len() <= LoginLimiter::MAX_KEYS + 1);
+        assert!(l.by_ip.len() <= 500, "{}", l.by_ip.len());
+        assert!(l.by_account.len() <= 500, "{}", l.by_account.len());
+    }
+
+    #[test]
+    fn parallel_attempts_take_their_slot_before_the_check() {
+        let mut l = LoginLimiter::default();
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        // 100 attempts arrive before any check ends: only the limit get a slot
+        let granted: Vec<u8> = (0..100u8)
+            .filter(|&i| l.begin(ip(i), "admin", 0).is_ok())
+            .collect();
+        assert_eq!(granted.len(), MAX_FAILS_PER_ACCOUNT);
+        for &i in &granted {
+            l.finish(ip(i), "admin", false, 1);
+        }
+        // now the failures lock the account, for a right password too
+        assert!(matches!(
+            l.begin(ip(200), "admin", 2),
+            Err(Refusal::RateLimited { retry_after_s }) if retry_after_s > 1
+        ));
+        // a slot ended by success frees it and clears the account
+        assert!(l.begin(ip(1), "bob", 0).is_ok());
+        l.finish(ip(1), "bob", true, 1);
+        assert!(
+            !l.by_account.contains_key("bob"),
+            "idle entries are dropped"
+        );
+        // per address: in-flight checks count as well
+        let mut l = LoginLimiter::default();
+        let n = (0..50)
+            .filter(|i| l.begin(ip(9), &format!("u{i}"), 0).is_ok())
+            .count();
+        assert_eq!(n, MAX_FAILS_PER_IP);
+    }
+
+    #[test]
+    fn a_full_table_never_forgets_a_locked_account() {
+        let mut l = LoginLimiter::new(20);
+        let ip = |i: u32| IpAddr::from(i.to_be_bytes());
+        for i in 0..MAX_FAILS_PER_ACCOUNT as u32 {
+            l.failed(ip(i), "victim", i as i64);
+        }
+        assert!(l.check(ip(999), "victim", 10).is_err());
+        // a flood of other names (each failing once, from many addresses) fills the tables
+        for i in 0..1_000u32 {
+            l.failed(ip(10_000 + i), &format!("n{i}"), 100 + i as i64);
+            assert!(l.by_account.len() <= 20 && l.by_ip.len() <= 20);
+        }
+        assert!(
+            l.check(ip(999), "victim", 2_000).is_err(),
+            "the account under attack stays locked"
+        );
+        // when every entry is locked, a newcomer is refused rather than a locked one forgotten
+        let mut l = LoginLimiter::new(2);
+        for a in ["a", "b"] {
+            for i in 0..MAX_FAILS_PER_ACCOUNT as u32 {
+                l.failed(ip(i + 100 * (a == "b") as u32), a, 0);
+            }
+        }
+        assert!(l.begin(ip(50), "c", 1).is_err());
+        assert!(l.check(ip(51), "a", 1).is_err() && l.check(ip(51), "b", 1).is_err());
     }
 
     #[test]

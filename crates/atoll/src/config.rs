@@ -107,6 +107,22 @@ pub struct Config {
     pub probe_per_minute: u32,
     /// Largest test pattern a probe may encode, in pixels per second (width × height × fps).
     pub probe_testsrc_max_pixels_per_second: u64,
+    // Limits: HTTP front door and sign-in
+    /// Seconds a client has to send a whole request head (from its connection or first byte).
+    pub http_header_timeout_seconds: u64,
+    /// Seconds an idle keep-alive connection (between requests) stays open.
+    pub http_keepalive_idle_seconds: u64,
+    /// Seconds a write to a client may make no progress before the connection is closed.
+    pub http_write_timeout_seconds: u64,
+    /// Open HTTP connections in all (further capped at the open-file limit minus
+    /// `http_reserved_fds`); at the cap the longest-idle connection is closed for a new one.
+    pub http_max_connections: usize,
+    /// Open HTTP connections per client address (0 = no per-address cap).
+    pub http_max_connections_per_ip: usize,
+    /// File descriptors kept back from HTTP for the archive, database, sources and RTMP.
+    pub http_reserved_fds: usize,
+    /// Addresses and accounts the sign-in limiter remembers (each table).
+    pub signin_max_tracked: usize,
 }
 
 impl Default for Config {
@@ -148,6 +164,14 @@ impl Default for Config {
             probe_max_concurrent: 2,
             probe_per_minute: 12,
             probe_testsrc_max_pixels_per_second: 1280 * 720 * 30,
+            // Limits: HTTP front door and sign-in
+            http_header_timeout_seconds: 10,
+            http_keepalive_idle_seconds: 60,
+            http_write_timeout_seconds: 30,
+            http_max_connections: 50_000,
+            http_max_connections_per_ip: 2_048,
+            http_reserved_fds: 256,
+            signin_max_tracked: 10_000,
         }
     }
 }

@@ -10,19 +10,24 @@
 //! Anything unusual (another method, a query string, percent-escapes, a body, Expect,
 //! Upgrade, an unknown channel, a malformed or oversized head) is left to hyper.
 
-use std::future::IntoFuture;
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::hub::live::{ua_hash, SegmentFile};
 use crate::hub::Hub;
@@ -73,8 +78,10 @@ pub async fn serve(
     hub: Arc<Hub>,
     viewer: Arc<crate::viewer::Rules>,
     app: axum::Router,
+    limits: Limits,
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let conns = Arc::new(Conns::new(limits));
     let local = listener.local_addr()?;
     let (handoff_tx, handoff_rx) = mpsc::channel(HANDOFF_QUEUE);
     // `tap_io` makes axum's `ConnectInfo<SocketAddr>` work for a custom listener.
@@ -94,24 +101,36 @@ pub async fn serve(
         hub,
         viewer,
         handoff: handoff_tx,
+        limits: conns.limits.clone(),
     });
     let (close_tx, close_rx) = watch::channel(());
+    let mut errors = AcceptErrors::default();
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
-                    accept_error(e).await;
+                    errors.note(e).await;
                     continue;
                 }
             },
             _ = stopping(shutdown.clone()) => break,
+        };
+        // beyond a cap the connection is closed at once: accepting never waits, never spins
+        let guard = match conns.admit(peer.ip()) {
+            Ok(g) => g,
+            Err(why) => {
+                errors.refused(why, peer);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(connection(
             front.clone(),
             stream,
             peer,
+            guard,
             shutdown.clone(),
             close_rx.clone(),
         ));
@@ -130,19 +149,256 @@ async fn stopping(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
-/// As axum's listener: a failed handshake is the peer's problem; anything else (EMFILE)
-/// is logged and accepting pauses for a second.
-async fn accept_error(e: io::Error) {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    ) {
-        return;
+/// Accept failures and refusals, logged at most once per [`LOG_EVERY`] (with counts).
+#[derive(Default)]
+struct AcceptErrors {
+    last_log: Option<std::time::Instant>,
+    errors: u64,
+    refused_per_ip: u64,
+    refused_full: u64,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Pause after an accept failure such as EMFILE (the pending connection stays in the backlog).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+impl AcceptErrors {
+    /// As axum's listener: a failed handshake is the peer's problem; anything else (EMFILE)
+    /// pauses accepting briefly and is logged now and then, not every time.
+    async fn note(&mut self, e: io::Error) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+        ) {
+            return;
+        }
+        self.errors += 1;
+        if self.due() {
+            tracing::error!(
+                "accept error: {e} ({} in the last {} s; raise the open-file limit or lower \
+                 http_max_connections)",
+                self.errors,
+                LOG_EVERY.as_secs()
+            );
+            self.errors = 0;
+        }
+        tokio::time::sleep(ACCEPT_BACKOFF).await;
     }
-    tracing::error!("accept error: {e}");
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    fn refused(&mut self, why: Refused, peer: SocketAddr) {
+        match why {
+            Refused::PerIp => self.refused_per_ip += 1,
+            Refused::Full => self.refused_full += 1,
+        }
+        if self.due() {
+            tracing::warn!(
+                %peer,
+                "HTTP connections refused in the last {} s: {} over the per-address cap \
+                 (http_max_connections_per_ip), {} with all connections busy (http_max_connections)",
+                LOG_EVERY.as_secs(),
+                self.refused_per_ip,
+                self.refused_full
+            );
+            self.refused_per_ip = 0;
+            self.refused_full = 0;
+        }
+    }
+
+    fn due(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if self.last_log.is_some_and(|t| now - t < LOG_EVERY) {
+            return false;
+        }
+        self.last_log = Some(now);
+        true
+    }
+}
+
+/// The front door's limits (from the settings; see `config`).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A request head must be complete this long after the connection opened or its first byte.
+    pub header_timeout: Duration,
+    /// An idle keep-alive connection closes after this long without a new request.
+    pub idle_timeout: Duration,
+    /// A write that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// Open connections in all (already capped below the open-file limit).
+    pub max_connections: usize,
+    /// Open connections per client address; 0 = no cap.
+    pub max_per_ip: usize,
+}
+
+/// Why a new connection was closed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    PerIp,
+    Full,
+}
+
+/// Every open HTTP connection (fast path and hyper): counts per address, and which ones wait
+/// idle for a request head (the oldest is closed when a new connection arrives at the cap, as
+/// nginx reuses keep-alive connections).
+struct Conns {
+    limits: Limits,
+    table: std::sync::Mutex<ConnTable>,
+    epoch: std::time::Instant,
+}
+
+#[derive(Default)]
+struct ConnTable {
+    next_id: u64,
+    per_ip: HashMap<IpAddr, usize>,
+    open: HashMap<u64, Arc<Slot>>,
+}
+
+/// One connection's shared state.
+#[derive(Default)]
+struct Slot {
+    /// Milliseconds (since `Conns::epoch`, +1) since when it waits for a request head; 0 = busy.
+    idle_since: AtomicU64,
+    /// Asked to close (evicted for a new connection).
+    kicked: AtomicBool,
+    waker: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Slot {
+    fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.kicked.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if self.kicked.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+        if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            w.wake();
+        }
+    }
+}
+
+impl Conns {
+    fn new(limits: Limits) -> Self {
+        Conns {
+            limits,
+            table: Default::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refused> {
+        let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let max_ip = self.limits.max_per_ip;
+        if max_ip > 0 && t.per_ip.get(&ip).copied().unwrap_or(0) >= max_ip {
+            return Err(Refused::PerIp);
+        }
+        let max = self.limits.max_connections;
+        if t.open.len() >= max {
+            // close the connection idle the longest; the ones already asked to close still
+            // count, up to a small slack (the descriptor reserve covers it)
+            let slack = max / 16 + 16;
+            let victim = t
+                .open
+                .values()
+                .filter(|s| !s.kicked.load(Ordering::Relaxed))
+                .filter_map(|s| match s.idle_since.load(Ordering::Relaxed) {
+                    0 => None,
+                    since => Some((since, s)),
+                })
+                .min_by_key(|(since, _)| *since)
+                .map(|(_, s)| s.clone());
+            match victim {
+                Some(v) if t.open.len() < max + slack => v.kick(),
+                _ => return Err(Refused::Full),
+            }
+        }
+        t.next_id += 1;
+        let id = t.next_id;
+        let slot = Arc::new(Slot::default());
+        t.open.insert(id, slot.clone());
+        *t.per_ip.entry(ip).or_default() += 1;
+        drop(t);
+        let g = ConnGuard {
+            conns: self.clone(),
+            id,
+            ip,
+            slot,
+        };
+        g.idle();
+        Ok(g)
+    }
+}
+
+/// Holds one connection's place in [`Conns`] until dropped (with the connection).
+pub struct ConnGuard {
+    conns: Arc<Conns>,
+    id: u64,
+    ip: IpAddr,
+    slot: Arc<Slot>,
+}
+
+impl ConnGuard {
+    /// Marks the connection as waiting for a request head (may be closed for a newcomer).
+    fn idle(&self) {
+        let ms = self.conns.epoch.elapsed().as_millis() as u64 + 1;
+        let _ = self
+            .slot
+            .idle_since
+            .compare_exchange(0, ms, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    /// Marks the connection as serving a request.
+    fn busy(&self) {
+        self.slot.idle_since.store(0, Ordering::Relaxed);
+    }
+    fn kicked(&self) -> bool {
+        self.slot.kicked.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut t = self.conns.table.lock().unwrap_or_else(|e| e.into_inner());
+        t.open.remove(&self.id);
+        if let Some(n) = t.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit; returns the soft limit in force.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to an rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+    let soft = lim.rlim_cur as u64;
+    Ok(soft)
 }
 
 struct Front {
@@ -151,28 +407,45 @@ struct Front {
     /// goes to hyper, whose gate checks and answers (see api::viewer_gate).
     viewer: Arc<crate::viewer::Rules>,
     handoff: mpsc::Sender<(Prefixed, SocketAddr)>,
+    limits: Limits,
 }
 
 /// One connection: fast requests are answered here, in order, until the first other one.
+/// A request head must be complete within the header timeout (from the connection, or from
+/// its first byte after a response); between requests the connection may idle for the
+/// keep-alive time; a write that makes no progress for the write timeout ends it.
 async fn connection(
     front: Arc<Front>,
     mut stream: TcpStream,
     peer: SocketAddr,
+    guard: ConnGuard,
     shutdown: watch::Receiver<bool>,
     _open: watch::Receiver<()>,
 ) {
+    let limits = &front.limits;
     // bytes read and not yet used; freed between requests (thousands of idle viewers)
     let mut buf: Vec<u8> = Vec::new();
+    let mut deadline = Instant::now() + limits.header_timeout;
+    // when the current head's first byte arrived (None: nothing of it yet)
+    let mut head_started: Option<Instant> = None;
     loop {
+        if !buf.is_empty() && head_started.is_none() {
+            let now = Instant::now();
+            head_started = Some(now);
+            deadline = deadline.min(now + limits.header_timeout);
+        }
         let req = match parse(&buf) {
             Head::Partial if buf.len() < MAX_HEAD => {
                 if buf.capacity() - buf.len() < 1024 {
                     buf.reserve(4096);
                 }
                 let idle = buf.is_empty();
+                guard.idle();
                 let r = tokio::select! {
                     r = stream.read_buf(&mut buf) => r,
                     _ = stopping(shutdown.clone()), if idle => return,
+                    _ = std::future::poll_fn(|cx| guard.slot.poll_kicked(cx)) => return,
+                    _ = tokio::time::sleep_until(deadline) => return,
                 };
                 match r {
                     Ok(0) | Err(_) => return,
@@ -185,11 +458,7 @@ async fn connection(
                 req
             }
             Head::Live(_) | Head::Partial | Head::Other => {
-                let io = Prefixed {
-                    prefix: buf,
-                    pos: 0,
-                    stream,
-                };
+                let io = Prefixed::new(buf, stream, guard, limits, head_started);
                 tokio::select! {
                     _ = front.handoff.send((io, peer)) => {},
                     _ = stopping(shutdown.clone()) => {},
@@ -199,17 +468,14 @@ async fn connection(
         };
         // an unknown channel's answer (404, or a catch-up form) is hyper's
         let Some(ch) = front.hub.get(&req.id) else {
-            let io = Prefixed {
-                prefix: buf,
-                pos: 0,
-                stream,
-            };
+            let io = Prefixed::new(buf, stream, guard, limits, head_started);
             tokio::select! {
                 _ = front.handoff.send((io, peer)) => {},
                 _ = stopping(shutdown.clone()) => {},
             }
             return;
         };
+        guard.busy();
         let live = ch.live.clone();
         drop(ch);
         let conn_hdr = match (req.keep_alive, req.http10) {
@@ -224,6 +490,7 @@ async fn connection(
                     let body = b"channel is starting; no segment yet\n";
                     small(
                         &mut stream,
+                        limits.write_timeout,
                         "404 Not Found",
                         TEXT_TYPE,
                         "no-cache",
@@ -234,6 +501,7 @@ async fn connection(
                 } else {
                     small(
                         &mut stream,
+                        limits.write_timeout,
                         "200 OK",
                         PLAYLIST_TYPE,
                         "max-age=1",
@@ -263,12 +531,20 @@ async fn connection(
                             conn_hdr,
                             data.len(),
                         );
-                        segment(&mut stream, &head, &data, file.as_deref()).await
+                        segment(
+                            &mut stream,
+                            limits.write_timeout,
+                            &head,
+                            &data,
+                            file.as_deref(),
+                        )
+                        .await
                     }
                     None => {
                         let body = b"segment is not (or no longer) available\n";
                         small(
                             &mut stream,
+                            limits.write_timeout,
                             "404 Not Found",
                             TEXT_TYPE,
                             "no-cache",
@@ -280,13 +556,15 @@ async fn connection(
                 }
             }
         };
-        if sent.is_err() {
+        if sent.is_err() || guard.kicked() {
             return;
         }
         buf.drain(..req.head_len);
         if buf.is_empty() {
             buf = Vec::new();
         }
+        head_started = None;
+        deadline = Instant::now() + limits.idle_timeout;
         if !req.keep_alive {
             let _ = stream.shutdown().await;
             return;
@@ -306,6 +584,7 @@ fn head(status: &str, ctype: &str, cache: &str, conn: &str, len: usize) -> Vec<u
 /// A small response (playlist, 404): head and body in one write.
 async fn small(
     stream: &mut TcpStream,
+    write_timeout: Duration,
     status: &str,
     ctype: &str,
     cache: &str,
@@ -314,7 +593,26 @@ async fn small(
 ) -> io::Result<()> {
     let mut out = head(status, ctype, cache, conn, body.len());
     out.extend_from_slice(body);
-    stream.write_all(&out).await
+    write_all_timed(stream, &out, write_timeout).await
+}
+
+/// `write_all`, failing when one write makes no progress for `timeout` (a client that reads
+/// nothing).
+async fn write_all_timed(
+    stream: &mut TcpStream,
+    mut buf: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = tokio::time::timeout(timeout, stream.write(buf))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+    }
+    Ok(())
 }
 
 /// A segment: the head, then the body by `sendfile` from its file (a plain copy
@@ -322,17 +620,18 @@ async fn small(
 /// the end of the body, even when a slow reader's window opens a little at a time.
 async fn segment(
     stream: &mut TcpStream,
+    write_timeout: Duration,
     head: &[u8],
     data: &Bytes,
     file: Option<&SegmentFile>,
 ) -> io::Result<()> {
     let Some(file) = file else {
-        stream.write_all(head).await?;
-        return stream.write_all(data).await;
+        write_all_timed(stream, head, write_timeout).await?;
+        return write_all_timed(stream, data, write_timeout).await;
     };
     let sock = stream.as_raw_fd();
     cork(sock, true);
-    let r = sendfile_body(stream, sock, head, file).await;
+    let r = sendfile_body(stream, sock, head, file, write_timeout).await;
     cork(sock, false);
     r
 }
@@ -356,12 +655,15 @@ async fn sendfile_body(
     sock: std::os::fd::RawFd,
     head: &[u8],
     file: &SegmentFile,
+    write_timeout: Duration,
 ) -> io::Result<()> {
+    let stalled = |_| io::Error::from(io::ErrorKind::TimedOut);
     let mut sent = 0;
     while sent < head.len() {
         let rest = &head[sent..];
-        sent += stream
-            .async_io(Interest::WRITABLE, || {
+        sent += tokio::time::timeout(
+            write_timeout,
+            stream.async_io(Interest::WRITABLE, || {
                 // SAFETY: `sock` is the open socket `stream` owns; `rest` is a live buffer of
                 // `rest.len()` bytes.
                 let n = unsafe {
@@ -377,14 +679,17 @@ async fn sendfile_body(
                 } else {
                     Ok(n as usize)
                 }
-            })
-            .await?;
+            }),
+        )
+        .await
+        .map_err(stalled)??;
     }
     let len = file.len() as libc::off_t;
     let mut off: libc::off_t = 0;
     while off < len {
-        let n = stream
-            .async_io(Interest::WRITABLE, || {
+        let n = tokio::time::timeout(
+            write_timeout,
+            stream.async_io(Interest::WRITABLE, || {
                 let want = ((len - off) as usize).min(SENDFILE_MAX_CHUNK);
                 // SAFETY: both descriptors stay open during the call (`stream` and `file` are
                 // borrowed); `off` is a valid in/out offset, advanced by the kernel.
@@ -394,8 +699,10 @@ async fn sendfile_body(
                 } else {
                     Ok(n as usize)
                 }
-            })
-            .await?;
+            }),
+        )
+        .await
+        .map_err(stalled)??;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -530,10 +837,148 @@ impl axum::serve::Listener for Handoffs {
 }
 
 /// A connection whose first bytes were already read: they are replayed before the socket.
+/// It also holds the connection's timeouts while hyper owns it (hyper has no timer here):
+/// a request head must be complete within the header timeout of its first byte, a connection
+/// waiting for its next request closes after the keep-alive time (or when evicted for a new
+/// connection at the cap), any read or write that makes no progress for the idle (read) or
+/// write time fails with `TimedOut`.
 pub struct Prefixed {
     prefix: Vec<u8>,
     pos: usize,
     stream: TcpStream,
+    guard: ConnGuard,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    write_timeout: Duration,
+    /// Between a complete request head and the response's first write: body or handler time.
+    in_request: bool,
+    /// The last four bytes read while waiting for a head (to see its blank line).
+    tail: u32,
+    /// Bytes of the next head have arrived (its header timeout runs).
+    head_started: bool,
+    /// When the current wait for a head, or the head itself, must have ended.
+    read_deadline: Option<Instant>,
+    read_sleep: Pin<Box<tokio::time::Sleep>>,
+    write_deadline: Option<Instant>,
+    write_sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Prefixed {
+    fn new(
+        prefix: Vec<u8>,
+        stream: TcpStream,
+        guard: ConnGuard,
+        limits: &Limits,
+        head_started: Option<Instant>,
+    ) -> Self {
+        let now = Instant::now();
+        let started = head_started.unwrap_or(now);
+        Prefixed {
+            prefix,
+            pos: 0,
+            stream,
+            guard,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            write_timeout: limits.write_timeout,
+            in_request: false,
+            tail: 0,
+            head_started: true,
+            read_deadline: Some(started + limits.header_timeout),
+            read_sleep: Box::pin(tokio::time::sleep_until(started + limits.header_timeout)),
+            write_deadline: None,
+            write_sleep: Box::pin(tokio::time::sleep_until(now)),
+        }
+    }
+
+    /// Notes bytes read: while waiting for a head, looks for its end.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() || self.in_request {
+            return;
+        }
+        if !self.head_started {
+            // the first byte of a new head after a response
+            self.head_started = true;
+            self.read_deadline = Some(Instant::now() + self.header_timeout);
+        }
+        for &b in bytes {
+            self.tail = (self.tail << 8) | b as u32;
+            if self.tail == 0x0d0a_0d0a {
+                self.in_request = true;
+                self.tail = 0;
+                self.head_started = false;
+                self.read_deadline = None;
+                self.guard.busy();
+                break;
+            }
+        }
+    }
+
+    fn poll_read_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.guard.slot.poll_kicked(cx).is_ready() {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+        }
+        if !self.in_request && !self.head_started {
+            // waiting for the next request: may be closed for a new connection at the cap
+            self.guard.idle();
+        }
+        let deadline = match self.read_deadline {
+            Some(d) => d,
+            None => {
+                // waiting for the next request, or in a request (body, handler): no progress
+                // for the keep-alive time ends it
+                let d = Instant::now() + self.idle_timeout;
+                self.read_deadline = Some(d);
+                d
+            }
+        };
+        if self.read_sleep.deadline() != deadline {
+            self.read_sleep.as_mut().reset(deadline);
+        }
+        match self.read_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_write_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let deadline = *self
+            .write_deadline
+            .get_or_insert_with(|| Instant::now() + self.write_timeout);
+        if self.write_sleep.deadline() != deadline {
+            self.write_sleep.as_mut().reset(deadline);
+        }
+        match self.write_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn wrote(
+        &mut self,
+        r: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(Ok(n)) => {
+                self.write_deadline = None;
+                if n > 0 {
+                    // an answer is being written: the next bytes read start the next head, and
+                    // the keep-alive time runs from the last write (a stream keeps it open)
+                    self.guard.busy();
+                    self.in_request = false;
+                    self.head_started = false;
+                    self.tail = 0;
+                    let d = Instant::now() + self.idle_timeout;
+                    self.read_deadline = Some(d);
+                    self.read_sleep.as_mut().reset(d);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.poll_write_deadline(cx),
+        }
+    }
 }
 
 impl AsyncRead for Prefixed {
@@ -545,7 +990,9 @@ impl AsyncRead for Prefixed {
         let this = self.get_mut();
         if this.pos < this.prefix.len() {
             let n = (this.prefix.len() - this.pos).min(buf.remaining());
-            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            let chunk = this.prefix[this.pos..this.pos + n].to_vec();
+            buf.put_slice(&chunk);
+            this.saw(&chunk);
             this.pos += n;
             if this.pos == this.prefix.len() {
                 this.prefix = Vec::new();
@@ -553,7 +1000,20 @@ impl AsyncRead for Prefixed {
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let filled = &buf.filled()[before..];
+                if !filled.is_empty() && this.in_request {
+                    this.read_deadline = None;
+                }
+                let chunk = filled.to_vec();
+                this.saw(&chunk);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.poll_read_deadline(cx),
+        }
     }
 }
 
@@ -563,14 +1023,18 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(r, cx)
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(r, cx)
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -614,6 +1078,55 @@ mod tests {
         assert!(r.keep_alive && r.http10);
         let r = live(b"GET /live/c1/7.ts HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(r.what, What::Segment(7));
+    }
+
+    fn limits(max: usize, per_ip: usize) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: max,
+            max_per_ip: per_ip,
+        }
+    }
+
+    #[test]
+    fn per_address_cap_and_release() {
+        let c = Arc::new(Conns::new(limits(100, 2)));
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let g1 = c.admit(a).unwrap();
+        let _g2 = c.admit(a).unwrap();
+        assert_eq!(c.admit(a).err(), Some(Refused::PerIp));
+        let _g3 = c.admit(b).unwrap();
+        drop(g1);
+        let _g4 = c.admit(a).unwrap();
+        let t = c.table.lock().unwrap();
+        assert_eq!((t.open.len(), t.per_ip[&a], t.per_ip[&b]), (3, 2, 1));
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_is_closed_never_a_busy_one() {
+        let c = Arc::new(Conns::new(limits(3, 0)));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let busy = c.admit(ip).unwrap();
+        busy.busy();
+        let old = c.admit(ip).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let young = c.admit(ip).unwrap();
+        // a fourth: the oldest idle one is asked to close
+        let _new = c.admit(ip).unwrap();
+        assert!(old.kicked() && !young.kicked() && !busy.kicked());
+        // every one busy: refused, nothing kicked
+        for g in [&young, &_new] {
+            g.busy();
+        }
+        drop(old);
+        let c2 = Arc::new(Conns::new(limits(1, 0)));
+        let only = c2.admit(ip).unwrap();
+        only.busy();
+        assert_eq!(c2.admit(ip).err(), Some(Refused::Full));
+        assert!(!only.kicked());
     }
 
     #[test]

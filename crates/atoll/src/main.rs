@@ -57,17 +57,52 @@ fn main() {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
+    // before any thread starts: the soft open-file limit goes up to the hard one
+    let nofile = fastpath::raise_nofile_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if let Err(e) = rt.block_on(serve(cfg)) {
+    if let Err(e) = rt.block_on(serve(cfg, nofile.ok())) {
         tracing::error!("{e:#}");
         std::process::exit(1);
     }
 }
 
-async fn serve(cfg: config::Config) -> anyhow::Result<()> {
+/// The HTTP front door's limits; the connection cap stays below the open-file limit with
+/// `http_reserved_fds` kept back for the archive, database, sources and RTMP.
+fn http_limits(cfg: &config::Config, nofile: Option<u64>) -> fastpath::Limits {
+    let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
+    let by_files = nofile
+        .map(|n| (n as usize).saturating_sub(cfg.http_reserved_fds).max(16))
+        .unwrap_or(usize::MAX);
+    let max_connections = cfg.http_max_connections.max(1).min(by_files);
+    match nofile {
+        Some(n) => tracing::info!(
+            "open-file limit {n}: up to {max_connections} HTTP connections \
+             ({} kept for the archive, database, sources and RTMP)",
+            cfg.http_reserved_fds
+        ),
+        None => tracing::warn!("could not read the open-file limit"),
+    }
+    if max_connections < cfg.http_max_connections {
+        tracing::warn!(
+            "the open-file limit allows only {max_connections} HTTP connections \
+             (http_max_connections = {}); raise it (LimitNOFILE=, ulimit -n) for more viewers",
+            cfg.http_max_connections
+        );
+    }
+    fastpath::Limits {
+        header_timeout: secs(cfg.http_header_timeout_seconds),
+        idle_timeout: secs(cfg.http_keepalive_idle_seconds),
+        write_timeout: secs(cfg.http_write_timeout_seconds),
+        max_connections,
+        max_per_ip: cfg.http_max_connections_per_ip,
+    }
+}
+
+async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
+    let http_limits = http_limits(&cfg, nofile);
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock::default());
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
@@ -202,7 +237,10 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         epg_wake: epg_wake.clone(),
         public_url: cfg.public_url.clone(),
         store: store.clone(),
-        auth: Arc::new(auth::Authenticator::new(store.clone())),
+        auth: Arc::new(auth::Authenticator::new(
+            store.clone(),
+            cfg.signin_max_tracked,
+        )),
         started: Instant::now(),
         config_writes: Arc::default(),
         playlists: Arc::default(),
@@ -214,6 +252,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         hub.clone(),
         viewer_rules,
         api::router(state),
+        http_limits,
         shutdown_rx.clone(),
     );
     let server_task = tokio::spawn(server);

@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             viewer_gate,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cross_site_guard,
+        ))
         .with_state(state)
 }
 
@@ -222,6 +226,89 @@ async fn viewer_gate(
     let text = crate::viewer::add_token_to_playlist(&String::from_utf8_lossy(&bytes), &token);
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// Refuses state changes a cross-site page could make from an admin's browser, whatever the
+/// credentials (cached Basic, cookie, token): a foreign `Origin` (or `Sec-Fetch-Site:
+/// cross-site`) gets 403, a body that is not `application/json` gets 415 (the channel import
+/// also takes M3U as `audio/x-mpegurl`); HTML forms can send neither.
+async fn cross_site_guard(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if safe {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
+    let host = text(header::HOST).unwrap_or("");
+    if let Some(origin) = text(header::ORIGIN) {
+        if !same_origin(origin, host, st.public_url.as_deref()) {
+            tracing::warn!(%origin, %host, path = %req.uri().path(), "cross-origin state change refused");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                None,
+                format!("Origin {origin} is not this server ({host}); state changes must come from the server's own pages"),
+            )
+            .into_response();
+        }
+    } else if h
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            None,
+            "cross-site state changes are refused",
+        )
+        .into_response();
+    }
+    let has_body = h.contains_key(header::TRANSFER_ENCODING)
+        || text(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0");
+    let ctype = text(header::CONTENT_TYPE);
+    if has_body || ctype.is_some() {
+        let media = ctype
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let m3u_ok = req.uri().path() == "/api/channels/import" && media.ends_with("mpegurl");
+        if media != "application/json" && !m3u_ok {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+                format!(
+                    "send the body with Content-Type: application/json (got {})",
+                    if media.is_empty() { "none" } else { &media }
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Whether an `Origin` header names this server: its host[:port] is the request's Host, or the
+/// origin of `public_url`.
+fn same_origin(origin: &str, host: &str, public_url: Option<&str>) -> bool {
+    let authority = |u: &str| {
+        u.split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_ascii_lowercase())
+    };
+    let Some(o) = authority(origin) else {
+        return false; // "null" (sandboxed pages, file://) and garbage
+    };
+    if !host.is_empty() && o == host.to_ascii_lowercase() {
+        return true;
+    }
+    public_url.and_then(authority).is_some_and(|p| p == o)
 }
 
 /// `POST /api/viewer-tokens` `{"channel": id|null, "ttl_s": 86400}`: a signed viewer token and
@@ -428,12 +515,25 @@ fn unauthorized(parts: &Parts, message: &str) -> ApiError {
 
 /// Whether a 401 should carry `WWW-Authenticate: Basic`: not for a page's own fetches (Chromium
 /// would hold the fetch open behind a password dialog) nor with a console cookie.
+/// Nor for a page navigation (`Accept: text/html`, `Sec-Fetch-Mode: navigate`, or any path
+/// outside `/api/`): a browser that cached Basic credentials from a dialog would send them on
+/// every later request, cross-site ones included.
 fn wants_challenge(parts: &Parts) -> bool {
     let from_script = parts
         .headers
         .get("sec-fetch-mode")
         .is_some_and(|m| m.as_bytes() != b"navigate");
-    !from_script && cookie(&parts.headers, SESSION_COOKIE).is_none()
+    let navigation = parts
+        .headers
+        .get("sec-fetch-mode")
+        .is_some_and(|m| m.as_bytes() == b"navigate")
+        || parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|a| a.contains("text/html")))
+        || !parts.uri.path().starts_with("/api/");
+    !from_script && !navigation && cookie(&parts.headers, SESSION_COOKIE).is_none()
 }
 
 pub fn refused(r: Refusal) -> ApiError {

@@ -798,3 +798,73 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
         .expect("VmHWM in /proc/PID/status")
         * 1024
 }
+
+impl Atoll {
+    /// As [`Atoll::start_with`], with the binary run under a wrapper command that execs it
+    /// (e.g. `prlimit --nofile=1024:1024`); the wrapper must be installed.
+    pub fn start_wrapped(name: &str, wrapper: &[&str], extra_config: &[(&str, &str)]) -> Atoll {
+        require(wrapper[0]);
+        let dir = temp_dir(name);
+        let http = free_port();
+        let rtmp = free_port();
+        let log = dir.join("atoll.log");
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_atoll"))
+            .arg("serve")
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--http")
+            .arg(format!("127.0.0.1:{http}"))
+            .arg("--rtmp")
+            .arg(format!("127.0.0.1:{rtmp}"))
+            .env("ATOLL_ADMIN_PASSWORD", PASSWORD)
+            .env("ATOLL_LOG", "info")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ));
+        if !extra_config.is_empty() {
+            let cfg = dir.join("atoll.toml");
+            let text: String = extra_config
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect();
+            std::fs::write(&cfg, text).unwrap();
+            cmd.arg("--config").arg(cfg);
+        }
+        let child = cmd.spawn().expect("spawn atoll under its wrapper");
+        let mut a = Atoll {
+            child,
+            http,
+            rtmp,
+            dir,
+            log,
+            keep_dir: false,
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if a.get("/healthz").0 == 200 {
+                return a;
+            }
+            assert!(a.alive(), "atoll exited\n{}", a.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("atoll did not start (healthz)\n{}", a.log_text());
+    }
+}
+
+/// A TCP connection to `127.0.0.1:port` from the loopback address `from` (127.0.0.x: every
+/// address of 127.0.0.0/8 is local, so one machine can play many clients).
+pub fn connect_from(from: [u8; 4], port: u16) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    let local = std::net::SocketAddr::from((from, 0));
+    s.bind(&SockAddr::from(local))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.connect_timeout(
+        &SockAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Duration::from_secs(5),
+    )?;
+    Ok(s.into())
+}
