@@ -50,9 +50,18 @@ fn viewer_page_plays_with_a_real_viewer_token() {
     a.wait_for("demo live", std::time::Duration::from_secs(40), || {
         a.channel("demo")["state"] == "live"
     });
-    std::thread::sleep(std::time::Duration::from_secs(7));
     let (s, t) = a.api("POST", "/api/viewer-tokens", Some(r#"{"ttl_s":600}"#));
     assert_eq!(s, 200, "{t}");
+    // the first segment is out (the playlist needs the token too)
+    let token = t["token"].as_str().unwrap().to_string();
+    a.wait_for(
+        "a segment in demo's playlist",
+        std::time::Duration::from_secs(40),
+        || {
+            let (s, b) = a.get(&format!("/live/demo/index.m3u8?token={token}"));
+            s == 200 && String::from_utf8_lossy(&b).contains("#EXTINF")
+        },
+    );
     let run = |url: String| -> serde_json::Value {
         let out = Command::new("node")
             .arg(web_dir().join("tests/play-live.mjs"))
