@@ -1,5 +1,6 @@
 //! Interop tests against ffmpeg / ffprobe. The tools are required: a missing tool, or an ffmpeg
 //! that cannot encode a codec under test, fails the test (CI installs them).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! ffmpeg publishes 3 s of H.264 + AAC to a ServerSession driven over a real socket.
 //! Skipped (with a note) when ffmpeg is not installed.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
