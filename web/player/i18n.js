@@ -1,5 +1,6 @@
 // UI strings in English and Chinese. The language follows the browser's (navigator.languages)
-// until the viewer picks one, which is remembered (localStorage "atoll.lang").
+// until the viewer picks one, which is remembered (storage key "atoll.lang", see storage.js).
+import * as store from './storage.js';
 
 const en = {
   title: 'Atoll TV',
@@ -121,7 +122,7 @@ export const dictionaries = { en, zh };
 export const languages = [['en', 'English'], ['zh', '中文']];
 
 export function detectLanguage() {
-  const saved = localStorage.getItem('atoll.lang');
+  const saved = store.get('atoll.lang');
   if (saved && dictionaries[saved]) return saved;
   for (const l of navigator.languages || [navigator.language || 'en']) {
     const base = String(l).toLowerCase().split('-')[0];
@@ -133,7 +134,7 @@ export function detectLanguage() {
 let current = 'en';
 export function setLanguage(lang, remember) {
   current = dictionaries[lang] ? lang : 'en';
-  if (remember) localStorage.setItem('atoll.lang', current);
+  if (remember) store.set('atoll.lang', current);
   document.documentElement.lang = current === 'zh' ? 'zh-CN' : 'en';
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll('[data-i18n-title]')) {

@@ -23,8 +23,10 @@ pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let name = cmd.name.as_str();
-    let audit = |action: &str, detail: &str| {
-        store.with(|c| crate::journal::audit(c, now, "cli", "", action, name, detail))
+    // the audit detail is a JSON object, serialised by serde_json (never assembled by hand)
+    let audit = |action: &str, detail: serde_json::Value| {
+        let detail = detail.to_string();
+        store.with(|c| crate::journal::audit(c, now, "cli", "", action, name, &detail))
     };
     match cmd.action.as_str() {
         "list" => {
@@ -73,10 +75,7 @@ pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
                     }
                     e => e.into(),
                 })?;
-            audit(
-                "user.create",
-                &format!("{{\"role\":\"{}\"}}", role.as_str()),
-            )?;
+            audit("user.create", serde_json::json!({ "role": role.as_str() }))?;
             println!("added {} account '{name}'", role.as_str());
         }
         "passwd" => {
@@ -85,7 +84,10 @@ pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
             store
                 .with(|c| auth::update_user(c, name, Some(&hash), None, None))
                 .map_err(|e| not_found(e, name))?;
-            audit("user.update", "{\"password_changed\":true}")?;
+            audit(
+                "user.update",
+                serde_json::json!({ "password_changed": true }),
+            )?;
             println!("password of '{name}' changed; its console sessions are signed out");
         }
         "disable" | "enable" => {
@@ -101,7 +103,7 @@ pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
             store
                 .with(|c| auth::update_user(c, name, None, None, Some(disable)))
                 .map_err(|e| not_found(e, name))?;
-            audit("user.update", &format!("{{\"disabled\":{disable}}}"))?;
+            audit("user.update", serde_json::json!({ "disabled": disable }))?;
             println!("'{name}' {}", if disable { "disabled" } else { "enabled" });
         }
         other => bail!("unknown action {other}"),

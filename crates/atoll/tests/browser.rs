@@ -50,9 +50,18 @@ fn viewer_page_plays_with_a_real_viewer_token() {
     a.wait_for("demo live", std::time::Duration::from_secs(40), || {
         a.channel("demo")["state"] == "live"
     });
-    std::thread::sleep(std::time::Duration::from_secs(7));
     let (s, t) = a.api("POST", "/api/viewer-tokens", Some(r#"{"ttl_s":600}"#));
     assert_eq!(s, 200, "{t}");
+    // the first segment is out (the playlist needs the token too)
+    let token = t["token"].as_str().unwrap().to_string();
+    a.wait_for(
+        "a segment in demo's playlist",
+        std::time::Duration::from_secs(40),
+        || {
+            let (s, b) = a.get(&format!("/live/demo/index.m3u8?token={token}"));
+            s == 200 && String::from_utf8_lossy(&b).contains("#EXTINF")
+        },
+    );
     let run = |url: String| -> serde_json::Value {
         let out = Command::new("node")
             .arg(web_dir().join("tests/play-live.mjs"))
@@ -72,4 +81,39 @@ fn viewer_page_plays_with_a_real_viewer_token() {
     assert_eq!(v["ok"], true, "video did not play with the token: {v}");
     let v = run(a.url("/"));
     assert_eq!(v["ok"], false, "without a token nothing may play: {v}");
+}
+
+/// Android WebViews on TV boxes can have no DOM storage: any access to `window.localStorage`
+/// throws. The page must still start, list the channels and play live (settings then last for the
+/// session only).
+#[test]
+fn page_plays_live_where_local_storage_is_unavailable() {
+    let a = Atoll::start("browser-nostorage");
+    a.wait_playlist("demo", 1, std::time::Duration::from_secs(40));
+    let out = Command::new("node")
+        .arg(web_dir().join("tests/play-live.mjs"))
+        .arg(a.url("/"))
+        .arg("--no-storage")
+        .current_dir(web_dir())
+        .output()
+        .expect("node is needed for the browser tests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no result from the browser script:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert_eq!(
+        v["storageBlocked"], true,
+        "the page could reach localStorage: {v}"
+    );
+    assert_eq!(
+        v["ok"],
+        true,
+        "video did not play without storage: {v}\n{}",
+        a.log_text()
+    );
+    assert_eq!(v["channel"], "demo", "{v}");
 }

@@ -30,6 +30,21 @@ fn start_recorded_udp(a: &Atoll, id: &str) -> (u16, Killer) {
     (port, udp_feed(port))
 }
 
+/// The live playlist's EXT-X-MEDIA-SEQUENCE plus its segment count (0 while there is none).
+fn live_sequence(a: &Atoll, id: &str) -> u64 {
+    let (s, b) = a.get(&format!("/live/{id}/index.m3u8"));
+    if s != 200 {
+        return 0;
+    }
+    let text = String::from_utf8_lossy(&b);
+    let seq: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    seq + text.matches("#EXTINF").count() as u64
+}
+
 fn recorded_seconds(a: &Atoll, id: &str) -> f64 {
     a.api("GET", &format!("/api/channels/{id}/recording"), None)
         .1["hours_kept"]
@@ -183,22 +198,32 @@ fn gaps_from_source_loss_and_recording_stop_show_as_discontinuities() {
     a.wait_for("waiting for source", T, || {
         a.api("GET", "/api/channels/gappy/recording", None).1["state"] == "waiting for source"
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // (the silence that made it wait is already longer than a gap's minimum)
     let feed = udp_feed(port);
     a.wait_for("recording again", T, || {
         a.api("GET", "/api/channels/gappy/recording", None).1["state"] == "recording"
     });
-    std::thread::sleep(Duration::from_secs(6));
+    let before = recorded_seconds(&a, "gappy");
+    a.wait_for("6 s recorded after the source returned", T, || {
+        recorded_seconds(&a, "gappy") >= before + 6.0
+    });
     // the operator stops and restarts recording
     let (s, v) = a.api("POST", "/api/channels/gappy/recording/stop", None);
     assert_eq!((s, v["state"].as_str()), (200, Some("stopped")), "{v}");
-    std::thread::sleep(Duration::from_secs(5));
+    // live goes on meanwhile: wait until two live segments went by unrecorded
+    let seq0 = live_sequence(&a, "gappy");
+    a.wait_for("two live segments while stopped", T, || {
+        live_sequence(&a, "gappy") >= seq0 + 2
+    });
     let (s, _) = a.api("POST", "/api/channels/gappy/recording/start", None);
     assert_eq!(s, 200);
     a.wait_for("recording after start", T, || {
         a.api("GET", "/api/channels/gappy/recording", None).1["state"] == "recording"
     });
-    std::thread::sleep(Duration::from_secs(5));
+    let before = recorded_seconds(&a, "gappy");
+    a.wait_for("4 s recorded after the restart", T, || {
+        recorded_seconds(&a, "gappy") >= before + 4.0
+    });
     drop(feed);
     let rec = a.api("GET", "/api/channels/gappy/recording", None).1;
     let reasons: Vec<&str> = rec["gaps"]
@@ -296,7 +321,12 @@ fn kill_9_mid_recording_then_restart_recovers_and_records_the_gap() {
         .args(["-9", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    std::thread::sleep(Duration::from_secs(3));
+    let killed_at = std::time::Instant::now();
+    // The scenario, not a synchronisation: the server stays down for 3 s, so the outage is longer
+    // than the archive's adjacency tolerance whatever the restart takes.
+    wait("3 s of downtime", &|| {
+        killed_at.elapsed() >= Duration::from_secs(3)
+    });
     let mut child = spawn("log2");
     wait("up again", &|| {
         http(http_port, "GET", "/healthz", None, None).0 == 200
@@ -313,7 +343,11 @@ fn kill_9_mid_recording_then_restart_recovers_and_records_the_gap() {
     wait("recording again", &|| {
         api("GET", "/api/channels/crashy/recording", None).1["state"] == "recording"
     });
-    std::thread::sleep(Duration::from_secs(4));
+    let segments = |p: &str| api("GET", p, None).1["segments"].as_i64().unwrap_or(0);
+    let n0 = segments("/api/channels/crashy/recording");
+    wait("2 segments recorded after the restart", &|| {
+        segments("/api/channels/crashy/recording") >= n0 + 2
+    });
     let rec = api("GET", "/api/channels/crashy/recording", None).1;
     let reasons: Vec<&str> = rec["gaps"]
         .as_array()
@@ -407,4 +441,24 @@ fn retention_by_size_removes_the_oldest_first() {
         first_from > t0 as f64 + 4.0,
         "oldest segments must go first: {iv}"
     );
+}
+
+/// The shared fixture clip can be built by several test threads at once on a fresh machine (each
+/// writes its own temporary file and renames it into place).
+#[test]
+fn fixture_clip_builds_from_parallel_threads() {
+    let dir = temp_dir("fixture-race");
+    let clips: Vec<_> = (0..4)
+        .map(|_| {
+            let dir = dir.clone();
+            std::thread::spawn(move || fixture_clip_in(&dir))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("a thread failed to build the clip"))
+        .collect();
+    for c in &clips {
+        assert!(std::fs::metadata(c).unwrap().len() > 100_000, "{c:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

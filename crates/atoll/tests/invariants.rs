@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+mod common;
+
 fn read_tree(dir: &Path, out: &mut Vec<(String, String)>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -23,35 +25,197 @@ fn crates_dir() -> std::path::PathBuf {
         .to_path_buf()
 }
 
-#[test]
-fn pure_crates_do_no_io_and_read_no_clock() {
-    for name in ["media", "mpegts", "rtmp", "hls", "testsrc", "epg"] {
-        let dir = crates_dir().join(name);
-        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-        for dep in ["tokio", "mio", "socket2", "hyper", "axum", "rusqlite"] {
-            assert!(
-                !manifest.contains(&format!("\n{dep}")),
-                "{name} must not depend on {dep}"
-            );
+/// The pure (sans-IO) crates.
+const PURE: &[&str] = &["media", "mpegts", "rtmp", "hls", "testsrc", "epg"];
+
+/// Packages that do IO (async runtimes, sockets, HTTP, databases, file watching): no pure crate may
+/// depend on them, at any depth.
+const IO_PACKAGES: &[&str] = &[
+    "tokio",
+    "mio",
+    "socket2",
+    "hyper",
+    "axum",
+    "tower",
+    "rusqlite",
+    "libsqlite3-sys",
+    "reqwest",
+    "ureq",
+    "async-std",
+    "async-io",
+    "smol",
+    "polling",
+    "notify",
+    "chrono",
+];
+
+/// `cargo metadata` of the workspace (resolved for this host).
+fn metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let host = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&host.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("host triple");
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host,
+        ])
+        .current_dir(crates_dir())
+        .output()
+        .expect("running cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
+}
+
+/// Every package `root` links (normal dependencies, transitively; not dev-dependencies, which only
+/// serve its tests, nor build dependencies, which only run at build time): name -> the chain that
+/// pulls it in.
+fn dependency_closure(
+    meta: &serde_json::Value,
+    root: &str,
+) -> std::collections::BTreeMap<String, String> {
+    use std::collections::{BTreeMap, HashMap};
+    let names: HashMap<&str, &str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let nodes: HashMap<&str, &serde_json::Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let root_id = meta["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .find(|id| names.get(id) == Some(&root))
+        .unwrap_or_else(|| panic!("{root} is not a workspace member"));
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut stack = vec![(root_id, root.to_string())];
+    let mut visited = std::collections::HashSet::new();
+    while let Some((id, chain)) = stack.pop() {
+        if !visited.insert(id) {
+            continue;
         }
-        let mut files = Vec::new();
-        read_tree(&dir.join("src"), &mut files);
-        for (path, text) in files {
-            for banned in [
-                "std::net",
-                "tokio::",
-                "SystemTime::now",
-                "Instant::now",
-                "std::fs::",
-                "std::thread::spawn",
-            ] {
-                assert!(
-                    !text.contains(banned),
-                    "{path} uses {banned}: pure crates are sans-IO"
-                );
+        for d in nodes[id]["deps"].as_array().unwrap() {
+            let linked = d["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null());
+            if !linked {
+                continue;
+            }
+            let dep = d["pkg"].as_str().unwrap();
+            let name = names[dep];
+            let chain = format!("{chain} -> {name}");
+            seen.entry(name.to_string())
+                .or_insert_with(|| chain.clone());
+            stack.push((dep, chain));
+        }
+    }
+    seen
+}
+
+/// The pure crates depend on nothing that does IO, directly or through another crate, however
+/// the dependency is written in the manifest (read from `cargo metadata`, not from the text).
+#[test]
+fn pure_crates_depend_on_nothing_that_does_io() {
+    let meta = metadata();
+    for name in PURE {
+        let deps = dependency_closure(&meta, name);
+        assert!(
+            deps.contains_key("bytes") || *name == "media" || deps.contains_key("media"),
+            "{name}: the dependency walk found nothing ({deps:?})"
+        );
+        for banned in IO_PACKAGES {
+            if let Some(chain) = deps.get(*banned) {
+                panic!("pure crate {name} depends on {banned}: {chain}");
             }
         }
     }
+    // the walk is transitive: atoll reaches tokio's own dependencies through tokio
+    let atoll = dependency_closure(&meta, "atoll");
+    assert!(
+        atoll.contains_key("tokio") && atoll.contains_key("mio"),
+        "{atoll:?}"
+    );
+}
+
+/// Clocks, files, sockets, threads and unbounded queues in the pure crates are refused by clippy
+/// (`.ci/run` runs it with `-D warnings`): each pure crate carries the same strict clippy.toml,
+/// and the workspace one bans unbounded queues everywhere else.
+#[test]
+fn clippy_enforces_the_pure_crate_and_queue_rules() {
+    let root = crates_dir().parent().unwrap().to_path_buf();
+    let policy = std::fs::read_to_string(crates_dir().join("media/clippy.toml")).unwrap();
+    for needle in [
+        "std::time::SystemTime::now",
+        "std::time::Instant::now",
+        "std::fs::read",
+        "std::fs::File",
+        "std::net::TcpStream",
+        "std::net::UdpSocket",
+        "std::thread::spawn",
+        "std::sync::mpsc::channel",
+        "tokio::sync::mpsc::unbounded_channel",
+    ] {
+        assert!(
+            policy.contains(&format!("\"{needle}\"")),
+            "media/clippy.toml misses {needle}"
+        );
+    }
+    for name in PURE {
+        let p = crates_dir().join(name).join("clippy.toml");
+        let text = std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e} (copy crates/media/clippy.toml)", p.display()));
+        assert_eq!(
+            text,
+            policy,
+            "{} differs from crates/media/clippy.toml",
+            p.display()
+        );
+        // a source file may not switch the lints off
+        let mut files = Vec::new();
+        read_tree(&crates_dir().join(name).join("src"), &mut files);
+        for (path, text) in files {
+            assert!(
+                !text.contains("disallowed_methods") && !text.contains("disallowed_types"),
+                "{path} switches off the pure-crate lints"
+            );
+        }
+    }
+    let workspace = std::fs::read_to_string(root.join("clippy.toml")).unwrap();
+    for needle in [
+        "tokio::sync::mpsc::unbounded_channel",
+        "std::sync::mpsc::channel",
+    ] {
+        assert!(workspace.contains(needle), "clippy.toml misses {needle}");
+    }
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let clippy = ci
+        .find("cargo clippy --workspace --all-targets -- -D warnings")
+        .expect(".ci/run runs clippy with -D warnings");
+    assert!(
+        clippy < ci.find("cargo test").expect(".ci/run runs the tests"),
+        "clippy runs before the tests"
+    );
 }
 
 #[test]
@@ -60,7 +224,8 @@ fn only_api_speaks_json_and_nothing_imports_api() {
     let mut files = Vec::new();
     read_tree(&src, &mut files);
     for (path, text) in files {
-        if path.contains("/api/") {
+        // the edges that talk to programs: the HTTP API, and the command line's audit entries
+        if path.contains("/api/") || path.ends_with("/cli.rs") {
             continue;
         }
         assert!(
@@ -110,53 +275,53 @@ fn playback_reads_only_the_archive_store() {
     );
 }
 
-/// Every handler of a state-changing route (POST/PUT/DELETE) asks for an account (`Authed` or
-/// `Admin` among its parameters), except signing in.
+/// Every state-changing operation (POST/PUT/DELETE) of the running server refuses a request without
+/// an account, except signing in. The operations come from the server's own OpenAPI document
+/// (which `admin_api::openapi_document_matches_the_routes` holds equal to the router's routes),
+/// and each is requested for real, so a handler written as a closure, or one that forgets its
+/// `Authed`/`Admin` extractor, is caught whatever its source looks like.
 #[test]
 fn every_state_change_needs_an_account() {
-    let api = crates_dir().join("atoll/src/api");
-    let read = |m: &str| std::fs::read_to_string(api.join(format!("{m}.rs"))).unwrap();
+    let a = common::Atoll::start("invariant-auth");
+    let (s, b) = a.get("/api/openapi.json");
+    assert_eq!(s, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&b).unwrap();
     let mut checked = 0;
-    for e in std::fs::read_dir(&api).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_none_or(|x| x != "rs") {
-            continue;
-        }
-        let src = std::fs::read_to_string(&p).unwrap();
-        for chunk in src.split(".route(").skip(1) {
-            let path = chunk.split('"').nth(1).unwrap_or("");
-            for m in ["post(", "put(", "delete("] {
-                for (i, _) in chunk.match_indices(m) {
-                    if i > 0 && chunk[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
-                        continue;
-                    }
-                    let handler: String = chunk[i + m.len()..]
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-                        .collect();
-                    if handler.is_empty() {
-                        continue;
-                    }
-                    let (module, func) = match handler.rsplit_once("::") {
-                        Some((m, f)) => (m.rsplit("::").next().unwrap().to_string(), f.to_string()),
-                        None => ("mod".to_string(), handler.clone()),
-                    };
-                    if func == "sign_in" {
-                        continue;
-                    }
-                    let file = read(&module);
-                    let at = file
-                        .find(&format!("async fn {func}("))
-                        .unwrap_or_else(|| panic!("handler {module}::{func} not found"));
-                    let params = &file[at..at + file[at..].find(") ->").unwrap()];
-                    assert!(
-                        params.contains("Authed") || params.contains("Admin"),
-                        "{m}{path}) handled by {module}::{func} does not ask for an account"
-                    );
-                    checked += 1;
-                }
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            let m = method.to_uppercase();
+            if !["POST", "PUT", "DELETE", "PATCH"].contains(&m.as_str()) {
+                continue;
             }
+            if m == "POST" && path == "/api/session" {
+                continue; // signing in
+            }
+            let p = path
+                .replace("{id}", "demo")
+                .replace("{name}", "admin")
+                .replace("{action}", "stop");
+            for body in [&b"{}"[..], b""] {
+                let (s, _, resp) = common::raw(
+                    a.http,
+                    &m,
+                    &p,
+                    &[("Content-Type", "application/json")],
+                    body,
+                );
+                assert_eq!(
+                    s,
+                    401,
+                    "{m} {p} without an account: {}",
+                    String::from_utf8_lossy(&resp)
+                );
+            }
+            checked += 1;
         }
     }
-    assert!(checked >= 16, "only {checked} state-changing routes found");
+    assert!(
+        checked >= 16,
+        "only {checked} state-changing operations found"
+    );
+    // nothing changed
+    assert_eq!(a.channel("demo")["record"], true);
 }

@@ -542,8 +542,15 @@ fn garbage_input_drops_one_connection_never_the_process() {
     }
     // HTTP: nonsense request
     let mut s = std::net::TcpStream::connect(("127.0.0.1", a.http)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = s.write_all(&random(2000));
-    std::thread::sleep(Duration::from_secs(1));
+    // wait until the server has answered or dropped the nonsense (EOF, a reset or an error reply)
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+    a.wait_for("the RTMP junk logged", T, || {
+        a.log_text()
+            .contains("rtmp connection dropped: protocol error")
+    });
     assert!(a.alive(), "atoll died:\n{}", a.log_text());
     assert_eq!(a.channel("demo")["state"], "live");
     assert_ne!(a.channel("junk")["state"], "live");

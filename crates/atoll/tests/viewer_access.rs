@@ -206,7 +206,17 @@ fn allowed_subnets_apply_on_every_path() {
     a.wait_for("demo live", Duration::from_secs(40), || {
         a.channel("demo")["state"] == "live"
     });
-    std::thread::sleep(Duration::from_secs(7));
+    // the first segment is out (the admin API is not behind the viewer subnets)
+    a.wait_for(
+        "a recorded segment of demo",
+        Duration::from_secs(40),
+        || {
+            a.api("GET", "/api/channels/demo/recording", None).1["segments"]
+                .as_i64()
+                .unwrap_or(0)
+                >= 1
+        },
+    );
     for p in [
         "/live/demo/index.m3u8",
         "/live/demo/1.ts",

@@ -1,4 +1,5 @@
 //! Tolerated problems become warnings; fatal ones say exactly what and where.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 mod common;
 

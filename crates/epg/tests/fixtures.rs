@@ -1,4 +1,5 @@
 //! The public sample guides in ../shared/fixtures/xmltv parse, with counts checked by grep.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 mod common;
 

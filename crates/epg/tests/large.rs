@@ -1,5 +1,6 @@
 //! A generated 100 channels × 14 days guide (≈ 67k programmes, Chinese text) imports quickly.
 //! Run with `cargo test -p epg --release --test large -- --nocapture` to see the timings.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! Interop tests against ffmpeg / ffprobe. Each test prints a note and passes when the tools
-//! are not installed.
+//! Interop tests against ffmpeg / ffprobe. The tools are required: a missing tool, or an ffmpeg
+//! that cannot encode a codec under test, fails the test (CI installs them).
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // an integration test: real tools and files
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,15 +9,16 @@ use bytes::{Bytes, BytesMut};
 use media::{h264, AudioConfig, Codec, Frame, MediaEvent, StreamInfo, Track, Ts90k};
 use mpegts::{Demuxer, Muxer};
 
-fn have(tool: &str) -> bool {
+/// Panics unless `tool` runs (`apt-get install -y ffmpeg`).
+fn require(tool: &str) {
     let ok = Command::new(tool)
         .arg("-version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("note: {tool} not found; skipping");
-    }
-    ok
+    assert!(
+        ok,
+        "{tool} is required for these tests (apt-get install -y ffmpeg)"
+    );
 }
 
 /// A temp file path that is removed on drop.
@@ -139,9 +141,8 @@ fn ffmpeg_round_trip(
     vf: Codec,
     af: Codec,
 ) {
-    if !have("ffmpeg") || !have("ffprobe") {
-        return;
-    }
+    require("ffmpeg");
+    require("ffprobe");
     let src = TempPath::new(&format!("{name}-src.ts"));
     let dst = TempPath::new(&format!("{name}-out.ts"));
     let mut args = vec![
@@ -172,10 +173,7 @@ fn ffmpeg_round_trip(
     }
     args.extend(["-f", "mpegts", src.as_str()]);
     let (ok, _, err) = run("ffmpeg", &args);
-    if !ok {
-        eprintln!("note: ffmpeg cannot encode {vcodec}/{acodec} ({err}); skipping");
-        return;
-    }
+    assert!(ok, "ffmpeg cannot encode {vcodec}/{acodec}: {err}");
     let data = std::fs::read(&src.0).expect("read source");
 
     let (ev, stats) = demux(&data);
@@ -310,9 +308,7 @@ fn ffmpeg_h264_eac3() {
 /// for ffprobe to identify its streams and their parameters.
 #[test]
 fn ffprobe_synthetic_stream() {
-    if !have("ffprobe") {
-        return;
-    }
+    require("ffprobe");
     const SPS_720P: [u8; 25] = [
         0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,
         0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19,

@@ -296,14 +296,21 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 /// A 20 s 320x240 H.264 + AAC MP4 with a 1 s GOP, generated once per machine.
 pub fn fixture_clip() -> PathBuf {
-    let dir = std::env::temp_dir().join("atoll-it-fixtures");
-    std::fs::create_dir_all(&dir).unwrap();
+    fixture_clip_in(&std::env::temp_dir().join("atoll-it-fixtures"))
+}
+
+/// [`fixture_clip`] kept in `dir` (a test builds it in a fresh one from parallel threads).
+pub fn fixture_clip_in(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("clip-320x240-20s.mp4");
     if path.exists() {
         return path;
     }
     require("ffmpeg");
-    let tmp = dir.join(format!("clip.{}.tmp.mp4", std::process::id()));
+    // Several test threads and processes may build it at once: each writes its own temporary file
+    // (process, thread and counter in the name) and renames it into place atomically; the last
+    // rename wins and every rename leaves a complete clip.
+    let tmp = dir.join(unique_name("clip", "tmp.mp4"));
     let st = Command::new("ffmpeg")
         .args([
             "-y",
@@ -340,6 +347,20 @@ pub fn fixture_clip() -> PathBuf {
     assert!(st.success(), "ffmpeg could not make the fixture clip");
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// A file name no other thread or process uses: `{stem}.{pid}.{thread}.{n}.{ext}`.
+pub fn unique_name(stem: &str, ext: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let thread = format!("{:?}", std::thread::current().id())
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect::<String>();
+    format!(
+        "{stem}.{}.{thread}.{}.{ext}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Runs ffmpeg in the background with these args (quiet).

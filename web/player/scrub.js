@@ -1,0 +1,111 @@
+// The control bar and the scrub bar over the programme (or the timeshift window): rendering,
+// auto-hide, pointer seeking.
+import { t } from './i18n.js';
+import { $, S, fmtClock, fmtDur, fmtTime, icon, now, video } from './core.js';
+import { playingWall, seekWall } from './playback.js';
+import { programmeAt } from './guide.js';
+
+// ---------- controls and scrub bar ----------
+let hideTimer = 0;
+export function showControls() {
+  const app = $('#app');
+  app.classList.add('ui');
+  clearTimeout(hideTimer);
+  hideTimer = setTimeout(() => {
+    if (!video.paused && !$('#stage').matches(':hover') && !document.activeElement.closest('#controls')) app.classList.remove('ui');
+  }, 5000);
+  renderControls();
+}
+
+export function scrubWindow() {
+  const n = now();
+  const ch = S.current;
+  if (S.mode === 'catchup' && S.prog) return [S.prog.start, S.prog.stop];
+  const pos = playingWall() ?? (S.mode === 'live' ? n : S.from);
+  const p = programmeAt(ch, pos);
+  if (p) return [p.start, p.stop];
+  const af = ch && ch.catchup.from;
+  const a = Math.max(n - 3600, af || n - 60);
+  return [Math.min(a, pos), n];
+}
+
+export function renderScrub(pending) {
+  if (!S.current) return;
+  const n = now();
+  const [a, b] = scrubWindow();
+  const span = Math.max(1, b - a);
+  const pct = (x) => Math.min(100, Math.max(0, ((x - a) / span) * 100));
+  const pos = pending ?? playingWall() ?? (S.mode === 'live' ? n : S.from);
+  const af = S.current.catchup.from || n - 40;
+  const track = $('#scrub .track');
+  track.querySelector('.avail').style.cssText = `left:${pct(Math.max(a, af))}%;width:${pct(Math.min(b, n)) - pct(Math.max(a, af))}%`;
+  track.querySelector('.played').style.width = pct(pos) + '%';
+  track.querySelector('.head').style.left = pct(pos) + '%';
+  $('#s-start').textContent = fmtTime(a);
+  $('#s-end').textContent = fmtTime(b);
+  const behind = n - pos;
+  $('#s-pos').textContent = S.mode === 'catchup' || behind > 12
+    ? `${fmtClock(pos)} · ${t('behind_live', { t: fmtDur(behind) })}` : t('live');
+  const sc = $('#scrub');
+  sc.setAttribute('aria-valuenow', pct(pos).toFixed(0));
+  sc.setAttribute('aria-valuetext', fmtClock(pos));
+}
+
+export function renderControls() {
+  const c = S.current;
+  if (!c) return;
+  $('#c-num').textContent = c.number ?? '';
+  $('#c-name').textContent = c.name;
+  const lg = $('#c-logo');
+  lg.hidden = !c.logo;
+  if (c.logo) lg.src = c.logo;
+  const n = now();
+  const pos = playingWall() ?? (S.mode === 'live' ? n : S.from);
+  const p = S.mode === 'catchup' ? S.prog : (programmeAt(c, pos) || (S.mode === 'live' ? c.now : null));
+  $('#c-title').textContent = p ? p.title : '';
+  $('#c-time').textContent = p ? ` ${fmtTime(p.start)}–${fmtTime(p.stop)}` : '';
+  const mode = $('#c-mode');
+  const behind = n - pos > 12;
+  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : (S.mode === 'timeshift' && behind ? t('timeshift_mode') : t('live'));
+  mode.className = 'badge ' + (S.mode === 'live' || !behind ? 'live' : 'ts');
+  $('#b-live').hidden = S.mode === 'live';
+  const canArchive = !!(c.catchup.record && c.catchup.from);
+  $('#b-startover').hidden = !(canArchive && p && p.start >= c.catchup.from - 60);
+  $('#b-play').innerHTML = icon(video.paused ? 'play' : 'pause');
+  $('#b-play').title = video.paused ? t('play') : t('pause');
+  renderScrub(S.seekPending);
+}
+
+export function scrubAt(ev) {
+  const r = $('#scrub .track').getBoundingClientRect();
+  const [a, b] = scrubWindow();
+  const f = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+  return a + f * (b - a);
+}
+
+/** Redraws the bar every second while shown; pointer seeking on the scrub bar. */
+export function initScrub() {
+  setInterval(() => { if ($('#app').classList.contains('ui')) renderControls(); }, 1000);
+  {
+    const sc = $('#scrub');
+    let dragging = false;
+    sc.addEventListener('pointerdown', (e) => { dragging = true; sc.setPointerCapture(e.pointerId); S.seekPending = scrubAt(e); renderScrub(S.seekPending); });
+    sc.addEventListener('pointermove', (e) => {
+      const hv = sc.querySelector('.hover');
+      const tm = scrubAt(e);
+      hv.hidden = false;
+      hv.textContent = fmtTime(tm);
+      hv.style.left = ((e.clientX - sc.querySelector('.track').getBoundingClientRect().left)) + 'px';
+      if (dragging) { S.seekPending = Math.min(now(), tm); renderScrub(S.seekPending); }
+      showControls();
+    });
+    sc.addEventListener('pointerleave', () => { sc.querySelector('.hover').hidden = true; });
+    sc.addEventListener('pointerup', (e) => {
+      if (!dragging) return;
+      dragging = false;
+      const tm = Math.min(now(), scrubAt(e));
+      S.seekPending = null;
+      seekWall(tm);
+    });
+  }
+}
