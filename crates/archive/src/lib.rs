@@ -25,7 +25,14 @@ use layout::{
 };
 
 /// Numbered migrations; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_more_gap_reasons.sql"),
+];
+
+/// A segment whose wall-clock start disagrees with the monotonic time it arrived at by more than
+/// this (relative to the channel's previous segment) means the wall clock stepped.
+pub const CLOCK_STEP_MS: i64 = 10_000;
 
 /// Two segments whose times are at most this far apart are contiguous: [`Archive::intervals`]
 /// merges them and no gap is recorded between them.
@@ -54,6 +61,15 @@ pub enum GapReason {
     /// Segments removed by retention inside the kept window. Reserved: this crate removes oldest
     /// first and records no such gaps today.
     Retention,
+    /// The recorder's queue was full and it dropped segments (the archive writer was behind).
+    RecorderOverflow,
+    /// The wall clock stepped while recording: segments that would have overlapped earlier ones
+    /// were refused, or the timeline jumped forward.
+    ClockStep,
+    /// The archive disk was full.
+    DiskFull,
+    /// A segment could not be written for another reason (I/O or index error).
+    WriteError,
 }
 
 impl GapReason {
@@ -63,6 +79,10 @@ impl GapReason {
             GapReason::RecordingStopped => "recording_stopped",
             GapReason::Crash => "crash",
             GapReason::Retention => "retention",
+            GapReason::RecorderOverflow => "recorder_overflow",
+            GapReason::ClockStep => "clock_step",
+            GapReason::DiskFull => "disk_full",
+            GapReason::WriteError => "write_error",
         }
     }
     pub fn parse(s: &str) -> Option<GapReason> {
@@ -71,6 +91,10 @@ impl GapReason {
             "recording_stopped" => GapReason::RecordingStopped,
             "crash" => GapReason::Crash,
             "retention" => GapReason::Retention,
+            "recorder_overflow" => GapReason::RecorderOverflow,
+            "clock_step" => GapReason::ClockStep,
+            "disk_full" => GapReason::DiskFull,
+            "write_error" => GapReason::WriteError,
             _ => return None,
         })
     }
@@ -102,12 +126,33 @@ pub enum ArchiveError {
         start_utc_ms: i64,
         last_start_utc_ms: i64,
     },
+    #[error("channel {channel}: segment at {start_utc_ms} ms overlaps the previous one (ends {last_end_utc_ms} ms): the wall clock stepped back")]
+    ClockStepBack {
+        channel: String,
+        start_utc_ms: i64,
+        last_end_utc_ms: i64,
+    },
     #[error("archive index {}: schema version {found} is newer than this build ({known})", path.display())]
     NewerSchema {
         path: PathBuf,
         found: usize,
         known: usize,
     },
+}
+
+impl ArchiveError {
+    /// The disk (or the index's disk) is full: ENOSPC/EDQUOT from a file write, SQLITE_FULL from
+    /// the index.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            ArchiveError::Io { source, .. } => matches!(source.raw_os_error(), Some(28 | 122)),
+            ArchiveError::Index { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull)
+            ),
+            _ => false,
+        }
+    }
 }
 
 type Result<T, E = ArchiveError> = std::result::Result<T, E>;
@@ -273,6 +318,11 @@ struct ChanState {
     written_since_open: bool,
     /// mark_stopped marker (also in channel_state).
     stop: Option<(i64, GapReason)>,
+    /// Monotonic arrival time of the last written segment (given by the caller), for clock steps.
+    last_received_mono_ms: Option<i64>,
+    /// A clock step was seen (a segment refused for overlap, or the timeline jumped): the next
+    /// hole is a 'clock_step' gap unless a stop says otherwise.
+    clock_stepped: bool,
     /// Segment start time of the last directory fsync (the clock of the rate limit).
     last_dir_sync_utc_ms: Option<i64>,
     /// Hour directory known to exist.
@@ -749,6 +799,26 @@ impl Archive {
         discontinuity: bool,
         data: &[u8],
     ) -> Result<SegmentRow> {
+        self.write_segment_received(channel, start_utc, duration_90k, discontinuity, data, None)
+    }
+
+    /// As [`Archive::write_segment`], with the monotonic time (`received_mono_ms`, any origin, the
+    /// same for every call) at which the segment was finished. The archive then tells a wall-clock
+    /// step from a lost source: when the wall-clock distance between this segment and the
+    /// channel's previous one differs from the monotonic distance by more than [`CLOCK_STEP_MS`],
+    /// or a segment was refused because it started before the previous one ended (the clock went
+    /// back; overlaps up to [`ADJACENT_MS`] are jitter and accepted), the next hole is recorded as
+    /// a 'clock_step' gap (unless a `mark_stopped` reason says otherwise). No segment that
+    /// overlaps the previous one by more than [`ADJACENT_MS`] is ever stored.
+    pub fn write_segment_received(
+        &self,
+        channel: &str,
+        start_utc: UtcMs,
+        duration_90k: i64,
+        discontinuity: bool,
+        data: &[u8],
+        received_mono_ms: Option<i64>,
+    ) -> Result<SegmentRow> {
         if !valid_channel(channel) {
             return Err(ArchiveError::InvalidChannel(channel.to_string()));
         }
@@ -769,8 +839,38 @@ impl Archive {
         let state = self.chan(channel);
         let mut st = lock(&state);
         self.load_state(channel, &mut st)?;
+        if let (Some(rx), Some(prev_rx), Some(prev_start)) =
+            (received_mono_ms, st.last_received_mono_ms, st.last_start)
+        {
+            let skew_ms = (start - prev_start) - (rx - prev_rx);
+            if skew_ms.abs() > CLOCK_STEP_MS && !st.clock_stepped {
+                tracing::warn!(
+                    channel,
+                    skew_ms,
+                    "archive: the wall clock stepped while recording"
+                );
+                st.clock_stepped = true;
+            }
+        }
         if let Some(last) = st.last_start {
+            let overlaps = st.last_end.is_some_and(|e| start < e - ADJACENT_MS);
+            if overlaps && start > last {
+                if !st.clock_stepped {
+                    tracing::warn!(
+                        channel,
+                        start,
+                        "archive: segment overlaps the previous one (clock stepped back): refused"
+                    );
+                }
+                st.clock_stepped = true;
+                return Err(ArchiveError::ClockStepBack {
+                    channel: channel.to_string(),
+                    start_utc_ms: start,
+                    last_end_utc_ms: st.last_end.unwrap_or(last),
+                });
+            }
             if start <= last {
+                st.clock_stepped = true;
                 return Err(ArchiveError::OutOfOrder {
                     channel: channel.to_string(),
                     start_utc_ms: start,
@@ -837,6 +937,7 @@ impl Archive {
                 to_utc_ms: start,
                 reason: match st.stop {
                     Some((_, why)) => why,
+                    None if st.clock_stepped => GapReason::ClockStep,
                     None if !st.written_since_open => GapReason::Crash,
                     None => GapReason::SourceLost,
                 },
@@ -884,6 +985,8 @@ impl Archive {
         st.last_end = Some(end);
         st.stop = None;
         st.written_since_open = true;
+        st.clock_stepped = false;
+        st.last_received_mono_ms = received_mono_ms;
         Ok(SegmentRow {
             id,
             channel: channel.to_string(),

@@ -165,6 +165,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<()> {
         clock.clone(),
         cfg.archive_max_bytes,
         cfg.archive_min_free_percent,
+        recorder.space_wanted.clone(),
         shutdown_rx.clone(),
     ));
     let (events_stop, events_stop_rx) = tokio::sync::oneshot::channel();
