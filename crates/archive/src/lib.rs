@@ -1048,7 +1048,51 @@ impl Archive {
 
     /// Segments overlapping `[from, to)`, in start order.
     pub fn segments(&self, channel: &str, from: UtcMs, to: UtcMs) -> Result<Vec<SegmentRow>> {
-        if to <= from {
+        self.segments_limit(channel, from, to, usize::MAX)
+    }
+
+    /// The first `limit` segments starting strictly after `after_start_utc_ms`, in start order:
+    /// the next batch of a reader that follows the recording (one index seek, `limit` rows).
+    pub fn segments_after(
+        &self,
+        channel: &str,
+        after_start_utc_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<SegmentRow>> {
+        let raw = self.read(|c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {RAW_COLS} FROM segment
+                      WHERE channel = ?1 AND start_utc_ms > ?2
+                      ORDER BY start_utc_ms LIMIT ?3"
+                ))
+                .ctx(|| format!("segments of {channel}"))?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        channel,
+                        after_start_utc_ms,
+                        limit.min(i64::MAX as usize) as i64
+                    ],
+                    raw_row,
+                )
+                .ctx(|| format!("segments of {channel}"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .ctx(|| format!("segments of {channel}"))?;
+            Ok(rows)
+        })?;
+        Ok(raw.into_iter().map(|r| self.row(channel, r)).collect())
+    }
+
+    /// As [`Archive::segments`], at most the first `limit`.
+    pub fn segments_limit(
+        &self,
+        channel: &str,
+        from: UtcMs,
+        to: UtcMs,
+        limit: usize,
+    ) -> Result<Vec<SegmentRow>> {
+        if to <= from || limit == 0 {
             return Ok(Vec::new());
         }
         let raw = self.read(|c| {
@@ -1060,11 +1104,14 @@ impl Archive {
                               WHERE channel = ?1 AND start_utc_ms <= ?2
                               ORDER BY start_utc_ms DESC LIMIT 1), ?2)
                         AND start_utc_ms < ?3 AND end_utc_ms > ?2
-                      ORDER BY start_utc_ms"
+                      ORDER BY start_utc_ms LIMIT ?4"
                 ))
                 .ctx(|| format!("segments of {channel}"))?;
             let rows = stmt
-                .query_map(params![channel, from.0, to.0], raw_row)
+                .query_map(
+                    params![channel, from.0, to.0, limit.min(i64::MAX as usize) as i64],
+                    raw_row,
+                )
                 .ctx(|| format!("segments of {channel}"))?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .ctx(|| format!("segments of {channel}"))?;

@@ -916,3 +916,45 @@ fn new_gap_reasons_survive_a_reopen_and_old_databases_migrate() {
     );
     assert_eq!(a.stats().unwrap().segments, 5);
 }
+
+#[test]
+fn following_reads_are_bounded_batches_after_a_key() {
+    let dir = TempDir::new();
+    let (a, _) = open(&dir);
+    write_run(&a, "c", T0, 30);
+    write_run(&a, "d", T0, 3);
+    let got = a.segments_after("c", T0 + 5 * SEG_MS, 8).unwrap();
+    let starts: Vec<i64> = got.iter().map(|r| (r.start_utc_ms - T0) / SEG_MS).collect();
+    assert_eq!(starts, (6..14).collect::<Vec<_>>());
+    assert!(got[0].path.is_file());
+    assert_eq!(a.segments_after("c", T0 + 29 * SEG_MS, 8).unwrap().len(), 0);
+    assert_eq!(a.segments_after("d", i64::MIN, 8).unwrap().len(), 3);
+    // Playlists take at most `limit` rows.
+    let rows = a
+        .segments_limit("c", UtcMs(T0), UtcMs(T0 + 30 * SEG_MS), 10)
+        .unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[9].start_utc_ms, T0 + 9 * SEG_MS);
+    // The follow query is an index seek, not a scan of every later row.
+    let plan: Vec<String> = a
+        .read(|c| {
+            let mut s = c
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT start_utc_ms FROM segment
+                      WHERE channel = 'c' AND start_utc_ms > 0 ORDER BY start_utc_ms LIMIT 8",
+                )
+                .unwrap();
+            let rows = s
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            Ok(rows)
+        })
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("SEARCH"))
+            && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+}
