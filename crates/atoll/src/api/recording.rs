@@ -17,7 +17,7 @@ pub struct RangeQuery {
 async fn channel_exists(st: &AppState, id: &str) -> Result<crate::store::Channel, ApiError> {
     let id = id.to_string();
     st.store
-        .call(move |c| crate::store::get_channel(c, &id))
+        .read(move |c| crate::store::get_channel(c, &id))
         .await
         .map_err(super::channels::store_err)
 }
