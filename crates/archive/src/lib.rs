@@ -1024,6 +1024,9 @@ impl Archive {
         let state = self.chan(channel);
         let mut st = lock(&state);
         self.load_state(channel, &mut st)?;
+        // kept in memory even when the index cannot take it (a full disk): the gap still gets
+        // its reason while the process lives
+        st.stop = Some((at.0, reason));
         let w = lock(&self.writer);
         w.execute(
             "INSERT INTO channel_state (channel, stopped_utc_ms, stopped_reason) VALUES (?1, ?2, ?3)
@@ -1031,7 +1034,6 @@ impl Archive {
             params![channel, at.0, reason.as_str()],
         )
         .ctx(|| format!("mark {channel} stopped"))?;
-        st.stop = Some((at.0, reason));
         Ok(())
     }
 
