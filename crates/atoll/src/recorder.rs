@@ -281,6 +281,7 @@ impl Recorder {
 }
 
 /// Applies retention every minute until shutdown.
+#[allow(clippy::too_many_arguments)] // the wiring of main, one value each
 pub async fn retention_loop(
     archive: Arc<Archive>,
     dir: std::path::PathBuf,
@@ -299,7 +300,7 @@ pub async fn retention_loop(
             _ = space_wanted.notified() => {}
             _ = shutdown.changed() => return,
         }
-        let channels = match store.call(|c| crate::store::list_channels(c)).await {
+        let channels = match store.read(crate::store::list_channels).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("retention: reading channels: {e}");

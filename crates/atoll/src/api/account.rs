@@ -173,7 +173,7 @@ fn user_err(e: StoreError) -> ApiError {
 async fn one_user(st: &AppState, name: String) -> Result<Value, ApiError> {
     let users = st
         .store
-        .read(|c| auth::list_users(c))
+        .read(auth::list_users)
         .await
         .map_err(ApiError::internal)?;
     users
@@ -187,7 +187,7 @@ async fn one_user(st: &AppState, name: String) -> Result<Value, ApiError> {
 pub async fn list_users(State(st): State<AppState>, _: Admin) -> Result<Json<Value>, ApiError> {
     let users = st
         .store
-        .read(|c| auth::list_users(c))
+        .read(auth::list_users)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(users.iter().map(user_json).collect())))

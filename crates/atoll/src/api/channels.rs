@@ -255,7 +255,7 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
 pub async fn list(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
     let channels = st
         .store
-        .read(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let now = st.hub.settings.clock.now_mono_ms();

@@ -100,7 +100,7 @@ fn store_err(e: crate::store::StoreError) -> ApiError {
 pub async fn list_sources(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
     let sources = st
         .store
-        .read(|c| guide::list_sources(c))
+        .read(guide::list_sources)
         .await
         .map_err(store_err)?;
     Ok(Json(Value::Array(
@@ -398,7 +398,7 @@ pub async fn playlist(
     let base = base_url(&st, &headers);
     let channels = st
         .store
-        .read(|c| crate::store::list_channels(c))
+        .read(crate::store::list_channels)
         .await
         .map_err(ApiError::internal)?;
     let entries: Vec<epg::M3uEntry> = channels

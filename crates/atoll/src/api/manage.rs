@@ -118,7 +118,7 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
 pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, ApiError> {
     let channels = st
         .store
-        .read(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let body = json!({
@@ -371,7 +371,7 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
     let now_mono = st.clock.now_mono_ms();
     let channels = st
         .store
-        .read(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let mut viewers_total = 0;
