@@ -43,6 +43,11 @@ pub const ADJACENT_MS: i64 = 1_000;
 /// or within the last second of directory entries before it; ten minutes is ample.
 const TAIL_CHECK_MS: i64 = 10 * 60 * 1000;
 
+/// Size of `{root}/.reserve`: space set aside so that retention can still commit its deletes
+/// (SQLite needs room in its WAL) when the disk is full. See [`Archive::release_reserve`].
+pub const RESERVE_BYTES: usize = 1 << 20;
+const RESERVE_FILE: &str = ".reserve";
+
 /// Rows deleted per transaction by retention.
 const DELETE_BATCH: usize = 1_000;
 
@@ -505,6 +510,29 @@ impl Archive {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Makes sure `{root}/.reserve` holds [`RESERVE_BYTES`] (written, so the blocks are really
+    /// taken). Call it only when the disk has room to spare; `false` when it could not be made.
+    pub fn keep_reserve(&self) -> bool {
+        let path = self.root.join(RESERVE_FILE);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return true;
+        }
+        let made = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; RESERVE_BYTES])?;
+            f.sync_data()
+        });
+        if made.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+        made.is_ok()
+    }
+
+    /// Frees the reserve (the disk is full and retention needs room to commit); `true` if there
+    /// was one.
+    pub fn release_reserve(&self) -> bool {
+        fs::remove_file(self.root.join(RESERVE_FILE)).is_ok()
     }
 
     /// Full check of every row against every file (what `open` does for the tail of each channel

@@ -319,7 +319,21 @@ pub async fn retention_loop(
                 max_bytes: byte_cap(&a, &dir, max_bytes, min_free_percent),
                 ..RetentionPolicy::default()
             };
-            a.enforce_retention(now, &policy)
+            let r = match a.enforce_retention(now, &policy) {
+                // the disk is full and the index cannot commit the deletes: use the reserve
+                Err(e) if e.is_disk_full() && a.release_reserve() => {
+                    tracing::warn!("retention: disk full, reserve released to make room");
+                    a.enforce_retention(now, &policy)
+                }
+                r => r,
+            };
+            // set the reserve aside again once there is room to spare
+            if crate::sys::disk_space(&dir)
+                .is_some_and(|(_, free)| free > 4 * archive::RESERVE_BYTES as u64)
+            {
+                a.keep_reserve();
+            }
+            r
         };
         match tokio::task::spawn_blocking(run).await {
             Ok(Ok(r)) if r.segments_deleted > 0 => {

@@ -349,3 +349,61 @@ fn kill_9_under_load_keeps_every_recorded_segment() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_full_disk_wakes_retention_which_frees_space_and_recording_goes_on() {
+    let dir = temp_dir("diskfull-retention");
+    let arch = dir.join("archive");
+    let mount = Mount::tmpfs(&arch, "20m");
+    let a = Atoll::start_with(
+        "diskfull-retention",
+        &[
+            ("segment_seconds", "2"),
+            ("archive_dir", &format!("{:?}", arch.to_str().unwrap())),
+            // keep 20 % (4 MB) of the archive disk free: retention may delete to get there
+            ("archive_min_free_percent", "20"),
+        ],
+    );
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"ret","name":"Ret","sources":["testsrc://"]}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let rec = || a.api("GET", "/api/channels/ret/recording", None).1;
+    a.wait_for("3 segments recorded", T, || {
+        rec()["segments"].as_i64().unwrap_or(0) >= 3
+    });
+    let filled_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let _filler = fill(&mount.0);
+    // Retention runs at once (not at its next minute) and frees space: new segments are written
+    // while the filler is still there.
+    a.wait_for(
+        "a segment recorded after the disk filled",
+        Duration::from_secs(25),
+        || {
+            rec()["last_segment"]
+                .as_str()
+                .map(|t| {
+                    let (s, _) = http(a.http, "GET", "/healthz", None, None);
+                    s == 200 && rfc3339_s(t) > filled_at + 2.0
+                })
+                .unwrap_or(false)
+        },
+    );
+    assert!(a.log_text().contains("retention:"), "retention ran");
+    drop(a);
+    drop(mount);
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-12-01T10:00:00.000Z`).
+fn rfc3339_s(t: &str) -> f64 {
+    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let t: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    let days = media::time::days_from_civil(d[0], d[1] as u32, d[2] as u32);
+    days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
+}
