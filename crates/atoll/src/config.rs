@@ -63,6 +63,13 @@ pub struct Config {
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
     pub viewer_subnets: Vec<String>,
+    // Limits: archive and store
+    /// Read-only SQLite connections for reads (sign-in, player data, API GETs): they never wait
+    /// for the writer (a guide import). 1..64.
+    pub store_read_connections: usize,
+    /// Finished segments queued for the archive writer; when full a segment is dropped and the
+    /// hole is a 'recorder_overflow' gap. 1..100000.
+    pub recorder_queue_segments: usize,
 }
 
 impl Default for Config {
@@ -81,6 +88,9 @@ impl Default for Config {
             archive_min_free_percent: None,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
+            // Limits: archive and store
+            store_read_connections: 4,
+            recorder_queue_segments: 256,
         }
     }
 }
@@ -194,6 +204,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         .is_some_and(|p| !(0.0..=90.0).contains(&p))
     {
         return Err("archive_min_free_percent must be 0..90".into());
+    }
+    if !(1..=64).contains(&cfg.store_read_connections) {
+        return Err("store_read_connections must be 1..64".into());
+    }
+    if !(1..=100_000).contains(&cfg.recorder_queue_segments) {
+        return Err("recorder_queue_segments must be 1..100000".into());
     }
     if cfg.viewer_access != "open" && cfg.viewer_access != "token" {
         return Err("viewer_access must be \"open\" or \"token\"".into());

@@ -12,10 +12,6 @@ use hls::Segment;
 use media::UtcMs;
 use tokio::sync::mpsc;
 
-/// Segments queued for the archive writer: ~25 min of one channel's 6 s segments, or 2.5
-/// segments each for 100 channels. Full = the segment is dropped (a 'recorder_overflow' gap).
-pub const RECORDER_QUEUE: usize = 256;
-
 enum Msg {
     Segment {
         channel: String,
@@ -67,15 +63,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer thread; write failures are also reported to `events` (the channel log).
-    pub fn start(
-        archive: Arc<Archive>,
-        events: Option<crate::journal::EventSink>,
-    ) -> std::io::Result<Recorder> {
-        Self::start_with(archive, events, RECORDER_QUEUE)
-    }
-
-    /// As [`Recorder::start`] with a queue of `queue` segments (at least 1).
+    /// Starts the writer thread with a queue of `queue` segments (at least 1; the
+    /// `recorder_queue_segments` setting, 256 by default: ~25 min of one channel's 6 s segments,
+    /// or 2.5 each for 100 channels); a full queue drops the segment ('recorder_overflow' gap).
+    /// Write failures are also reported to `events` (the channel log).
     pub fn start_with(
         archive: Arc<Archive>,
         events: Option<crate::journal::EventSink>,

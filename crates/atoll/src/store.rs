@@ -68,7 +68,7 @@ pub struct User {
     pub disabled: bool,
 }
 
-/// Read-only connections: sign-in lookups, the player's data and API reads run on these and never
+/// Read-only connections by default (`store_read_connections`): sign-in lookups, the player's data and API reads run on these and never
 /// wait behind a write (WAL: a reader sees the last commit while the writer works).
 pub const STORE_READERS: usize = 4;
 
@@ -87,10 +87,17 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with_readers(path, STORE_READERS)
+    }
+
+    /// As [`Store::open`] with `readers` read-only connections (the `store_read_connections`
+    /// setting; at least 1).
+    pub fn open_with_readers(path: &Path, readers: usize) -> Result<Store, StoreError> {
+        let n = readers.max(1);
         let conn = Connection::open(path)?;
         let mut store = Self::init(conn)?;
-        let mut readers = Vec::with_capacity(STORE_READERS);
-        for _ in 0..STORE_READERS {
+        let mut readers = Vec::with_capacity(n);
+        for _ in 0..n {
             let c = Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
