@@ -407,3 +407,75 @@ fn rfc3339_s(t: &str) -> f64 {
     let days = media::time::days_from_civil(d[0], d[1] as u32, d[2] as u32);
     days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
 }
+
+fn metric(a: &Atoll, name: &str) -> u64 {
+    let text = String::from_utf8_lossy(&a.get("/metrics").1).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+#[test]
+fn segments_dropped_by_a_full_recorder_queue_are_a_recorder_overflow_gap() {
+    use std::io::{BufRead, BufReader};
+    require("python3");
+    let a = Atoll::start_with(
+        "overflow",
+        &[("segment_seconds", "2"), ("recorder_queue_segments", "1")],
+    );
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"ovf","name":"Ovf","sources":["testsrc://?size=320x240"]}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let rec = || a.api("GET", "/api/channels/ovf/recording", None).1;
+    a.wait_for("2 segments recorded", T, || {
+        rec()["segments"].as_i64().unwrap_or(0) >= 2
+    });
+    // Another process holds the archive index's write lock: the archive writer waits (up to its
+    // 10 s busy timeout) and its queue of 1 fills up.
+    let db = a.dir.join("data/archive/archive.db");
+    let mut holder = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys\n\
+             c=sqlite3.connect(sys.argv[1],isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked',flush=True)\n\
+             sys.stdin.read()\n\
+             c.execute('ROLLBACK')\n",
+            db.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let held = Instant::now();
+    a.wait_for("2 segments dropped", Duration::from_secs(8), || {
+        metric(&a, "atoll_recorder_dropped_segments_total") >= 2
+    });
+    assert!(held.elapsed() < Duration::from_secs(9));
+    drop(holder.stdin.take()); // release the lock
+    holder.wait().unwrap();
+    a.wait_for("a recorder_overflow gap", T, || {
+        rec()["gaps"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g["reason"] == "recorder_overflow"))
+    });
+    assert!(
+        !rec()["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["reason"] == "source_lost"),
+        "{}",
+        rec()["gaps"]
+    );
+}
