@@ -792,3 +792,169 @@ fn writers_and_readers_run_concurrently() {
     retention.join().unwrap();
     check_invariant(&a);
 }
+
+/// Writes segment `i` of a run starting at wall time `start`, received at monotonic `mono`.
+fn write_rx(a: &Archive, ch: &str, start: i64, mono: i64) -> Result<SegmentRow> {
+    a.write_segment_received(ch, UtcMs(start), SEG_90K, false, &ts(1, 0), Some(mono))
+}
+
+#[test]
+fn clock_step_back_refuses_overlaps_and_records_a_clock_step_gap() {
+    let dir = TempDir::new();
+    let (a, _) = open(&dir);
+    // 10 segments recorded normally: wall and monotonic time advance together.
+    for i in 0..10 {
+        write_rx(&a, "c", T0 + i * SEG_MS, i * SEG_MS).unwrap();
+    }
+    let end = T0 + 10 * SEG_MS;
+    // The wall clock steps back one hour: every segment for the next hour would overlap.
+    let back = 3_600_000;
+    let mut refused = 0;
+    let mut i = 10;
+    loop {
+        let start = T0 + i * SEG_MS - back;
+        match write_rx(&a, "c", start, i * SEG_MS) {
+            Ok(_) => break,
+            Err(ArchiveError::ClockStepBack { .. }) | Err(ArchiveError::OutOfOrder { .. }) => {
+                refused += 1
+            }
+            Err(e) => panic!("{e}"),
+        }
+        i += 1;
+    }
+    assert!(refused > 500, "{refused}");
+    // No two stored segments overlap (beyond the 1 s of jitter allowed).
+    let rows = a.segments("c", UtcMs(0), UtcMs(i64::MAX)).unwrap();
+    for w in rows.windows(2) {
+        assert!(w[1].start_utc_ms >= w[0].end_utc_ms - ADJACENT_MS, "{w:?}");
+    }
+    // Writing resumed where the wall clock caught up with the recording: no hole in wall time.
+    assert_eq!(rows.len(), 11);
+    assert_eq!(rows[10].start_utc_ms, end);
+    assert_eq!(a.gaps("c", UtcMs(0), UtcMs(i64::MAX)).unwrap(), vec![]);
+    // Stepped back while the channel was on a hole: the hole is a clock step, not a lost source.
+    let mono = i * SEG_MS;
+    let next = end + SEG_MS;
+    write_rx(&a, "c", next - 1_800_000, mono + SEG_MS).unwrap_err();
+    write_rx(&a, "c", next + 300_000, mono + 2 * SEG_MS).unwrap();
+    let gaps = a.gaps("c", UtcMs(0), UtcMs(i64::MAX)).unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].reason, GapReason::ClockStep);
+    assert_eq!(gaps[0].from_utc_ms, next);
+}
+
+#[test]
+fn clock_step_forward_is_a_clock_step_gap_not_source_lost() {
+    let dir = TempDir::new();
+    let (a, _) = open(&dir);
+    for i in 0..5 {
+        write_rx(&a, "c", T0 + i * SEG_MS, i * SEG_MS).unwrap();
+    }
+    // The wall clock jumps one hour forward while the media (monotonic time) runs on.
+    for i in 5..10 {
+        write_rx(&a, "c", T0 + i * SEG_MS + 3_600_000, i * SEG_MS).unwrap();
+    }
+    // Later a real hole with the same wall distance but matching monotonic time: source lost.
+    write_rx(
+        &a,
+        "c",
+        T0 + 20 * SEG_MS + 7_200_000,
+        20 * SEG_MS + 3_600_000,
+    )
+    .unwrap();
+    let gaps = a.gaps("c", UtcMs(0), UtcMs(i64::MAX)).unwrap();
+    let got: Vec<_> = gaps.iter().map(|g| g.reason).collect();
+    assert_eq!(got, vec![GapReason::ClockStep, GapReason::SourceLost]);
+    assert_eq!(gaps[0].from_utc_ms, T0 + 5 * SEG_MS);
+    assert_eq!(gaps[0].to_utc_ms, T0 + 5 * SEG_MS + 3_600_000);
+    // Small overlaps (wall-clock nudges) are not clock steps and are stored.
+    let last = T0 + 20 * SEG_MS + 7_200_000;
+    write_rx(&a, "c", last + SEG_MS - 100, 21 * SEG_MS + 3_600_000).unwrap();
+    assert_eq!(a.gaps("c", UtcMs(0), UtcMs(i64::MAX)).unwrap().len(), 2);
+}
+
+#[test]
+fn new_gap_reasons_survive_a_reopen_and_old_databases_migrate() {
+    let dir = TempDir::new();
+    {
+        // A database at schema 1 (before these reasons) with one segment.
+        let conn = rusqlite::Connection::open(dir.0.join("archive.db")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let (a, _) = open(&dir);
+    write_run(&a, "c", T0, 1);
+    for (k, reason) in [
+        GapReason::RecorderOverflow,
+        GapReason::DiskFull,
+        GapReason::WriteError,
+        GapReason::ClockStep,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = T0 + (k as i64 * 2 + 1) * 60_000;
+        a.mark_stopped("c", UtcMs(at - 50_000), reason).unwrap();
+        write_run(&a, "c", at, 1);
+    }
+    drop(a);
+    let (a, _) = open(&dir);
+    let got: Vec<_> = a
+        .gaps("c", UtcMs(0), UtcMs(i64::MAX))
+        .unwrap()
+        .iter()
+        .map(|g| g.reason.as_str())
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "recorder_overflow",
+            "disk_full",
+            "write_error",
+            "clock_step"
+        ]
+    );
+    assert_eq!(a.stats().unwrap().segments, 5);
+}
+
+#[test]
+fn following_reads_are_bounded_batches_after_a_key() {
+    let dir = TempDir::new();
+    let (a, _) = open(&dir);
+    write_run(&a, "c", T0, 30);
+    write_run(&a, "d", T0, 3);
+    let got = a.segments_after("c", T0 + 5 * SEG_MS, 8).unwrap();
+    let starts: Vec<i64> = got.iter().map(|r| (r.start_utc_ms - T0) / SEG_MS).collect();
+    assert_eq!(starts, (6..14).collect::<Vec<_>>());
+    assert!(got[0].path.is_file());
+    assert_eq!(a.segments_after("c", T0 + 29 * SEG_MS, 8).unwrap().len(), 0);
+    assert_eq!(a.segments_after("d", i64::MIN, 8).unwrap().len(), 3);
+    // Playlists take at most `limit` rows.
+    let rows = a
+        .segments_limit("c", UtcMs(T0), UtcMs(T0 + 30 * SEG_MS), 10)
+        .unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[9].start_utc_ms, T0 + 9 * SEG_MS);
+    // The follow query is an index seek, not a scan of every later row.
+    let plan: Vec<String> = a
+        .read(|c| {
+            let mut s = c
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT start_utc_ms FROM segment
+                      WHERE channel = 'c' AND start_utc_ms > 0 ORDER BY start_utc_ms LIMIT 8",
+                )
+                .unwrap();
+            let rows = s
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap();
+            Ok(rows)
+        })
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("SEARCH"))
+            && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+}

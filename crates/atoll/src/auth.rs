@@ -429,7 +429,7 @@ impl Authenticator {
         let owned_name = name.to_string();
         let user = self
             .store
-            .call(move |c| store::get_user(c, &owned_name))
+            .read(move |c| store::get_user(c, &owned_name))
             .await
             .ok()
             .flatten();
@@ -482,16 +482,19 @@ impl Authenticator {
                 .insert(key, (h, Instant::now()));
         }
         let n = p.name.clone();
-        let _ = self
-            .store
-            .call(move |c| {
-                c.execute(
-                    "UPDATE user SET last_login_utc_ms = ?2 WHERE name = ?1",
-                    rusqlite::params![n, now_utc_ms],
-                )?;
-                Ok(())
-            })
-            .await;
+        // noted in the background: a sign-in never waits for the writer (a guide import)
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let _ = store
+                .call(move |c| {
+                    c.execute(
+                        "UPDATE user SET last_login_utc_ms = ?2 WHERE name = ?1",
+                        rusqlite::params![n, now_utc_ms],
+                    )?;
+                    Ok(())
+                })
+                .await;
+        });
         Ok(p)
     }
 
@@ -554,7 +557,7 @@ impl Authenticator {
     pub async fn session(&self, cookie: &str, now_utc_ms: i64) -> Option<(Principal, String, i64)> {
         let hash = sha256_hex(cookie);
         self.store
-            .call(move |c| {
+            .read(move |c| {
                 Ok(c.query_row(
                     "SELECT u.name, u.role, s.csrf, s.expires_utc_ms FROM session s \
                      JOIN user u ON u.name = s.user_name \

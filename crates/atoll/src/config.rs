@@ -123,6 +123,13 @@ pub struct Config {
     pub http_reserved_fds: usize,
     /// Addresses and accounts the sign-in limiter remembers (each table).
     pub signin_max_tracked: usize,
+    // Limits: archive and store
+    /// Read-only SQLite connections for reads (sign-in, player data, API GETs): they never wait
+    /// for the writer (a guide import). 1..64.
+    pub store_read_connections: usize,
+    /// Finished segments queued for the archive writer; when full a segment is dropped and the
+    /// hole is a 'recorder_overflow' gap. 1..100000.
+    pub recorder_queue_segments: usize,
 }
 
 impl Default for Config {
@@ -172,6 +179,9 @@ impl Default for Config {
             http_max_connections_per_ip: 2_048,
             http_reserved_fds: 256,
             signin_max_tracked: 10_000,
+            // Limits: archive and store
+            store_read_connections: 4,
+            recorder_queue_segments: 256,
         }
     }
 }
@@ -285,6 +295,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         .is_some_and(|p| !(0.0..=90.0).contains(&p))
     {
         return Err("archive_min_free_percent must be 0..90".into());
+    }
+    if !(1..=64).contains(&cfg.store_read_connections) {
+        return Err("store_read_connections must be 1..64".into());
+    }
+    if !(1..=100_000).contains(&cfg.recorder_queue_segments) {
+        return Err("recorder_queue_segments must be 1..100000".into());
     }
     if cfg.viewer_access != "open" && cfg.viewer_access != "token" {
         return Err("viewer_access must be \"open\" or \"token\"".into());

@@ -108,8 +108,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
     let db_path = cfg.data.join("atoll.db");
     let first_start = !db_path.exists();
-    let store =
-        store::Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let store = store::Store::open_with_readers(&db_path, cfg.store_read_connections)
+        .with_context(|| format!("opening {}", db_path.display()))?;
     let now_utc = clock.now_utc().0;
     if let Some(pw) =
         auth::ensure_admin(&store, std::env::var("ATOLL_ADMIN_PASSWORD").ok(), now_utc)?
@@ -148,8 +148,12 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let archive = Arc::new(archive);
     let (events, events_rx) = journal::EventSink::new();
     let recorder = Arc::new(
-        recorder::Recorder::start(archive.clone(), Some(events.clone()))
-            .context("starting the archive writer")?,
+        recorder::Recorder::start_with(
+            archive.clone(),
+            Some(events.clone()),
+            cfg.recorder_queue_segments,
+        )
+        .context("starting the archive writer")?,
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -202,6 +206,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         clock.clone(),
         cfg.archive_max_bytes,
         cfg.archive_min_free_percent,
+        recorder.space_wanted.clone(),
         shutdown_rx.clone(),
     ));
     let (events_stop, events_stop_rx) = tokio::sync::oneshot::channel();

@@ -19,12 +19,17 @@ enum Msg {
         duration_90k: i64,
         discontinuity: bool,
         data: Bytes,
+        /// Monotonic time the segment was queued (tells a wall-clock step from a lost source).
+        received_mono_ms: i64,
     },
     Stopped {
         channel: String,
         at: UtcMs,
         reason: GapReason,
     },
+    /// Tests: the writer acknowledges, then waits until the sender side is dropped.
+    #[cfg(test)]
+    Hold(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>),
 }
 
 /// What the writer knows about one channel's recording.
@@ -37,6 +42,8 @@ pub struct WriteStatus {
     pub last_error_utc: Option<UtcMs>,
     /// The last write failed (a new failure run is reported to the event log once).
     pub failing: bool,
+    /// Why the last write failed: "disk_full" or "write_error" (a gap reason).
+    pub error_reason: Option<&'static str>,
 }
 
 pub struct Recorder {
@@ -44,19 +51,39 @@ pub struct Recorder {
     status: Arc<Mutex<HashMap<String, WriteStatus>>>,
     /// Segments dropped because the writer was behind.
     pub dropped: AtomicU64,
+    /// Segment writes that failed because the archive disk was full.
+    pub disk_full_errors: Arc<AtomicU64>,
+    /// Channels with dropped segments not yet marked: the start of the first one dropped. The
+    /// writer marks the gap 'recorder_overflow' before it writes that channel's next segment.
+    overflowed: Arc<Mutex<HashMap<String, UtcMs>>>,
+    /// Woken when a write finds the disk full: retention runs at once instead of on its minute.
+    pub space_wanted: Arc<tokio::sync::Notify>,
+    origin: std::time::Instant,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Recorder {
-    /// Starts the writer thread; write failures are also reported to `events` (the channel log).
-    pub fn start(
+    /// Starts the writer thread with a queue of `queue` segments (at least 1; the
+    /// `recorder_queue_segments` setting, 256 by default: ~25 min of one channel's 6 s segments,
+    /// or 2.5 each for 100 channels); a full queue drops the segment ('recorder_overflow' gap).
+    /// Write failures are also reported to `events` (the channel log).
+    pub fn start_with(
         archive: Arc<Archive>,
         events: Option<crate::journal::EventSink>,
+        queue: usize,
     ) -> std::io::Result<Recorder> {
-        // ~25 min of one channel's 6 s segments, or 2.5 segments each for 100 channels
-        let (tx, mut rx) = mpsc::channel::<Msg>(256);
+        let (tx, mut rx) = mpsc::channel::<Msg>(queue.max(1));
         let status: Arc<Mutex<HashMap<String, WriteStatus>>> = Arc::default();
-        let (a, st) = (archive, status.clone());
+        let overflowed: Arc<Mutex<HashMap<String, UtcMs>>> = Arc::default();
+        let space_wanted = Arc::new(tokio::sync::Notify::new());
+        let disk_full_errors = Arc::new(AtomicU64::new(0));
+        let (a, st, over, space, full) = (
+            archive,
+            status.clone(),
+            overflowed.clone(),
+            space_wanted.clone(),
+            disk_full_errors.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("archive-writer".into())
             .spawn(move || {
@@ -68,27 +95,67 @@ impl Recorder {
                             duration_90k,
                             discontinuity,
                             data,
+                            received_mono_ms,
                         } => {
-                            let r = a.write_segment(
+                            // Segments of this channel were dropped before this one: say so.
+                            let dropped_at = {
+                                let mut o = over.lock().unwrap_or_else(|e| e.into_inner());
+                                match o.get(&channel) {
+                                    Some(at) if *at <= start_utc => o.remove(&channel),
+                                    _ => None,
+                                }
+                            };
+                            if let Some(at) = dropped_at {
+                                if let Err(e) =
+                                    a.mark_stopped(&channel, at, GapReason::RecorderOverflow)
+                                {
+                                    tracing::error!(%channel, "archive: marking the overflow failed: {e}");
+                                }
+                            }
+                            let r = a.write_segment_received(
                                 &channel,
                                 start_utc,
                                 duration_90k,
                                 discontinuity,
                                 &data,
+                                Some(received_mono_ms),
                             );
                             let mut map = st.lock().unwrap_or_else(|e| e.into_inner());
                             let s = map.entry(channel.clone()).or_default();
                             match r {
                                 Ok(_) => {
+                                    if s.failing {
+                                        tracing::info!(%channel, "archive writes work again");
+                                    }
                                     s.failing = false;
+                                    s.error_reason = None;
                                     s.last_segment_utc = Some(start_utc);
                                     s.segments_written += 1;
                                     s.bytes_written += data.len() as u64;
                                 }
+                                Err(archive::ArchiveError::OutOfOrder { .. })
+                                | Err(archive::ArchiveError::ClockStepBack { .. }) => {
+                                    // the wall clock stepped back: the archive keeps no overlap
+                                    tracing::warn!(%channel, "archive: segment at {} refused: it overlaps what is recorded (clock step)", start_utc.to_rfc3339());
+                                }
                                 Err(e) => {
-                                    tracing::error!(%channel, "archive write failed: {e}");
+                                    let disk_full = e.is_disk_full();
+                                    let reason = if disk_full {
+                                        full.fetch_add(1, Ordering::Relaxed);
+                                        space.notify_one();
+                                        GapReason::DiskFull
+                                    } else {
+                                        GapReason::WriteError
+                                    };
+                                    s.error_reason = Some(reason.as_str());
                                     // once per failing run, not for every segment
                                     if !std::mem::replace(&mut s.failing, true) {
+                                        tracing::error!(%channel, "archive write failed: {e}");
+                                        // the hole gets this reason (best effort: the index may
+                                        // be on the full disk too)
+                                        if let Err(e) = a.mark_stopped(&channel, start_utc, reason) {
+                                            tracing::warn!(%channel, "archive: marking the failure: {e}");
+                                        }
                                         if let Some(ev) = &events {
                                             ev.emit(
                                                 &channel,
@@ -102,6 +169,11 @@ impl Recorder {
                                     s.last_error_utc = Some(start_utc);
                                 }
                             }
+                        }
+                        #[cfg(test)]
+                        Msg::Hold(ack, release) => {
+                            let _ = ack.send(());
+                            let _ = release.recv();
                         }
                         Msg::Stopped {
                             channel,
@@ -119,6 +191,10 @@ impl Recorder {
             tx: Mutex::new(Some(tx)),
             status,
             dropped: AtomicU64::new(0),
+            disk_full_errors,
+            overflowed,
+            space_wanted,
+            origin: std::time::Instant::now(),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -135,7 +211,8 @@ impl Recorder {
         }
     }
 
-    /// Queues a finished segment for the archive (never blocks).
+    /// Queues a finished segment for the archive (never blocks). A segment dropped because the
+    /// queue is full leaves a 'recorder_overflow' gap.
     pub fn record(&self, channel: &str, seg: &Segment) {
         let ok = self.send(Msg::Segment {
             channel: channel.to_string(),
@@ -143,8 +220,14 @@ impl Recorder {
             duration_90k: seg.duration_90k,
             discontinuity: seg.discontinuity,
             data: seg.data.clone(),
+            received_mono_ms: self.origin.elapsed().as_millis() as i64,
         });
         if !ok {
+            self.overflowed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(channel.to_string())
+                .or_insert(seg.start_utc);
             tracing::warn!(%channel, "archive writer is behind: segment at {} dropped", seg.start_utc.to_rfc3339());
         }
     }
@@ -189,6 +272,7 @@ impl Recorder {
 }
 
 /// Applies retention every minute until shutdown.
+#[allow(clippy::too_many_arguments)] // the wiring of main, one value each
 pub async fn retention_loop(
     archive: Arc<Archive>,
     dir: std::path::PathBuf,
@@ -196,15 +280,18 @@ pub async fn retention_loop(
     clock: Arc<dyn media::Clock>,
     max_bytes: Option<u64>,
     min_free_percent: Option<f64>,
+    space_wanted: Arc<tokio::sync::Notify>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            // a write found the disk full: free what the policy allows now, not within a minute
+            _ = space_wanted.notified() => {}
             _ = shutdown.changed() => return,
         }
-        let channels = match store.call(|c| crate::store::list_channels(c)).await {
+        let channels = match store.read(crate::store::list_channels).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("retention: reading channels: {e}");
@@ -223,7 +310,21 @@ pub async fn retention_loop(
                 max_bytes: byte_cap(&a, &dir, max_bytes, min_free_percent),
                 ..RetentionPolicy::default()
             };
-            a.enforce_retention(now, &policy)
+            let r = match a.enforce_retention(now, &policy) {
+                // the disk is full and the index cannot commit the deletes: use the reserve
+                Err(e) if e.is_disk_full() && a.release_reserve() => {
+                    tracing::warn!("retention: disk full, reserve released to make room");
+                    a.enforce_retention(now, &policy)
+                }
+                r => r,
+            };
+            // set the reserve aside again once there is room to spare
+            if crate::sys::disk_space(&dir)
+                .is_some_and(|(_, free)| free > 4 * archive::RESERVE_BYTES as u64)
+            {
+                a.keep_reserve();
+            }
+            r
         };
         match tokio::task::spawn_blocking(run).await {
             Ok(Ok(r)) if r.segments_deleted > 0 => {
@@ -263,6 +364,50 @@ pub fn byte_cap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seg(i: i64) -> Segment {
+        Segment {
+            seq: i as u64,
+            start_90k: media::Ts90k(i * 540_000),
+            duration_90k: 540_000,
+            start_utc: UtcMs(1_795_000_000_000 + i * 6_000),
+            discontinuity: false,
+            data: Bytes::from(vec![0x47; 188 * 4]),
+        }
+    }
+
+    #[test]
+    fn segments_dropped_on_a_full_queue_leave_a_recorder_overflow_gap() {
+        let dir = std::env::temp_dir().join(format!("atoll-overflow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, _) = Archive::open(&dir, UtcMs(1_795_000_000_000)).unwrap();
+        let a = Arc::new(a);
+        let rec = Recorder::start_with(a.clone(), None, 2).unwrap();
+        rec.record("c", &seg(0));
+        // Hold the writer so the queue (2) fills up.
+        let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        assert!(rec.send(Msg::Hold(ack_tx, release_rx)));
+        ack_rx.recv().unwrap();
+        for i in 1..=4 {
+            rec.record("c", &seg(i)); // 1, 2 queued; 3, 4 dropped
+        }
+        assert_eq!(rec.dropped.load(Ordering::Relaxed), 2);
+        drop(release_tx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rec.status("c").segments_written < 3 {
+            assert!(std::time::Instant::now() < deadline, "writer stuck");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        rec.record("c", &seg(5));
+        rec.close();
+        let gaps = a.gaps("c", UtcMs(0), UtcMs(i64::MAX)).unwrap();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].reason, GapReason::RecorderOverflow);
+        assert_eq!(gaps[0].from_utc_ms, seg(3).start_utc.0);
+        assert_eq!(gaps[0].to_utc_ms, seg(5).start_utc.0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn byte_cap_combines_max_and_min_free() {

@@ -68,15 +68,53 @@ pub struct User {
     pub disabled: bool,
 }
 
+/// Read-only connections by default (`store_read_connections`): sign-in lookups, the player's data and API reads run on these and never
+/// wait behind a write (WAL: a reader sees the last commit while the writer works).
+pub const STORE_READERS: usize = 4;
+
+/// One writer connection (every change, the guide import, the journal) and a small pool of
+/// read-only connections ([`Store::read`]).
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
+    /// Tests (debug builds): while this file exists, every `call` holds a write transaction open
+    /// before it runs (a long import), so tests can prove readers do not wait for the writer.
+    #[cfg(debug_assertions)]
+    hold_writer_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_with_readers(path, STORE_READERS)
+    }
+
+    /// As [`Store::open`] with `readers` read-only connections (the `store_read_connections`
+    /// setting; at least 1).
+    pub fn open_with_readers(path: &Path, readers: usize) -> Result<Store, StoreError> {
+        let n = readers.max(1);
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        let mut readers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.pragma_update(None, "query_only", "ON")?;
+            c.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(Mutex::new(c));
+        }
+        store.readers = Arc::new(readers);
+        #[cfg(debug_assertions)]
+        {
+            // test hook (debug builds only)
+            store.hold_writer_file =
+                std::env::var_os("ATOLL_TEST_HOLD_WRITER_FILE").map(std::path::PathBuf::from);
+        }
+        Ok(store)
     }
 
     #[cfg(test)]
@@ -98,7 +136,35 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::default(),
+            next_reader: Arc::default(),
+            #[cfg(debug_assertions)]
+            hold_writer_file: None,
         })
+    }
+
+    /// Runs the read-only `f` on a reader connection on the blocking thread pool: it never waits
+    /// for the writer (an import, the journal). Falls back to the writer for an in-memory store.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if self.readers.is_empty() {
+            return self.call(move |c| f(c)).await;
+        }
+        let (readers, next) = (self.readers.clone(), self.next_reader.clone());
+        tokio::task::spawn_blocking(move || {
+            for r in readers.iter() {
+                if let Ok(c) = r.try_lock() {
+                    return f(&c);
+                }
+            }
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % readers.len();
+            let c = readers[i].lock().unwrap_or_else(|e| e.into_inner());
+            f(&c)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
     }
 
     /// Runs `f` with the connection on the blocking thread pool.
@@ -107,8 +173,20 @@ impl Store {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
+        #[cfg(debug_assertions)]
+        let hold = self.hold_writer_file.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = conn.lock().unwrap_or_else(|e| e.into_inner());
+            #[cfg(debug_assertions)]
+            if let Some(file) = hold.filter(|f| f.exists()) {
+                // a long write transaction (at most 60 s): readers must not notice
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while file.exists() && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                tx.commit()?;
+            }
             f(&mut c)
         })
         .await

@@ -173,7 +173,7 @@ fn user_err(e: StoreError) -> ApiError {
 async fn one_user(st: &AppState, name: String) -> Result<Value, ApiError> {
     let users = st
         .store
-        .call(|c| auth::list_users(c))
+        .read(auth::list_users)
         .await
         .map_err(ApiError::internal)?;
     users
@@ -187,7 +187,7 @@ async fn one_user(st: &AppState, name: String) -> Result<Value, ApiError> {
 pub async fn list_users(State(st): State<AppState>, _: Admin) -> Result<Json<Value>, ApiError> {
     let users = st
         .store
-        .call(|c| auth::list_users(c))
+        .read(auth::list_users)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(users.iter().map(user_json).collect())))
@@ -382,7 +382,7 @@ pub async fn list_tokens(State(st): State<AppState>, who: Authed) -> Result<Json
     let user = (who.who.role != Role::Admin).then(|| who.who.name.clone());
     let rows = st
         .store
-        .call(move |c| auth::list_tokens(c, user.as_deref()))
+        .read(move |c| auth::list_tokens(c, user.as_deref()))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(rows.iter().map(token_json).collect())))
@@ -440,7 +440,7 @@ pub async fn audit_log(
     let (limit, before) = (q.limit()?, q.before());
     let rows = st
         .store
-        .call(move |c| crate::journal::list_audit(c, limit, before))
+        .read(move |c| crate::journal::list_audit(c, limit, before))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(

@@ -16,6 +16,10 @@ use super::AppState;
 
 /// Longest range one playlist or download may cover.
 const MAX_RANGE_S: i64 = 7 * 24 * 3600;
+/// Segments in one catch-up playlist (ranges and start-over alike): 7 days of 6 s segments.
+pub const MAX_PLAYLIST_SEGMENTS: usize = (MAX_RANGE_S / 6) as usize;
+/// Segments the endless catch-up TS reads from the index at a time.
+const ENDLESS_BATCH: usize = 8;
 
 /// A catch-up request parsed from a file name under `/live/{id}/`.
 #[derive(Debug, PartialEq, Eq)]
@@ -238,7 +242,12 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
             (from_s + duration_s) * 1000,
             PlaylistKind::Vod,
         ),
-        CatchupRequest::From { from_s } => (from_s * 1000, now_ms + 60_000, PlaylistKind::Event),
+        // start-over: to the live edge, but never more than a range may span
+        CatchupRequest::From { from_s } => (
+            from_s * 1000,
+            (now_ms + 60_000).min((from_s + MAX_RANGE_S) * 1000),
+            PlaylistKind::Event,
+        ),
         CatchupRequest::Back { seconds } => {
             // resolve "N seconds back" once: the player then reloads a playlist with a fixed start
             let from_s = (now_ms - seconds * 1000).div_euclid(1000);
@@ -281,7 +290,10 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
         text
     } else {
         let ch = channel.clone();
-        let rows = match blocking(move || archive.segments(&ch, UtcMs(from_ms), UtcMs(to_ms))).await
+        let rows = match blocking(move || {
+            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), MAX_PLAYLIST_SEGMENTS)
+        })
+        .await
         {
             Ok(r) => r,
             Err(resp) => return resp,
@@ -437,18 +449,14 @@ async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Respon
                     Err(e) => return Some((Err(std::io::Error::other(e.to_string())), st)),
                 }
             }
-            let (a, ch, after) = (st.archive.clone(), st.channel.clone(), st.last_start_ms + 1);
-            let rows = tokio::task::spawn_blocking(move || {
-                a.segments(&ch, UtcMs(after), UtcMs(i64::MAX / 2))
-            })
-            .await
-            .ok()?
-            .ok()?;
-            st.queue.extend(
-                rows.into_iter()
-                    .filter(|r| r.start_utc_ms >= after)
-                    .take(100),
-            );
+            // the next few rows after the last one served: one index seek, a bounded batch
+            let (a, ch, after) = (st.archive.clone(), st.channel.clone(), st.last_start_ms);
+            let rows =
+                tokio::task::spawn_blocking(move || a.segments_after(&ch, after, ENDLESS_BATCH))
+                    .await
+                    .ok()?
+                    .ok()?;
+            st.queue.extend(rows);
             if st.queue.is_empty() {
                 if idle_ms >= ENDLESS_IDLE_MS {
                     return None; // recording stopped: end the stream

@@ -255,7 +255,7 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
 pub async fn list(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
     let channels = st
         .store
-        .call(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let now = st.hub.settings.clock.now_mono_ms();
@@ -273,7 +273,7 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     let ch = st
         .store
-        .call(move |c| store::get_channel(c, &id))
+        .read(move |c| store::get_channel(c, &id))
         .await
         .map_err(store_err)?;
     let now = st.hub.settings.clock.now_mono_ms();
@@ -457,7 +457,7 @@ pub async fn events(
     let (limit, before) = (q.limit()?, q.before());
     let rows = st
         .store
-        .call(move |c| crate::journal::list_events(c, &id, limit, before))
+        .read(move |c| crate::journal::list_events(c, &id, limit, before))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(Value::Array(

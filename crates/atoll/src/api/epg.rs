@@ -132,7 +132,7 @@ fn store_err(e: crate::store::StoreError) -> ApiError {
 pub async fn list_sources(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, ApiError> {
     let sources = st
         .store
-        .call(|c| guide::list_sources(c))
+        .read(guide::list_sources)
         .await
         .map_err(store_err)?;
     Ok(Json(Value::Array(
@@ -147,7 +147,7 @@ pub async fn get_source(
 ) -> Result<Json<Value>, ApiError> {
     let s = st
         .store
-        .call(move |c| guide::get_source(c, id))
+        .read(move |c| guide::get_source(c, id))
         .await
         .map_err(store_err)?;
     Ok(Json(source_json(&s)))
@@ -339,7 +339,7 @@ pub async fn guide_for_channel(
     let ch = channel.clone();
     let rows = st
         .store
-        .call(move |c| guide::programmes(c, &ch, from * 1000, to * 1000))
+        .read(move |c| guide::programmes(c, &ch, from * 1000, to * 1000))
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(
@@ -352,7 +352,7 @@ pub async fn now_next(State(st): State<AppState>) -> Result<Json<Value>, ApiErro
     let now = st.clock.now_utc().0;
     let out = st
         .store
-        .call(move |c| guide::now_and_next(c, now))
+        .read(move |c| guide::now_and_next(c, now))
         .await
         .map_err(ApiError::internal)?;
     let mut list = Vec::new();
@@ -388,7 +388,7 @@ pub async fn search(
     let from = st.clock.now_utc().0 - 7 * 86_400_000;
     let rows = st
         .store
-        .call(move |c| guide::search(c, &q, from, 100))
+        .read(move |c| guide::search(c, &q, from, 100))
         .await
         .map_err(ApiError::internal)?;
     let mut out = Vec::new();
@@ -424,7 +424,7 @@ pub async fn playlist(
     let base = base_url(&st, &headers);
     let channels = st
         .store
-        .call(|c| crate::store::list_channels(c))
+        .read(crate::store::list_channels)
         .await
         .map_err(ApiError::internal)?;
     let entries: Vec<epg::M3uEntry> = channels

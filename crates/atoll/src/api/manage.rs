@@ -211,7 +211,7 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
 pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, ApiError> {
     let channels = st
         .store
-        .call(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let body = json!({
@@ -464,7 +464,7 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
     let now_mono = st.clock.now_mono_ms();
     let channels = st
         .store
-        .call(|c| store::list_channels(c))
+        .read(store::list_channels)
         .await
         .map_err(store_err)?;
     let mut viewers_total = 0;

@@ -107,6 +107,20 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             );
         }
     }
+    if let Some(r) = &st.hub.settings.recorder {
+        let _ = writeln!(out, "# HELP atoll_recorder_dropped_segments_total Segments the recorder dropped because the archive writer was behind (recorder_overflow gaps).\n# TYPE atoll_recorder_dropped_segments_total counter");
+        let _ = writeln!(
+            out,
+            "atoll_recorder_dropped_segments_total {}",
+            r.dropped.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP atoll_recorder_disk_full_errors_total Segment writes that failed because the archive disk was full.\n# TYPE atoll_recorder_disk_full_errors_total counter");
+        let _ = writeln!(
+            out,
+            "atoll_recorder_disk_full_errors_total {}",
+            r.disk_full_errors.load(Ordering::Relaxed)
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -61,7 +61,7 @@ async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
     let now = st.clock.now_utc().0;
     let rows = st
         .store
-        .call(move |c| guide::now_and_next(c, now))
+        .read(move |c| guide::now_and_next(c, now))
         .await
         .map_err(ApiError::internal)?;
     let a = st.archive.clone();
@@ -148,7 +148,7 @@ async fn guide_range(
     let (from_ms, to_ms) = (from * 1000, to * 1000);
     let (channels, rows) = st
         .store
-        .call(move |c| {
+        .read(move |c| {
             let chans: Vec<(String, bool)> = crate::store::list_channels(c)?
                 .into_iter()
                 .filter(|c| c.active)

@@ -17,7 +17,7 @@ pub struct RangeQuery {
 async fn channel_exists(st: &AppState, id: &str) -> Result<crate::store::Channel, ApiError> {
     let id = id.to_string();
     st.store
-        .call(move |c| crate::store::get_channel(c, &id))
+        .read(move |c| crate::store::get_channel(c, &id))
         .await
         .map_err(super::channels::store_err)
 }
@@ -86,10 +86,10 @@ async fn recording_json(st: &AppState, ch: &crate::store::Channel) -> Result<Val
         .as_ref()
         .map(|r| r.status(&ch.id))
         .unwrap_or_default();
-    let recent_error = written.last_error_utc.is_some_and(|t| now.0 - t.0 < 60_000);
+    // error while writes fail; recording again at the first write that works (disk space back)
     let state = if !ch.record || !ch.active {
         "stopped"
-    } else if recent_error {
+    } else if written.failing {
         "error"
     } else if status.as_ref().is_some_and(|s| s.recording) {
         "recording"
@@ -121,6 +121,7 @@ async fn recording_json(st: &AppState, ch: &crate::store::Channel) -> Result<Val
         "hours_kept": kept_ms as f64 / 3_600_000.0,
         "retention_hours": ch.retention_hours,
         "last_error": written.last_error,
+        "reason": if written.failing { written.error_reason } else { None },
         "gaps": gaps.iter().map(gap_json).collect::<Vec<_>>(),
     }))
 }

@@ -646,6 +646,7 @@ impl Runner {
                 archive::GapReason::RecordingStopped => "switched off, or the server is stopping",
                 archive::GapReason::Crash => "the server stopped unexpectedly",
                 archive::GapReason::Retention => "removed by retention",
+                _ => "recording interrupted",
             };
             self.event("recording_stopped", why.to_string());
             if let Some(r) = &self.settings.recorder {
