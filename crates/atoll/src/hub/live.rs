@@ -331,6 +331,7 @@ mod tests {
             duration_90k: 540_000,
             start_utc: UtcMs(1_795_000_000_000 + seq as i64 * 6000),
             discontinuity: disc,
+            clock_step: false,
             data: Bytes::from_static(&[0x47; 188]),
         }
     }
