@@ -63,6 +63,16 @@ pub struct Config {
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
     pub viewer_subnets: Vec<String>,
+    // Limits: live media (segmenter, failover, live segment files)
+    /// A segment this long (seconds) is cut even without a keyframe; 0 = 3 × `segment_seconds`.
+    pub segment_max_seconds: u64,
+    /// A segment holding this many bytes is cut even without a keyframe.
+    pub segment_max_bytes: u64,
+    /// A source that sends no keyframe for this many seconds is treated as silent (failover, slate).
+    pub no_keyframe_seconds: u64,
+    /// Where live segment copies for `sendfile` go: a directory (unlinked files), or unset for
+    /// memory (memfd; a directory under /var/tmp only where memfd is missing).
+    pub live_segment_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -81,6 +91,11 @@ impl Default for Config {
             archive_min_free_percent: None,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
+            // Limits: live media (segmenter, failover, live segment files)
+            segment_max_seconds: 0,
+            segment_max_bytes: 64 << 20,
+            no_keyframe_seconds: 10,
+            live_segment_dir: None,
         }
     }
 }

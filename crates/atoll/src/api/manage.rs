@@ -58,6 +58,8 @@ pub async fn probe(_: Authed, body: axum::body::Bytes) -> Result<Json<Value>, Ap
         match ev {
             SourceEvent::Connected(what) => connected = Some(what),
             SourceEvent::Error(e) => last_error = Some(e),
+            // probes pull; publishers never reach them
+            SourceEvent::PublisherConnected { .. } | SourceEvent::PublisherGone { .. } => {}
             SourceEvent::Media(media::MediaEvent::Info(i)) => info = Some(i),
             SourceEvent::Media(media::MediaEvent::Frame(f)) => {
                 bytes += f.data.len() as u64;

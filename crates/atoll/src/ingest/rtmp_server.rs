@@ -114,9 +114,7 @@ async fn connection(
                             Ok(tx) => {
                                 tracing::info!(channel = %stream_key, %peer, "rtmp publish started");
                                 let _ = tx
-                                    .send(SourceEvent::Connected(format!(
-                                        "rtmp publish from {peer}"
-                                    )))
+                                    .send(SourceEvent::PublisherConnected { peer })
                                     .await;
                                 publisher = Some((stream_key.clone(), tx));
                                 let _ = session.accept_publish();
@@ -170,9 +168,7 @@ async fn connection(
         Some((channel, tx)) => {
             tracing::info!(%channel, %peer, "rtmp publish ended: {reason}");
             let _ = tx
-                .send(SourceEvent::Error(format!(
-                    "publisher disconnected: {reason}"
-                )))
+                .send(SourceEvent::PublisherGone { reason })
                 .await;
         }
         None if reason.starts_with("protocol error") => {
