@@ -465,4 +465,39 @@ mod tests {
         seg.push(&audio(81_920), UtcMs(0), &mut out);
         assert_eq!(seg.dropped_non_monotonic, 3);
     }
+
+    /// Frames arrive while the wall clock steps back an hour, then forward an hour: segment wall
+    /// starts (PDT) never go backwards, the step is marked once (discontinuity + `clock_step`),
+    /// and a step the caller saw (`clock_stepped`) is marked too.
+    #[test]
+    fn wall_starts_never_go_backwards_across_clock_steps() {
+        const HOUR: i64 = 3_600_000;
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        let t0 = 1_795_000_000_000i64;
+        for i in 0..(25 * 600) {
+            let dts = i * 3600;
+            let real = t0 + dts / 90;
+            // the system clock reads an hour behind from 120 s to 360 s
+            let wall = if (120_000..360_000).contains(&(dts / 90)) {
+                real - HOUR
+            } else {
+                real
+            };
+            if i == 25 * 480 {
+                seg.clock_stepped(&mut out);
+            }
+            seg.push(&video(dts, i % 50 == 0), UtcMs(wall), &mut out);
+        }
+        seg.flush(&mut out);
+        let segs = segments(&out);
+        assert!(segs.windows(2).all(|w| w[1].start_utc > w[0].start_utc));
+        let stepped: Vec<u64> = segs.iter().filter(|s| s.clock_step).map(|s| s.seq).collect();
+        assert_eq!(stepped, vec![20, 80], "{stepped:?}");
+        assert!(segs.iter().filter(|s| s.clock_step).all(|s| s.discontinuity));
+        // back on time after the forward step
+        let last = segs.last().unwrap();
+        assert!((last.start_utc.0 - (t0 + last.start_90k.0 / 90)).abs() < 1000);
+    }
 }
