@@ -73,7 +73,13 @@ fn one_keyframe_then_none_cuts_segments_bounds_memory_and_goes_to_slate() {
             for d in text
                 .lines()
                 .filter_map(|l| l.strip_prefix("#EXTINF:"))
-                .filter_map(|l| l.trim_end_matches(',').split(',').next()?.parse::<f64>().ok())
+                .filter_map(|l| {
+                    l.trim_end_matches(',')
+                        .split(',')
+                        .next()?
+                        .parse::<f64>()
+                        .ok()
+                })
             {
                 longest = longest.max(d);
             }
@@ -90,7 +96,10 @@ fn one_keyframe_then_none_cuts_segments_bounds_memory_and_goes_to_slate() {
     let log = a.log_text();
     assert!(log.contains("no keyframe for"), "{log}");
     // segments were cut at the 4 s limit though no keyframe came
-    assert!(longest > 0.0 && longest <= 4.1, "longest segment {longest} s");
+    assert!(
+        longest > 0.0 && longest <= 4.1,
+        "longest segment {longest} s"
+    );
     // the encoder goes on sending P-frames for a while: memory stays bounded
     let until = Instant::now() + Duration::from_secs(8);
     while Instant::now() < until {

@@ -205,11 +205,7 @@ impl Segmenter {
             let too_big = o.buf.len() >= self.cfg.max_bytes;
             if !cut_point && (too_long || too_big) {
                 self.forced_cuts += 1;
-                let end = if too_long {
-                    Some(frame.dts_90k)
-                } else {
-                    None
-                };
+                let end = if too_long { Some(frame.dts_90k) } else { None };
                 self.close(end, out);
                 self.prev_duration_90k = 0;
                 self.pending_discontinuity = true;
@@ -493,9 +489,16 @@ mod tests {
         seg.flush(&mut out);
         let segs = segments(&out);
         assert!(segs.windows(2).all(|w| w[1].start_utc > w[0].start_utc));
-        let stepped: Vec<u64> = segs.iter().filter(|s| s.clock_step).map(|s| s.seq).collect();
+        let stepped: Vec<u64> = segs
+            .iter()
+            .filter(|s| s.clock_step)
+            .map(|s| s.seq)
+            .collect();
         assert_eq!(stepped, vec![20, 80], "{stepped:?}");
-        assert!(segs.iter().filter(|s| s.clock_step).all(|s| s.discontinuity));
+        assert!(segs
+            .iter()
+            .filter(|s| s.clock_step)
+            .all(|s| s.discontinuity));
         // back on time after the forward step
         let last = segs.last().unwrap();
         assert!((last.start_utc.0 - (t0 + last.start_90k.0 / 90)).abs() < 1000);

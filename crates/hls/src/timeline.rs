@@ -205,13 +205,19 @@ mod tests {
                 wc.segment_ended(UtcMs(*starts.last().unwrap()), 540_000);
                 wc.reset();
             }
-            let d = wc.segment_start(if k == 0 || k == 250 { 0 } else { 540_000 }, UtcMs(observed));
+            let d = wc.segment_start(
+                if k == 0 || k == 250 { 0 } else { 540_000 },
+                UtcMs(observed),
+            );
             if d.clock_step {
                 steps.push(k);
             }
             starts.push(d.start_utc.0);
         }
-        assert!(starts.windows(2).all(|w| w[1] > w[0]), "start went backwards");
+        assert!(
+            starts.windows(2).all(|w| w[1] > w[0]),
+            "start went backwards"
+        );
         assert_eq!(steps, vec![100], "flagged once, at the step");
         // slewed back at most 2 % while behind: 300 segments of 6 s -> at most 36 s
         let lag = starts[399] - (t0 + 399 * 6000);

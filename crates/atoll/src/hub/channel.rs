@@ -727,4 +727,3 @@ impl Runner {
         }
     }
 }
-

@@ -314,8 +314,8 @@ impl Failover {
         }
         if self.pull {
             // 3. escalate: nothing running is healthy and the last one started had its chance
-            let any_healthy = (0..=running)
-                .any(|i| self.sources[i].healthy(now, c.silence_ms, c.no_keyframe_ms));
+            let any_healthy =
+                (0..=running).any(|i| self.sources[i].healthy(now, c.silence_ms, c.no_keyframe_ms));
             if !any_healthy
                 && running + 1 < self.sources.len()
                 && now - self.sources[running].started_ms >= c.silence_ms
@@ -408,7 +408,7 @@ mod tests {
                     for i in 0..self.on.len() {
                         // a source only sends while its task runs
                         if self.on[i] && self.f.sources[i].running {
-                            let key = self.frame % self.gop[i] == 0;
+                            let key = self.frame.is_multiple_of(self.gop[i]);
                             if let Some(a) = self.f.on_frame(i, self.now, true, key) {
                                 self.log.push((self.now, a));
                             }
@@ -439,7 +439,10 @@ mod tests {
         s.on[1] = true;
         s.run(2000);
         assert_eq!(s.f.active(), Some(0));
-        assert!(!s.actions_since(0).contains(&Action::Start(1)), "hot standby is limited");
+        assert!(
+            !s.actions_since(0).contains(&Action::Start(1)),
+            "hot standby is limited"
+        );
         s.on[0] = false;
         let t = s.now;
         s.run(5_000);

@@ -463,7 +463,10 @@ mod tests {
         // the files are made by the writer thread, off the caller's thread
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while live.snapshot().files.iter().any(|f| f.is_none()) {
-            assert!(std::time::Instant::now() < deadline, "segment files never came");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "segment files never came"
+            );
             std::thread::yield_now();
         }
         let snap = live.snapshot();

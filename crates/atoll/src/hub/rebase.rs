@@ -291,7 +291,13 @@ mod tests {
                     Track::Video => &mut last_v,
                     Track::Audio => &mut last_a,
                 };
-                assert!(f.dts_90k.0 > *last, "seed {seed}: {:?} dts {} after {}", f.track, f.dts_90k.0, *last);
+                assert!(
+                    f.dts_90k.0 > *last,
+                    "seed {seed}: {:?} dts {} after {}",
+                    f.track,
+                    f.dts_90k.0,
+                    *last
+                );
                 *last = f.dts_90k.0;
                 // each audio frame lands within 2 s of the video written before it
                 if f.track == Track::Audio && last_v != i64::MIN {
