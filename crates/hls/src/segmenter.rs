@@ -94,8 +94,10 @@ pub struct Segmenter {
     fresh: bool,
     /// Frames dropped while waiting for a keyframe to start a segment.
     pub dropped_waiting_for_keyframe: u64,
-    /// Frames refused because their DTS was not after the last one of their track.
+    /// Frames refused because their DTS was over 1 s behind the last one of their track.
     pub dropped_non_monotonic: u64,
+    /// Frames whose DTS was moved just after the last one of their track (repeat, small step back).
+    pub repaired_non_monotonic: u64,
     /// Segments cut at the duration or size limit, without a keyframe.
     pub forced_cuts: u64,
     /// Last DTS accepted per track (video, audio): output DTS is strictly increasing per track.
@@ -125,6 +127,7 @@ impl Segmenter {
             fresh: true,
             dropped_waiting_for_keyframe: 0,
             dropped_non_monotonic: 0,
+            repaired_non_monotonic: 0,
             forced_cuts: 0,
             last_dts: [None; 2],
             pending_clock_step: false,
@@ -192,12 +195,26 @@ impl Segmenter {
         } else {
             Track::Audio
         };
-        // Output DTS never goes backwards, nor repeats, per track: such a frame is refused.
+        // Output DTS never goes backwards, nor repeats, per track: a frame up to 1 s behind the
+        // last of its track is moved just after it (a repeated DTS from a sloppy muxer), one
+        // further behind is refused.
         let ti = track_index(frame.track);
-        if self.last_dts[ti].is_some_and(|last| frame.dts_90k <= last) {
-            self.dropped_non_monotonic += 1;
-            return;
-        }
+        let repaired;
+        let frame = match self.last_dts[ti] {
+            Some(last) if frame.dts_90k <= last => {
+                if (last - frame.dts_90k).0 > 90_000 {
+                    self.dropped_non_monotonic += 1;
+                    return;
+                }
+                self.repaired_non_monotonic += 1;
+                let mut f = frame.clone();
+                f.dts_90k = last + Ts90k(1);
+                f.pts_90k = f.pts_90k.max(f.dts_90k);
+                repaired = f;
+                &repaired
+            }
+            _ => frame,
+        };
         let cut_point = frame.track == primary && (frame.keyframe || primary == Track::Audio);
         // A segment over its limits is cut even without a keyframe; what follows waits for one.
         if let Some(o) = &self.open {
@@ -445,21 +462,45 @@ mod tests {
         assert_eq!(segments(&out).len(), 1);
     }
 
-    /// DTS that repeats or goes back on a track is refused, per track.
+    /// DTS that repeats or goes back a little on a track is moved just after the last one; one
+    /// far behind is refused; per track.
     #[test]
-    fn refuses_dts_not_after_the_last_of_its_track() {
+    fn dts_not_after_the_last_of_its_track_is_repaired_or_refused() {
         let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
         seg.set_info(&info());
         let mut out = Vec::new();
-        seg.push(&video(90_000, true), UtcMs(0), &mut out);
-        seg.push(&audio(80_000), UtcMs(0), &mut out);
-        seg.push(&video(90_000, false), UtcMs(0), &mut out);
-        seg.push(&video(86_400, false), UtcMs(0), &mut out);
-        seg.push(&audio(80_000), UtcMs(0), &mut out);
-        assert_eq!(seg.dropped_non_monotonic, 2 + 1);
-        seg.push(&video(93_600, false), UtcMs(0), &mut out);
-        seg.push(&audio(81_920), UtcMs(0), &mut out);
-        assert_eq!(seg.dropped_non_monotonic, 3);
+        seg.push(&video(900_000, true), UtcMs(0), &mut out);
+        seg.push(&audio(890_000), UtcMs(0), &mut out);
+        seg.push(&video(900_000, false), UtcMs(0), &mut out); // repeat: repaired
+        seg.push(&video(896_400, false), UtcMs(0), &mut out); // 40 ms back: repaired
+        seg.push(&audio(890_000), UtcMs(0), &mut out); // repeat: repaired
+        seg.push(&video(100_000, false), UtcMs(0), &mut out); // far back: refused
+        assert_eq!(seg.repaired_non_monotonic, 3);
+        assert_eq!(seg.dropped_non_monotonic, 1);
+        seg.push(&video(903_600, false), UtcMs(0), &mut out);
+        seg.push(&audio(891_920), UtcMs(0), &mut out);
+        assert_eq!(seg.repaired_non_monotonic, 3);
+        // read back: strictly increasing per track
+        seg.flush(&mut out);
+        let mut demux = mpegts::Demuxer::new();
+        let mut evs = Vec::new();
+        for e in &out {
+            if let SegmentEvent::Chunk { data, .. } = e {
+                demux.push(data, &mut evs);
+            }
+        }
+        demux.flush(&mut evs);
+        let mut last = [i64::MIN; 2];
+        let mut n = 0;
+        for e in evs {
+            if let media::MediaEvent::Frame(f) = e {
+                let l = &mut last[track_index(f.track)];
+                assert!(f.dts_90k.0 > *l, "{:?} {} after {}", f.track, f.dts_90k.0, *l);
+                *l = f.dts_90k.0;
+                n += 1;
+            }
+        }
+        assert_eq!(n, 7);
     }
 
     /// Frames arrive while the wall clock steps back an hour, then forward an hour: segment wall

@@ -60,7 +60,7 @@ impl Rebaser {
     }
 
     /// Re-bases `f`. The primary track (video, or audio when there is none) drives the offset:
-    /// any step back (or a repeat) of its DTS, or a step forward over 5 s, is a jump: the offset
+    /// any step back of its DTS, or a step forward over 5 s, is a jump: the offset
     /// is recomputed so the frame lands one frame after the last output, and the jump is
     /// reported (the caller cuts with a discontinuity). Other tracks follow; their frames are
     /// dropped while they disagree with the primary by more than 2 s (they belong to the other
@@ -90,15 +90,15 @@ impl Rebaser {
         let mut result = Mapped::Keep;
         if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
             let d = f.dts_90k.0 - last;
-            if d <= 0 || d > MAX_FORWARD_90K {
+            if d < 0 || d > MAX_FORWARD_90K {
                 self.offset = None;
                 result = Mapped::Jump(last, f.dts_90k.0);
             }
         }
         self.last_in_primary = Some(f.dts_90k.0);
         let next = self.last_out_dts + STEP_90K;
-        // (with the same offset the primary moves forward since d > 0; a new offset lands
-        // after everything output so far)
+        // (with the same offset the primary does not go back since d >= 0 — a repeated DTS is
+        // repaired by the segmenter; a new offset lands after everything output so far)
         let off = *self.offset.get_or_insert(next - f.dts_90k.0);
         f.dts_90k = Ts90k(f.dts_90k.0 + off);
         f.pts_90k = Ts90k(f.pts_90k.0 + off);
@@ -162,8 +162,8 @@ mod tests {
         assert_eq!(f.pts_90k.0 - f.dts_90k.0, 3600);
     }
 
-    /// A step back of less than a second (and a repeated DTS) is a jump too: it was kept as is
-    /// before, and the output went backwards.
+    /// A step back of less than a second is a jump too: it was kept as is before, and the
+    /// output went backwards.
     #[test]
     fn a_small_step_back_is_a_jump_rebased_forward() {
         let mut r = Rebaser::new();
@@ -172,7 +172,7 @@ mod tests {
         let mut b = vf(900_000 - 45_000);
         assert_eq!(r.map(&mut b, true), Mapped::Jump(900_000, 855_000));
         assert_eq!(b.dts_90k.0, a.dts_90k.0 + STEP_90K);
-        let mut c = vf(855_000);
+        let mut c = vf(855_000 - 1);
         assert!(jumped(&mut r, &mut c));
         assert!(c.dts_90k > b.dts_90k);
     }
