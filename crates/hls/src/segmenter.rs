@@ -495,7 +495,13 @@ mod tests {
         for e in evs {
             if let media::MediaEvent::Frame(f) = e {
                 let l = &mut last[track_index(f.track)];
-                assert!(f.dts_90k.0 > *l, "{:?} {} after {}", f.track, f.dts_90k.0, *l);
+                assert!(
+                    f.dts_90k.0 > *l,
+                    "{:?} {} after {}",
+                    f.track,
+                    f.dts_90k.0,
+                    *l
+                );
                 *l = f.dts_90k.0;
                 n += 1;
             }

@@ -90,7 +90,7 @@ impl Rebaser {
         let mut result = Mapped::Keep;
         if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
             let d = f.dts_90k.0 - last;
-            if d < 0 || d > MAX_FORWARD_90K {
+            if !(0..=MAX_FORWARD_90K).contains(&d) {
                 self.offset = None;
                 result = Mapped::Jump(last, f.dts_90k.0);
             }
