@@ -130,6 +130,16 @@ pub struct Config {
     /// Finished segments queued for the archive writer; when full a segment is dropped and the
     /// hole is a 'recorder_overflow' gap. 1..100000.
     pub recorder_queue_segments: usize,
+    // Limits: live media (segmenter, failover, live segment files)
+    /// A segment this long (seconds) is cut even without a keyframe; 0 = 3 × `segment_seconds`.
+    pub segment_max_seconds: u64,
+    /// A segment holding this many bytes is cut even without a keyframe.
+    pub segment_max_bytes: u64,
+    /// A source that sends no keyframe for this many seconds is treated as silent (failover, slate).
+    pub no_keyframe_seconds: u64,
+    /// Where live segment copies for `sendfile` go: a directory (unlinked files), or unset for
+    /// memory (memfd; a directory under /var/tmp only where memfd is missing).
+    pub live_segment_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -182,6 +192,11 @@ impl Default for Config {
             // Limits: archive and store
             store_read_connections: 4,
             recorder_queue_segments: 256,
+            // Limits: live media (segmenter, failover, live segment files)
+            segment_max_seconds: 0,
+            segment_max_bytes: 64 << 20,
+            no_keyframe_seconds: 10,
+            live_segment_dir: None,
         }
     }
 }

@@ -169,6 +169,13 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             slate,
             recorder: Some(recorder.clone()),
             events: Some(events.clone()),
+            media: hub::channel::MediaLimits {
+                segment_max_90k: cfg.segment_max_seconds as i64 * 90_000,
+                segment_max_bytes: cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
+                no_keyframe_ms: cfg.no_keyframe_seconds as i64 * 1000,
+                segment_dir: cfg.live_segment_dir.clone(),
+                ..Default::default()
+            },
         },
         shutdown_rx.clone(),
     ));

@@ -372,6 +372,7 @@ mod tests {
             duration_90k: 540_000,
             start_utc: UtcMs(1_795_000_000_000 + i * 6_000),
             discontinuity: false,
+            clock_step: false,
             data: Bytes::from(vec![0x47; 188 * 4]),
         }
     }

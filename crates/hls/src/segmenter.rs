@@ -15,13 +15,27 @@ use crate::timeline::WallClock;
 pub struct SegmenterConfig {
     /// Target segment duration; segments are cut at the first keyframe at or after it.
     pub target_90k: i64,
+    /// A segment this long is cut even without a keyframe (a source that stopped sending them);
+    /// the next segment starts with a discontinuity at the next keyframe. Default: 3 × target.
+    pub max_duration_90k: i64,
+    /// A segment holding this many bytes is cut the same way. Default: 64 MiB.
+    pub max_bytes: usize,
+}
+
+impl SegmenterConfig {
+    /// `target_90k` with the default limits derived from it.
+    pub fn with_target(target_90k: i64) -> Self {
+        SegmenterConfig {
+            target_90k,
+            max_duration_90k: 3 * target_90k,
+            max_bytes: 64 << 20,
+        }
+    }
 }
 
 impl Default for SegmenterConfig {
     fn default() -> Self {
-        SegmenterConfig {
-            target_90k: 6 * 90_000,
-        }
+        Self::with_target(6 * 90_000)
     }
 }
 
@@ -38,6 +52,10 @@ pub struct Segment {
     pub start_utc: UtcMs,
     /// A discontinuity precedes this segment (source switch, timestamp jump, clock reset).
     pub discontinuity: bool,
+    /// The wall clock stepped (backwards, or by more than [`WallClock::RESET_MS`] as the caller
+    /// saw it) between the previous segment and this one; `start_utc` is still never before the
+    /// previous segment's end (see [`WallClock`]). Implies `discontinuity` (unless first).
+    pub clock_step: bool,
     /// MPEG-TS bytes, shared by reference with every viewer.
     pub data: Bytes,
 }
@@ -55,6 +73,7 @@ struct Open {
     start_90k: Ts90k,
     start_utc: UtcMs,
     discontinuity: bool,
+    clock_step: bool,
     buf: BytesMut,
     /// Last DTS and the duration of the last frame on the primary track, to close the segment at a break.
     last_dts: Ts90k,
@@ -75,6 +94,23 @@ pub struct Segmenter {
     fresh: bool,
     /// Frames dropped while waiting for a keyframe to start a segment.
     pub dropped_waiting_for_keyframe: u64,
+    /// Frames refused because their DTS was over 1 s behind the last one of their track.
+    pub dropped_non_monotonic: u64,
+    /// Frames whose DTS was moved just after the last one of their track (repeat, small step back).
+    pub repaired_non_monotonic: u64,
+    /// Segments cut at the duration or size limit, without a keyframe.
+    pub forced_cuts: u64,
+    /// Last DTS accepted per track (video, audio): output DTS is strictly increasing per track.
+    last_dts: [Option<Ts90k>; 2],
+    /// The caller saw the wall clock step: the next segment is marked.
+    pending_clock_step: bool,
+}
+
+fn track_index(t: Track) -> usize {
+    match t {
+        Track::Video => 0,
+        Track::Audio => 1,
+    }
 }
 
 impl Segmenter {
@@ -90,7 +126,25 @@ impl Segmenter {
             pending_discontinuity: false,
             fresh: true,
             dropped_waiting_for_keyframe: 0,
+            dropped_non_monotonic: 0,
+            repaired_non_monotonic: 0,
+            forced_cuts: 0,
+            last_dts: [None; 2],
+            pending_clock_step: false,
         }
+    }
+
+    /// The caller saw the wall clock step (by comparing it with a monotonic clock): the next
+    /// segment starts with a discontinuity and carries `clock_step`. Its wall start is still
+    /// never before the previous segment's end.
+    pub fn clock_stepped(&mut self, out: &mut Vec<SegmentEvent>) {
+        self.discontinuity(out);
+        self.pending_clock_step = true;
+    }
+
+    /// Bytes held in the open segment (bounded by `max_bytes` plus one frame).
+    pub fn open_bytes(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| o.buf.len())
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -121,12 +175,14 @@ impl Segmenter {
             let end = next_start.unwrap_or(o.last_dts + Ts90k(o.last_frame_90k));
             let duration_90k = (end - o.start_90k).0.max(1);
             self.prev_duration_90k = duration_90k;
+            self.wall.segment_ended(o.start_utc, duration_90k);
             out.push(SegmentEvent::Segment(Segment {
                 seq: o.seq,
                 start_90k: o.start_90k,
                 duration_90k,
                 start_utc: o.start_utc,
                 discontinuity: o.discontinuity,
+                clock_step: o.clock_step,
                 data: o.buf.freeze(),
             }));
         }
@@ -139,7 +195,40 @@ impl Segmenter {
         } else {
             Track::Audio
         };
+        // Output DTS never goes backwards, nor repeats, per track: a frame up to 1 s behind the
+        // last of its track is moved just after it (a repeated DTS from a sloppy muxer), one
+        // further behind is refused.
+        let ti = track_index(frame.track);
+        let repaired;
+        let frame = match self.last_dts[ti] {
+            Some(last) if frame.dts_90k <= last => {
+                if (last - frame.dts_90k).0 > 90_000 {
+                    self.dropped_non_monotonic += 1;
+                    return;
+                }
+                self.repaired_non_monotonic += 1;
+                let mut f = frame.clone();
+                f.dts_90k = last + Ts90k(1);
+                f.pts_90k = f.pts_90k.max(f.dts_90k);
+                repaired = f;
+                &repaired
+            }
+            _ => frame,
+        };
         let cut_point = frame.track == primary && (frame.keyframe || primary == Track::Audio);
+        // A segment over its limits is cut even without a keyframe; what follows waits for one.
+        if let Some(o) = &self.open {
+            let too_long = (frame.dts_90k - o.start_90k).0 >= self.cfg.max_duration_90k;
+            let too_big = o.buf.len() >= self.cfg.max_bytes;
+            if !cut_point && (too_long || too_big) {
+                self.forced_cuts += 1;
+                let end = if too_long { Some(frame.dts_90k) } else { None };
+                self.close(end, out);
+                self.prev_duration_90k = 0;
+                self.pending_discontinuity = true;
+                self.wall.reset();
+            }
+        }
         let must_open = match &self.open {
             None => {
                 if !cut_point {
@@ -154,15 +243,20 @@ impl Segmenter {
         if must_open {
             self.close(Some(frame.dts_90k), out);
             let d = self.wall.segment_start(self.prev_duration_90k, arrival);
+            let clock_step = self.pending_clock_step || d.clock_step;
             let discontinuity = !self.fresh
-                && (self.pending_discontinuity || (d.reset && self.prev_duration_90k > 0));
+                && (self.pending_discontinuity
+                    || clock_step
+                    || (d.reset && self.prev_duration_90k > 0));
             self.pending_discontinuity = false;
+            self.pending_clock_step = false;
             self.fresh = false;
             self.open = Some(Open {
                 seq: self.next_seq,
                 start_90k: frame.dts_90k,
                 start_utc: d.start_utc,
                 discontinuity,
+                clock_step,
                 buf: BytesMut::with_capacity(1 << 20),
                 last_dts: frame.dts_90k,
                 last_frame_90k: 0,
@@ -170,6 +264,7 @@ impl Segmenter {
             self.next_seq += 1;
             self.muxer.write_psi(&mut chunk);
         }
+        self.last_dts[ti] = Some(frame.dts_90k);
         self.muxer.write_frame(frame, &mut chunk);
         let o = self.open.as_mut().expect("segment open");
         if frame.track == primary {
@@ -319,5 +414,140 @@ mod tests {
         assert_eq!(segs[1].duration_90k, 2 * 90_000);
         assert!(!segs[1].discontinuity);
         assert!(segs[2].discontinuity);
+    }
+
+    /// One keyframe, then a minute of frames without one (a broken or hostile encoder):
+    /// segments are cut at 3 × target anyway, the frames after a forced cut wait for a keyframe
+    /// (dropped and counted), and the segment after that is a discontinuity.
+    #[test]
+    fn no_keyframe_segments_are_cut_at_the_duration_limit() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        // 60 s: keyframe only at frame 0
+        run(&mut seg, 0, 60, 100_000, &mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 1, "one forced cut at 18 s, then nothing opens");
+        assert_eq!(segs[0].duration_90k, 18 * 90_000);
+        assert_eq!(seg.forced_cuts, 1);
+        assert_eq!(seg.open_bytes(), 0);
+        assert!(seg.dropped_waiting_for_keyframe >= 42 * 25);
+        // the next keyframe opens a segment marked as a discontinuity
+        run(&mut seg, 60 * 90_000, 13, 25, &mut out);
+        let segs = segments(&out);
+        assert_eq!(segs.len(), 3);
+        assert!(segs[1].discontinuity && !segs[2].discontinuity);
+        assert!(segs.iter().all(|s| s.duration_90k <= 18 * 90_000));
+    }
+
+    #[test]
+    fn segments_are_cut_at_the_size_limit() {
+        let cfg = SegmenterConfig {
+            max_bytes: 4000,
+            ..SegmenterConfig::default()
+        };
+        let mut seg = Segmenter::new(cfg, 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        let mut big = video(0, true);
+        big.data = Bytes::from(vec![0u8; 3000]);
+        seg.push(&big, UtcMs(0), &mut out);
+        for i in 1..10 {
+            let mut f = video(i * 3600, false);
+            f.data = Bytes::from(vec![1u8; 3000]);
+            seg.push(&f, UtcMs(0), &mut out);
+            assert!(seg.open_bytes() < 4000 + 4000);
+        }
+        assert_eq!(seg.forced_cuts, 1);
+        assert_eq!(segments(&out).len(), 1);
+    }
+
+    /// DTS that repeats or goes back a little on a track is moved just after the last one; one
+    /// far behind is refused; per track.
+    #[test]
+    fn dts_not_after_the_last_of_its_track_is_repaired_or_refused() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        seg.push(&video(900_000, true), UtcMs(0), &mut out);
+        seg.push(&audio(890_000), UtcMs(0), &mut out);
+        seg.push(&video(900_000, false), UtcMs(0), &mut out); // repeat: repaired
+        seg.push(&video(896_400, false), UtcMs(0), &mut out); // 40 ms back: repaired
+        seg.push(&audio(890_000), UtcMs(0), &mut out); // repeat: repaired
+        seg.push(&video(100_000, false), UtcMs(0), &mut out); // far back: refused
+        assert_eq!(seg.repaired_non_monotonic, 3);
+        assert_eq!(seg.dropped_non_monotonic, 1);
+        seg.push(&video(903_600, false), UtcMs(0), &mut out);
+        seg.push(&audio(891_920), UtcMs(0), &mut out);
+        assert_eq!(seg.repaired_non_monotonic, 3);
+        // read back: strictly increasing per track
+        seg.flush(&mut out);
+        let mut demux = mpegts::Demuxer::new();
+        let mut evs = Vec::new();
+        for e in &out {
+            if let SegmentEvent::Chunk { data, .. } = e {
+                demux.push(data, &mut evs);
+            }
+        }
+        demux.flush(&mut evs);
+        let mut last = [i64::MIN; 2];
+        let mut n = 0;
+        for e in evs {
+            if let media::MediaEvent::Frame(f) = e {
+                let l = &mut last[track_index(f.track)];
+                assert!(
+                    f.dts_90k.0 > *l,
+                    "{:?} {} after {}",
+                    f.track,
+                    f.dts_90k.0,
+                    *l
+                );
+                *l = f.dts_90k.0;
+                n += 1;
+            }
+        }
+        assert_eq!(n, 7);
+    }
+
+    /// Frames arrive while the wall clock steps back an hour, then forward an hour: segment wall
+    /// starts (PDT) never go backwards, the step is marked once (discontinuity + `clock_step`),
+    /// and a step the caller saw (`clock_stepped`) is marked too.
+    #[test]
+    fn wall_starts_never_go_backwards_across_clock_steps() {
+        const HOUR: i64 = 3_600_000;
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        let t0 = 1_795_000_000_000i64;
+        for i in 0..(25 * 600) {
+            let dts = i * 3600;
+            let real = t0 + dts / 90;
+            // the system clock reads an hour behind from 120 s to 360 s
+            let wall = if (120_000..360_000).contains(&(dts / 90)) {
+                real - HOUR
+            } else {
+                real
+            };
+            if i == 25 * 480 {
+                seg.clock_stepped(&mut out);
+            }
+            seg.push(&video(dts, i % 50 == 0), UtcMs(wall), &mut out);
+        }
+        seg.flush(&mut out);
+        let segs = segments(&out);
+        assert!(segs.windows(2).all(|w| w[1].start_utc > w[0].start_utc));
+        let stepped: Vec<u64> = segs
+            .iter()
+            .filter(|s| s.clock_step)
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(stepped, vec![20, 80], "{stepped:?}");
+        assert!(segs
+            .iter()
+            .filter(|s| s.clock_step)
+            .all(|s| s.discontinuity));
+        // back on time after the forward step
+        let last = segs.last().unwrap();
+        assert!((last.start_utc.0 - (t0 + last.start_90k.0 / 90)).abs() < 1000);
     }
 }

@@ -7,6 +7,12 @@
 //! network jitter barely moves the timeline while a source clock that runs fast or slow (up to ~1%)
 //! is tracked. An error beyond [`WallClock::RESET_MS`] (a stalled source, a burst, a clock step) resets
 //! the anchor to the observed time; the caller marks that as a discontinuity.
+//!
+//! Wall starts never go backwards: a segment never starts before the previous one ended (on this
+//! timeline), even across [`WallClock::reset`]. When the observed time falls more than
+//! [`WallClock::RESET_MS`] behind (the wall clock stepped back), the timeline is not re-anchored
+//! backwards: it is flagged once (`clock_step`) and then slewed back toward the wall clock at the
+//! bounded rate, so it converges (or meets the clock again when it steps forward).
 
 use media::UtcMs;
 
@@ -14,6 +20,11 @@ use media::UtcMs;
 pub struct WallClock {
     /// Wall time of the current segment start, in microseconds (kept finer than ms to avoid rounding creep).
     anchor_utc_us: Option<i64>,
+    /// End of the last segment started (anchor + its duration, known at the next call): the floor
+    /// for any later start, kept across resets.
+    floor_utc_us: Option<i64>,
+    /// The observed time is (still) far behind the timeline after a backward clock step.
+    behind: bool,
 }
 
 /// What [`WallClock::segment_start`] decided.
@@ -22,6 +33,9 @@ pub struct WallDecision {
     pub start_utc: UtcMs,
     /// True when the timeline was re-anchored (large error); callers mark a discontinuity.
     pub reset: bool,
+    /// The observed wall time fell behind the timeline by more than `RESET_MS` (the wall clock
+    /// stepped back): the start was held at or after the previous end instead. Set once per step.
+    pub clock_step: bool,
 }
 
 impl Default for WallClock {
@@ -40,35 +54,74 @@ impl WallClock {
     pub fn new() -> Self {
         WallClock {
             anchor_utc_us: None,
+            floor_utc_us: None,
+            behind: false,
         }
     }
 
-    /// Forget the anchor (source switch): the next segment starts at its observed arrival time.
+    /// Forget the anchor (source switch): the next segment starts at its observed arrival time,
+    /// but never before the previous segment's end.
     pub fn reset(&mut self) {
         self.anchor_utc_us = None;
+    }
+
+    /// A segment that started at `start_utc` (as decided here) closed with `duration_90k` of
+    /// media: a later start is never before its end less the largest slew (so never before its
+    /// start, and never moved back by more than the bounded correction), even after a reset.
+    pub fn segment_ended(&mut self, start_utc: UtcMs, duration_90k: i64) {
+        let dur_us = duration_90k.max(0) * 100 / 9;
+        let end = start_utc.0 * 1000 + dur_us - dur_us * Self::MAX_SLEW_PPM / 1_000_000;
+        self.raise_floor(end.max(start_utc.0 * 1000 + 1000));
+    }
+
+    fn raise_floor(&mut self, floor_us: i64) {
+        self.floor_utc_us = Some(self.floor_utc_us.map_or(floor_us, |f| f.max(floor_us)));
     }
 
     /// The wall start of a new segment, given the previous segment's media duration (`prev_duration_90k`,
     /// 0 for the first) and the wall time the new segment's first frame was received.
     pub fn segment_start(&mut self, prev_duration_90k: i64, observed: UtcMs) -> WallDecision {
         let observed_us = observed.0 * 1000;
-        let decision = match self.anchor_utc_us {
-            None => (observed_us, true),
-            Some(prev) => {
-                let predicted = prev + prev_duration_90k * 100 / 9; // 90 kHz ticks -> µs
+        let reset_us = Self::RESET_MS * 1000;
+        let mut clock_step = false;
+        let (mut start, reset) = match self.anchor_utc_us {
+            Some(prev) if prev_duration_90k > 0 => {
+                let dur_us = prev_duration_90k * 100 / 9; // 90 kHz ticks -> µs
+                let predicted = prev + dur_us;
                 let err = observed_us - predicted;
-                if err.abs() > Self::RESET_MS * 1000 || prev_duration_90k <= 0 {
+                let max = dur_us * Self::MAX_SLEW_PPM / 1_000_000;
+                self.raise_floor(predicted - max);
+                if err < -reset_us {
+                    // far behind: the wall clock stepped back; slew toward it, never jump back
+                    clock_step = !self.behind;
+                    self.behind = true;
+                    (predicted - max, clock_step)
+                } else if err > reset_us {
+                    self.behind = false;
                     (observed_us, true)
                 } else {
-                    let max = (prev_duration_90k * 100 / 9) * Self::MAX_SLEW_PPM / 1_000_000;
+                    self.behind = false;
                     (predicted + err.clamp(-max, max), false)
                 }
             }
+            _ => {
+                let behind = self
+                    .floor_utc_us
+                    .is_some_and(|f| observed_us < f - reset_us);
+                clock_step = behind && !self.behind;
+                self.behind = behind;
+                (observed_us, true)
+            }
         };
-        self.anchor_utc_us = Some(decision.0);
+        // never before the end of the previous segment
+        if let Some(f) = self.floor_utc_us {
+            start = start.max(f);
+        }
+        self.anchor_utc_us = Some(start);
         WallDecision {
-            start_utc: UtcMs(decision.0.div_euclid(1000)),
-            reset: decision.1,
+            start_utc: UtcMs(start.div_euclid(1000)),
+            reset,
+            clock_step,
         }
     }
 }
@@ -120,11 +173,74 @@ mod tests {
             d,
             WallDecision {
                 start_utc: UtcMs(1_006_000),
-                reset: false
+                reset: false,
+                clock_step: false,
             }
         );
         let d = wc.segment_start(540_000, UtcMs(1_060_000));
         assert!(d.reset);
         assert_eq!(d.start_utc, UtcMs(1_060_000));
+    }
+
+    /// The wall clock steps back an hour, then forward an hour, while segments keep coming every
+    /// 6 s of media (and of real time): starts never go backwards, the step is flagged once, and
+    /// the timeline meets the wall clock again when it steps forward.
+    #[test]
+    fn clock_step_back_and_forward_never_goes_backwards() {
+        const HOUR: i64 = 3_600_000;
+        let mut wc = WallClock::new();
+        let t0 = 1_795_000_000_000i64;
+        let mut starts = Vec::new();
+        let mut steps = Vec::new();
+        for k in 0..600i64 {
+            let real = t0 + k * 6000;
+            // the system clock reads an hour behind for segments 100..400
+            let observed = if (100..400).contains(&k) {
+                real - HOUR
+            } else {
+                real
+            };
+            // a source switch (reset) in the middle of the stepped period too
+            if k == 250 {
+                wc.segment_ended(UtcMs(*starts.last().unwrap()), 540_000);
+                wc.reset();
+            }
+            let d = wc.segment_start(
+                if k == 0 || k == 250 { 0 } else { 540_000 },
+                UtcMs(observed),
+            );
+            if d.clock_step {
+                steps.push(k);
+            }
+            starts.push(d.start_utc.0);
+        }
+        assert!(
+            starts.windows(2).all(|w| w[1] > w[0]),
+            "start went backwards"
+        );
+        assert_eq!(steps, vec![100], "flagged once, at the step");
+        // slewed back at most 2 % while behind: 300 segments of 6 s -> at most 36 s
+        let lag = starts[399] - (t0 + 399 * 6000);
+        assert!((HOUR - 40_000..=HOUR).contains(&(lag + HOUR)), "lag {lag}");
+        // after the forward step the timeline follows the wall clock again
+        assert!((starts[599] - (t0 + 599 * 6000)).abs() < 1000);
+    }
+
+    /// After a reset (source switch) the first start is the observed time, unless the clock went
+    /// back: then it is held at the previous end.
+    #[test]
+    fn reset_never_goes_back_before_the_previous_end() {
+        let mut wc = WallClock::new();
+        let d = wc.segment_start(0, UtcMs(1_000_000));
+        wc.segment_ended(d.start_utc, 540_000);
+        wc.reset();
+        let d = wc.segment_start(0, UtcMs(1_000_000 - 3_600_000));
+        assert!(d.reset && d.clock_step);
+        assert!(d.start_utc.0 >= 1_000_000 + 5880);
+        // a small step back after a reset is not a clock step, just held at the floor
+        wc.segment_ended(d.start_utc, 540_000);
+        wc.reset();
+        let e = wc.segment_start(0, UtcMs(d.start_utc.0 + 1000));
+        assert!(e.start_utc > d.start_utc);
     }
 }

@@ -150,6 +150,8 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
         match ev {
             SourceEvent::Connected(what) => connected = Some(what),
             SourceEvent::Error(e) => last_error = Some(e),
+            // probes pull; publishers never reach them
+            SourceEvent::PublisherConnected { .. } | SourceEvent::PublisherGone { .. } => {}
             SourceEvent::Media(media::MediaEvent::Info(i)) => info = Some(i),
             SourceEvent::Media(media::MediaEvent::Frame(f)) => {
                 bytes += f.data.len() as u64;

@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hls::{SegmentEvent, Segmenter, SegmenterConfig};
-use media::{Frame, MediaEvent, StreamInfo, Track, Ts90k};
+use media::{MediaEvent, StreamInfo, Track};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::failover::{Action, Failover, FailoverConfig};
 use super::live::LiveOutput;
+use super::meter::BitrateMeter;
+use super::rebase::{Mapped, Rebaser, STEP_90K};
 use super::slate::{SlateLoop, SlatePlayer};
 use super::Settings;
 use crate::ingest::{self, SourceEvent, SourceSpec, SourceTask, SourceTx, Tagged};
@@ -47,6 +50,34 @@ pub struct Status {
     pub recording_since: Option<media::UtcMs>,
 }
 
+/// Limits on what one channel holds and how long it waits for keyframes.
+#[derive(Debug, Clone)]
+pub struct MediaLimits {
+    /// A segment this long (0: 3 × the target) is cut even without a keyframe.
+    pub segment_max_90k: i64,
+    /// A segment holding this many bytes is cut even without a keyframe.
+    pub segment_max_bytes: usize,
+    /// A source without a keyframe for this long is treated as silent.
+    pub no_keyframe_ms: i64,
+    /// Where live segment copies for `sendfile` go (None: memfd).
+    pub segment_dir: Option<std::path::PathBuf>,
+    /// A wall-clock step (wall minus monotonic time changing by more than this between two
+    /// ticks) is logged and marks a discontinuity.
+    pub clock_step_ms: i64,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits {
+            segment_max_90k: 0,
+            segment_max_bytes: 64 << 20,
+            no_keyframe_ms: 10_000,
+            segment_dir: None,
+            clock_step_ms: 2_000,
+        }
+    }
+}
+
 /// Monotone counters for /metrics.
 #[derive(Default)]
 pub struct Counters {
@@ -56,6 +87,10 @@ pub struct Counters {
     pub dropped_frames: AtomicU64,
     pub errors: AtomicU64,
     pub failovers: AtomicU64,
+    /// Segments cut at the duration or size limit without a keyframe.
+    pub forced_cuts: AtomicU64,
+    /// Wall-clock steps seen.
+    pub clock_steps: AtomicU64,
 }
 
 pub enum Control {
@@ -87,143 +122,18 @@ impl ChannelHandle {
     }
 }
 
-/// One source in failover order.
+/// One source in failover order (its IO side; the policy state lives in [`Failover`]).
 struct Slot {
     url: String,
     spec: Option<SourceSpec>,
     generation: u64,
     task: Option<SourceTask>,
-    /// When the task was (re)started, or the publisher attached.
-    started_mono: i64,
     info: Option<StreamInfo>,
-    last_media_mono: Option<i64>,
-    /// Start of the current run of media without a gap over 1.5 s.
-    streaming_since_mono: Option<i64>,
     last_error: Option<String>,
     /// For publish slots: whether a publisher is attached.
     publisher: bool,
     /// Dropping it dismisses the attached publisher (its connection closes).
     publisher_keep: Option<tokio::sync::watch::Sender<()>>,
-}
-
-impl Slot {
-    fn alive(&self, now: i64, silence_ms: i64) -> bool {
-        self.last_media_mono.is_some_and(|t| now - t < silence_ms)
-    }
-    fn streaming_for(&self, now: i64) -> i64 {
-        match (self.streaming_since_mono, self.last_media_mono) {
-            (Some(s), Some(l)) if now - l < 1500 => now - s,
-            _ => 0,
-        }
-    }
-}
-
-/// Maps each source's timestamps onto the channel's continuous output timeline.
-struct Rebaser {
-    offset: Option<i64>,
-    last_out_dts: i64,
-    /// Last output DTS of the non-primary track (kept monotone).
-    last_out_secondary: i64,
-    last_in_primary: Option<i64>,
-}
-
-impl Rebaser {
-    fn new() -> Self {
-        Rebaser {
-            offset: None,
-            last_out_dts: 10 * 90_000,
-            last_out_secondary: 0,
-            last_in_primary: None,
-        }
-    }
-    /// Next frame comes from a new source: continue the output one frame after the last one.
-    fn reset(&mut self) {
-        self.offset = None;
-        self.last_in_primary = None;
-    }
-    /// Re-bases `f`; returns true when the source's own timestamps jumped (a discontinuity).
-    #[cfg(test)]
-    fn map(&mut self, f: &mut Frame, primary: bool) -> bool {
-        matches!(self.map_verbose(f, primary), Mapped::Jump(..))
-    }
-
-    /// Re-bases `f`. The primary track (video, or audio when there is none) drives the offset:
-    /// a jump in its timestamps re-bases and is reported. Other tracks follow; their frames are
-    /// dropped while they disagree with the primary by more than 2 s (they belong to the other side
-    /// of a jump the primary has not shown yet), before the primary has set the offset, or when
-    /// they would go backwards on the output.
-    fn map_verbose(&mut self, f: &mut Frame, primary: bool) -> Mapped {
-        if !primary {
-            let Some(off) = self.offset else {
-                return Mapped::Drop;
-            };
-            if self
-                .last_in_primary
-                .is_some_and(|lp| (f.dts_90k.0 - lp).abs() > 180_000)
-            {
-                return Mapped::Drop;
-            }
-            let dts = f.dts_90k.0 + off;
-            if dts < self.last_out_secondary {
-                return Mapped::Drop;
-            }
-            self.last_out_secondary = dts;
-            f.dts_90k = Ts90k(dts);
-            f.pts_90k = Ts90k(f.pts_90k.0 + off);
-            self.last_out_dts = self.last_out_dts.max(dts);
-            return Mapped::Keep;
-        }
-        let mut result = Mapped::Keep;
-        if let (Some(_), Some(last)) = (self.offset, self.last_in_primary) {
-            let d = f.dts_90k.0 - last;
-            if !(-90_000..=5 * 90_000).contains(&d) {
-                self.offset = None;
-                result = Mapped::Jump(last, f.dts_90k.0);
-            }
-        }
-        self.last_in_primary = Some(f.dts_90k.0);
-        let next = self.last_out_dts + 3600;
-        let off = *self.offset.get_or_insert(next - f.dts_90k.0);
-        f.dts_90k = Ts90k(f.dts_90k.0 + off);
-        f.pts_90k = Ts90k(f.pts_90k.0 + off);
-        self.last_out_dts = self.last_out_dts.max(f.dts_90k.0);
-        result
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mapped {
-    Keep,
-    /// The primary track's timestamps jumped from the first to the second value (source DTS).
-    Jump(i64, i64),
-    Drop,
-}
-
-/// Input bitrate over the last few seconds.
-struct BitrateMeter {
-    buckets: [(i64, u64); 5],
-}
-
-impl BitrateMeter {
-    fn add(&mut self, now_ms: i64, bytes: usize) {
-        let sec = now_ms / 1000;
-        let b = &mut self.buckets[(sec % 5) as usize];
-        if b.0 != sec {
-            *b = (sec, 0);
-        }
-        b.1 += bytes as u64;
-    }
-    fn bps(&self, now_ms: i64) -> u64 {
-        let sec = now_ms / 1000;
-        // the four complete seconds before this one
-        let total: u64 = self
-            .buckets
-            .iter()
-            .filter(|(s, _)| *s < sec && *s >= sec - 4)
-            .map(|(_, b)| *b)
-            .sum();
-        total * 8 / 4
-    }
 }
 
 pub fn spawn(
@@ -232,6 +142,7 @@ pub fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Arc<ChannelHandle> {
     let live = Arc::new(LiveOutput::new(settings.window, settings.segment_s));
+    live.set_segment_dir(settings.media.segment_dir.clone());
     let status = Arc::new(Mutex::new(Status {
         state: State::Connecting,
         active_source: None,
@@ -247,35 +158,34 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(1024);
     let now = settings.clock.now_mono_ms();
     let first_seq = settings.clock.now_utc().secs().max(0) as u64;
+    let target_90k = settings.segment_s as i64 * 90_000;
+    let mut seg_cfg = SegmenterConfig::with_target(target_90k);
+    if settings.media.segment_max_90k > 0 {
+        seg_cfg.max_duration_90k = settings.media.segment_max_90k.max(target_90k);
+    }
+    seg_cfg.max_bytes = settings.media.segment_max_bytes;
+    let (fo, _) = Failover::new(failover_config(&settings), &[], false, now);
     let mut runner = Runner {
         id: cfg.id.clone(),
         slots: Vec::new(),
         cfg,
         settings: settings.clone(),
-        active: None,
-        pending: None,
-        max_running: 0,
-        offline_since_mono: now,
-        seg: Segmenter::new(
-            SegmenterConfig {
-                target_90k: settings.segment_s as i64 * 90_000,
-            },
-            first_seq,
-        ),
+        fo,
+        seg: Segmenter::new(seg_cfg, first_seq),
         rebaser: Rebaser::new(),
         slate: None,
         live: live.clone(),
         status: status.clone(),
         counters: counters.clone(),
         tx,
-        meter: BitrateMeter {
-            buckets: [(0, 0); 5],
-        },
+        meter: BitrateMeter::default(),
         events: Vec::new(),
         next_generation: 1,
         open_is_slate: false,
         recording: false,
         dropped_rebase: 0,
+        wall_minus_mono_ms: None,
+        on_air: None,
     };
     runner.rebuild_slots();
     let id = runner.id.clone();
@@ -290,17 +200,23 @@ pub fn spawn(
     })
 }
 
+fn failover_config(settings: &Settings) -> FailoverConfig {
+    FailoverConfig {
+        silence_ms: settings.failover_silence_ms,
+        return_after_ms: settings.return_after_ms,
+        no_keyframe_ms: settings.media.no_keyframe_ms,
+        steady_stop_ms: 10_000,
+        slate_after_ms: settings.slate_after_ms,
+    }
+}
+
 struct Runner {
     id: String,
     cfg: Channel,
     settings: Arc<Settings>,
     slots: Vec<Slot>,
-    active: Option<usize>,
-    /// Switch to this slot at its next keyframe.
-    pending: Option<usize>,
-    /// Slots 0..=max_running have their tasks running.
-    max_running: usize,
-    offline_since_mono: i64,
+    /// The failover policy: which source is on air, which run, when the slate shows.
+    fo: Failover,
     seg: Segmenter,
     rebaser: Rebaser,
     slate: Option<SlatePlayer>,
@@ -317,6 +233,10 @@ struct Runner {
     recording: bool,
     /// Frames dropped by the rebaser (other side of a timestamp jump, or going backwards).
     dropped_rebase: u64,
+    /// Wall clock minus monotonic clock at the last tick (a change is a wall-clock step).
+    wall_minus_mono_ms: Option<i64>,
+    /// The source this runner has on air (the policy's choice, as carried out).
+    on_air: Option<usize>,
 }
 
 impl Runner {
@@ -351,33 +271,28 @@ impl Runner {
                 spec,
                 generation: 0,
                 task: None,
-                started_mono: now,
                 info: None,
-                last_media_mono: None,
-                streaming_since_mono: None,
                 publisher: false,
                 publisher_keep: None,
             });
         }
-        self.active = None;
-        self.pending = None;
-        self.max_running = 0;
-        self.offline_since_mono = now;
-        if !self.slots.is_empty() {
-            self.start_slot(0);
-        }
+        let startable: Vec<bool> = self.slots.iter().map(|s| s.spec.is_some()).collect();
+        let (fo, actions) = Failover::new(
+            failover_config(&self.settings),
+            &startable,
+            !self.publish_mode(),
+            now,
+        );
+        self.fo = fo;
+        self.apply(actions);
     }
 
     fn start_slot(&mut self, i: usize) {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let now = self.settings.clock.now_mono_ms();
         let label = self.cfg.name.clone();
         let slot = &mut self.slots[i];
         slot.generation = generation;
-        slot.started_mono = now;
-        slot.last_media_mono = None;
-        slot.streaming_since_mono = None;
         if let Some(spec) = slot.spec.clone() {
             let tx = SourceTx {
                 tx: self.tx.clone(),
@@ -396,8 +311,30 @@ impl Runner {
             tracing::info!(channel = %self.id, source = %slot.url, "source stopped (a higher-priority source is on air)");
         }
         slot.generation = 0;
-        slot.last_media_mono = None;
-        slot.streaming_since_mono = None;
+    }
+
+    /// Carries out the failover policy's decisions.
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Start(i) => {
+                    if i > 0 && self.slots[i].task.is_none() && self.slots[i].generation == 0 {
+                        tracing::info!(channel = %self.id, source = %self.slots[i].url, "trying backup source");
+                    }
+                    self.start_slot(i)
+                }
+                Action::Stop(i) => self.stop_slot(i),
+                Action::SwitchTo(i) => self.switch_to(i),
+                Action::OffAir(i, why) => {
+                    let why = why.to_string();
+                    if let Some(s) = self.slots.get_mut(i) {
+                        s.last_error.get_or_insert(why.clone());
+                    }
+                    self.go_offline(i, &why);
+                }
+                Action::ShowSlate => self.start_slate(),
+            }
+        }
     }
 
     async fn run(
@@ -450,13 +387,18 @@ impl Runner {
                     for i in 0..self.slots.len() {
                         self.stop_slot(i);
                     }
-                    self.go_offline("sources reconfigured");
+                    if let Some(a) = self.on_air {
+                        self.go_offline(a, "sources reconfigured");
+                    } else {
+                        self.pause_recording(archive::GapReason::SourceLost);
+                    }
                     self.rebuild_slots();
                 }
             }
             Control::Stop => {}
             Control::AttachPublisher { key, reply } => {
                 use crate::ingest::rtmp_server::{key_matches, AttachError};
+                let now = self.settings.clock.now_mono_ms();
                 let result = if !self.publish_mode() {
                     Err(AttachError::NotPublishMode)
                 } else if !key_matches(self.cfg.publish_key.as_deref(), key.as_deref()) {
@@ -465,19 +407,16 @@ impl Runner {
                     } else {
                         AttachError::WrongKey
                     })
-                } else if self.slots[0].publisher
-                    && self.slots[0].alive(self.settings.clock.now_mono_ms(), 3000)
-                {
+                } else if self.slots[0].publisher && self.fo.fresh(0, now, 3000) {
                     Err(AttachError::AlreadyPublishing)
                 } else {
                     // a silent previous publisher (dead network, encoder restarted) is replaced
                     let generation = self.next_generation;
                     self.next_generation += 1;
-                    let now = self.settings.clock.now_mono_ms();
                     let s = &mut self.slots[0];
                     s.publisher = true;
                     s.generation = generation;
-                    s.started_mono = now;
+                    self.fo.attached(0, now);
                     let (keep, dismissed) = tokio::sync::watch::channel(());
                     s.publisher_keep = Some(keep); // a previous (silent) publisher is dismissed here
                     Ok(SourceTx {
@@ -503,17 +442,32 @@ impl Runner {
         match ev.event {
             SourceEvent::Connected(what) => {
                 tracing::info!(channel = %self.id, source = %slot.url, "connected: {what}");
-                if what.starts_with("rtmp publish") {
-                    let msg = what.clone();
-                    self.event("publisher_connected", msg);
+            }
+            SourceEvent::PublisherConnected { peer } => {
+                tracing::info!(channel = %self.id, source = %slot.url, %peer, "publisher connected");
+                self.event("publisher_connected", format!("rtmp publish from {peer}"));
+            }
+            SourceEvent::PublisherGone { reason } => {
+                let msg = format!("publisher disconnected: {reason}");
+                tracing::warn!(channel = %self.id, source = %slot.url, "{msg}");
+                self.event("publisher_disconnected", msg.clone());
+                let slot = &mut self.slots[ev.slot];
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                slot.last_error = Some(msg.clone());
+                slot.publisher = false;
+                slot.publisher_keep = None;
+                slot.generation = 0; // nothing more from this publisher
+                self.status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .last_error = Some(msg.clone());
+                if let Some(Action::OffAir(i, _)) = self.fo.publisher_gone(ev.slot, now) {
+                    self.go_offline(i, &msg);
                 }
             }
             SourceEvent::Error(e) => {
                 tracing::warn!(channel = %self.id, source = %slot.url, "source error: {e}");
-                if let Some(why) = e.strip_prefix("publisher disconnected") {
-                    let msg = format!("publisher disconnected{why}");
-                    self.event("publisher_disconnected", msg);
-                } else if slot.last_error.as_deref() != Some(e.as_str()) {
+                if slot.last_error.as_deref() != Some(e.as_str()) {
                     // the same error again (a reconnect loop) is logged once
                     let msg = format!("{}: {e}", slot.url);
                     self.event("source_error", msg);
@@ -523,20 +477,6 @@ impl Runner {
                 };
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 slot.last_error = Some(e.clone());
-                if e.starts_with("publisher disconnected") {
-                    slot.publisher = false;
-                    slot.publisher_keep = None;
-                    slot.generation = 0; // nothing more from this publisher
-                    slot.last_media_mono = None;
-                    if self.active == Some(ev.slot) {
-                        self.status
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .last_error = Some(e.clone());
-                        self.go_offline(&e);
-                        return;
-                    }
-                }
                 self.status
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -544,7 +484,8 @@ impl Runner {
             }
             SourceEvent::Media(MediaEvent::Info(info)) => {
                 slot.info = Some(info.clone());
-                if self.active == Some(ev.slot) {
+                self.fo.on_info(ev.slot);
+                if self.on_air == Some(ev.slot) {
                     self.seg.set_info(&info);
                 }
             }
@@ -553,28 +494,19 @@ impl Runner {
                 self.counters
                     .bytes_in
                     .fetch_add(f.data.len() as u64, Ordering::Relaxed);
-                if slot.last_media_mono.is_none_or(|t| now - t > 1500) {
-                    slot.streaming_since_mono = Some(now);
-                }
-                slot.last_media_mono = Some(now);
                 let has_video = slot.info.as_ref().is_some_and(|i| i.video.is_some());
                 let primary = if has_video {
                     Track::Video
                 } else {
                     Track::Audio
                 };
-                let first_on_air =
-                    self.active.is_none() && slot.info.is_some() && ev.slot <= self.max_running;
-                if (self.pending == Some(ev.slot) || first_on_air)
-                    && f.track == primary
-                    && f.keyframe
-                {
-                    self.switch_to(ev.slot);
+                let is_primary = f.track == primary;
+                if let Some(a) = self.fo.on_frame(ev.slot, now, is_primary, f.keyframe) {
+                    self.apply(vec![a]);
                 }
-                if self.active == Some(ev.slot) {
+                if self.on_air == Some(ev.slot) {
                     self.meter.add(now, f.data.len());
-                    let is_primary = f.track == primary;
-                    match self.rebaser.map_verbose(&mut f, is_primary) {
+                    match self.rebaser.map(&mut f, is_primary) {
                         Mapped::Keep => {}
                         Mapped::Drop => {
                             self.dropped_rebase += 1;
@@ -600,8 +532,9 @@ impl Runner {
         }
     }
 
+    /// The failover policy put source `i` on air (its current frame is a keyframe).
     fn switch_to(&mut self, i: usize) {
-        let from = self.active;
+        let from = self.on_air.replace(i);
         if from.is_some() {
             self.counters.failovers.fetch_add(1, Ordering::Relaxed);
         }
@@ -619,21 +552,18 @@ impl Runner {
         if let Some(info) = &self.slots[i].info {
             self.seg.set_info(info);
         }
-        self.active = Some(i);
-        self.pending = None;
         self.drain_events();
     }
 
-    fn go_offline(&mut self, why: &str) {
-        if let Some(a) = self.active.take() {
-            tracing::warn!(channel = %self.id, source = %self.slots.get(a).map(|s| s.url.as_str()).unwrap_or(""), "source lost: {why}");
-            let url = self.slots.get(a).map(|s| s.url.clone()).unwrap_or_default();
+    /// Source `i` went off air (the policy said so, or the sources were reconfigured).
+    fn go_offline(&mut self, i: usize, why: &str) {
+        if self.on_air.take().is_some() {
+            let url = self.slots.get(i).map(|s| s.url.clone()).unwrap_or_default();
+            tracing::warn!(channel = %self.id, source = %url, "source lost: {why}");
             self.event("source_lost", format!("{url}: {why}"));
             self.seg.discontinuity(&mut self.events);
             self.drain_events();
         }
-        self.pending = None;
-        self.offline_since_mono = self.settings.clock.now_mono_ms();
         self.pause_recording(archive::GapReason::SourceLost);
     }
 
@@ -658,133 +588,107 @@ impl Runner {
         }
     }
 
+    /// The policy says: nothing on air for a while, show the slate.
+    fn start_slate(&mut self) {
+        if self.slate.is_some() {
+            return;
+        }
+        let now = self.settings.clock.now_mono_ms();
+        self.seg.discontinuity(&mut self.events);
+        let slate: &Arc<SlateLoop> = &self.settings.slate;
+        self.seg.set_info(&slate.info);
+        self.slate = Some(SlatePlayer::new(
+            slate.clone(),
+            now,
+            self.rebaser.last_out_dts + STEP_90K,
+        ));
+        self.rebaser.reset();
+        self.drain_events();
+    }
+
+    /// A step of the wall clock against the monotonic clock is logged, counted and marks a
+    /// discontinuity; the segmenter keeps wall starts from going backwards (docs/time.md).
+    fn watch_clock(&mut self, now_mono: i64) {
+        let wall = self.settings.clock.now_utc().0;
+        let diff = wall - now_mono;
+        if let Some(prev) = self.wall_minus_mono_ms.replace(diff) {
+            let step = diff - prev;
+            if step.abs() > self.settings.media.clock_step_ms {
+                tracing::warn!(channel = %self.id, step_ms = step, "wall clock stepped; discontinuity");
+                self.counters.clock_steps.fetch_add(1, Ordering::Relaxed);
+                self.event("clock_step", format!("wall clock stepped by {step} ms"));
+                self.seg.clock_stepped(&mut self.events);
+                self.drain_events();
+            }
+        }
+    }
+
     fn on_tick(&mut self) {
         let now = self.settings.clock.now_mono_ms();
-        let silence = self.settings.failover_silence_ms;
-        // 1. the source on air went silent
-        if let Some(a) = self.active {
-            if !self.slots[a].alive(now, silence) {
-                let why = format!("no media for {} s", silence / 1000);
-                self.slots[a].last_error.get_or_insert(why.clone());
-                self.go_offline(&why);
+        self.watch_clock(now);
+        for i in 0..self.slots.len() {
+            if self.slots[i].task.as_ref().is_some_and(|t| t.is_finished()) {
+                tracing::warn!(channel = %self.id, source = %self.slots[i].url, "source task ended; restarting it");
+                self.slots[i].task = None;
+                self.fo.task_ended(i);
             }
         }
-        // 2. pick the best live source: the first in order that is streaming (a source ranked above
-        //    the one on air must have been streaming steadily for a while before we switch back)
-        let running = self.max_running.min(self.slots.len().saturating_sub(1));
-        let best = (0..self.slots.len().min(running + 1)).find(|&i| {
-            let s = &self.slots[i];
-            let needed = if self.active.is_some() {
-                self.settings.return_after_ms
-            } else {
-                0
-            };
-            s.alive(now, 1500) && s.info.is_some() && s.streaming_for(now) >= needed
-        });
-        match (best, self.active) {
-            (Some(b), None) => self.pending = Some(b),
-            (Some(b), Some(a)) if b < a => self.pending = Some(b),
-            _ => {}
-        }
-        // 3. escalate: nothing running is alive and the last started one had its chance
-        if !self.publish_mode() && !self.slots.is_empty() {
-            let any_alive = (0..=running).any(|i| self.slots[i].alive(now, silence));
-            let last = &self.slots[running];
-            if !any_alive && running + 1 < self.slots.len() && now - last.started_mono >= silence {
-                self.max_running = running + 1;
-                tracing::info!(channel = %self.id, source = %self.slots[running + 1].url, "trying backup source");
-                self.start_slot(running + 1);
-            }
-            // 4. a source stopped by a reconfigure or after failing back is restarted
-            for i in 0..=self.max_running.min(self.slots.len() - 1) {
-                let ended = self.slots[i].task.as_ref().is_some_and(|t| t.is_finished());
-                if ended {
-                    tracing::warn!(channel = %self.id, source = %self.slots[i].url, "source task ended; restarting it");
-                }
-                if (self.slots[i].task.is_none() || ended) && self.slots[i].spec.is_some() {
-                    self.start_slot(i);
-                }
-            }
-            // 5. once back on a higher-priority source for a while, stop the backups below it
-            if let Some(a) = self.active {
-                if a < self.max_running && self.slots[a].streaming_for(now) >= 10_000 {
-                    for i in a + 1..=self.max_running {
-                        self.stop_slot(i);
-                    }
-                    self.max_running = a;
-                }
-            }
-        }
-        // 6. slate while nothing is on air
-        if self.active.is_none() {
-            if self.slate.is_none() && now - self.offline_since_mono >= self.settings.slate_after_ms
-            {
-                self.seg.discontinuity(&mut self.events);
-                let slate: &Arc<SlateLoop> = &self.settings.slate;
-                self.seg.set_info(&slate.info);
-                self.slate = Some(SlatePlayer::new(
-                    slate.clone(),
-                    now,
-                    self.rebaser.last_out_dts + 3600,
-                ));
-                self.rebaser.reset();
-            }
+        let actions = self.fo.tick(now);
+        self.apply(actions);
+        // the slate plays while nothing is on air
+        if self.on_air.is_none() {
             if let Some(p) = self.slate.as_mut() {
                 let mut frames = Vec::new();
                 p.frames_until(now, &mut frames);
                 let wall = self.settings.clock.now_utc();
                 for f in frames {
-                    self.rebaser.last_out_dts = self.rebaser.last_out_dts.max(f.dts_90k.0);
-                    if f.track == Track::Audio {
-                        self.rebaser.last_out_secondary =
-                            self.rebaser.last_out_secondary.max(f.dts_90k.0);
-                    }
+                    self.rebaser
+                        .note_output(f.dts_90k.0, f.track != Track::Audio);
                     self.seg.push(&f, wall, &mut self.events);
                 }
                 self.drain_events();
             }
         }
         self.counters.dropped_frames.store(
-            self.seg.dropped_waiting_for_keyframe + self.dropped_rebase,
+            self.seg.dropped_waiting_for_keyframe
+                + self.seg.dropped_non_monotonic
+                + self.dropped_rebase,
             Ordering::Relaxed,
         );
+        self.counters
+            .forced_cuts
+            .store(self.seg.forced_cuts, Ordering::Relaxed);
         self.publish_status(now);
     }
 
     fn publish_status(&mut self, now: i64) {
+        debug_assert_eq!(self.fo.active(), self.on_air, "policy and runner agree");
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        st.state = match self.active {
+        st.state = match self.on_air {
             Some(_) => State::Live,
-            None if self
-                .slots
-                .iter()
-                .any(|s| s.last_media_mono.is_some_and(|t| now - t < 1500)) =>
-            {
-                State::Connecting
-            }
-            None if now - self.offline_since_mono < self.settings.slate_after_ms => {
+            None if self.fo.any_fresh(now) => State::Connecting,
+            None if now - self.fo.offline_since_ms() < self.settings.slate_after_ms => {
                 State::Connecting
             }
             None => State::Offline,
         };
-        st.active_source = self.active.map(|a| self.slots[a].url.clone());
-        st.input_bitrate_bps = if self.active.is_some() {
+        st.active_source = self.on_air.map(|a| self.slots[a].url.clone());
+        st.input_bitrate_bps = if self.on_air.is_some() {
             self.meter.bps(now)
         } else {
             0
         };
         st.info = self
-            .active
+            .on_air
             .and_then(|a| self.slots[a].info.clone())
             .unwrap_or_default();
         st.slate = self.slate.is_some();
-        if let Some(a) = self.active {
+        if let Some(a) = self.on_air {
             if let Some(e) = &self.slots[a].last_error {
                 st.last_error = Some(e.clone());
             }
         }
     }
-
     fn drain_events(&mut self) {
         for ev in self.events.drain(..) {
             match ev {
@@ -818,95 +722,5 @@ impl Runner {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-    use media::Codec;
-
-    fn vf(dts: i64) -> Frame {
-        Frame {
-            track: Track::Video,
-            codec: Codec::H264,
-            pts_90k: Ts90k(dts + 3600),
-            dts_90k: Ts90k(dts),
-            keyframe: false,
-            data: Bytes::new(),
-        }
-    }
-
-    #[test]
-    fn rebaser_keeps_output_continuous_across_jumps_and_sources() {
-        let mut r = Rebaser::new();
-        let mut out = Vec::new();
-        for k in 0..10 {
-            let mut f = vf(1_000_000 + k * 3600);
-            assert!(!r.map(&mut f, true));
-            out.push(f.dts_90k.0);
-        }
-        // source timestamps jump back by an hour (encoder restart)
-        let mut f = vf(5000);
-        assert!(r.map(&mut f, true));
-        out.push(f.dts_90k.0);
-        // a different source with its own clock
-        r.reset();
-        let mut f = vf(8_589_000_000);
-        assert!(!r.map(&mut f, true));
-        out.push(f.dts_90k.0);
-        assert!(out.windows(2).all(|w| w[1] - w[0] == 3600), "{out:?}");
-        assert_eq!(f.pts_90k.0 - f.dts_90k.0, 3600);
-    }
-
-    fn af(dts: i64) -> Frame {
-        Frame {
-            track: Track::Audio,
-            codec: Codec::Aac,
-            pts_90k: Ts90k(dts),
-            dts_90k: Ts90k(dts),
-            keyframe: true,
-            data: Bytes::new(),
-        }
-    }
-
-    #[test]
-    fn audio_follows_video_and_never_crosses_a_jump_or_goes_back() {
-        let mut r = Rebaser::new();
-        // audio before the first video frame: no offset yet
-        assert_eq!(r.map_verbose(&mut af(1_000_000), false), Mapped::Drop);
-        assert_eq!(r.map_verbose(&mut vf(1_000_000), true), Mapped::Keep);
-        let mut a = af(1_000_100);
-        assert_eq!(r.map_verbose(&mut a, false), Mapped::Keep);
-        // audio already on the far side of a jump the video has not shown yet
-        assert_eq!(r.map_verbose(&mut af(50_000_000), false), Mapped::Drop);
-        assert_eq!(
-            r.map_verbose(&mut vf(50_000_000), true),
-            Mapped::Jump(1_000_000, 50_000_000)
-        );
-        let mut a2 = af(50_000_000);
-        assert_eq!(r.map_verbose(&mut a2, false), Mapped::Keep);
-        assert!(a2.dts_90k > a.dts_90k);
-        // a new source whose audio lags its video: audio that would go backwards is dropped
-        r.reset();
-        assert_eq!(r.map_verbose(&mut vf(7_000_000), true), Mapped::Keep);
-        let mut late = af(7_000_000 - 9000);
-        assert_eq!(r.map_verbose(&mut late, false), Mapped::Drop);
-        assert_eq!(
-            r.map_verbose(&mut af(7_000_000 + 1800), false),
-            Mapped::Keep
-        );
-    }
-
-    #[test]
-    fn bitrate_meter() {
-        let mut m = BitrateMeter {
-            buckets: [(0, 0); 5],
-        };
-        for ms in (0..10_000).step_by(40) {
-            m.add(ms, 5000); // 125 kB/s = 1 Mbit/s
-        }
-        assert_eq!(m.bps(10_000), 1_000_000);
     }
 }

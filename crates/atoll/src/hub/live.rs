@@ -49,24 +49,14 @@ impl LiveSnapshot {
 }
 
 /// A finished segment's bytes in a read-only file the HTTP fast path hands to sockets with
-/// `sendfile`, saving one copy per byte served. Preferably an unlinked file on a disk
-/// filesystem (`O_TMPFILE` in /var/tmp, reopened read-only): its page-cache pages can be large
-/// folios, which `sendfile` passes on with far less per-page work than the 4 KiB shmem pages of
-/// a `memfd` (the fallback, sealed). Costs one extra copy of the segment in memory (the window
-/// plus a few, per channel); nothing of it outlives the process.
+/// `sendfile`, saving one copy per byte served: a sealed `memfd` by default (memory; no disk
+/// writes), or an unlinked file in `live_segment_dir` when one is configured (`O_TMPFILE`,
+/// reopened read-only). Costs one extra copy of the segment (the window plus a few, per channel);
+/// nothing of it outlives the process. Written off the async workers by one writer thread
+/// ([`SegmentWriter`]); until its file is ready a segment is served from its `Bytes`.
 pub struct SegmentFile {
     file: std::fs::File,
     len: u64,
-}
-
-/// Where segment files go: a directory accepting `O_TMPFILE`, found once (`None`: memfd).
-fn segment_dir() -> Option<&'static std::path::Path> {
-    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::path::PathBuf::from("/var/tmp");
-        tmpfile(&dir).ok().map(|_| dir)
-    })
-    .as_deref()
 }
 
 fn tmpfile(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -80,10 +70,12 @@ fn tmpfile(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
 }
 
 impl SegmentFile {
-    pub fn new(data: &[u8]) -> std::io::Result<SegmentFile> {
-        if let Some(dir) = segment_dir() {
-            if let Ok(f) = Self::on_disk(dir, data) {
-                return Ok(f);
+    /// In `dir` when given (falling back to memory if the directory refuses), else in memory.
+    pub fn new(data: &[u8], dir: Option<&std::path::Path>) -> std::io::Result<SegmentFile> {
+        if let Some(dir) = dir {
+            match Self::on_disk(dir, data) {
+                Ok(f) => return Ok(f),
+                Err(e) => tracing::debug!("segment file in {}: {e}", dir.display()),
             }
         }
         Self::in_memfd(data)
@@ -140,6 +132,48 @@ impl SegmentFile {
     }
 }
 
+/// Segment files waiting for the writer, across all channels; beyond this a segment gets no
+/// file (served from memory) and is counted.
+pub const SEGMENT_WRITE_QUEUE: usize = 64;
+
+struct WriteJob {
+    live: std::sync::Weak<LiveOutput>,
+    seq: u64,
+    data: Bytes,
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The one thread that writes live segment files, fed through a bounded queue, so a slow disk
+/// never blocks a channel runner or an async worker.
+struct SegmentWriter {
+    tx: std::sync::mpsc::SyncSender<WriteJob>,
+}
+
+/// Segments that got no file because the writer's queue was full.
+pub static SEGMENT_FILES_SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+fn writer() -> &'static SegmentWriter {
+    static W: std::sync::OnceLock<SegmentWriter> = std::sync::OnceLock::new();
+    W.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(SEGMENT_WRITE_QUEUE);
+        std::thread::Builder::new()
+            .name("atoll-segfiles".into())
+            .spawn(move || {
+                for job in rx {
+                    let Some(live) = job.live.upgrade() else {
+                        continue;
+                    };
+                    match SegmentFile::new(&job.data, job.dir.as_deref()) {
+                        Ok(f) => live.attach_file(job.seq, Arc::new(f)),
+                        Err(e) => tracing::debug!("no file for segment {}: {e}", job.seq),
+                    }
+                }
+            })
+            .expect("spawn the segment file writer");
+        SegmentWriter { tx }
+    })
+}
+
 /// The key part of an HLS viewer's identity taken from its User-Agent header (absent = empty).
 pub fn ua_hash(ua: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -173,6 +207,11 @@ impl HlsSessions {
 
 pub struct LiveOutput {
     snapshot: RwLock<Arc<LiveSnapshot>>,
+    /// Held while a new snapshot is built from the current one (segment added, file attached),
+    /// so two edits never lose one another; readers never take it.
+    edit: Mutex<()>,
+    /// Where segment files go (None: memory).
+    segment_dir: Mutex<Option<std::path::PathBuf>>,
     /// The TS feed: chunks of the segment being built (so a new viewer starts at once on a
     /// keyframe) and the sender; `None` once the channel stopped, which ends every TS response.
     ts: Mutex<TsFeed>,
@@ -204,6 +243,8 @@ impl LiveOutput {
     pub fn new(window: usize, min_target_s: u64) -> Self {
         LiveOutput {
             snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
+            edit: Mutex::new(()),
+            segment_dir: Mutex::new(None),
             ts: Mutex::new(TsFeed {
                 current_chunks: Vec::new(),
                 // ~14 s of chunks at 25 fps video + audio; a viewer further behind is dropped.
@@ -258,15 +299,49 @@ impl LiveOutput {
         feed.current_chunks.clear();
     }
 
-    /// Adds a finished segment and re-renders the playlist.
-    pub fn push_segment(&self, seg: Segment) {
-        let file = match SegmentFile::new(&seg.data) {
-            Ok(f) => Some(Arc::new(f)),
-            Err(e) => {
-                tracing::debug!("no file for segment {}: {e}", seg.seq);
-                None
-            }
+    /// Segment files go to `dir` (None: memory).
+    pub fn set_segment_dir(&self, dir: Option<std::path::PathBuf>) {
+        *self.segment_dir.lock().unwrap_or_else(|e| e.into_inner()) = dir;
+    }
+
+    /// The writer made segment `seq`'s file: it joins the snapshot (if the segment is still in it).
+    fn attach_file(&self, seq: u64, file: Arc<SegmentFile>) {
+        let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.snapshot();
+        let Some(first) = old.segments.front().map(|s| s.seq) else {
+            return;
         };
+        let Some(i) = seq.checked_sub(first).map(|i| i as usize) else {
+            return;
+        };
+        if old.segments.get(i).map(|s| s.seq) != Some(seq) {
+            return;
+        }
+        let mut files = old.files.clone();
+        files[i] = Some(file);
+        let snap = Arc::new(LiveSnapshot {
+            playlist: old.playlist.clone(),
+            segments: old.segments.clone(),
+            files,
+        });
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
+    }
+
+    /// Adds a finished segment and re-renders the playlist. Its file (for `sendfile`) is made
+    /// by the writer thread and attached when ready; never on the caller's thread.
+    pub fn push_segment(self: &Arc<Self>, seg: Segment) {
+        let job = WriteJob {
+            live: Arc::downgrade(self),
+            seq: seg.seq,
+            data: seg.data.clone(),
+            dir: self
+                .segment_dir
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
+        let file = None;
         let old = self.snapshot();
         let mut segments = old.segments.clone();
         let mut files = old.files.clone();
@@ -316,6 +391,10 @@ impl LiveOutput {
             files,
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
+        drop(_edit);
+        if writer().tx.try_send(job).is_err() {
+            SEGMENT_FILES_SKIPPED.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -331,6 +410,7 @@ mod tests {
             duration_90k: 540_000,
             start_utc: UtcMs(1_795_000_000_000 + seq as i64 * 6000),
             discontinuity: disc,
+            clock_step: false,
             data: Bytes::from_static(&[0x47; 188]),
         }
     }
@@ -376,9 +456,18 @@ mod tests {
 
     #[test]
     fn window_sequence_and_discontinuity_sequence() {
-        let live = LiveOutput::new(3, 6);
+        let live = Arc::new(LiveOutput::new(3, 6));
         for seq in 100..120 {
             live.push_segment(seg(seq, seq == 105 || seq == 117));
+        }
+        // the files are made by the writer thread, off the caller's thread
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while live.snapshot().files.iter().any(|f| f.is_none()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "segment files never came"
+            );
+            std::thread::yield_now();
         }
         let snap = live.snapshot();
         let text = std::str::from_utf8(&snap.playlist).unwrap();
@@ -407,6 +496,13 @@ mod tests {
         assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
         // the memfd fallback too
         let m = SegmentFile::in_memfd(&s.data).unwrap();
+        // and a configured directory
+        let dir = std::env::temp_dir();
+        let d = SegmentFile::new(&s.data, Some(&dir)).unwrap();
+        let file = std::fs::File::from(d.fd().try_clone_to_owned().unwrap());
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
+        assert_eq!(back, &s.data[..]);
+        assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
         let file = std::fs::File::from(m.fd().try_clone_to_owned().unwrap());
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
         assert_eq!(back, &s.data[..]);

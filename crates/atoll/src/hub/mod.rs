@@ -2,7 +2,10 @@
 //! ([`channel`]) fed by its sources and read by viewers through its [`live::LiveOutput`].
 
 pub mod channel;
+pub mod failover;
 pub mod live;
+pub mod meter;
+pub mod rebase;
 pub mod slate;
 
 use std::collections::HashMap;
@@ -35,6 +38,8 @@ pub struct Settings {
     pub recorder: Option<Arc<crate::recorder::Recorder>>,
     /// The channels' event log (source lost/restored, failovers, recording); None in unit tests.
     pub events: Option<crate::journal::EventSink>,
+    /// Live media limits (segment cut without keyframes, no-keyframe failover, segment files).
+    pub media: channel::MediaLimits,
 }
 
 pub struct Hub {

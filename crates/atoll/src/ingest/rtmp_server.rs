@@ -531,9 +531,7 @@ async fn connection<R: PublisherRegistry>(
                                     deadline = None;
                                     tracing::info!(channel = %stream_key, %peer, "rtmp publish started");
                                     let _ = tx
-                                        .send(SourceEvent::Connected(format!(
-                                            "rtmp publish from {peer}"
-                                        )))
+                                        .send(SourceEvent::PublisherConnected { peer })
                                         .await;
                                     publisher = Some((stream_key.clone(), tx));
                                     let _ = session.accept_publish();
@@ -603,9 +601,7 @@ async fn connection<R: PublisherRegistry>(
         Some((channel, tx)) => {
             tracing::info!(%channel, %peer, "rtmp publish ended: {reason}");
             let _ = tx
-                .send(SourceEvent::Error(format!(
-                    "publisher disconnected: {reason}"
-                )))
+                .send(SourceEvent::PublisherGone { reason })
                 .await;
         }
         None if protocol_error => {
