@@ -120,6 +120,14 @@ fn rtmp_push_with_key_from_file_and_live_encoder() {
     a.wait_for("news live", T, || a.channel("news")["state"] == "live");
     let text = a.wait_playlist("news", 2, T);
     check_live_playlist(&text);
+    // the window may still start with the slate shown before the encoder came (640x360):
+    // ffprobe reads the last 3 segments, so wait until they are all the encoder's
+    a.wait_for("3 segments of the encoder after the slate", T, || {
+        let (st, body) = a.get("/live/news/index.m3u8");
+        let text = String::from_utf8_lossy(&body);
+        let after = text.rsplit("#EXT-X-DISCONTINUITY\n").next().unwrap_or("");
+        st == 200 && after.matches("#EXTINF").count() >= 3
+    });
     assert_eq!(
         ffprobe_streams(&a.url("/live/news/index.m3u8")),
         vec!["aac,48000".to_string(), "h264,320,240".to_string()]
