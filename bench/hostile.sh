@@ -10,7 +10,9 @@
 # Environment: ATTACKS (names of bench/attacks/*.sh, default all; "baseline" = no attack),
 # VIEWERS, DURATION, RAMP, ports HTTP_PORT / RTMP_PORT, SKIP_BUILD=1, KEEP_TMP=1, PIN=0.
 # Each attack script gets HTTP_ADDR, RTMP_ADDR, ADMIN_AUTH, CHANNEL, DATA_DIR, DURATION and
-# must stop by itself after DURATION seconds. Target: 0 stalls, RSS < 300 MB, no gap.
+# must stop by itself after DURATION seconds. Target: 0 stalls, RSS < 300 MB, no gap (except
+# archive-diskfull, which runs with the archive on a DISKFULL_MB tmpfs, 300 by default, and must
+# show a disk_full gap and recover).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,8 +75,11 @@ stop_all() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     PIDS=()
 }
+MOUNTS=()
 cleanup() {
     stop_all
+    local m
+    for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
     if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
@@ -119,6 +124,13 @@ for attack in $ATTACKS; do
     [ "$attack" = baseline ] || [ -f "$script" ] || die "no attack script $script"
     run=$TMP/$attack
     mkdir -p "$run/data"
+    if [ "$attack" = archive-diskfull ]; then
+        # the attack fills the archive's filesystem: give it a small one of its own
+        mkdir -p "$run/data/archive"
+        mount -t tmpfs -o size=${DISKFULL_MB:-300}m tmpfs "$run/data/archive" ||
+            die "archive-diskfull needs root to mount a tmpfs for the archive"
+        MOUNTS+=("$run/data/archive")
+    fi
     log "$attack: starting Atoll"
     ATOLL_ADMIN_PASSWORD=${ADMIN_AUTH#admin:} ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" \
         --data "$run/data" --http "$HTTP_ADDR" --rtmp "$RTMP_ADDR" >"$run/atoll.log" 2>&1 &
