@@ -29,7 +29,7 @@ enum Msg {
     },
     /// Tests: the writer acknowledges, then waits until the sender side is dropped.
     #[cfg(test)]
-    Hold(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>),
+    Hold(std::sync::mpsc::SyncSender<()>, std::sync::mpsc::Receiver<()>),
 }
 
 /// What the writer knows about one channel's recording.
@@ -386,8 +386,8 @@ mod tests {
         let rec = Recorder::start_with(a.clone(), None, 2).unwrap();
         rec.record("c", &seg(0));
         // Hold the writer so the queue (2) fills up.
-        let (ack_tx, ack_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        let (release_tx, release_rx) = std::sync::mpsc::sync_channel::<()>(1);
         assert!(rec.send(Msg::Hold(ack_tx, release_rx)));
         ack_rx.recv().unwrap();
         for i in 1..=4 {

@@ -16,7 +16,7 @@ const T: Duration = Duration::from_secs(60);
 
 /// Runs `f` on a thread and returns its result if it finishes within `limit`.
 fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
@@ -49,7 +49,7 @@ fn readers_answer_while_a_long_write_holds_the_database() {
     // From now on the next write holds a write transaction open until `hold` goes (a slow import).
     std::fs::write(&hold, b"").unwrap();
     let port = a.http;
-    let (done_tx, done_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let r = http(
             port,
