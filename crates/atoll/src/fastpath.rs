@@ -1116,6 +1116,8 @@ mod tests {
             b"GET /live/demo/archive-1795000000-60.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/mpegts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/+1.ts HTTP/1.1\r\n\r\n",
+            b"GET /live/demo/01.ts HTTP/1.1\r\n\r\n",
+            b"GET /live/demo/18446744073709551616.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/a/1.ts HTTP/1.1\r\n\r\n",
             b"GET /live//1.ts HTTP/1.1\r\n\r\n",
