@@ -5,10 +5,11 @@
 //! that is anything else goes, with the bytes already read, to axum/hyper (`axum::serve`),
 //! which keeps that connection from then on.
 //!
-//! The responses mirror `api::live::live_file` (status, body, Content-Type, Cache-Control,
-//! CORS, Content-Length, Date; the viewer is counted the same way): keep the two in step.
-//! Anything unusual (another method, a query string, percent-escapes, a body, Expect,
-//! Upgrade, an unknown channel, a malformed or oversized head) is left to hyper.
+//! What it answers (status, body, Content-Type, Cache-Control, CORS; the viewer counted) is
+//! `crate::live_answer::answer`, the same function `api::live::live_file` writes, with the same
+//! file-name parser; this module only writes it (Content-Length, Date, Connection; segments by
+//! `sendfile`). Anything unusual (another method, a query string, percent-escapes, a body,
+//! Expect, Upgrade, `mpegts`, a malformed or oversized head) is left to hyper.
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::hub::live::{ua_hash, SegmentFile};
 use crate::hub::Hub;
+use crate::live_answer::{self, LiveFile, Viewer};
 
 /// Requested listen backlog; the kernel caps it at net.core.somaxconn.
 const BACKLOG: i32 = 65535;
@@ -43,10 +45,6 @@ const HANDOFF_QUEUE: usize = 1024;
 /// the page-cache segment files at 15,000 viewers (bench/live-viewers.sh): 1 MiB gave 19-40
 /// stalls; uncapped, 2 MiB, 512 KiB and 256 KiB gave 16,000-37,000.
 const SENDFILE_MAX_CHUNK: usize = 1 << 20;
-
-const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-const TS_TYPE: &str = "video/mp2t";
-const TEXT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Binds the HTTP listener with a large accept backlog (tokio's `bind` asks for 1024, which
 /// drops connection attempts when thousands of viewers arrive at once).
@@ -466,95 +464,64 @@ async fn connection(
                 return;
             }
         };
-        // an unknown channel's answer (404, or a catch-up form) is hyper's
-        let Some(ch) = front.hub.get(&req.id) else {
-            let io = Prefixed::new(buf, stream, guard, limits, head_started);
-            tokio::select! {
-                _ = front.handoff.send((io, peer)) => {},
-                _ = stopping(shutdown.clone()) => {},
-            }
-            return;
-        };
         guard.busy();
-        let live = ch.live.clone();
-        drop(ch);
         let conn_hdr = match (req.keep_alive, req.http10) {
             (false, _) => "connection: close\r\n",
             (true, true) => "connection: keep-alive\r\n",
             (true, false) => "",
         };
-        let sent = match req.what {
-            What::Playlist => {
-                let playlist = live.snapshot().playlist.clone();
-                if playlist.is_empty() {
-                    let body = b"channel is starting; no segment yet\n";
-                    small(
-                        &mut stream,
-                        limits.write_timeout,
-                        "404 Not Found",
-                        TEXT_TYPE,
-                        "no-cache",
-                        conn_hdr,
-                        body,
-                    )
-                    .await
-                } else {
-                    small(
-                        &mut stream,
-                        limits.write_timeout,
-                        "200 OK",
-                        PLAYLIST_TYPE,
-                        "max-age=1",
-                        conn_hdr,
-                        &playlist,
-                    )
-                    .await
-                }
+        // what the answer is, is live_answer's (the same as api::live's); how it is written
+        // (one write, or the head then `sendfile`) is ours
+        let viewer = Viewer {
+            ip: peer.ip(),
+            ua_hash: req.ua,
+        };
+        let a = live_answer::answer(&front.hub, &req.id, req.what, viewer);
+        let status = status_line(a.status);
+        let sent = match a.body {
+            live_answer::Body::Segment { data, file } => {
+                let head = head(
+                    &status,
+                    a.content_type,
+                    a.cache_control,
+                    conn_hdr,
+                    data.len(),
+                );
+                segment(
+                    &mut stream,
+                    limits.write_timeout,
+                    &head,
+                    &data,
+                    file.as_deref(),
+                )
+                .await
             }
-            What::Segment(seq) => {
-                let found = {
-                    let snap = live.snapshot();
-                    snap.segment_and_file(seq)
-                        .map(|(s, f)| (s.data.clone(), f.cloned()))
-                };
-                match found {
-                    Some((data, file)) => {
-                        live.hls_sessions.touch(
-                            peer.ip(),
-                            req.ua,
-                            front.hub.settings.clock.now_mono_ms(),
-                        );
-                        let head = head(
-                            "200 OK",
-                            TS_TYPE,
-                            "public, max-age=86400, immutable",
-                            conn_hdr,
-                            data.len(),
-                        );
-                        segment(
-                            &mut stream,
-                            limits.write_timeout,
-                            &head,
-                            &data,
-                            file.as_deref(),
-                        )
-                        .await
-                    }
-                    None => {
-                        let body = b"segment is not (or no longer) available\n";
-                        small(
-                            &mut stream,
-                            limits.write_timeout,
-                            "404 Not Found",
-                            TEXT_TYPE,
-                            "no-cache",
-                            conn_hdr,
-                            body,
-                        )
-                        .await
-                    }
-                }
+            live_answer::Body::Playlist(body) => {
+                small(
+                    &mut stream,
+                    limits.write_timeout,
+                    &status,
+                    a.content_type,
+                    a.cache_control,
+                    conn_hdr,
+                    &body,
+                )
+                .await
             }
+            live_answer::Body::Text(body) => {
+                small(
+                    &mut stream,
+                    limits.write_timeout,
+                    &status,
+                    a.content_type,
+                    a.cache_control,
+                    conn_hdr,
+                    body.as_bytes(),
+                )
+                .await
+            }
+            // never asked for (`parse` leaves `mpegts` to hyper)
+            live_answer::Body::Stream(_) => return,
         };
         if sent.is_err() || guard.kicked() {
             return;
@@ -572,11 +539,23 @@ async fn connection(
     }
 }
 
+fn status_line(status: axum::http::StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    )
+}
+
 fn head(status: &str, ctype: &str, cache: &str, conn: &str, len: usize) -> Vec<u8> {
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let mut extra = String::new();
+    for (k, v) in live_answer::EXTRA_HEADERS {
+        extra.push_str(&format!("{k}: {v}\r\n"));
+    }
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncache-control: {cache}\r\n\
-         access-control-allow-origin: *\r\ncontent-length: {len}\r\n{conn}date: {date}\r\n\r\n"
+         {extra}content-length: {len}\r\n{conn}date: {date}\r\n\r\n"
     )
     .into_bytes()
 }
@@ -711,16 +690,10 @@ async fn sendfile_body(
 }
 
 #[derive(Debug, PartialEq)]
-enum What {
-    Playlist,
-    Segment(u64),
-}
-
-#[derive(Debug, PartialEq)]
 struct LiveReq {
     head_len: usize,
     id: String,
-    what: What,
+    what: LiveFile,
     ua: u64,
     keep_alive: bool,
     http10: bool,
@@ -761,17 +734,10 @@ fn parse(buf: &[u8]) -> Head {
     if !plain(id) || !plain(file) {
         return Head::Other;
     }
-    let what = if file == "index.m3u8" {
-        What::Playlist
-    } else {
-        match file
-            .strip_suffix(".ts")
-            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse().ok())
-        {
-            Some(seq) => What::Segment(seq),
-            None => return Head::Other,
-        }
+    // the one parser of live file names: anything but a playlist or a segment is hyper's
+    let what = match LiveFile::parse(file) {
+        w @ (LiveFile::Playlist | LiveFile::Segment(_)) => w,
+        LiveFile::Stream | LiveFile::Unknown => return Head::Other,
     };
     let mut keep_alive = !http10;
     let mut close = false;
@@ -1063,13 +1029,13 @@ mod tests {
         let req = b"GET /live/demo/index.m3u8 HTTP/1.1\r\nHost: x\r\nUser-Agent: a\r\n\r\nGET";
         let r = live(req);
         assert_eq!(r.id, "demo");
-        assert_eq!(r.what, What::Playlist);
+        assert_eq!(r.what, LiveFile::Playlist);
         assert_eq!(r.ua, ua_hash(b"a"));
         assert!(r.keep_alive && !r.http10);
         assert_eq!(r.head_len, req.len() - 3, "a pipelined next request stays");
         let r =
             live(b"GET /live/c1/1795000012.ts HTTP/1.1\r\nConnection: Keep-Alive, close\r\n\r\n");
-        assert_eq!(r.what, What::Segment(1795000012));
+        assert_eq!(r.what, LiveFile::Segment(1795000012));
         assert_eq!(r.ua, ua_hash(b""));
         assert!(!r.keep_alive);
         let r = live(b"GET /live/c1/7.ts HTTP/1.0\r\n\r\n");
@@ -1077,7 +1043,7 @@ mod tests {
         let r = live(b"GET /live/c1/7.ts HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
         assert!(r.keep_alive && r.http10);
         let r = live(b"GET /live/c1/7.ts HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!(r.what, What::Segment(7));
+        assert_eq!(r.what, LiveFile::Segment(7));
     }
 
     fn limits(max: usize, per_ip: usize) -> Limits {
@@ -1150,6 +1116,8 @@ mod tests {
             b"GET /live/demo/archive-1795000000-60.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/mpegts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/+1.ts HTTP/1.1\r\n\r\n",
+            b"GET /live/demo/01.ts HTTP/1.1\r\n\r\n",
+            b"GET /live/demo/18446744073709551616.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/.ts HTTP/1.1\r\n\r\n",
             b"GET /live/demo/a/1.ts HTTP/1.1\r\n\r\n",
             b"GET /live//1.ts HTTP/1.1\r\n\r\n",

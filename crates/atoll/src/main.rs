@@ -10,6 +10,7 @@ mod guide;
 mod hub;
 mod ingest;
 mod journal;
+mod live_answer;
 mod recorder;
 mod store;
 mod sys;

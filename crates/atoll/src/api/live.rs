@@ -1,10 +1,9 @@
 //! `/live/{id}/…`: the live HLS playlist and segments, and the endless MPEG-TS stream.
 //! Every response body is a clone of shared `Bytes`: no copy, no disk read per viewer.
 //!
-//! The hot requests (`GET …/index.m3u8` and `GET …/{seq}.ts` of a running channel) normally
-//! never reach this module: `crate::fastpath` answers them in front of hyper, with the same
-//! status, body and headers as `live_file` below (and segments by `sendfile`). Keep the two
-//! in step when changing what these responses look like.
+//! What a live playlist or segment answer looks like is `crate::live_answer`'s alone: this module
+//! and `crate::fastpath` (which answers the hot requests in front of hyper, segments by
+//! `sendfile`) both write what `live_answer::answer` says.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use crate::hub::live::LiveOutput;
-
-const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-const TS_TYPE: &str = "video/mp2t";
+use crate::live_answer::{self, LiveAnswer, LiveFile, Viewer, TS_TYPE};
 
 fn plain(status: StatusCode, msg: &'static str) -> Response {
     let mut r = (status, msg).into_response();
@@ -37,15 +34,6 @@ fn cors(r: &mut Response) {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
-}
-
-fn ok(body: Bytes, content_type: &'static str, cache: &'static str) -> Response {
-    let mut r = Response::new(Body::from(body));
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    cors(&mut r);
-    r
 }
 
 pub async fn live_file(
@@ -68,52 +56,44 @@ pub async fn live_file(
             }
         };
     }
-    let Some(ch) = st.hub.get(&id) else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "no such channel, or it is not active\n",
-        );
+    let ua = headers
+        .get(header::USER_AGENT)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    let viewer = Viewer {
+        ip: peer.ip(),
+        ua_hash: crate::hub::live::ua_hash(ua),
     };
-    let live = ch.live.clone();
-    if file == "index.m3u8" {
-        let snap = live.snapshot();
-        if snap.playlist.is_empty() {
-            return plain(
-                StatusCode::NOT_FOUND,
-                "channel is starting; no segment yet\n",
-            );
-        }
-        return ok(snap.playlist.clone(), PLAYLIST_TYPE, "max-age=1");
+    respond(live_answer::answer(
+        &st.hub,
+        &id,
+        LiveFile::parse(&file),
+        viewer,
+    ))
+}
+
+/// Writes a [`LiveAnswer`] as an axum response (the fast path writes the same one itself).
+fn respond(a: LiveAnswer) -> Response {
+    let body = match (a.bytes(), a.body) {
+        (Some(b), _) => Body::from(b),
+        (None, live_answer::Body::Stream(live)) => return ts_stream(live),
+        (None, _) => Body::empty(),
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = a.status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(a.cache_control),
+    );
+    for (k, v) in live_answer::EXTRA_HEADERS {
+        h.insert(k, HeaderValue::from_static(v));
     }
-    if file == "mpegts" {
-        return ts_stream(live);
-    }
-    if let Some(seq) = file.strip_suffix(".ts").and_then(|s| s.parse::<u64>().ok()) {
-        let snap = live.snapshot();
-        return match snap.segment(seq) {
-            Some(seg) => {
-                let ua = headers
-                    .get(header::USER_AGENT)
-                    .map(|v| v.as_bytes())
-                    .unwrap_or_default();
-                live.hls_sessions.touch(
-                    peer.ip(),
-                    crate::hub::live::ua_hash(ua),
-                    st.hub.settings.clock.now_mono_ms(),
-                );
-                ok(
-                    seg.data.clone(),
-                    TS_TYPE,
-                    "public, max-age=86400, immutable",
-                )
-            }
-            None => plain(
-                StatusCode::NOT_FOUND,
-                "segment is not (or no longer) available\n",
-            ),
-        };
-    }
-    plain(StatusCode::NOT_FOUND, "unknown live resource\n")
+    r
 }
 
 /// The "shift"/"timeshift"/"append" catch-up modes of IPTV apps: the live URL with
@@ -187,7 +167,7 @@ fn ts_stream(live: Arc<LiveOutput>) -> Response {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TS_TYPE));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store"),
+        HeaderValue::from_static(live_answer::STREAM_CACHE),
     );
     cors(&mut r);
     r

@@ -35,6 +35,7 @@ pub struct LiveSnapshot {
 }
 
 impl LiveSnapshot {
+    #[cfg(test)]
     pub fn segment(&self, seq: u64) -> Option<&Segment> {
         self.segment_and_file(seq).map(|(s, _)| s)
     }

@@ -1,0 +1,200 @@
+//! The one description of a live HLS answer — `/live/{id}/index.m3u8` and `/live/{id}/{seq}.ts`:
+//! which file a name means (one seq parser), and status, Content-Type, Cache-Control, CORS, body
+//! and viewer counting of the answer. Both HTTP paths write what [`answer`] says:
+//! `crate::fastpath` (in front of hyper; segment bodies by `sendfile` from [`Body::Segment`]'s
+//! file) and `api::live::live_file` (axum). Nothing here does IO; the viewer is counted in the
+//! hub's session table, at the time of the hub's clock.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+
+use crate::hub::live::{LiveOutput, SegmentFile};
+use crate::hub::Hub;
+
+pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+pub const TS_TYPE: &str = "video/mp2t";
+pub const TEXT_TYPE: &str = "text/plain; charset=utf-8";
+pub const PLAYLIST_CACHE: &str = "max-age=1";
+pub const SEGMENT_CACHE: &str = "public, max-age=86400, immutable";
+pub const ERROR_CACHE: &str = "no-cache";
+pub const STREAM_CACHE: &str = "no-cache, no-store";
+/// Headers every live answer carries besides Content-Type and Cache-Control.
+pub const EXTRA_HEADERS: [(&str, &str); 1] = [("access-control-allow-origin", "*")];
+
+/// What a file name under `/live/{id}/` asks for (catch-up forms are `api::archive`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveFile {
+    /// `index.m3u8`
+    Playlist,
+    /// `{seq}.ts`, seq in its one written form (see [`parse_seq`])
+    Segment(u64),
+    /// `mpegts`: the endless stream (axum only)
+    Stream,
+    /// anything else
+    Unknown,
+}
+
+impl LiveFile {
+    pub fn parse(file: &str) -> LiveFile {
+        match file {
+            "index.m3u8" => LiveFile::Playlist,
+            "mpegts" => LiveFile::Stream,
+            _ => parse_seq(file).map_or(LiveFile::Unknown, LiveFile::Segment),
+        }
+    }
+}
+
+/// A segment name's sequence number: `{seq}.ts` with seq written as the playlist writes it —
+/// decimal digits only, no sign, no leading zero (except `0` itself), fitting in u64.
+/// `+1.ts`, `01.ts`, `-1.ts`, `.ts` and `18446744073709551616.ts` are not segment names.
+pub fn parse_seq(file: &str) -> Option<u64> {
+    let digits = file.strip_suffix(".ts")?;
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The body of a live answer.
+pub enum Body {
+    /// A short text (errors).
+    Text(&'static str),
+    /// The playlist.
+    Playlist(Bytes),
+    /// A segment's bytes and, when there is one, the same bytes as a file for `sendfile`.
+    Segment {
+        data: Bytes,
+        file: Option<Arc<SegmentFile>>,
+    },
+    /// The endless MPEG-TS stream of this output (`mpegts`; written by axum only).
+    Stream(Arc<LiveOutput>),
+}
+
+/// A live answer: status, the headers that vary, the body. Every answer also carries
+/// [`EXTRA_HEADERS`]; Content-Length is the body's length (streams are chunked).
+pub struct LiveAnswer {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+    pub body: Body,
+}
+
+impl LiveAnswer {
+    fn not_found(msg: &'static str) -> Self {
+        LiveAnswer {
+            status: StatusCode::NOT_FOUND,
+            content_type: TEXT_TYPE,
+            cache_control: ERROR_CACHE,
+            body: Body::Text(msg),
+        }
+    }
+
+    /// The body as bytes (None for a stream).
+    pub fn bytes(&self) -> Option<Bytes> {
+        match &self.body {
+            Body::Text(t) => Some(Bytes::from_static(t.as_bytes())),
+            Body::Playlist(b) | Body::Segment { data: b, .. } => Some(b.clone()),
+            Body::Stream(_) => None,
+        }
+    }
+}
+
+pub const NO_CHANNEL: &str = "no such channel, or it is not active\n";
+pub const STARTING: &str = "channel is starting; no segment yet\n";
+pub const NO_SEGMENT: &str = "segment is not (or no longer) available\n";
+pub const UNKNOWN: &str = "unknown live resource\n";
+
+/// Who asks: a segment served counts this viewer (address and User-Agent hash) as watching.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub ip: IpAddr,
+    pub ua_hash: u64,
+}
+
+/// The answer to `/live/{id}/{what}` of the running channels in `hub`.
+pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer {
+    let Some(ch) = hub.get(id) else {
+        return LiveAnswer::not_found(NO_CHANNEL);
+    };
+    let live = &ch.live;
+    match what {
+        LiveFile::Playlist => {
+            let playlist = live.snapshot().playlist.clone();
+            if playlist.is_empty() {
+                return LiveAnswer::not_found(STARTING);
+            }
+            LiveAnswer {
+                status: StatusCode::OK,
+                content_type: PLAYLIST_TYPE,
+                cache_control: PLAYLIST_CACHE,
+                body: Body::Playlist(playlist),
+            }
+        }
+        LiveFile::Segment(seq) => {
+            let found = {
+                let snap = live.snapshot();
+                snap.segment_and_file(seq)
+                    .map(|(s, f)| (s.data.clone(), f.cloned()))
+            };
+            let Some((data, file)) = found else {
+                return LiveAnswer::not_found(NO_SEGMENT);
+            };
+            live.hls_sessions
+                .touch(viewer.ip, viewer.ua_hash, hub.settings.clock.now_mono_ms());
+            LiveAnswer {
+                status: StatusCode::OK,
+                content_type: TS_TYPE,
+                cache_control: SEGMENT_CACHE,
+                body: Body::Segment { data, file },
+            }
+        }
+        LiveFile::Stream => LiveAnswer {
+            status: StatusCode::OK,
+            content_type: TS_TYPE,
+            cache_control: STREAM_CACHE,
+            body: Body::Stream(live.clone()),
+        },
+        LiveFile::Unknown => LiveAnswer::not_found(UNKNOWN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_written_form_of_a_segment_name() {
+        for (file, want) in [
+            ("0.ts", Some(0)),
+            ("7.ts", Some(7)),
+            ("1795000012.ts", Some(1795000012)),
+            ("18446744073709551615.ts", Some(u64::MAX)),
+            ("18446744073709551616.ts", None),
+            ("99999999999999999999999999.ts", None),
+            ("+1.ts", None),
+            ("-1.ts", None),
+            ("01.ts", None),
+            ("00.ts", None),
+            (".ts", None),
+            ("1.TS", None),
+            ("1.ts.ts", None),
+            ("1 .ts", None),
+            ("abc.ts", None),
+            ("1", None),
+            ("index.m3u8", None),
+        ] {
+            assert_eq!(parse_seq(file), want, "{file}");
+        }
+        assert_eq!(LiveFile::parse("index.m3u8"), LiveFile::Playlist);
+        assert_eq!(LiveFile::parse("mpegts"), LiveFile::Stream);
+        assert_eq!(LiveFile::parse("12.ts"), LiveFile::Segment(12));
+        assert_eq!(LiveFile::parse("+12.ts"), LiveFile::Unknown);
+        assert_eq!(LiveFile::parse("index.M3U8"), LiveFile::Unknown);
+    }
+}
