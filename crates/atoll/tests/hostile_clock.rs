@@ -210,10 +210,21 @@ fn wall_clock_steps_back_and_forward_while_recording() {
         "the gap ({g_from}..{g_to}) is at the step forward ({t_fwd}): {v}"
     );
     let log = a.log_text();
-    assert!(
-        log.contains("wall clock stepped; discontinuity channel=demo step_ms=-36")
-            && log.contains("wall clock stepped; discontinuity channel=demo step_ms=36"),
+    let steps_s: Vec<i64> = log
+        .lines()
+        .filter(|l| l.contains("wall clock stepped; discontinuity channel=demo"))
+        .filter_map(|l| l.split("step_ms=").nth(1))
+        .map(|v| (v.trim().parse::<i64>().unwrap() as f64 / 1000.0).round() as i64)
+        .collect();
+    assert_eq!(
+        steps_s,
+        [-3600, 3600],
         "both steps logged with their size:\n{log}"
+    );
+    let m = String::from_utf8(a.get("/metrics").1).unwrap();
+    assert!(
+        m.contains("atoll_channel_clock_steps_total{channel=\"demo\"} 2\n"),
+        "both steps counted:\n{m}"
     );
     assert!(
         log.contains("reason=\"clock_step\""),
