@@ -75,6 +75,23 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// A URL sent back as [`redact`] showed it (password as `***`): the stored URL it stands for,
+/// among `stored`. None when `sent` is not a redacted form of any of them.
+pub fn unredact<'a>(
+    sent: &str,
+    stored: impl IntoIterator<Item = &'a String>,
+) -> Option<&'a String> {
+    if !sent.contains(":***@") {
+        return None;
+    }
+    stored.into_iter().find(|s| redact(s) == sent)
+}
+
+/// `scheme://user:***@…`: a URL whose password is the `***` of [`redact`].
+pub fn userinfo_password_is_redacted(url: &str) -> bool {
+    userinfo_span(url).is_some_and(|(a, b)| url[a..b - 1].ends_with(":***"))
+}
+
 /// Any text with every `scheme://user:password@` in it redacted (error messages that quote URLs).
 pub fn redact_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
