@@ -642,11 +642,10 @@ fn channel_source_passwords_never_show_and_a_put_of_the_shown_url_keeps_them() {
             "shown[{i}] carries the password: {text}"
         );
     }
-    for i in 0..4 {
+    for (i, text) in shown[..4].iter().enumerate() {
         assert!(
-            shown[i].contains("http://viewer:***@") && shown[i].contains("rtmp://viewer:***@"),
-            "shown[{i}]: {}",
-            shown[i]
+            text.contains("http://viewer:***@") && text.contains("rtmp://viewer:***@"),
+            "shown[{i}]: {text}"
         );
     }
     // the admin's export is the full backup
