@@ -8,7 +8,11 @@
 //! - the archive never gets overlapping segments (its intervals stay disjoint and ordered);
 //! - each step is detected (hub::channel::Runner::watch_clock), logged "wall clock stepped" and
 //!   counted; the live segment after it starts with a discontinuity;
-//! - the archive shows the steps as gaps with reason `clock_step` (see the test for which).
+//! - the step back leaves no hole at all (the timeline carries on from the previous segment's
+//!   end and slews, so the archive stays adjacent: no gap, no overlap); the step forward
+//!   re-anchors the timeline on the wall clock and the hole before that segment is exactly one
+//!   gap with reason `clock_step` (the live segment's `clock_step` flag reaches the recorder);
+//! - `atoll_channel_clock_steps_total` counts both steps.
 
 mod common;
 
