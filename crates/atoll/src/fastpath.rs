@@ -147,6 +147,25 @@ async fn stopping(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
+/// Process-wide front-door totals, exported by `/metrics`.
+pub mod stats {
+    use std::sync::atomic::AtomicU64;
+    /// Connections closed at accept: over `http_max_connections_per_ip`.
+    pub static REFUSED_PER_IP: AtomicU64 = AtomicU64::new(0);
+    /// Connections closed at accept: all `http_max_connections` busy, none idle to evict.
+    pub static REFUSED_FULL: AtomicU64 = AtomicU64::new(0);
+    /// Idle keep-alive connections closed to make room for a new one at the cap.
+    pub static EVICTED: AtomicU64 = AtomicU64::new(0);
+    /// Connections ended by the header or keep-alive timeout.
+    pub static READ_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+    /// Connections ended by the write timeout (a client that stopped reading).
+    pub static WRITE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn add(c: &AtomicU64) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Accept failures and refusals, logged at most once per [`LOG_EVERY`] (with counts).
 #[derive(Default)]
 struct AcceptErrors {
@@ -187,8 +206,14 @@ impl AcceptErrors {
 
     fn refused(&mut self, why: Refused, peer: SocketAddr) {
         match why {
-            Refused::PerIp => self.refused_per_ip += 1,
-            Refused::Full => self.refused_full += 1,
+            Refused::PerIp => {
+                stats::add(&stats::REFUSED_PER_IP);
+                self.refused_per_ip += 1
+            }
+            Refused::Full => {
+                stats::add(&stats::REFUSED_FULL);
+                self.refused_full += 1
+            }
         }
         if self.due() {
             tracing::warn!(
@@ -313,7 +338,10 @@ impl Conns {
                 .min_by_key(|(since, _)| *since)
                 .map(|(_, s)| s.clone());
             match victim {
-                Some(v) if t.open.len() < max + slack => v.kick(),
+                Some(v) if t.open.len() < max + slack => {
+                    stats::add(&stats::EVICTED);
+                    v.kick()
+                }
                 _ => return Err(Refused::Full),
             }
         }
@@ -443,7 +471,10 @@ async fn connection(
                     r = stream.read_buf(&mut buf) => r,
                     _ = stopping(shutdown.clone()), if idle => return,
                     _ = std::future::poll_fn(|cx| guard.slot.poll_kicked(cx)) => return,
-                    _ = tokio::time::sleep_until(deadline) => return,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        stats::add(&stats::READ_TIMEOUTS);
+                        return;
+                    }
                 };
                 match r {
                     Ok(0) | Err(_) => return,
@@ -585,7 +616,10 @@ async fn write_all_timed(
     while !buf.is_empty() {
         let n = tokio::time::timeout(timeout, stream.write(buf))
             .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            .map_err(|_| {
+                stats::add(&stats::WRITE_TIMEOUTS);
+                io::Error::from(io::ErrorKind::TimedOut)
+            })??;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -636,7 +670,10 @@ async fn sendfile_body(
     file: &SegmentFile,
     write_timeout: Duration,
 ) -> io::Result<()> {
-    let stalled = |_| io::Error::from(io::ErrorKind::TimedOut);
+    let stalled = |_| {
+        stats::add(&stats::WRITE_TIMEOUTS);
+        io::Error::from(io::ErrorKind::TimedOut)
+    };
     let mut sent = 0;
     while sent < head.len() {
         let rest = &head[sent..];
@@ -902,7 +939,10 @@ impl Prefixed {
             self.read_sleep.as_mut().reset(deadline);
         }
         match self.read_sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Ready(()) => {
+                stats::add(&stats::READ_TIMEOUTS);
+                Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -915,7 +955,10 @@ impl Prefixed {
             self.write_sleep.as_mut().reset(deadline);
         }
         match self.write_sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Ready(()) => {
+                stats::add(&stats::WRITE_TIMEOUTS);
+                Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -21,6 +21,9 @@ enum Msg {
         data: Bytes,
         /// Monotonic time the segment was queued (tells a wall-clock step from a lost source).
         received_mono_ms: i64,
+        /// The live side saw the wall clock step just before this segment: a hole before it
+        /// is a 'clock_step' gap.
+        clock_step: bool,
     },
     Stopped {
         channel: String,
@@ -96,6 +99,7 @@ impl Recorder {
                             discontinuity,
                             data,
                             received_mono_ms,
+                            clock_step,
                         } => {
                             // Segments of this channel were dropped before this one: say so.
                             let dropped_at = {
@@ -110,6 +114,11 @@ impl Recorder {
                                     a.mark_stopped(&channel, at, GapReason::RecorderOverflow)
                                 {
                                     tracing::error!(%channel, "archive: marking the overflow failed: {e}");
+                                }
+                            } else if clock_step {
+                                // a hole before this segment comes from the step, not a lost source
+                                if let Err(e) = a.mark_stopped(&channel, start_utc, GapReason::ClockStep) {
+                                    tracing::warn!(%channel, "archive: marking the clock step failed: {e}");
                                 }
                             }
                             let r = a.write_segment_received(
@@ -221,6 +230,7 @@ impl Recorder {
             discontinuity: seg.discontinuity,
             data: seg.data.clone(),
             received_mono_ms: self.origin.elapsed().as_millis() as i64,
+            clock_step: seg.clock_step,
         });
         if !ok {
             self.overflowed

@@ -583,3 +583,110 @@ fn credentials_in_source_urls_work_and_never_show() {
         st["last_attempt"] != before && st["last_error"].is_null()
     });
 }
+
+#[test]
+fn channel_source_passwords_never_show_and_a_put_of_the_shown_url_keeps_them() {
+    let a = Atoll::start("channel-cred");
+    add_operator(&a);
+    const PW: &str = "chan-s3cret-pw";
+    // nothing listens on these ports: both sources fail, and their errors quote the URLs
+    let http_src = format!(
+        "http://viewer:{PW}@127.0.0.1:{}/hls/index.m3u8",
+        free_port()
+    );
+    let rtmp_src = format!("rtmp://viewer:{PW}@127.0.0.1:{}/live/x", free_port());
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(&json!({"id":"sec","name":"Sec","sources":[http_src, rtmp_src]}).to_string()),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert!(!v.to_string().contains(PW), "{v}");
+    a.wait_for("both sources failed", T, || {
+        let ev = a.api("GET", "/api/channels/sec/events", None).1.to_string();
+        ev.contains("http://viewer:***@") && ev.contains("rtmp://viewer:***@")
+    });
+    let export = |user: &str, pw: &str| {
+        let (s, _, b) = raw(
+            a.http,
+            "GET",
+            "/api/channels/export",
+            &[("Authorization", &basic(user, pw))],
+            b"",
+        );
+        assert_eq!(s, 200);
+        String::from_utf8(b).unwrap()
+    };
+    let op_export = export("op", "operator-pw");
+    let shown = [
+        a.api("GET", "/api/channels", None).1.to_string(),
+        a.channel("sec").to_string(),
+        op_export.clone(),
+        as_user(
+            &a,
+            "op",
+            "operator-pw",
+            "GET",
+            "/api/channels/sec",
+            Value::Null,
+        )
+        .1
+        .to_string(),
+        a.api("GET", "/api/channels/sec/events", None).1.to_string(),
+        a.api("GET", "/api/audit", None).1.to_string(),
+        a.log_text(),
+    ];
+    for (i, text) in shown.iter().enumerate() {
+        assert!(
+            !text.contains(PW),
+            "shown[{i}] carries the password: {text}"
+        );
+    }
+    for (i, text) in shown[..4].iter().enumerate() {
+        assert!(
+            text.contains("http://viewer:***@") && text.contains("rtmp://viewer:***@"),
+            "shown[{i}]: {text}"
+        );
+    }
+    // the admin's export is the full backup
+    assert!(export("admin", PASSWORD).contains(PW));
+
+    // the sources sent back as shown (and reordered) keep the stored passwords
+    let ch = a.channel("sec");
+    let mut sources = ch["sources"].as_array().unwrap().clone();
+    sources.reverse();
+    let (s, v) = as_user(
+        &a,
+        "op",
+        "operator-pw",
+        "PUT",
+        "/api/channels/sec",
+        json!({"name": "Renamed", "sources": sources}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(!v.to_string().contains(PW), "{v}");
+    let full = export("admin", PASSWORD);
+    assert_eq!(full.matches(PW).count(), 2, "{full}");
+    assert!(full.contains("Renamed"));
+    // an operator's export imported back keeps them too
+    let (s, _, b) = raw(
+        a.http,
+        "POST",
+        "/api/channels/import",
+        &[
+            ("Authorization", &basic("admin", PASSWORD)),
+            ("Content-Type", "application/json"),
+        ],
+        op_export.as_bytes(),
+    );
+    assert!(s == 200 || s == 201, "{s} {}", String::from_utf8_lossy(&b));
+    assert_eq!(export("admin", PASSWORD).matches(PW).count(), 2);
+    // a *** that stands for no stored URL is refused, never stored as the password
+    let (s, v) = a.api(
+        "PUT",
+        "/api/channels/sec",
+        Some(&json!({"sources": ["http://viewer:***@127.0.0.1:9/other.m3u8"]}).to_string()),
+    );
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(export("admin", PASSWORD).matches(PW).count(), 2);
+}

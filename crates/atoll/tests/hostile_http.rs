@@ -292,6 +292,12 @@ fn one_address_over_its_cap_is_refused_while_others_are_served() {
     let mut extra = connect_from([127, 0, 0, 5], a.http).unwrap();
     let t = closed_within(&mut extra, Instant::now(), Duration::from_secs(3));
     assert!(t < Duration::from_secs(2), "{t:?}");
+    // counted in /metrics (asked from another address)
+    let m = String::from_utf8(a.get("/metrics").1).unwrap();
+    assert!(
+        m.contains("atoll_http_refused_connections_total{reason=\"per_ip\"} 1\n"),
+        "{m}"
+    );
     // another address is served meanwhile
     let mut other = connect_from([127, 0, 0, 6], a.http).unwrap();
     other

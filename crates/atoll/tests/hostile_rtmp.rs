@@ -338,6 +338,15 @@ fn total_rtmp_connections_are_capped() {
         });
     }
     assert!(a.log_text().contains("rtmp connection refused"));
+    // 6 refused per round, counted in /metrics
+    let m = String::from_utf8(a.get("/metrics").1).unwrap();
+    // (at least: a publisher attempt may also have come while the last held ones left)
+    let refused: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("atoll_rtmp_refused_connections_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{m}"));
+    assert!(refused >= 12, "{m}");
 }
 
 #[test]

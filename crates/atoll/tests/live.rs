@@ -75,6 +75,21 @@ fn demo_channel_serves_valid_hls_and_mpegts() {
     let m = String::from_utf8(m).unwrap();
     assert!(m.contains("atoll_channel_up{channel=\"demo\"} 1"), "{m}");
     assert!(m.contains("atoll_channel_segments_total{channel=\"demo\"}"));
+    // counters of the hardening work (README "Monitoring")
+    for name in [
+        "atoll_channel_forced_cuts_total{channel=\"demo\"} ",
+        "atoll_channel_clock_steps_total{channel=\"demo\"} 0\n",
+        "atoll_http_refused_connections_total{reason=\"per_ip\"} ",
+        "atoll_http_refused_connections_total{reason=\"full\"} ",
+        "atoll_http_evicted_connections_total ",
+        "atoll_http_timeouts_total{kind=\"read\"} ",
+        "atoll_http_timeouts_total{kind=\"write\"} ",
+        "atoll_rtmp_refused_connections_total 0\n",
+        "atoll_rtmp_evicted_unauthenticated_total 0\n",
+        "atoll_rtmp_refused_publishes_total 0\n",
+    ] {
+        assert!(m.contains(name), "{name} missing:\n{m}");
+    }
 }
 
 #[test]

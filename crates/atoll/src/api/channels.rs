@@ -81,9 +81,20 @@ pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Resul
                     ApiError::invalid("sources", format!("sources[{i}] must be a string"))
                 })?
                 .trim();
-            SourceSpec::parse(url)
+            // a URL sent back as the API showed it (`user:***@`): the stored one it stands for
+            let url = match crate::ingest::http_client::unredact(url, &ch.sources) {
+                Some(stored) => stored.clone(),
+                None if crate::ingest::http_client::userinfo_password_is_redacted(url) => {
+                    return Err(ApiError::invalid(
+                        "sources",
+                        format!("sources[{i}]: the password is shown as *** and no stored source has this URL; send the password"),
+                    ))
+                }
+                None => url.to_string(),
+            };
+            SourceSpec::parse(&url)
                 .map_err(|e| ApiError::invalid("sources", format!("sources[{i}]: {e}")))?;
-            sources.push(url.to_string());
+            sources.push(url);
         }
         ch.sources = sources;
     }
@@ -205,8 +216,20 @@ pub fn config_json(ch: &Channel) -> Value {
     })
 }
 
-pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
+/// [`config_json`] with source passwords shown as `***` (what the API answers and operators'
+/// exports show; a `PUT` that sends such a URL back unchanged keeps the stored password).
+pub fn config_json_redacted(ch: &Channel) -> Value {
     let mut v = config_json(ch);
+    v["sources"] = json!(ch
+        .sources
+        .iter()
+        .map(|u| crate::ingest::http_client::redact(u))
+        .collect::<Vec<_>>());
+    v
+}
+
+pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
+    let mut v = config_json_redacted(ch);
     v["urls"] = json!({
         "hls": format!("/live/{}/index.m3u8", ch.id),
         "mpegts": format!("/live/{}/mpegts", ch.id),

@@ -210,7 +210,10 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
 }
 
 /// `GET /api/channels/export`: the whole lineup as JSON that `POST /api/channels/import` reads.
-pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, ApiError> {
+/// An admin's export is the full backup (source passwords included); an operator's shows them
+/// as `user:***@` (importing it back keeps the stored passwords of existing channels).
+pub async fn export(State(st): State<AppState>, who: Authed) -> Result<Response, ApiError> {
+    let full = who.who.role == crate::store::Role::Admin;
     let channels = st
         .store
         .read(store::list_channels)
@@ -219,7 +222,14 @@ pub async fn export(State(st): State<AppState>, _: Authed) -> Result<Response, A
     let body = json!({
         "version": 1,
         "exported_utc": st.clock.now_utc().secs(),
-        "channels": channels.iter().map(super::channels::config_json).collect::<Vec<_>>(),
+        "channels": channels
+            .iter()
+            .map(|c| if full {
+                super::channels::config_json(c)
+            } else {
+                super::channels::config_json_redacted(c)
+            })
+            .collect::<Vec<_>>(),
     });
     Ok((
         [(

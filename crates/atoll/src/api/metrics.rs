@@ -88,6 +88,18 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             "MPEG-TS viewers disconnected for reading too slowly.",
             |h, _| h.live.slow_viewers_dropped.load(Ordering::Relaxed),
         ),
+        (
+            "atoll_channel_forced_cuts_total",
+            "counter",
+            "Segments cut at the duration or size limit without a keyframe.",
+            |h, _| h.counters.forced_cuts.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_clock_steps_total",
+            "counter",
+            "Wall-clock steps seen while the channel ran (each is a discontinuity).",
+            |h, _| h.counters.clock_steps.load(Ordering::Relaxed),
+        ),
     ];
     for (name, kind, help, get) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -121,6 +133,7 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             r.disk_full_errors.load(Ordering::Relaxed)
         );
     }
+    front_door(&mut out);
     (
         [(
             header::CONTENT_TYPE,
@@ -128,4 +141,57 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+/// Process-wide totals of the HTTP and RTMP front doors (refusals, evictions, timeouts).
+fn front_door(out: &mut String) {
+    use crate::fastpath::stats as http;
+    use crate::ingest::rtmp_server::stats as rtmp;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let _ = writeln!(out, "# HELP atoll_http_refused_connections_total HTTP connections closed at accept: reason per_ip (http_max_connections_per_ip) or full (http_max_connections, none idle to evict).\n# TYPE atoll_http_refused_connections_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_http_refused_connections_total{{reason=\"per_ip\"}} {}",
+        get(&http::REFUSED_PER_IP)
+    );
+    let _ = writeln!(
+        out,
+        "atoll_http_refused_connections_total{{reason=\"full\"}} {}",
+        get(&http::REFUSED_FULL)
+    );
+    let _ = writeln!(out, "# HELP atoll_http_evicted_connections_total Idle keep-alive HTTP connections closed to admit a new one at http_max_connections.\n# TYPE atoll_http_evicted_connections_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_http_evicted_connections_total {}",
+        get(&http::EVICTED)
+    );
+    let _ = writeln!(out, "# HELP atoll_http_timeouts_total HTTP connections ended by a timeout: kind read (header or keep-alive) or write (client not reading).\n# TYPE atoll_http_timeouts_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_http_timeouts_total{{kind=\"read\"}} {}",
+        get(&http::READ_TIMEOUTS)
+    );
+    let _ = writeln!(
+        out,
+        "atoll_http_timeouts_total{{kind=\"write\"}} {}",
+        get(&http::WRITE_TIMEOUTS)
+    );
+    let _ = writeln!(out, "# HELP atoll_rtmp_refused_connections_total RTMP connections closed at accept (rtmp_max_connections open).\n# TYPE atoll_rtmp_refused_connections_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_rtmp_refused_connections_total {}",
+        get(&rtmp::REFUSED_CONNECTIONS)
+    );
+    let _ = writeln!(out, "# HELP atoll_rtmp_evicted_unauthenticated_total Unauthenticated RTMP connections evicted to make room (rtmp_max_unauthenticated).\n# TYPE atoll_rtmp_evicted_unauthenticated_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_rtmp_evicted_unauthenticated_total {}",
+        get(&rtmp::EVICTED_UNAUTHENTICATED)
+    );
+    let _ = writeln!(out, "# HELP atoll_rtmp_refused_publishes_total RTMP publish requests refused (application, stream key, back-off, channel).\n# TYPE atoll_rtmp_refused_publishes_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_rtmp_refused_publishes_total {}",
+        get(&rtmp::REFUSED_PUBLISHES)
+    );
 }

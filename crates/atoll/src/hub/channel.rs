@@ -259,7 +259,7 @@ impl Runner {
                 match SourceSpec::parse(&url) {
                     Ok(s) => Some(s),
                     Err(e) => {
-                        tracing::warn!(channel = %self.id, "bad source: {e}");
+                        tracing::warn!(channel = %self.id, "bad source: {}", crate::ingest::http_client::redact_text(&e.to_string()));
                         None
                     }
                 }

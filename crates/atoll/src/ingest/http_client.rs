@@ -66,13 +66,31 @@ fn userinfo_span(url: &str) -> Option<(usize, usize)> {
 /// (`http://user:***@host/…`).
 pub fn redact(url: &str) -> String {
     match userinfo_span(url) {
-        Some((a, b)) => {
+        // `udp://@239.0.0.1:5000` (bind to a group): nothing to hide
+        Some((a, b)) if b - 1 > a => {
             let info = &url[a..b - 1];
             let user = info.split(':').next().unwrap_or("");
             format!("{}{}:***@{}", &url[..a], user, &url[b..])
         }
-        None => url.to_string(),
+        _ => url.to_string(),
     }
+}
+
+/// A URL sent back as [`redact`] showed it (password as `***`): the stored URL it stands for,
+/// among `stored`. None when `sent` is not a redacted form of any of them.
+pub fn unredact<'a>(
+    sent: &str,
+    stored: impl IntoIterator<Item = &'a String>,
+) -> Option<&'a String> {
+    if !sent.contains(":***@") {
+        return None;
+    }
+    stored.into_iter().find(|s| redact(s) == sent)
+}
+
+/// `scheme://user:***@…`: a URL whose password is the `***` of [`redact`].
+pub fn userinfo_password_is_redacted(url: &str) -> bool {
+    userinfo_span(url).is_some_and(|(a, b)| url[a..b - 1].ends_with(":***"))
 }
 
 /// Any text with every `scheme://user:password@` in it redacted (error messages that quote URLs).
@@ -360,6 +378,7 @@ mod tests {
         assert_eq!(split_url("http://h/x@y").unwrap().basic_auth, None);
         assert_eq!(redact("http://u:secret@h/a@b"), "http://u:***@h/a@b");
         assert_eq!(redact("http://h/a"), "http://h/a");
+        assert_eq!(redact("udp://@239.1.1.1:5000"), "udp://@239.1.1.1:5000");
         assert_eq!(
             redact_text("GET http://u:secret@h/x: HTTP 401; then https://a:b@c"),
             "GET http://u:***@h/x: HTTP 401; then https://a:***@c"

@@ -17,6 +17,8 @@ pub async fn run(url: String, tx: SourceTx) {
             Ok(false) => return,
             Ok(true) => {}
             Err(e) => {
+                // errors quote the URL: never its password
+                let e = super::http_client::redact_text(&e);
                 if !tx.send(SourceEvent::Error(e)).await {
                     return;
                 }
@@ -29,11 +31,12 @@ pub async fn run(url: String, tx: SourceTx) {
 /// Ok(false): the channel is gone. Err: the pull failed (retry).
 async fn pull_once(url: &str, tx: &SourceTx) -> Result<bool, String> {
     let parsed = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let url = &super::http_client::redact(url);
     let addr = format!("{}:{}", parsed.host, parsed.port);
     let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&addr))
         .await
-        .map_err(|_| format!("rtmp connect to {addr} timed out"))?
-        .map_err(|e| format!("rtmp connect to {addr}: {e}"))?;
+        .map_err(|_| format!("rtmp connect to {url} timed out"))?
+        .map_err(|e| format!("rtmp connect to {url}: {e}"))?;
     let _ = stream.set_nodelay(true);
     let mut random = [0u8; HANDSHAKE_RANDOM_LEN];
     OsRng.fill_bytes(&mut random);

@@ -245,6 +245,21 @@ impl KeyLimiter {
     }
 }
 
+/// Process-wide RTMP refusal totals, exported by `/metrics`.
+pub mod stats {
+    use std::sync::atomic::AtomicU64;
+    /// Connections closed at accept: `rtmp_max_connections` open.
+    pub static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    /// Unauthenticated connections evicted to make room (`rtmp_max_unauthenticated`).
+    pub static EVICTED_UNAUTHENTICATED: AtomicU64 = AtomicU64::new(0);
+    /// Publish requests refused (bad application, key, back-off, channel).
+    pub static REFUSED_PUBLISHES: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn add(c: &AtomicU64) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Admission of connections: a total cap (new connections refused when full) and a cap on
 /// unauthenticated ones (when full, the least advanced — see [`Progress`] — and then the
 /// longest-waiting is evicted).
@@ -294,6 +309,7 @@ impl Gate {
         }
         if s.unauth.len() >= self.max_unauth {
             if let Some((_, evict)) = s.unauth.pop_first() {
+                stats::add(&stats::EVICTED_UNAUTHENTICATED);
                 let _ = evict.send(());
             }
         }
@@ -382,6 +398,7 @@ pub async fn serve<R: PublisherRegistry>(
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
                     let Some(admission) = gate.admit() else {
+                        stats::add(&stats::REFUSED_CONNECTIONS);
                         let now = shared.clock.now_mono_ms();
                         // one line per 10 s at most: the refusals themselves are the flood
                         if refused_logged_ms.is_none_or(|t| now.saturating_sub(t) > 10_000) {
@@ -530,9 +547,7 @@ async fn connection<R: PublisherRegistry>(
                                     admission.authenticated();
                                     deadline = None;
                                     tracing::info!(channel = %stream_key, %peer, "rtmp publish started");
-                                    let _ = tx
-                                        .send(SourceEvent::PublisherConnected { peer })
-                                        .await;
+                                    let _ = tx.send(SourceEvent::PublisherConnected { peer }).await;
                                     publisher = Some((stream_key.clone(), tx));
                                     let _ = session.accept_publish();
                                     None
@@ -557,6 +572,7 @@ async fn connection<R: PublisherRegistry>(
                         }
                     };
                     if let Some((kind, reason)) = refusal {
+                        stats::add(&stats::REFUSED_PUBLISHES);
                         // the key itself is never logged; attempts during a back-off only at
                         // debug (the failure that started it was logged), so a brute force
                         // cannot flood the log
@@ -600,9 +616,7 @@ async fn connection<R: PublisherRegistry>(
     match publisher {
         Some((channel, tx)) => {
             tracing::info!(%channel, %peer, "rtmp publish ended: {reason}");
-            let _ = tx
-                .send(SourceEvent::PublisherGone { reason })
-                .await;
+            let _ = tx.send(SourceEvent::PublisherGone { reason }).await;
         }
         None if protocol_error => {
             tracing::warn!(%peer, "rtmp connection dropped: {reason}")
