@@ -32,7 +32,10 @@ enum Msg {
     },
     /// Tests: the writer acknowledges, then waits until the sender side is dropped.
     #[cfg(test)]
-    Hold(std::sync::mpsc::SyncSender<()>, std::sync::mpsc::Receiver<()>),
+    Hold(
+        std::sync::mpsc::SyncSender<()>,
+        std::sync::mpsc::Receiver<()>,
+    ),
 }
 
 /// What the writer knows about one channel's recording.

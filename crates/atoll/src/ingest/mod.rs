@@ -26,9 +26,13 @@ pub enum SourceEvent {
     /// A failure; the source retries by itself.
     Error(String),
     /// An RTMP publisher attached to its channel (publish channels).
-    PublisherConnected { peer: SocketAddr },
+    PublisherConnected {
+        peer: SocketAddr,
+    },
     /// The RTMP publisher left; `reason` is for the logs only, never matched.
-    PublisherGone { reason: String },
+    PublisherGone {
+        reason: String,
+    },
 }
 
 /// A source event tagged with the source slot and the generation of the task that sent it
