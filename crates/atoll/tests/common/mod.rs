@@ -85,10 +85,26 @@ impl Atoll {
 
     /// With settings in a config file and extra environment variables.
     pub fn start_full(name: &str, extra_config: &[(&str, &str)], envs: &[(&str, &str)]) -> Atoll {
+        Self::start_inner(name, &[], extra_config, envs)
+    }
+
+    /// As [`Atoll::start_with`], with the binary run under a wrapper command that execs it
+    /// (e.g. `prlimit --nofile=1024:1024`); the wrapper must be installed.
+    pub fn start_wrapped(name: &str, wrapper: &[&str], extra_config: &[(&str, &str)]) -> Atoll {
+        require(wrapper[0]);
+        Self::start_inner(name, wrapper, extra_config, &[])
+    }
+
+    fn start_inner(
+        name: &str,
+        wrapper: &[&str],
+        extra_config: &[(&str, &str)],
+        envs: &[(&str, &str)],
+    ) -> Atoll {
         let dir = temp_dir(name);
         // a port can still be taken between our check and the server's bind: try again then
         for attempt in 0.. {
-            let mut a = Self::spawn(&dir, extra_config, envs);
+            let mut a = Self::spawn(&dir, wrapper, extra_config, envs);
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(20) {
                 if a.get("/healthz").0 == 200 {
@@ -110,12 +126,24 @@ impl Atoll {
         unreachable!()
     }
 
-    fn spawn(dir: &Path, extra_config: &[(&str, &str)], envs: &[(&str, &str)]) -> Atoll {
+    fn spawn(
+        dir: &Path,
+        wrapper: &[&str],
+        extra_config: &[(&str, &str)],
+        envs: &[(&str, &str)],
+    ) -> Atoll {
         let dir = dir.to_path_buf();
         let http = free_port();
         let rtmp = free_port();
         let log = dir.join("atoll.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        let mut cmd = match wrapper.split_first() {
+            Some((w, args)) => {
+                let mut c = Command::new(w);
+                c.args(args).arg(env!("CARGO_BIN_EXE_atoll"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_atoll")),
+        };
         cmd.arg("serve")
             .arg("--data")
             .arg(dir.join("data"))
@@ -818,61 +846,6 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .expect("VmHWM in /proc/PID/status")
         * 1024
-}
-
-impl Atoll {
-    /// As [`Atoll::start_with`], with the binary run under a wrapper command that execs it
-    /// (e.g. `prlimit --nofile=1024:1024`); the wrapper must be installed.
-    pub fn start_wrapped(name: &str, wrapper: &[&str], extra_config: &[(&str, &str)]) -> Atoll {
-        require(wrapper[0]);
-        let dir = temp_dir(name);
-        let http = free_port();
-        let rtmp = free_port();
-        let log = dir.join("atoll.log");
-        let mut cmd = Command::new(wrapper[0]);
-        cmd.args(&wrapper[1..])
-            .arg(env!("CARGO_BIN_EXE_atoll"))
-            .arg("serve")
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--http")
-            .arg(format!("127.0.0.1:{http}"))
-            .arg("--rtmp")
-            .arg(format!("127.0.0.1:{rtmp}"))
-            .env("ATOLL_ADMIN_PASSWORD", PASSWORD)
-            .env("ATOLL_LOG", "info")
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ));
-        if !extra_config.is_empty() {
-            let cfg = dir.join("atoll.toml");
-            let text: String = extra_config
-                .iter()
-                .map(|(k, v)| format!("{k} = {v}\n"))
-                .collect();
-            std::fs::write(&cfg, text).unwrap();
-            cmd.arg("--config").arg(cfg);
-        }
-        let child = cmd.spawn().expect("spawn atoll under its wrapper");
-        let mut a = Atoll {
-            child,
-            http,
-            rtmp,
-            dir,
-            log,
-            keep_dir: false,
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if a.get("/healthz").0 == 200 {
-                return a;
-            }
-            assert!(a.alive(), "atoll exited\n{}", a.log_text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("atoll did not start (healthz)\n{}", a.log_text());
-    }
 }
 
 /// A TCP connection to `127.0.0.1:port` from the loopback address `from` (127.0.0.x: every
