@@ -103,10 +103,36 @@ pub struct NewSession {
 /// How long a console session lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 
-/// Failed sign-ins allowed per client address, and per account, within [`FAIL_WINDOW_MS`].
+/// Default failed sign-ins allowed per client address, and per account, within
+/// [`FAIL_WINDOW_MS`] (settings `signin_max_fails_per_ip`, `signin_max_fails_per_account`,
+/// `signin_fail_window_seconds`).
 pub const MAX_FAILS_PER_IP: usize = 10;
 pub const MAX_FAILS_PER_ACCOUNT: usize = 5;
 pub const FAIL_WINDOW_MS: i64 = 5 * 60_000;
+
+/// The sign-in limiter's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Failed sign-ins allowed per client address within the window.
+    pub max_fails_per_ip: usize,
+    /// Failed sign-ins allowed per account within the window.
+    pub max_fails_per_account: usize,
+    /// The sliding window failures are counted in.
+    pub window_ms: i64,
+    /// Addresses and accounts remembered (each table).
+    pub max_keys: usize,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits {
+            max_fails_per_ip: MAX_FAILS_PER_IP,
+            max_fails_per_account: MAX_FAILS_PER_ACCOUNT,
+            window_ms: FAIL_WINDOW_MS,
+            max_keys: LoginLimiter::MAX_KEYS,
+        }
+    }
+}
 
 /// Counts sign-in attempts per address and per account in a sliding window (pure: time is
 /// passed in). An attempt takes its slot BEFORE its password is checked ([`LoginLimiter::begin`])
@@ -117,7 +143,7 @@ pub const FAIL_WINDOW_MS: i64 = 5 * 60_000;
 pub struct LoginLimiter {
     by_ip: HashMap<IpAddr, Tally>,
     by_account: HashMap<String, Tally>,
-    max_keys: usize,
+    limits: LoginLimits,
 }
 
 #[derive(Default, Debug)]
@@ -129,16 +155,16 @@ struct Tally {
 }
 
 impl Tally {
-    fn prune(&mut self, now_ms: i64) {
-        self.fails.retain(|t| now_ms - t < FAIL_WINDOW_MS);
+    fn prune(&mut self, window_ms: i64, now_ms: i64) {
+        self.fails.retain(|t| now_ms - t < window_ms);
     }
     /// Milliseconds until the failures alone allow one more attempt (0 = now).
-    fn locked_for(&mut self, max: usize, now_ms: i64) -> i64 {
-        self.prune(now_ms);
+    fn locked_for(&mut self, max: usize, window_ms: i64, now_ms: i64) -> i64 {
+        self.prune(window_ms, now_ms);
         if self.fails.len() < max {
             0
         } else {
-            self.fails[self.fails.len() - max] + FAIL_WINDOW_MS - now_ms
+            self.fails[self.fails.len() - max] + window_ms - now_ms
         }
     }
     fn last_fail(&self) -> i64 {
@@ -148,33 +174,47 @@ impl Tally {
 
 impl Default for LoginLimiter {
     fn default() -> Self {
-        Self::new(Self::MAX_KEYS)
+        Self::new(LoginLimits::default())
     }
 }
 
 impl LoginLimiter {
     pub const MAX_KEYS: usize = 10_000;
 
-    pub fn new(max_keys: usize) -> Self {
+    pub fn new(limits: LoginLimits) -> Self {
         LoginLimiter {
             by_ip: HashMap::new(),
             by_account: HashMap::new(),
-            max_keys: max_keys.max(1),
+            limits: LoginLimits {
+                max_fails_per_ip: limits.max_fails_per_ip.max(1),
+                max_fails_per_account: limits.max_fails_per_account.max(1),
+                window_ms: limits.window_ms.max(1),
+                max_keys: limits.max_keys.max(1),
+            },
         }
+    }
+
+    /// A limiter with the default failure limits remembering at most `max_keys` entries.
+    #[cfg(test)]
+    fn with_max_keys(max_keys: usize) -> Self {
+        Self::new(LoginLimits {
+            max_keys,
+            ..LoginLimits::default()
+        })
     }
 
     /// Refuses when either the address or the account has used up its failures (attempts in
     /// progress not counted: a cached right password is let through by the caller only when this
     /// passes).
     pub fn check(&mut self, ip: IpAddr, account: &str, now_ms: i64) -> Result<(), Refusal> {
+        let l = self.limits;
         let a = self
             .by_ip
             .get_mut(&ip)
-            .map_or(0, |t| t.locked_for(MAX_FAILS_PER_IP, now_ms));
-        let b = self
-            .by_account
-            .get_mut(account)
-            .map_or(0, |t| t.locked_for(MAX_FAILS_PER_ACCOUNT, now_ms));
+            .map_or(0, |t| t.locked_for(l.max_fails_per_ip, l.window_ms, now_ms));
+        let b = self.by_account.get_mut(account).map_or(0, |t| {
+            t.locked_for(l.max_fails_per_account, l.window_ms, now_ms)
+        });
         match a.max(b) {
             0 => Ok(()),
             ms => Err(Refusal::RateLimited {
@@ -188,30 +228,26 @@ impl LoginLimiter {
     /// [`LoginLimiter::finish`].
     pub fn begin(&mut self, ip: IpAddr, account: &str, now_ms: i64) -> Result<(), Refusal> {
         self.check(ip, account, now_ms)?;
+        let l = self.limits;
         let busy_ip = self
             .by_ip
             .get(&ip)
-            .is_some_and(|t| t.fails.len() + t.pending >= MAX_FAILS_PER_IP);
+            .is_some_and(|t| t.fails.len() + t.pending >= l.max_fails_per_ip);
         let busy_account = self
             .by_account
             .get(account)
-            .is_some_and(|t| t.fails.len() + t.pending >= MAX_FAILS_PER_ACCOUNT);
+            .is_some_and(|t| t.fails.len() + t.pending >= l.max_fails_per_account);
         if busy_ip || busy_account {
             // the slots are taken by checks in progress: their outcome is known within a second
             return Err(Refusal::RateLimited { retry_after_s: 1 });
         }
         if !self.by_ip.contains_key(&ip)
-            && !make_room(&mut self.by_ip, self.max_keys, MAX_FAILS_PER_IP, now_ms)
+            && !make_room(&mut self.by_ip, l, l.max_fails_per_ip, now_ms)
         {
             return Err(Refusal::RateLimited { retry_after_s: 60 });
         }
         if !self.by_account.contains_key(account)
-            && !make_room(
-                &mut self.by_account,
-                self.max_keys,
-                MAX_FAILS_PER_ACCOUNT,
-                now_ms,
-            )
+            && !make_room(&mut self.by_account, l, l.max_fails_per_account, now_ms)
         {
             return Err(Refusal::RateLimited { retry_after_s: 60 });
         }
@@ -226,16 +262,17 @@ impl LoginLimiter {
     /// Ends a check begun with [`LoginLimiter::begin`]: a failure is counted; a success clears
     /// the failures of the address and the account.
     pub fn finish(&mut self, ip: IpAddr, account: &str, ok: bool, now_ms: i64) {
+        let l = self.limits;
         for (t, max) in [
-            (self.by_ip.get_mut(&ip), MAX_FAILS_PER_IP),
-            (self.by_account.get_mut(account), MAX_FAILS_PER_ACCOUNT),
+            (self.by_ip.get_mut(&ip), l.max_fails_per_ip),
+            (self.by_account.get_mut(account), l.max_fails_per_account),
         ] {
             let Some(t) = t else { continue };
             t.pending = t.pending.saturating_sub(1);
             if ok {
                 t.fails.clear();
             } else {
-                t.prune(now_ms);
+                t.prune(l.window_ms, now_ms);
                 t.fails.push(now_ms);
                 if t.fails.len() > max {
                     t.fails.remove(0);
@@ -265,18 +302,18 @@ impl LoginLimiter {
 /// (the newcomer is refused for now; locked entries are never forgotten).
 fn make_room<K: Clone + Eq + std::hash::Hash>(
     map: &mut HashMap<K, Tally>,
-    max_keys: usize,
+    limits: LoginLimits,
     max_fails: usize,
     now_ms: i64,
 ) -> bool {
-    if map.len() < max_keys {
+    if map.len() < limits.max_keys {
         return true;
     }
     map.retain(|_, t| {
-        t.prune(now_ms);
+        t.prune(limits.window_ms, now_ms);
         t.pending > 0 || !t.fails.is_empty()
     });
-    if map.len() < max_keys {
+    if map.len() < limits.max_keys {
         return true;
     }
     let victim = map
@@ -393,13 +430,13 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 const CACHE_TTL: Duration = Duration::from_secs(60);
 
 impl Authenticator {
-    pub fn new(store: Store, max_tracked: usize) -> Self {
+    pub fn new(store: Store, limits: LoginLimits) -> Self {
         Authenticator {
             store,
             hasher: RandomState::new(),
             cache: Mutex::new(HashMap::new()),
             verifying: tokio::sync::Semaphore::new(2),
-            limiter: Mutex::new(LoginLimiter::new(max_tracked)),
+            limiter: Mutex::new(LoginLimiter::new(limits)),
         }
     }
 
@@ -773,6 +810,29 @@ mod tests {
     }
 
     #[test]
+    fn limiter_follows_its_settings() {
+        let mut l = LoginLimiter::new(LoginLimits {
+            max_fails_per_ip: 3,
+            max_fails_per_account: 2,
+            window_ms: 1_000,
+            max_keys: 100,
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        l.failed(ip, "a", 0);
+        l.failed(ip, "a", 1);
+        match l.check(ip, "a", 2) {
+            Err(Refusal::RateLimited { retry_after_s }) => assert_eq!(retry_after_s, 1),
+            other => panic!("{other:?}"),
+        }
+        // the address has one failure left, then it is locked for every account
+        assert!(l.check(ip, "b", 2).is_ok());
+        l.failed(ip, "b", 2);
+        assert!(l.check(ip, "c", 3).is_err());
+        // and the window is the setting's
+        assert!(l.check(ip, "a", 1_002).is_ok());
+    }
+
+    #[test]
     fn limiter_blocks_per_ip_and_per_account_then_forgets() {
         let mut l = LoginLimiter::default();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
@@ -805,7 +865,7 @@ mod tests {
 
     #[test]
     fn limiter_memory_is_bounded() {
-        let mut l = LoginLimiter::new(500);
+        let mut l = LoginLimiter::with_max_keys(500);
         for i in 0..2_000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
             l.failed(ip, &i.to_string(), i as i64);
@@ -848,7 +908,7 @@ mod tests {
 
     #[test]
     fn a_full_table_never_forgets_a_locked_account() {
-        let mut l = LoginLimiter::new(20);
+        let mut l = LoginLimiter::with_max_keys(20);
         let ip = |i: u32| IpAddr::from(i.to_be_bytes());
         for i in 0..MAX_FAILS_PER_ACCOUNT as u32 {
             l.failed(ip(i), "victim", i as i64);
@@ -864,7 +924,7 @@ mod tests {
             "the account under attack stays locked"
         );
         // when every entry is locked, a newcomer is refused rather than a locked one forgotten
-        let mut l = LoginLimiter::new(2);
+        let mut l = LoginLimiter::with_max_keys(2);
         for a in ["a", "b"] {
             for i in 0..MAX_FAILS_PER_ACCOUNT as u32 {
                 l.failed(ip(i + 100 * (a == "b") as u32), a, 0);

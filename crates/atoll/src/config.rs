@@ -123,6 +123,12 @@ pub struct Config {
     pub http_reserved_fds: usize,
     /// Addresses and accounts the sign-in limiter remembers (each table).
     pub signin_max_tracked: usize,
+    /// Failed sign-ins allowed per client address within `signin_fail_window_seconds`.
+    pub signin_max_fails_per_ip: usize,
+    /// Failed sign-ins allowed per account within `signin_fail_window_seconds`.
+    pub signin_max_fails_per_account: usize,
+    /// The sliding window (seconds) failed sign-ins are counted in.
+    pub signin_fail_window_seconds: u64,
     // Limits: archive and store
     /// Read-only SQLite connections for reads (sign-in, player data, API GETs): they never wait
     /// for the writer (a guide import). 1..64.
@@ -130,7 +136,12 @@ pub struct Config {
     /// Finished segments queued for the archive writer; when full a segment is dropped and the
     /// hole is a 'recorder_overflow' gap. 1..100000.
     pub recorder_queue_segments: usize,
+    /// Segments one catch-up playlist lists at most (range and start-over); 100..10000000.
+    pub catchup_max_playlist_segments: usize,
     // Limits: live media (segmenter, failover, live segment files)
+    /// Live segments waiting for the writer of their `sendfile` copies (all channels); beyond
+    /// this a segment gets no file and is served from memory. 1..100000.
+    pub live_segment_write_queue: usize,
     /// A segment this long (seconds) is cut even without a keyframe; 0 = 3 × `segment_seconds`.
     pub segment_max_seconds: u64,
     /// A segment holding this many bytes is cut even without a keyframe.
@@ -189,9 +200,15 @@ impl Default for Config {
             http_max_connections_per_ip: 2_048,
             http_reserved_fds: 256,
             signin_max_tracked: 10_000,
+            signin_max_fails_per_ip: crate::auth::MAX_FAILS_PER_IP,
+            signin_max_fails_per_account: crate::auth::MAX_FAILS_PER_ACCOUNT,
+            signin_fail_window_seconds: (crate::auth::FAIL_WINDOW_MS / 1000) as u64,
             // Limits: archive and store
             store_read_connections: 4,
             recorder_queue_segments: 256,
+            // 7 days of 6 s segments (the longest catch-up range)
+            catchup_max_playlist_segments: 7 * 24 * 3600 / 6,
+            live_segment_write_queue: crate::hub::live::SEGMENT_WRITE_QUEUE,
             // Limits: live media (segmenter, failover, live segment files)
             segment_max_seconds: 0,
             segment_max_bytes: 64 << 20,
@@ -317,11 +334,26 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(1..=100_000).contains(&cfg.recorder_queue_segments) {
         return Err("recorder_queue_segments must be 1..100000".into());
     }
+    if !(100..=10_000_000).contains(&cfg.catchup_max_playlist_segments) {
+        return Err("catchup_max_playlist_segments must be 100..10000000".into());
+    }
+    if !(1..=100_000).contains(&cfg.live_segment_write_queue) {
+        return Err("live_segment_write_queue must be 1..100000".into());
+    }
     if cfg.viewer_access != "open" && cfg.viewer_access != "token" {
         return Err("viewer_access must be \"open\" or \"token\"".into());
     }
     for s in &cfg.viewer_subnets {
         crate::viewer::Subnet::parse(s).map_err(|e| format!("viewer_subnets: {e}"))?;
+    }
+    if !(1..=1_000).contains(&cfg.signin_max_fails_per_ip) {
+        return Err("signin_max_fails_per_ip must be 1..1000".into());
+    }
+    if !(1..=1_000).contains(&cfg.signin_max_fails_per_account) {
+        return Err("signin_max_fails_per_account must be 1..1000".into());
+    }
+    if !(1..=86_400).contains(&cfg.signin_fail_window_seconds) {
+        return Err("signin_fail_window_seconds must be 1..86400".into());
     }
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());

@@ -556,7 +556,31 @@ fn open_guide_file(url: &str, l: &Limits) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// The guide limits a sync can run into, by setting name, with how often each stopped one
+/// (`atoll_guide_limit_hits_total` in `/metrics`).
+pub mod stats {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub const SETTINGS: [&str; 5] = [
+        "guide_max_fetch_bytes",
+        "guide_max_xml_bytes",
+        "guide_max_element_bytes",
+        "guide_max_entries",
+        "guide_fetch_timeout_seconds",
+    ];
+    pub static LIMIT_HITS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+    /// Counts one sync stopped by `setting` (one of [`SETTINGS`]).
+    pub fn hit(setting: &str) {
+        if let Some(i) = SETTINGS.iter().position(|s| *s == setting) {
+            LIMIT_HITS[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The error for a guide over a size cap (and counts the hit).
 fn too_large(max: u64, setting: &str) -> String {
+    stats::hit(setting);
     format!("guide larger than {max} bytes (setting {setting})")
 }
 
@@ -638,8 +662,9 @@ impl<R: Read> Read for Capped<R> {
             }
         };
         if n as u64 > self.left {
-            self.tripped.set(Some(too_large(self.max, self.setting)));
-            return Err(std::io::Error::other(too_large(self.max, self.setting)));
+            let e = too_large(self.max, self.setting);
+            self.tripped.set(Some(e.clone()));
+            return Err(std::io::Error::other(e));
         }
         self.left -= n as u64;
         Ok(n)
@@ -689,14 +714,13 @@ pub fn decode_and_parse(input: impl Read, l: &Limits) -> Result<epg::Guide, Stri
         return Err(e);
     }
     result.map_err(|e| {
-        let m = if e.message.contains("larger than") {
-            format!("{} (setting guide_max_element_bytes)", e.message)
-        } else if e.message.contains("channels and programmes") {
-            format!("{} (setting guide_max_entries)", e.message)
-        } else {
-            e.message
+        let setting = match e.limit {
+            Some(epg::ParseLimit::EventBytes) => "guide_max_element_bytes",
+            Some(epg::ParseLimit::Entries) => "guide_max_entries",
+            None => return format!("XMLTV: line {}: {}", e.line, e.message),
         };
-        format!("XMLTV: line {}: {m}", e.line)
+        stats::hit(setting);
+        format!("XMLTV: line {}: {} (setting {setting})", e.line, e.message)
     })
 }
 
@@ -815,6 +839,7 @@ pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source, l: &Limi
         let guide = tokio::time::timeout(l.fetch_timeout, fetch_and_parse(&src.url, l))
             .await
             .map_err(|_| {
+                stats::hit("guide_fetch_timeout_seconds");
                 format!(
                     "guide not fetched and read within {} s (setting guide_fetch_timeout_seconds)",
                     l.fetch_timeout.as_secs()

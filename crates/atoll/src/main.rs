@@ -158,6 +158,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    hub::live::set_segment_write_queue(cfg.live_segment_write_queue);
     let slate = Arc::new(hub::slate::SlateLoop::build().context("encoding the slate")?);
     let hub = Arc::new(hub::Hub::new(
         hub::Settings {
@@ -252,12 +253,18 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         store: store.clone(),
         auth: Arc::new(auth::Authenticator::new(
             store.clone(),
-            cfg.signin_max_tracked,
+            auth::LoginLimits {
+                max_fails_per_ip: cfg.signin_max_fails_per_ip,
+                max_fails_per_account: cfg.signin_max_fails_per_account,
+                window_ms: cfg.signin_fail_window_seconds as i64 * 1000,
+                max_keys: cfg.signin_max_tracked,
+            },
         )),
         started: Instant::now(),
         config_writes: Arc::default(),
         playlists: Arc::default(),
         viewer: viewer_rules.clone(),
+        catchup_max_playlist_segments: cfg.catchup_max_playlist_segments,
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(

@@ -260,12 +260,17 @@ fn kill_9_under_load_keeps_every_recorded_segment() {
                 >= 3
         });
     }
-    // 50 viewers fetching playlists and segments in a loop
+    // 1,000 viewers at a real pace: each reloads its playlist every second and fetches every new
+    // segment, through the kill and the restart
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut viewers = Vec::new();
-    for v in 0..50 {
-        let (stop, id) = (stop.clone(), ids[v % ids.len()].clone());
-        viewers.push(std::thread::spawn(move || {
+    for v in 0..1_000 {
+        let (stop, served, id) = (stop.clone(), served.clone(), ids[v % ids.len()].clone());
+        let viewer = move || {
+            // spread the first requests over a second
+            std::thread::sleep(Duration::from_millis(v as u64));
+            let mut last = String::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let (s, b) = http(
                     http_port,
@@ -274,16 +279,27 @@ fn kill_9_under_load_keeps_every_recorded_segment() {
                     None,
                     None,
                 );
-                if s != 200 {
-                    std::thread::sleep(Duration::from_millis(200));
-                    continue;
+                if s == 200 {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    let newest = text.lines().rfind(|l| !l.starts_with('#') && !l.is_empty());
+                    if let Some(seg) = newest.filter(|seg| *seg != last) {
+                        let (s, _) =
+                            http(http_port, "GET", &format!("/live/{id}/{seg}"), None, None);
+                        if s == 200 {
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        last = seg.to_string();
+                    }
                 }
-                let text = String::from_utf8_lossy(&b).into_owned();
-                if let Some(seg) = text.lines().rfind(|l| !l.starts_with('#') && !l.is_empty()) {
-                    let _ = http(http_port, "GET", &format!("/live/{id}/{seg}"), None, None);
-                }
+                std::thread::sleep(Duration::from_secs(1));
             }
-        }));
+        };
+        viewers.push(
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(viewer)
+                .unwrap(),
+        );
     }
     // what the archive lists before the kill
     let now_s = std::time::SystemTime::now()
@@ -307,7 +323,10 @@ fn kill_9_under_load_keeps_every_recorded_segment() {
             .map(str::to_string)
             .collect()
     };
-    std::thread::sleep(Duration::from_millis(1500)); // let the viewers load the server
+    // let every viewer load the server
+    wait("1,000 segments served", T, &|| {
+        served.load(std::sync::atomic::Ordering::Relaxed) >= 1_000
+    });
     let before: Vec<(String, Vec<String>)> =
         ids.iter().map(|id| (id.clone(), listed(id))).collect();
     for (id, segs) in &before {
@@ -408,14 +427,6 @@ fn rfc3339_s(t: &str) -> f64 {
     days as f64 * 86400.0 + t[0] * 3600.0 + t[1] * 60.0 + t[2]
 }
 
-fn metric(a: &Atoll, name: &str) -> u64 {
-    let text = String::from_utf8_lossy(&a.get("/metrics").1).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-}
-
 #[test]
 fn segments_dropped_by_a_full_recorder_queue_are_a_recorder_overflow_gap() {
     use std::io::{BufRead, BufReader};
@@ -459,7 +470,7 @@ fn segments_dropped_by_a_full_recorder_queue_are_a_recorder_overflow_gap() {
     assert_eq!(line.trim(), "locked");
     let held = Instant::now();
     a.wait_for("2 segments dropped", Duration::from_secs(8), || {
-        metric(&a, "atoll_recorder_dropped_segments_total") >= 2
+        a.metric("atoll_recorder_dropped_segments_total") >= 2
     });
     assert!(held.elapsed() < Duration::from_secs(9));
     drop(holder.stdin.take()); // release the lock

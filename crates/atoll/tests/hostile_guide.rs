@@ -249,6 +249,13 @@ fn bombs_and_endless_guides_are_capped_while_streaming_and_the_last_good_guide_s
         "guide larger than 2097152 bytes (setting guide_max_fetch_bytes)"
     );
     assert_eq!(programmes(), 8);
+    // each stop is counted by the limit that made it
+    assert!(a.metric("atoll_guide_limit_hits_total{setting=\"guide_max_xml_bytes\"}") >= 2);
+    assert!(a.metric("atoll_guide_limit_hits_total{setting=\"guide_max_fetch_bytes\"}") >= 1);
+    assert_eq!(
+        a.metric("atoll_guide_limit_hits_total{setting=\"guide_fetch_timeout_seconds\"}"),
+        0
+    );
     let peak = peak_rss_bytes(a.child.id());
     assert!(
         peak < 150 << 20,
@@ -304,6 +311,7 @@ fn a_stuck_source_never_holds_the_others() {
         source(&a, trickle_id)["last_error"],
         "guide not fetched and read within 3 s (setting guide_fetch_timeout_seconds)"
     );
+    assert!(a.metric("atoll_guide_limit_hits_total{setting=\"guide_fetch_timeout_seconds\"}") >= 1);
     // the good one syncs again while the trickle is being retried
     let before = source(&a, good_id)["last_attempt"].clone();
     let (s, _) = a.api("POST", &format!("/api/epg/sources/{trickle_id}/sync"), None);

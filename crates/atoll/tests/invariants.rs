@@ -277,7 +277,7 @@ fn playback_reads_only_the_archive_store() {
 
 /// Every state-changing operation (POST/PUT/DELETE) of the running server refuses a request without
 /// an account, except signing in. The operations come from the server's own OpenAPI document
-/// (which `admin_api::openapi_document_matches_the_routes` holds equal to the router's routes),
+/// (built from the route table the router is built from: `src/api/routes.rs`),
 /// and each is requested for real, so a handler written as a closure, or one that forgets its
 /// `Authed`/`Admin` extractor, is caught whatever its source looks like.
 #[test]

@@ -85,7 +85,9 @@ pub mod write;
 pub use m3u::{parse_m3u, parse_m3u_header, write_m3u, Catchup, M3uEntry, M3uHeader};
 pub use model::{EpisodeNum, Guide, LangText, Programme, Rating, Warning, XChannel};
 pub use normalise::{merge, normalise};
-pub use parse::{parse, parse_reader, parse_reader_with, ParseError, ParseLimits, MAX_WARNINGS};
+pub use parse::{
+    parse, parse_reader, parse_reader_with, ParseError, ParseLimit, ParseLimits, MAX_WARNINGS,
+};
 pub use sync::{
     SyncSchedule, DEFAULT_REFRESH_MS, FAILURES_PER_ROUND, RETRY_DELAY_MS, ROUND_BACKOFF_MS,
 };

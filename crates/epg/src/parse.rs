@@ -18,12 +18,31 @@ pub const MAX_WARNINGS: usize = 1000;
 pub struct ParseError {
     pub line: u64,
     pub message: String,
+    /// Set when the document broke one of the [`ParseLimits`] (not a fault in the XML itself).
+    pub limit: Option<ParseLimit>,
+}
+
+/// Which of the [`ParseLimits`] a document broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseLimit {
+    /// [`ParseLimits::max_event_bytes`]
+    EventBytes,
+    /// [`ParseLimits::max_entries`]
+    Entries,
 }
 
 fn fatal(line: u64, message: impl Into<String>) -> ParseError {
     ParseError {
         line,
         message: message.into(),
+        limit: None,
+    }
+}
+
+fn over_limit(line: u64, message: impl Into<String>, limit: ParseLimit) -> ParseError {
+    ParseError {
+        limit: Some(limit),
+        ..fatal(line, message)
     }
 }
 
@@ -488,10 +507,21 @@ fn run<R: BufRead>(input: Tracked<R>, max_entries: usize) -> Result<Guide, Parse
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
+                let tracked = reader.get_ref();
+                if tracked.since_event > tracked.max_event {
+                    return Err(over_limit(
+                        tracked.line(),
+                        format!(
+                            "one XML element or text run larger than {} bytes",
+                            tracked.max_event
+                        ),
+                        ParseLimit::EventBytes,
+                    ));
+                }
                 return Err(fatal(
-                    reader.get_ref().line(),
+                    tracked.line(),
                     format!("malformed XML{}: {e}", open_context(&st)),
-                ))
+                ));
             }
         };
         let decoder = reader.decoder();
@@ -505,18 +535,20 @@ fn run<R: BufRead>(input: Tracked<R>, max_entries: usize) -> Result<Guide, Parse
                 st.stack.push((e.name().as_ref().to_vec(), line));
                 end_element(&mut st);
                 if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
-                    return Err(fatal(
+                    return Err(over_limit(
                         line,
                         format!("more than {max_entries} channels and programmes"),
+                        ParseLimit::Entries,
                     ));
                 }
             }
             Event::End(_) => {
                 end_element(&mut st);
                 if st.guide.programmes.len() + st.guide.channels.len() > max_entries {
-                    return Err(fatal(
+                    return Err(over_limit(
                         line,
                         format!("more than {max_entries} channels and programmes"),
+                        ParseLimit::Entries,
                     ));
                 }
             }
@@ -905,6 +937,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("larger than 1048576 bytes"), "{e}");
+        assert_eq!(e.limit, Some(ParseLimit::EventBytes));
         assert!(parse_reader_with(
             &xml[..],
             &ParseLimits {
@@ -954,6 +987,7 @@ mod tests {
         for last_empty in [false, true] {
             let e = parse_reader_with(doc(11, last_empty).as_bytes(), &lim).unwrap_err();
             assert_eq!(e.message, "more than 10 channels and programmes");
+            assert_eq!(e.limit, Some(ParseLimit::Entries));
         }
     }
 

@@ -16,8 +16,6 @@ use super::AppState;
 
 /// Longest range one playlist or download may cover.
 const MAX_RANGE_S: i64 = 7 * 24 * 3600;
-/// Segments in one catch-up playlist (ranges and start-over alike): 7 days of 6 s segments.
-pub const MAX_PLAYLIST_SEGMENTS: usize = (MAX_RANGE_S / 6) as usize;
 /// Segments the endless catch-up TS reads from the index at a time.
 const ENDLESS_BATCH: usize = 8;
 
@@ -289,9 +287,9 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     let text = if let Some(text) = st.playlists.get(&key) {
         text
     } else {
-        let ch = channel.clone();
+        let (ch, limit) = (channel.clone(), st.catchup_max_playlist_segments);
         let rows = match blocking(move || {
-            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), MAX_PLAYLIST_SEGMENTS)
+            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), limit)
         })
         .await
         {

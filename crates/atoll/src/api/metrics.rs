@@ -194,4 +194,21 @@ fn front_door(out: &mut String) {
         "atoll_rtmp_refused_publishes_total {}",
         get(&rtmp::REFUSED_PUBLISHES)
     );
+    let _ = writeln!(out, "# HELP atoll_guide_limit_hits_total Guide syncs stopped by a limit, by setting (the source keeps its last good guide).\n# TYPE atoll_guide_limit_hits_total counter");
+    for (setting, n) in crate::guide::stats::SETTINGS
+        .iter()
+        .zip(&crate::guide::stats::LIMIT_HITS)
+    {
+        let _ = writeln!(
+            out,
+            "atoll_guide_limit_hits_total{{setting=\"{setting}\"}} {}",
+            get(n)
+        );
+    }
+    let _ = writeln!(out, "# HELP atoll_live_segment_files_skipped_total Live segments served from memory because the segment file writer's queue was full (live_segment_write_queue).\n# TYPE atoll_live_segment_files_skipped_total counter");
+    let _ = writeln!(
+        out,
+        "atoll_live_segment_files_skipped_total {}",
+        get(&crate::hub::live::SEGMENT_FILES_SKIPPED)
+    );
 }

@@ -11,6 +11,7 @@ mod metrics;
 mod openapi;
 mod player;
 mod recording;
+pub(crate) mod routes;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +20,6 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -51,81 +51,12 @@ pub struct AppState {
     pub started: Instant,
     /// Who may fetch viewer URLs (subnets, viewer tokens).
     pub viewer: Arc<crate::viewer::Rules>,
+    /// Segments one catch-up playlist may list (setting `catchup_max_playlist_segments`).
+    pub catchup_max_playlist_segments: usize,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/admin", get(assets::admin_page))
-        .route("/admin/", get(assets::admin_page))
-        .route("/assets/{*path}", get(assets::asset))
-        .route("/metrics", get(metrics::metrics))
-        .route(
-            "/api/session",
-            get(account::current)
-                .post(account::sign_in)
-                .delete(account::sign_out),
-        )
-        .route(
-            "/api/users",
-            get(account::list_users).post(account::create_user),
-        )
-        .route(
-            "/api/users/{name}",
-            axum::routing::put(account::update_user),
-        )
-        .route(
-            "/api/tokens",
-            get(account::list_tokens).post(account::create_token),
-        )
-        .route(
-            "/api/tokens/{id}",
-            axum::routing::delete(account::delete_token),
-        )
-        .route("/api/audit", get(account::audit_log))
-        .route("/api/channels", get(channels::list).post(channels::create))
-        .route("/api/channels/export", get(manage::export))
-        .route("/api/channels/import", axum::routing::post(manage::import))
-        .route("/api/probe", axum::routing::post(manage::probe))
-        .route("/api/system", get(manage::system))
-        .route(
-            "/api/channels/{id}",
-            get(channels::get_one)
-                .put(channels::update)
-                .delete(channels::delete),
-        )
-        .route("/api/channels/{id}/recording", get(recording::recording))
-        .route("/api/channels/{id}/events", get(channels::events))
-        .route(
-            "/api/channels/{id}/recording/{action}",
-            axum::routing::post(recording::set_recording),
-        )
-        .route("/api/channels/{id}/archive", get(recording::intervals))
-        .route("/api/archive/usage", get(recording::usage))
-        .route("/api/epg", get(epg::guide_for_channel))
-        .route("/api/epg/now", get(epg::now_next))
-        .route("/api/epg/search", get(epg::search))
-        .route(
-            "/api/epg/sources",
-            get(epg::list_sources).post(epg::create_source),
-        )
-        .route(
-            "/api/epg/sources/{id}",
-            get(epg::get_source)
-                .put(epg::update_source)
-                .delete(epg::delete_source),
-        )
-        .route(
-            "/api/epg/sources/{id}/sync",
-            axum::routing::post(epg::sync_source),
-        )
-        .route("/playlist.m3u", get(epg::playlist))
-        .route("/epg.xml", get(epg::epg_xml))
-        .route("/epg.xml.gz", get(epg::epg_xml_gz))
-        .route("/live/{id}/{file}", get(live::live_file))
-        .route("/api/viewer-tokens", axum::routing::post(viewer_token))
-        .route("/api/openapi.json", get(openapi::serve))
-        .merge(player::routes())
+    routes::router(&state)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
@@ -475,6 +406,7 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
 
 /// An authenticated admin or operator: a console session cookie (plus the CSRF header on state
 /// changes), an API token (`Bearer atk_…`) or HTTP Basic.
+#[derive(Clone)]
 pub struct Authed {
     pub who: Principal,
     pub ip: IpAddr,
@@ -569,6 +501,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // the route table's access check already authenticated this request
+        if let Some(a) = parts.extensions.get::<Authed>() {
+            return Ok(a.clone());
+        }
         let st = AppState::from_ref(state);
         let ip = client_ip(parts);
         let now_utc = st.clock.now_utc().0;

@@ -1,121 +1,10 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 description of the REST API and the viewer URLs,
-//! built from one table below. `tests/admin_api.rs` checks that every route the server has is in
-//! it and that everything in it is served.
+//! built from the route table (`api/routes.rs`) the router is built from too.
 
 use axum::Json;
 use serde_json::{json, Map, Value};
 
-/// Who may call an operation.
-#[derive(Clone, Copy, PartialEq)]
-enum Who {
-    /// Anyone (pages, health).
-    Open,
-    /// Viewers: open unless viewer tokens or subnets are configured.
-    Viewer,
-    /// Admins and operators (session cookie + CSRF, API token, or Basic).
-    Staff,
-    /// Admins only.
-    Admin,
-}
-
-struct Op {
-    method: &'static str,
-    path: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    who: Who,
-    /// Request body schema (a component name), if any.
-    body: Option<&'static str>,
-    /// Success status and response schema (a component name, or "" for none).
-    ok: (u16, &'static str),
-    /// Query parameters: (name, type, description).
-    query: &'static [(&'static str, &'static str, &'static str)],
-}
-
-const fn op(
-    method: &'static str,
-    path: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    who: Who,
-    body: Option<&'static str>,
-    ok: (u16, &'static str),
-) -> Op {
-    Op {
-        method,
-        path,
-        tag,
-        summary,
-        who,
-        body,
-        ok,
-        query: &[],
-    }
-}
-
-const PAGE: &[(&str, &str, &str)] = &[
-    ("limit", "integer", "rows, 1 to 1000 (default 100)"),
-    (
-        "before",
-        "integer",
-        "only rows with a smaller id (next page)",
-    ),
-];
-const RANGE: &[(&str, &str, &str)] = &[
-    ("from", "integer", "unix seconds"),
-    ("to", "integer", "unix seconds"),
-];
-
-use Who::*;
-
-const OPS: &[Op] = &[
-    op("get", "/healthz", "system", "Liveness: `ok` while the server runs", Open, None, (200, "")),
-    op("get", "/metrics", "system", "Prometheus metrics", Open, None, (200, "")),
-    op("get", "/api/openapi.json", "system", "This document", Open, None, (200, "")),
-    op("get", "/api/session", "accounts", "Who the session cookie belongs to, and its CSRF token", Open, None, (200, "Session")),
-    op("post", "/api/session", "accounts", "Sign in: sets the HttpOnly `atoll_session` cookie", Open, Some("SignIn"), (200, "Session")),
-    op("delete", "/api/session", "accounts", "Sign out", Staff, None, (204, "")),
-    op("get", "/api/users", "accounts", "List accounts", Admin, None, (200, "UserList")),
-    op("post", "/api/users", "accounts", "Add an account", Admin, Some("UserInput"), (201, "User")),
-    op("put", "/api/users/{name}", "accounts", "Change an account (admins: anything; others: their own password, with current_password)", Staff, Some("UserChange"), (200, "User")),
-    op("get", "/api/tokens", "accounts", "List API tokens (admins: all; others: their own)", Staff, None, (200, "TokenList")),
-    op("post", "/api/tokens", "accounts", "Make an API token (shown once)", Staff, Some("TokenInput"), (201, "NewToken")),
-    op("delete", "/api/tokens/{id}", "accounts", "Revoke an API token", Staff, None, (204, "")),
-    Op { query: PAGE, ..op("get", "/api/audit", "accounts", "The audit log, newest first", Admin, None, (200, "AuditList")) },
-    op("get", "/api/channels", "channels", "The lineup with live status", Staff, None, (200, "ChannelList")),
-    op("post", "/api/channels", "channels", "Add a channel (id and name required)", Staff, Some("ChannelInput"), (201, "Channel")),
-    op("get", "/api/channels/{id}", "channels", "One channel with live status", Staff, None, (200, "Channel")),
-    op("put", "/api/channels/{id}", "channels", "Change the fields sent", Staff, Some("ChannelInput"), (200, "Channel")),
-    Op { query: &[("archive", "string", "keep (default: recordings stay until retention) or remove (deleted now)")],
-        ..op("delete", "/api/channels/{id}", "channels", "Delete a channel", Staff, None, (204, "")) },
-    Op { query: PAGE, ..op("get", "/api/channels/{id}/events", "channels", "The channel's status history, newest first", Staff, None, (200, "EventList")) },
-    op("get", "/api/channels/export", "channels", "The lineup as JSON for import", Staff, None, (200, "Lineup")),
-    op("post", "/api/channels/import", "channels", "Create or update channels from JSON or an M3U playlist", Staff, Some("Lineup"), (200, "ImportResult")),
-    op("post", "/api/probe", "channels", "Try a source for a few seconds and say what it carries", Staff, Some("ProbeInput"), (200, "ProbeResult")),
-    op("get", "/api/channels/{id}/recording", "recording", "Recording state", Staff, None, (200, "Recording")),
-    op("post", "/api/channels/{id}/recording/{action}", "recording", "Start or stop recording (action: start or stop)", Staff, None, (200, "Recording")),
-    Op { query: RANGE, ..op("get", "/api/channels/{id}/archive", "recording", "Recorded intervals and gaps", Staff, None, (200, "Coverage")) },
-    op("get", "/api/archive/usage", "recording", "Archive disk use per channel", Staff, None, (200, "Usage")),
-    op("get", "/api/system", "system", "CPU, memory, disks, uptime, clock, per-channel bitrates and viewers", Staff, None, (200, "System")),
-    op("post", "/api/viewer-tokens", "viewers", "Make a signed, expiring viewer token (needs viewer_access = \"token\")", Staff, Some("ViewerTokenInput"), (200, "ViewerToken")),
-    op("get", "/api/epg/sources", "epg", "List XMLTV sources with sync status", Staff, None, (200, "EpgSourceList")),
-    op("post", "/api/epg/sources", "epg", "Add an XMLTV source", Staff, Some("EpgSourceInput"), (201, "EpgSource")),
-    op("get", "/api/epg/sources/{id}", "epg", "One XMLTV source", Staff, None, (200, "EpgSource")),
-    op("put", "/api/epg/sources/{id}", "epg", "Change an XMLTV source", Staff, Some("EpgSourceInput"), (200, "EpgSource")),
-    op("delete", "/api/epg/sources/{id}", "epg", "Remove an XMLTV source", Staff, None, (204, "")),
-    op("post", "/api/epg/sources/{id}/sync", "epg", "Sync now", Staff, None, (202, "EpgSource")),
-    Op { query: &[("channel", "string", "channel id (required)"), ("from", "integer", "unix seconds"), ("to", "integer", "unix seconds")],
-        ..op("get", "/api/epg", "epg", "A channel's programmes, with catch-up availability", Viewer, None, (200, "Object")) },
-    op("get", "/api/epg/now", "epg", "Now and next on every channel", Viewer, None, (200, "Object")),
-    Op { query: &[("q", "string", "text in the title")], ..op("get", "/api/epg/search", "epg", "Search programmes", Viewer, None, (200, "Object")) },
-    op("get", "/api/player/channels", "viewers", "The viewer page's lineup: active channels, live state, catch-up window, now/next (no sources or keys)", Viewer, None, (200, "Object")),
-    Op { query: RANGE, ..op("get", "/api/player/guide", "viewers", "Every channel's programmes over a range of at most 2 days, with catch-up flags", Viewer, None, (200, "Object")) },
-    op("get", "/playlist.m3u", "viewers", "M3U for IPTV apps (catch-up attributes, guide URL)", Viewer, None, (200, "")),
-    op("get", "/epg.xml", "viewers", "XMLTV guide of the lineup", Viewer, None, (200, "")),
-    op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, "")),
-    Op { query: &[("utc", "integer", "start of a catch-up (shift/flussonic modes)"), ("lutc", "integer", "the app's now"), ("token", "string", "viewer token")],
-        ..op("get", "/live/{id}/{file}", "viewers", "Live and catch-up: index.m3u8, {seq}.ts, mpegts, index-{from}-{duration}.m3u8, timeshift_abs-{from}.m3u8, timeshift_rel-{s}.m3u8, archive-{from}-{duration}.ts …", Viewer, None, (200, "")) },
-];
+use super::routes::{Who::*, ROUTES};
 
 fn schemas() -> Value {
     let s = |t: &str| json!({"type": t});
@@ -185,7 +74,7 @@ fn schemas() -> Value {
 /// The document.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for o in OPS {
+    for o in ROUTES.iter().filter(|r| r.who != Page) {
         let mut params: Vec<Value> = o
             .path
             .split('/')
@@ -222,7 +111,7 @@ pub fn document() -> Value {
                     err("address not allowed, or a bad or expired token"),
                 );
             }
-            Open => {}
+            Open | Page => {}
         }
         if o.body.is_some() {
             responses.insert("400".into(), err("the body is not JSON"));
@@ -245,7 +134,7 @@ pub fn document() -> Value {
                     json!([{"session": [], "csrf": []}, {"bearer": []}, {"basic": []}])
             }
             Viewer => operation["security"] = json!([{}, {"viewerToken": []}]),
-            Open => operation["security"] = json!([]),
+            Open | Page => operation["security"] = json!([]),
         }
         if let Some(b) = o.body {
             operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});

@@ -8,26 +8,15 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use media::UtcMs;
 use serde_json::{json, Value};
 
 use super::{assets, ApiError, AppState};
 use crate::guide::{self, ProgrammeRow};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(page))
-        .route("/index.html", get(page))
-        .route("/manifest.webmanifest", get(manifest))
-        .route("/sw.js", get(service_worker))
-        .route("/api/player/channels", get(channels))
-        .route("/api/player/guide", get(guide_range))
-}
-
 /// `GET /`: the player page.
-async fn page() -> Response {
+pub(super) async fn page() -> Response {
     let mut r = assets::respond("player/index.html");
     r.headers_mut().insert(
         header::HeaderName::from_static("x-frame-options"),
@@ -36,12 +25,12 @@ async fn page() -> Response {
     r
 }
 
-async fn manifest() -> Response {
+pub(super) async fn manifest() -> Response {
     assets::respond("player/manifest.webmanifest")
 }
 
 /// The service worker is served from the root so that its scope covers `/`.
-async fn service_worker() -> Response {
+pub(super) async fn service_worker() -> Response {
     assets::respond("player/sw.js")
 }
 
@@ -57,7 +46,7 @@ fn programme_brief(p: &ProgrammeRow) -> Value {
 /// `GET /api/player/channels`: active channels in number order, each with `state` (`live`,
 /// `connecting`, `offline`; `slate` true while the "unavailable" slate is on air), `catchup`
 /// (`record`, `hours`, `from`: start of the oldest kept segment, unix s), `url` and `now`/`next`.
-async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
     let now = st.clock.now_utc().0;
     let rows = st
         .store
@@ -121,7 +110,7 @@ async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
 }
 
 #[derive(serde::Deserialize)]
-struct RangeQuery {
+pub(super) struct RangeQuery {
     from: Option<i64>,
     to: Option<i64>,
 }
@@ -129,7 +118,7 @@ struct RangeQuery {
 /// `GET /api/player/guide?from=&to=` (unix s, at most 2 days apart; default now-3h..now+9h):
 /// every active channel's programmes overlapping the range, compact, with `catchup` true when the
 /// archive holds part of a programme that has started.
-async fn guide_range(
+pub(super) async fn guide_range(
     State(st): State<AppState>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {

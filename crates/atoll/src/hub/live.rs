@@ -133,9 +133,17 @@ impl SegmentFile {
     }
 }
 
-/// Segment files waiting for the writer, across all channels; beyond this a segment gets no
-/// file (served from memory) and is counted.
+/// Default segment files waiting for the writer, across all channels; beyond this a segment
+/// gets no file (served from memory) and is counted (setting `live_segment_write_queue`).
 pub const SEGMENT_WRITE_QUEUE: usize = 64;
+
+/// The writer's queue length, read once when the first segment is written.
+static WRITE_QUEUE: AtomicUsize = AtomicUsize::new(SEGMENT_WRITE_QUEUE);
+
+/// Sets the length of the segment file writer's queue; call before any channel starts.
+pub fn set_segment_write_queue(len: usize) {
+    WRITE_QUEUE.store(len.max(1), Ordering::Relaxed);
+}
 
 struct WriteJob {
     live: std::sync::Weak<LiveOutput>,
@@ -156,7 +164,8 @@ pub static SEGMENT_FILES_SKIPPED: AtomicU64 = AtomicU64::new(0);
 fn writer() -> &'static SegmentWriter {
     static W: std::sync::OnceLock<SegmentWriter> = std::sync::OnceLock::new();
     W.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<WriteJob>(SEGMENT_WRITE_QUEUE);
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<WriteJob>(WRITE_QUEUE.load(Ordering::Relaxed));
         std::thread::Builder::new()
             .name("atoll-segfiles".into())
             .spawn(move || {

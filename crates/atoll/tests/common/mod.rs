@@ -194,6 +194,15 @@ impl Atoll {
         http(self.http, "GET", path, None, None)
     }
 
+    /// One sample from `/metrics`: `name` with its labels as printed (`x_total{kind="read"}`).
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = String::from_utf8_lossy(&self.get("/metrics").1).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    }
+
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let (s, b) = http(self.http, method, path, Some(("admin", PASSWORD)), body);
         let v = serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null);

@@ -1,0 +1,262 @@
+//! Every route the server has, in one table: method, path, who may call it, the handler and its
+//! OpenAPI description. The router ([`router`]) and `/api/openapi.json` are both built from it,
+//! and the access rule is enforced here in front of the handler, so no route can be served
+//! without being documented or without its check (`tests/admin_api.rs` and `tests/invariants.rs`
+//! then request every row of the running server).
+
+use axum::extract::{FromRequestParts, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+
+use super::{account, assets, channels, epg, live, manage, metrics, openapi, player, recording};
+use super::{Admin as AdminCaller, AppState, Authed};
+
+/// Who may call a route. `Staff` and `Admin` are enforced by the router in front of the handler
+/// ([`router`]); `Viewer` routes are the ones `viewer_gate` applies the viewer rules to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Who {
+    /// Anyone: the web pages and their files (not in the OpenAPI document).
+    Page,
+    /// Anyone (health, metrics, sign-in).
+    Open,
+    /// Viewers: open unless viewer tokens or subnets are configured.
+    Viewer,
+    /// Admins and operators (session cookie + CSRF, API token, or Basic).
+    Staff,
+    /// Admins only.
+    Admin,
+}
+
+/// One route: a method on a path, who may call it, its handler and its documentation.
+pub struct Route {
+    /// Lower case, as in OpenAPI: get, post, put, delete.
+    pub method: &'static str,
+    /// An axum path (`{id}` captures, `{*rest}` a tail).
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub who: Who,
+    /// Request body schema (a component name), if any.
+    pub body: Option<&'static str>,
+    /// Success status and response schema (a component name, or "" for none).
+    pub ok: (u16, &'static str),
+    /// Query parameters: (name, type, description).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// The handler, for the given method.
+    pub serve: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    who: Who,
+    body: Option<&'static str>,
+    ok: (u16, &'static str),
+    serve: fn(MethodFilter) -> MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        tag,
+        summary,
+        who,
+        body,
+        ok,
+        query: &[],
+        serve,
+    }
+}
+
+/// A web page or file: open to anyone, not in the OpenAPI document.
+const fn page(path: &'static str, serve: fn(MethodFilter) -> MethodRouter<AppState>) -> Route {
+    op("get", path, "pages", "", Page, None, (200, ""), serve)
+}
+
+const PAGE: &[(&str, &str, &str)] = &[
+    ("limit", "integer", "rows, 1 to 1000 (default 100)"),
+    (
+        "before",
+        "integer",
+        "only rows with a smaller id (next page)",
+    ),
+];
+const RANGE: &[(&str, &str, &str)] = &[
+    ("from", "integer", "unix seconds"),
+    ("to", "integer", "unix seconds"),
+];
+
+use Who::*;
+
+/// Every route the server has.
+pub const ROUTES: &[Route] = &[
+    page("/", |m| on(m, player::page)),
+    page("/index.html", |m| on(m, player::page)),
+    page("/manifest.webmanifest", |m| on(m, player::manifest)),
+    page("/sw.js", |m| on(m, player::service_worker)),
+    page("/admin", |m| on(m, assets::admin_page)),
+    page("/admin/", |m| on(m, assets::admin_page)),
+    page("/assets/{*path}", |m| on(m, assets::asset)),
+    op("get", "/healthz", "system", "Liveness: `ok` while the server runs", Open, None, (200, ""), |m| on(m, || async { "ok\n" })),
+    op("get", "/metrics", "system", "Prometheus metrics", Open, None, (200, ""), |m| on(m, metrics::metrics)),
+    op("get", "/api/openapi.json", "system", "This document", Open, None, (200, ""), |m| on(m, openapi::serve)),
+    op("get", "/api/session", "accounts", "Who the session cookie belongs to, and its CSRF token", Open, None, (200, "Session"), |m| on(m, account::current)),
+    op("post", "/api/session", "accounts", "Sign in: sets the HttpOnly `atoll_session` cookie", Open, Some("SignIn"), (200, "Session"), |m| on(m, account::sign_in)),
+    op("delete", "/api/session", "accounts", "Sign out", Staff, None, (204, ""), |m| on(m, account::sign_out)),
+    op("get", "/api/users", "accounts", "List accounts", Admin, None, (200, "UserList"), |m| on(m, account::list_users)),
+    op("post", "/api/users", "accounts", "Add an account", Admin, Some("UserInput"), (201, "User"), |m| on(m, account::create_user)),
+    op("put", "/api/users/{name}", "accounts", "Change an account (admins: anything; others: their own password, with current_password)", Staff, Some("UserChange"), (200, "User"), |m| on(m, account::update_user)),
+    op("get", "/api/tokens", "accounts", "List API tokens (admins: all; others: their own)", Staff, None, (200, "TokenList"), |m| on(m, account::list_tokens)),
+    op("post", "/api/tokens", "accounts", "Make an API token (shown once)", Staff, Some("TokenInput"), (201, "NewToken"), |m| on(m, account::create_token)),
+    op("delete", "/api/tokens/{id}", "accounts", "Revoke an API token", Staff, None, (204, ""), |m| on(m, account::delete_token)),
+    Route { query: PAGE, ..op("get", "/api/audit", "accounts", "The audit log, newest first", Admin, None, (200, "AuditList"), |m| on(m, account::audit_log)) },
+    op("get", "/api/channels", "channels", "The lineup with live status", Staff, None, (200, "ChannelList"), |m| on(m, channels::list)),
+    op("post", "/api/channels", "channels", "Add a channel (id and name required)", Staff, Some("ChannelInput"), (201, "Channel"), |m| on(m, channels::create)),
+    op("get", "/api/channels/{id}", "channels", "One channel with live status", Staff, None, (200, "Channel"), |m| on(m, channels::get_one)),
+    op("put", "/api/channels/{id}", "channels", "Change the fields sent", Staff, Some("ChannelInput"), (200, "Channel"), |m| on(m, channels::update)),
+    Route { query: &[("archive", "string", "keep (default: recordings stay until retention) or remove (deleted now)")],
+        ..op("delete", "/api/channels/{id}", "channels", "Delete a channel", Staff, None, (204, ""), |m| on(m, channels::delete)) },
+    Route { query: PAGE, ..op("get", "/api/channels/{id}/events", "channels", "The channel's status history, newest first", Staff, None, (200, "EventList"), |m| on(m, channels::events)) },
+    op("get", "/api/channels/export", "channels", "The lineup as JSON for import", Staff, None, (200, "Lineup"), |m| on(m, manage::export)),
+    op("post", "/api/channels/import", "channels", "Create or update channels from JSON or an M3U playlist", Staff, Some("Lineup"), (200, "ImportResult"), |m| on(m, manage::import)),
+    op("post", "/api/probe", "channels", "Try a source for a few seconds and say what it carries", Staff, Some("ProbeInput"), (200, "ProbeResult"), |m| on(m, manage::probe)),
+    op("get", "/api/channels/{id}/recording", "recording", "Recording state", Staff, None, (200, "Recording"), |m| on(m, recording::recording)),
+    op("post", "/api/channels/{id}/recording/{action}", "recording", "Start or stop recording (action: start or stop)", Staff, None, (200, "Recording"), |m| on(m, recording::set_recording)),
+    Route { query: RANGE, ..op("get", "/api/channels/{id}/archive", "recording", "Recorded intervals and gaps", Staff, None, (200, "Coverage"), |m| on(m, recording::intervals)) },
+    op("get", "/api/archive/usage", "recording", "Archive disk use per channel", Staff, None, (200, "Usage"), |m| on(m, recording::usage)),
+    op("get", "/api/system", "system", "CPU, memory, disks, uptime, clock, per-channel bitrates and viewers", Staff, None, (200, "System"), |m| on(m, manage::system)),
+    op("post", "/api/viewer-tokens", "viewers", "Make a signed, expiring viewer token (needs viewer_access = \"token\")", Staff, Some("ViewerTokenInput"), (200, "ViewerToken"), |m| on(m, super::viewer_token)),
+    op("get", "/api/epg/sources", "epg", "List XMLTV sources with sync status", Staff, None, (200, "EpgSourceList"), |m| on(m, epg::list_sources)),
+    op("post", "/api/epg/sources", "epg", "Add an XMLTV source", Staff, Some("EpgSourceInput"), (201, "EpgSource"), |m| on(m, epg::create_source)),
+    op("get", "/api/epg/sources/{id}", "epg", "One XMLTV source", Staff, None, (200, "EpgSource"), |m| on(m, epg::get_source)),
+    op("put", "/api/epg/sources/{id}", "epg", "Change an XMLTV source", Staff, Some("EpgSourceInput"), (200, "EpgSource"), |m| on(m, epg::update_source)),
+    op("delete", "/api/epg/sources/{id}", "epg", "Remove an XMLTV source", Staff, None, (204, ""), |m| on(m, epg::delete_source)),
+    op("post", "/api/epg/sources/{id}/sync", "epg", "Sync now", Staff, None, (202, "EpgSource"), |m| on(m, epg::sync_source)),
+    Route { query: &[("channel", "string", "channel id (required)"), ("from", "integer", "unix seconds"), ("to", "integer", "unix seconds")],
+        ..op("get", "/api/epg", "epg", "A channel's programmes, with catch-up availability", Viewer, None, (200, "Object"), |m| on(m, epg::guide_for_channel)) },
+    op("get", "/api/epg/now", "epg", "Now and next on every channel", Viewer, None, (200, "Object"), |m| on(m, epg::now_next)),
+    Route { query: &[("q", "string", "text in the title")], ..op("get", "/api/epg/search", "epg", "Search programmes", Viewer, None, (200, "Object"), |m| on(m, epg::search)) },
+    op("get", "/api/player/channels", "viewers", "The viewer page's lineup: active channels, live state, catch-up window, now/next (no sources or keys)", Viewer, None, (200, "Object"), |m| on(m, player::channels)),
+    Route { query: RANGE, ..op("get", "/api/player/guide", "viewers", "Every channel's programmes over a range of at most 2 days, with catch-up flags", Viewer, None, (200, "Object"), |m| on(m, player::guide_range)) },
+    op("get", "/playlist.m3u", "viewers", "M3U for IPTV apps (catch-up attributes, guide URL)", Viewer, None, (200, ""), |m| on(m, epg::playlist)),
+    op("get", "/epg.xml", "viewers", "XMLTV guide of the lineup", Viewer, None, (200, ""), |m| on(m, epg::epg_xml)),
+    op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, ""), |m| on(m, epg::epg_xml_gz)),
+    Route { query: &[("utc", "integer", "start of a catch-up (shift/flussonic modes)"), ("lutc", "integer", "the app's now"), ("token", "string", "viewer token")],
+        ..op("get", "/live/{id}/{file}", "viewers", "Live and catch-up: index.m3u8, {seq}.ts, mpegts, index-{from}-{duration}.m3u8, timeshift_abs-{from}.m3u8, timeshift_rel-{s}.m3u8, archive-{from}-{duration}.ts …", Viewer, None, (200, ""), |m| on(m, live::live_file)) },
+];
+
+/// The method filter of a lower-case method name.
+fn filter(method: &str) -> MethodFilter {
+    match method {
+        "get" => MethodFilter::GET,
+        "post" => MethodFilter::POST,
+        "put" => MethodFilter::PUT,
+        "delete" => MethodFilter::DELETE,
+        other => panic!("route table: unknown method {other}"),
+    }
+}
+
+/// The routes of [`ROUTES`], each behind its access check.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for r in ROUTES {
+        let serve = (r.serve)(filter(r.method));
+        let serve = match r.who {
+            Who::Staff => serve.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                require_staff,
+            )),
+            Who::Admin => serve.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                require_admin,
+            )),
+            Who::Page | Who::Open | Who::Viewer => serve,
+        };
+        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+            Some((_, both)) => *both = std::mem::take(both).merge(serve),
+            None => by_path.push((r.path, serve)),
+        }
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, serve)| {
+            router.route(path, serve)
+        })
+}
+
+/// In front of a `Staff` route: signed in (cookie with CSRF on changes, API token or Basic), or
+/// 401/403 before the handler runs. The caller is kept for the handler's own `Authed`.
+async fn require_staff(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match Authed::from_request_parts(&mut parts, &st).await {
+        Ok(a) => {
+            parts.extensions.insert(a);
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// In front of an `Admin` route: as [`require_staff`], and an admin (403 for operators).
+async fn require_admin(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match AdminCaller::from_request_parts(&mut parts, &st).await {
+        Ok(AdminCaller(a)) => {
+            parts.extensions.insert(a);
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+            filter(r.method);
+        }
+    }
+
+    /// The viewer rules (`viewer_gate`, by path) cover exactly the routes marked `Viewer`.
+    #[test]
+    fn viewer_routes_are_the_gated_ones() {
+        for r in ROUTES {
+            let sample = r
+                .path
+                .replace("{id}", "demo")
+                .replace("{file}", "index.m3u8")
+                .replace("{*path}", "x.js");
+            assert_eq!(
+                super::super::viewer_scope(&sample).is_some(),
+                r.who == Who::Viewer,
+                "{} {}: marked {:?}",
+                r.method,
+                r.path,
+                r.who
+            );
+        }
+    }
+}
