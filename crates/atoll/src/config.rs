@@ -22,6 +22,11 @@ OPTIONS:
     --data DIR      where the database (atoll.db) lives            [env ATOLL_DATA, default ./atoll-data]
     --http ADDR     HTTP listen address for viewers, API and admin [env ATOLL_HTTP, default 0.0.0.0:8080]
     --rtmp ADDR     RTMP listen address for encoders               [env ATOLL_RTMP, default 0.0.0.0:1935]
+    --role ROLE     origin (default) or edge
+    --origin URL    an edge's origin, http://HOST:PORT; repeat for backups, in order of preference
+    --cluster-key KEY  shared secret of the cluster's nodes         [env ATOLL_CLUSTER_KEY]
+    --node-name NAME   this node's name in the cluster              [default: the host name]
+    --public-url URL   base of the absolute URLs this node gives out (http://edge-deck1:8080)
     -h, --help      print this help
     -V, --version   print the version
 
@@ -63,6 +68,17 @@ pub struct Config {
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
     pub viewer_subnets: Vec<String>,
+    /// "origin" (default: channels are configured and ingested here) or "edge" (the lineup, the
+    /// guide and every channel's segments come from `origins`).
+    pub role: String,
+    /// An edge's origins, in order of preference (`http://origin-a:8080`).
+    pub origins: Vec<String>,
+    /// The shared secret nodes of one cluster authenticate with (same as `[cluster] key`).
+    pub cluster_key: Option<String>,
+    /// This node's name in the cluster (default: the host name).
+    pub node_name: Option<String>,
+    /// Cluster settings of an origin.
+    pub cluster: ClusterConfig,
     // Limits: RTMP
     /// RTMP connections open at once (publishers and not yet authenticated ones).
     pub rtmp_max_connections: usize,
@@ -153,6 +169,53 @@ pub struct Config {
     pub live_segment_dir: Option<PathBuf>,
 }
 
+/// `[cluster]` in the TOML file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The cluster key (the same as the top-level `cluster_key`).
+    pub key: Option<String>,
+}
+
+/// What a node does in a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Origin,
+    Edge,
+}
+
+impl Config {
+    pub fn role(&self) -> Role {
+        if self.role == "edge" {
+            Role::Edge
+        } else {
+            Role::Origin
+        }
+    }
+
+    /// The cluster key, from `cluster_key` or `[cluster] key`.
+    pub fn cluster_key(&self) -> Option<&str> {
+        self.cluster_key
+            .as_deref()
+            .or(self.cluster.key.as_deref())
+            .filter(|k| !k.is_empty())
+    }
+
+    /// This node's name: the setting, or the host name.
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "atoll".into())
+        })
+    }
+}
+
+/// The shortest cluster key accepted.
+pub const MIN_CLUSTER_KEY: usize = 16;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -169,6 +232,11 @@ impl Default for Config {
             archive_min_free_percent: None,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
+            role: "origin".into(),
+            origins: Vec::new(),
+            cluster_key: None,
+            node_name: None,
+            cluster: ClusterConfig::default(),
             // Limits: RTMP
             rtmp_max_connections: 64,
             rtmp_max_unauthenticated: 16,
@@ -258,6 +326,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         });
     }
     let (mut config_file, mut data, mut http, mut rtmp) = (None, None, None, None);
+    let (mut role, mut origins, mut cluster_key, mut node_name, mut public_url) =
+        (None, Vec::new(), None, None, None);
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
@@ -276,6 +346,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--data" => data = Some(value("--data")?),
             "--http" => http = Some(value("--http")?),
             "--rtmp" => rtmp = Some(value("--rtmp")?),
+            "--role" if user_cmd.is_none() => role = Some(value("--role")?),
+            "--origin" => origins.push(value("--origin")?),
+            "--cluster-key" => cluster_key = Some(value("--cluster-key")?),
+            "--node-name" => node_name = Some(value("--node-name")?),
+            "--public-url" => public_url = Some(value("--public-url")?),
             "--role" if user_cmd.is_some() => {
                 let r = value("--role")?;
                 if r != "admin" && r != "operator" {
@@ -305,8 +380,26 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     if let Some(v) = env("ATOLL_RTMP") {
         cfg.rtmp = v;
     }
+    if let Some(v) = env("ATOLL_CLUSTER_KEY") {
+        cfg.cluster_key = Some(v);
+    }
     if let Some(v) = data {
         cfg.data = v.into();
+    }
+    if let Some(v) = role {
+        cfg.role = v;
+    }
+    if !origins.is_empty() {
+        cfg.origins = origins;
+    }
+    if let Some(v) = cluster_key {
+        cfg.cluster_key = Some(v);
+    }
+    if let Some(v) = node_name {
+        cfg.node_name = Some(v);
+    }
+    if let Some(v) = public_url {
+        cfg.public_url = Some(v);
     }
     if let Some(v) = http {
         cfg.http = v;
@@ -354,6 +447,52 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !(1..=86_400).contains(&cfg.signin_fail_window_seconds) {
         return Err("signin_fail_window_seconds must be 1..86400".into());
+    }
+    match cfg.role.as_str() {
+        "origin" => {}
+        "edge" => {
+            if cfg.origins.is_empty() {
+                return Err("an edge needs at least one --origin URL (origins)".into());
+            }
+            if cfg.cluster_key().is_none() {
+                return Err("an edge needs the cluster key (--cluster-key, cluster_key)".into());
+            }
+        }
+        other => {
+            return Err(format!(
+                "role must be \"origin\" or \"edge\" (got \"{other}\")"
+            ))
+        }
+    }
+    for o in &cfg.origins {
+        let rest = o.strip_prefix("http://").ok_or_else(|| {
+            format!("origins: '{o}' must be an http:// URL (http://origin-a:8080)")
+        })?;
+        if rest.trim_end_matches('/').contains('/') || rest.is_empty() {
+            return Err(format!(
+                "origins: '{o}' must be scheme, host and port only (http://origin-a:8080)"
+            ));
+        }
+    }
+    if cfg.origins.len() > 8 {
+        return Err("origins: at most 8".into());
+    }
+    if let Some(k) = cfg.cluster_key() {
+        if k.len() < MIN_CLUSTER_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "cluster_key must be at least {MIN_CLUSTER_KEY} printable characters, no spaces"
+            ));
+        }
+    }
+    if let Some(n) = &cfg.node_name {
+        if n.is_empty()
+            || n.len() > 64
+            || !n
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return Err("node_name must be 1..64 of a-z, 0-9, '-', '_', '.'".into());
+        }
     }
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());
@@ -418,5 +557,43 @@ mod tests {
         assert!(parse(&args("user add x --role king"), |_| None).is_err());
         assert!(parse(&args("--role admin"), |_| None).is_err());
         assert!(parse(&args("--data"), |_| None).is_err());
+    }
+
+    #[test]
+    fn edge_flags() {
+        let key = "0123456789abcdef";
+        let Command::Serve(c) = parse(
+            &args(&format!(
+                "serve --role edge --origin http://127.0.0.1:1 --origin http://127.0.0.2:1/ \
+                 --cluster-key {key} --node-name deck1 --public-url http://e:8080"
+            )),
+            |_| None,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.role(), Role::Edge);
+        assert_eq!(c.origins, ["http://127.0.0.1:1", "http://127.0.0.2:1/"]);
+        assert_eq!(c.cluster_key(), Some(key));
+        assert_eq!(c.node_name(), "deck1");
+        assert_eq!(c.public_url.as_deref(), Some("http://e:8080"));
+        let env = |k: &str| (k == "ATOLL_CLUSTER_KEY").then(|| key.to_string());
+        let Command::Serve(c) = parse(&args("--role edge --origin http://o:1"), env).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(c.cluster_key(), Some(key));
+        for bad in [
+            "--role edge --cluster-key 0123456789abcdef",
+            "--role edge --origin http://o:1",
+            "--role edge --origin https://o:1 --cluster-key 0123456789abcdef",
+            "--role edge --origin http://o:1/live --cluster-key 0123456789abcdef",
+            "--role edge --origin http://o:1 --cluster-key short",
+            "--role relay",
+            "--node-name a/b",
+        ] {
+            assert!(parse(&args(bad), |_| None).is_err(), "{bad}");
+        }
+        assert_eq!(Config::default().role(), Role::Origin);
     }
 }

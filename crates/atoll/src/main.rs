@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod cli;
 mod clock;
+mod cluster;
 mod config;
 mod fastpath;
 mod guide;
@@ -117,7 +118,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     {
         tracing::warn!("created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
     }
-    if first_start {
+    let edge = cfg.role() == config::Role::Edge;
+    if first_start && !edge {
         let demo = store::Channel {
             id: "demo".into(),
             name: "Atoll Demo".into(),
@@ -185,6 +187,23 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         if ch.active {
             hub.apply(ch).await;
         }
+    }
+
+    // an edge: the origins, the choice between them, and the lineup they give
+    let mut cluster_tasks = Vec::new();
+    if edge {
+        let key = cfg.cluster_key().unwrap_or_default();
+        let up = ingest::origin::Upstream::new(&cfg.origins, key, clock.clone());
+        ingest::origin::install(up.clone());
+        tracing::info!(origins = ?up.origins, node = %cfg.node_name(), "edge: following the origin");
+        cluster_tasks.push(tokio::spawn(up.clone().watch(shutdown_rx.clone())));
+        cluster_tasks.push(tokio::spawn(cluster::follow::run(
+            up,
+            store.clone(),
+            hub.clone(),
+            clock.clone(),
+            shutdown_rx.clone(),
+        )));
     }
 
     let http = fastpath::bind(&cfg.http)
@@ -265,6 +284,9 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         playlists: Arc::default(),
         viewer: viewer_rules.clone(),
         catchup_max_playlist_segments: cfg.catchup_max_playlist_segments,
+        cluster_key: cfg.cluster_key().map(Arc::from),
+        node_name: cfg.node_name(),
+        role: if edge { "edge" } else { "origin" },
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(
@@ -285,6 +307,9 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     hub.join().await;
     let _ = retention.await;
     let _ = epg_task.await;
+    for t in cluster_tasks {
+        let _ = t.await;
+    }
     // the runners marked their recordings stopped; let the writer store what is queued
     let rec = recorder.clone();
     let _ = tokio::task::spawn_blocking(move || rec.close()).await;

@@ -92,8 +92,14 @@ pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Resul
                 }
                 None => url.to_string(),
             };
-            SourceSpec::parse(&url)
+            let spec = SourceSpec::parse(&url)
                 .map_err(|e| ApiError::invalid("sources", format!("sources[{i}]: {e}")))?;
+            if matches!(spec, SourceSpec::Origin { .. }) {
+                return Err(ApiError::invalid(
+                    "sources",
+                    format!("sources[{i}]: origin:// is how an edge follows its origin (start the node with --role edge)"),
+                ));
+            }
             sources.push(url);
         }
         ch.sources = sources;

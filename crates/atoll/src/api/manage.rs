@@ -91,6 +91,12 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
         .to_string();
     let spec = SourceSpec::parse(&url)
         .map_err(|e| ApiError::invalid("url", crate::ingest::http_client::redact_text(&e)))?;
+    if matches!(spec, SourceSpec::Origin { .. }) {
+        return Err(ApiError::invalid(
+            "url",
+            "origin:// sources cannot be probed",
+        ));
+    }
     let limits = crate::guide::probe_limits();
     if let SourceSpec::TestSrc { width, height, fps } = &spec {
         let pps = *width as u64 * *height as u64 * *fps as u64;
@@ -150,8 +156,11 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
         match ev {
             SourceEvent::Connected(what) => connected = Some(what),
             SourceEvent::Error(e) => last_error = Some(e),
-            // probes pull; publishers never reach them
-            SourceEvent::PublisherConnected { .. } | SourceEvent::PublisherGone { .. } => {}
+            // probes pull; publishers never reach them, and origin:// is refused above
+            SourceEvent::PublisherConnected { .. }
+            | SourceEvent::PublisherGone { .. }
+            | SourceEvent::Segment(_)
+            | SourceEvent::Alive => {}
             SourceEvent::Media(media::MediaEvent::Info(i)) => info = Some(i),
             SourceEvent::Media(media::MediaEvent::Frame(f)) => {
                 bytes += f.data.len() as u64;

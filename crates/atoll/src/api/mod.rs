@@ -4,6 +4,7 @@ mod account;
 mod archive;
 mod assets;
 mod channels;
+mod cluster;
 mod epg;
 mod live;
 mod manage;
@@ -53,6 +54,12 @@ pub struct AppState {
     pub viewer: Arc<crate::viewer::Rules>,
     /// Segments one catch-up playlist may list (setting `catchup_max_playlist_segments`).
     pub catchup_max_playlist_segments: usize,
+    /// The cluster key other nodes must send (None: no cluster API).
+    pub cluster_key: Option<Arc<str>>,
+    /// This node's name in the cluster.
+    pub node_name: String,
+    /// "origin" or "edge".
+    pub role: &'static str,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -12,6 +12,18 @@ fn schemas() -> Value {
     let arr =
         |r: &str| json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{r}")}});
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let cluster_lineup = obj(
+        json!({"revision": s("string"), "channels": {"type": "array", "items": obj(json!({"id": s("string"), "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"), "record": s("boolean"), "retention_hours": s("integer"), "epg_id": s("string")}), &["id", "name"])}}),
+        &["revision", "channels"],
+    );
+    let segment = obj(
+        json!({"seq": s("integer"), "start_90k": s("integer"), "duration_90k": s("integer"), "start_utc_ms": s("integer"), "discontinuity": s("boolean"), "clock_step": s("boolean"), "bytes": s("integer")}),
+        &["seq", "duration_90k", "start_utc_ms", "bytes"],
+    );
+    let live_segments = obj(
+        json!({"segments": {"type": "array", "items": segment}}),
+        &["segments"],
+    );
     let channel_fields = json!({
         "id": {"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"},
         "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"),
@@ -68,6 +80,8 @@ fn schemas() -> Value {
         "EpgSourceInput": obj(json!({"name": s("string"), "url": s("string"), "refresh_minutes": s("integer"), "enabled": s("boolean")}), &[]),
         "EpgSource": obj(json!({"id": s("integer"), "name": s("string"), "url": s("string"), "enabled": s("boolean"), "last_success": n("string"), "last_error": n("string"), "next_attempt": n("string")}), &["id", "name", "url"]),
         "EpgSourceList": arr("EpgSource"),
+        "ClusterLineup": cluster_lineup,
+        "LiveSegments": live_segments,
     })
 }
 
@@ -111,6 +125,10 @@ pub fn document() -> Value {
                     err("address not allowed, or a bad or expired token"),
                 );
             }
+            Cluster => {
+                responses.insert("401".into(), err("missing or wrong cluster key"));
+                responses.insert("403".into(), err("this node has no cluster key"));
+            }
             Open | Page => {}
         }
         if o.body.is_some() {
@@ -134,6 +152,7 @@ pub fn document() -> Value {
                     json!([{"session": [], "csrf": []}, {"bearer": []}, {"basic": []}])
             }
             Viewer => operation["security"] = json!([{}, {"viewerToken": []}]),
+            Cluster => operation["security"] = json!([{"clusterKey": []}]),
             Open | Page => operation["security"] = json!([]),
         }
         if let Some(b) = o.body {
@@ -161,6 +180,7 @@ pub fn document() -> Value {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API token atk_… (POST /api/tokens)"},
                 "basic": {"type": "http", "scheme": "basic"},
                 "viewerToken": {"type": "apiKey", "in": "query", "name": "token", "description": "when viewer_access = \"token\""},
+                "clusterKey": {"type": "apiKey", "in": "header", "name": "x-atoll-cluster-key", "description": "the cluster key (node-to-node calls)"},
             },
         },
     })

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use super::{account, assets, channels, epg, live, manage, metrics, openapi, player, recording};
+use super::{
+    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording,
+};
 use super::{Admin as AdminCaller, AppState, Authed};
 
 /// Who may call a route. `Staff` and `Admin` are enforced by the router in front of the handler
@@ -26,6 +28,8 @@ pub enum Who {
     Staff,
     /// Admins only.
     Admin,
+    /// Other nodes of the cluster: the cluster key in `x-atoll-cluster-key`.
+    Cluster,
 }
 
 /// One route: a method on a path, who may call it, its handler and its documentation.
@@ -146,6 +150,11 @@ pub const ROUTES: &[Route] = &[
     op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, ""), |m| on(m, epg::epg_xml_gz)),
     Route { query: &[("utc", "integer", "start of a catch-up (shift/flussonic modes)"), ("lutc", "integer", "the app's now"), ("token", "string", "viewer token")],
         ..op("get", "/live/{id}/{file}", "viewers", "Live and catch-up: index.m3u8, {seq}.ts, mpegts, index-{from}-{duration}.m3u8, timeshift_abs-{from}.m3u8, timeshift_rel-{s}.m3u8, archive-{from}-{duration}.ts …", Viewer, None, (200, ""), |m| on(m, live::live_file)) },
+    op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),
+    op("get", "/api/cluster/lineup", "cluster", "Node to node: the active channels an edge serves, with a revision", Cluster, None, (200, "ClusterLineup"), |m| on(m, cluster::lineup)),
+    Route { query: &[("after", "integer", "only segments after this sequence number"), ("wait_ms", "integer", "wait this long for one (at most 10000)")],
+        ..op("get", "/api/cluster/live/{id}", "cluster", "Node to node: a channel's live segments (long-poll)", Cluster, None, (200, "LiveSegments"), |m| on(m, cluster::live_segments)) },
+    op("get", "/api/cluster/live/{id}/{file}", "cluster", "Node to node: one live segment's bytes ({seq}.ts)", Cluster, None, (200, ""), |m| on(m, cluster::live_segment)),
 ];
 
 /// The method filter of a lower-case method name.
@@ -163,7 +172,14 @@ fn filter(method: &str) -> MethodFilter {
 pub fn router(state: &AppState) -> Router<AppState> {
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for r in ROUTES {
-        let serve = (r.serve)(filter(r.method));
+        let mut serve = (r.serve)(filter(r.method));
+        if r.method != "get" && origin_only(r.path) {
+            // runs after the access check below (route layers wrap what is there)
+            serve = serve.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                refuse_on_edge,
+            ));
+        }
         let serve = match r.who {
             Who::Staff => serve.route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -172,6 +188,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             Who::Admin => serve.route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 require_admin,
+            )),
+            Who::Cluster => serve.route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                cluster::require_cluster_key,
             )),
             Who::Page | Who::Open | Who::Viewer => serve,
         };
@@ -185,6 +205,29 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fold(Router::new(), |router, (path, serve)| {
             router.route(path, serve)
         })
+}
+
+/// Changes that belong to the origin: an edge's lineup and guide are the origin's.
+fn origin_only(path: &str) -> bool {
+    path.starts_with("/api/channels") || path.starts_with("/api/epg/sources")
+}
+
+/// 409 on an edge for [`origin_only`] changes.
+async fn refuse_on_edge(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if st.role == "edge" {
+        return super::ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "edge",
+            None,
+            "this node is an edge: its channels and guide come from the origin; change them there",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// In front of a `Staff` route: signed in (cookie with CSRF on changes, API token or Basic), or

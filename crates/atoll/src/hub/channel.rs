@@ -12,6 +12,7 @@ use super::failover::{Action, Failover, FailoverConfig};
 use super::live::LiveOutput;
 use super::meter::BitrateMeter;
 use super::rebase::{Mapped, Rebaser, STEP_90K};
+use super::recording::Recording;
 use super::slate::{SlateLoop, SlatePlayer};
 use super::Settings;
 use crate::ingest::{self, SourceEvent, SourceSpec, SourceTask, SourceTx, Tagged};
@@ -114,6 +115,22 @@ pub struct ChannelHandle {
 }
 
 impl ChannelHandle {
+    pub fn new(
+        id: String,
+        (live, status, counters): Outputs,
+        control: mpsc::Sender<Control>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Arc<ChannelHandle> {
+        Arc::new(ChannelHandle {
+            id,
+            live,
+            status,
+            counters,
+            control,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
     pub fn status(&self) -> Status {
         self.status
             .lock()
@@ -141,19 +158,7 @@ pub fn spawn(
     settings: Arc<Settings>,
     shutdown: watch::Receiver<bool>,
 ) -> Arc<ChannelHandle> {
-    let live = Arc::new(LiveOutput::new(settings.window, settings.segment_s));
-    live.set_segment_dir(settings.media.segment_dir.clone());
-    let status = Arc::new(Mutex::new(Status {
-        state: State::Connecting,
-        active_source: None,
-        input_bitrate_bps: 0,
-        info: StreamInfo::default(),
-        last_error: None,
-        slate: false,
-        recording: false,
-        recording_since: None,
-    }));
-    let counters = Arc::new(Counters::default());
+    let (live, status, counters) = outputs(&settings);
     let (control_tx, control_rx) = mpsc::channel(16);
     let (tx, rx) = mpsc::channel(1024);
     let now = settings.clock.now_mono_ms();
@@ -165,6 +170,7 @@ pub fn spawn(
     }
     seg_cfg.max_bytes = settings.media.segment_max_bytes;
     let (fo, _) = Failover::new(failover_config(&settings), &[], false, now);
+    let cfg_id_for_recording = cfg.id.clone();
     let mut runner = Runner {
         id: cfg.id.clone(),
         slots: Vec::new(),
@@ -182,7 +188,7 @@ pub fn spawn(
         events: Vec::new(),
         next_generation: 1,
         open_is_slate: false,
-        recording: false,
+        recording: Recording::new(cfg_id_for_recording, settings.clone(), status.clone()),
         dropped_rebase: 0,
         wall_minus_mono_ms: None,
         on_air: None,
@@ -190,14 +196,61 @@ pub fn spawn(
     runner.rebuild_slots();
     let id = runner.id.clone();
     let task = tokio::spawn(runner.run(rx, control_rx, shutdown));
-    Arc::new(ChannelHandle {
-        id,
-        live,
-        status,
-        counters,
-        control: control_tx,
-        task: Mutex::new(Some(task)),
-    })
+    ChannelHandle::new(id, (live, status, counters), control_tx, task)
+}
+
+/// A channel runner's three inputs (the hub drives both kinds alike).
+pub trait Runs {
+    fn on_event(&mut self, ev: Tagged);
+    fn on_control(&mut self, c: Control);
+    fn on_tick(&mut self);
+}
+
+/// Feeds a runner its source events, control messages and a tick every `tick_ms` until it is
+/// stopped, its sources are gone, or the server shuts down.
+pub async fn drive(
+    r: &mut impl Runs,
+    tick_ms: u64,
+    rx: &mut mpsc::Receiver<Tagged>,
+    control: &mut mpsc::Receiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(tick_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => r.on_event(ev),
+                None => break,
+            },
+            c = control.recv() => match c {
+                Some(Control::Stop) | None => break,
+                Some(c) => r.on_control(c),
+            },
+            _ = tick.tick() => r.on_tick(),
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// What a runner publishes: its live output, its status and its counters.
+pub type Outputs = (Arc<LiveOutput>, Arc<Mutex<Status>>, Arc<Counters>);
+
+/// A new channel's outputs (any kind of runner).
+pub fn outputs(settings: &Settings) -> Outputs {
+    let live = Arc::new(LiveOutput::new(settings.window, settings.segment_s));
+    live.set_segment_dir(settings.media.segment_dir.clone());
+    let status = Arc::new(Mutex::new(Status {
+        state: State::Connecting,
+        active_source: None,
+        input_bitrate_bps: 0,
+        info: StreamInfo::default(),
+        last_error: None,
+        slate: false,
+        recording: false,
+        recording_since: None,
+    }));
+    (live, status, Arc::new(Counters::default()))
 }
 
 fn failover_config(settings: &Settings) -> FailoverConfig {
@@ -229,14 +282,26 @@ struct Runner {
     next_generation: u64,
     /// The segment being built holds slate frames (not archived).
     open_is_slate: bool,
-    /// The last finished segment went to the archive.
-    recording: bool,
+    /// Hands finished segments to the archive; marks pauses.
+    recording: Recording,
     /// Frames dropped by the rebaser (other side of a timestamp jump, or going backwards).
     dropped_rebase: u64,
     /// Wall clock minus monotonic clock at the last tick (a change is a wall-clock step).
     wall_minus_mono_ms: Option<i64>,
     /// The source this runner has on air (the policy's choice, as carried out).
     on_air: Option<usize>,
+}
+
+impl super::channel::Runs for Runner {
+    fn on_event(&mut self, ev: Tagged) {
+        Runner::on_event(self, ev)
+    }
+    fn on_control(&mut self, c: Control) {
+        Runner::on_control(self, c)
+    }
+    fn on_tick(&mut self) {
+        Runner::on_tick(self)
+    }
 }
 
 impl Runner {
@@ -343,22 +408,7 @@ impl Runner {
         mut control: mpsc::Receiver<Control>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                ev = rx.recv() => match ev {
-                    Some(ev) => self.on_event(ev),
-                    None => break,
-                },
-                c = control.recv() => match c {
-                    Some(Control::Stop) | None => break,
-                    Some(c) => self.on_control(c),
-                },
-                _ = tick.tick() => self.on_tick(),
-                _ = shutdown.changed() => break,
-            }
-        }
+        drive(&mut self, 100, &mut rx, &mut control, &mut shutdown).await;
         self.seg.flush(&mut self.events);
         self.drain_events();
         self.live.close();
@@ -482,6 +532,9 @@ impl Runner {
                     .unwrap_or_else(|e| e.into_inner())
                     .last_error = Some(e);
             }
+            SourceEvent::Segment(_) | SourceEvent::Alive => {
+                // only `origin://` sources send these, and those feed a relay (`hub::relay`)
+            }
             SourceEvent::Media(MediaEvent::Info(info)) => {
                 slot.info = Some(info.clone());
                 self.fo.on_info(ev.slot);
@@ -569,23 +622,7 @@ impl Runner {
 
     /// The archive gets a gap from now, with this reason, until the next recorded segment.
     fn pause_recording(&mut self, reason: archive::GapReason) {
-        if self.recording {
-            self.recording = false;
-            let why = match reason {
-                archive::GapReason::SourceLost => "no source on air",
-                archive::GapReason::RecordingStopped => "switched off, or the server is stopping",
-                archive::GapReason::Crash => "the server stopped unexpectedly",
-                archive::GapReason::Retention => "removed by retention",
-                _ => "recording interrupted",
-            };
-            self.event("recording_stopped", why.to_string());
-            if let Some(r) = &self.settings.recorder {
-                r.stopped(&self.id, self.settings.clock.now_utc(), reason);
-            }
-            let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-            st.recording = false;
-            st.recording_since = None;
-        }
+        self.recording.pause(reason);
     }
 
     /// The policy says: nothing on air for a while, show the slate.
@@ -704,19 +741,7 @@ impl Runner {
                 SegmentEvent::Segment(s) => {
                     self.counters.segments.fetch_add(1, Ordering::Relaxed);
                     if self.cfg.record && !self.open_is_slate {
-                        if let Some(r) = &self.settings.recorder {
-                            r.record(&self.id, &s);
-                            if !self.recording {
-                                self.recording = true;
-                                if let Some(ev) = &self.settings.events {
-                                    let now = self.settings.clock.now_utc().0;
-                                    ev.emit(&self.id, now, "recording_started", String::new());
-                                }
-                                let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-                                st.recording = true;
-                                st.recording_since = Some(s.start_utc);
-                            }
-                        }
+                        self.recording.segment(&s);
                     }
                     self.live.push_segment(s);
                 }

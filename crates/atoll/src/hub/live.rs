@@ -232,6 +232,8 @@ pub struct LiveOutput {
     target_s: AtomicU64,
     /// Discontinuities that slid out of the window (EXT-X-DISCONTINUITY-SEQUENCE).
     discontinuity_seq: AtomicU64,
+    /// The number of the newest segment (watched by edges' long-polls).
+    newest: tokio::sync::watch::Sender<u64>,
     pub hls_sessions: HlsSessions,
     pub ts_viewers: AtomicUsize,
     /// TS viewers dropped for being too slow.
@@ -265,6 +267,7 @@ impl LiveOutput {
             min_target_s,
             target_s: AtomicU64::new(min_target_s),
             discontinuity_seq: AtomicU64::new(0),
+            newest: tokio::sync::watch::channel(0).0,
             hls_sessions: HlsSessions::default(),
             ts_viewers: AtomicUsize::new(0),
             slow_viewers_dropped: AtomicU64::new(0),
@@ -291,6 +294,11 @@ impl LiveOutput {
                 segment_start,
             });
         }
+    }
+
+    /// Changes each time a segment is added.
+    pub fn subscribe_segments(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.newest.subscribe()
     }
 
     /// None once the channel has stopped.
@@ -402,6 +410,7 @@ impl LiveOutput {
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
         drop(_edit);
+        self.newest.send_replace(job.seq);
         if writer().tx.try_send(job).is_err() {
             SEGMENT_FILES_SKIPPED.fetch_add(1, Ordering::Relaxed);
         }

@@ -1,11 +1,15 @@
-//! The channel hub: the registry of running channels. Each channel is a runner task
-//! ([`channel`]) fed by its sources and read by viewers through its [`live::LiveOutput`].
+//! The channel hub: the registry of running channels. Each channel is a runner task fed by its
+//! sources and read by viewers through its [`live::LiveOutput`]: [`channel`] cuts segments from
+//! frames (origins), [`relay`] serves the segments an origin cut (edges).
 
 pub mod channel;
 pub mod failover;
 pub mod live;
 pub mod meter;
 pub mod rebase;
+pub mod recording;
+pub mod relay;
+pub mod sequencer;
 pub mod slate;
 
 use std::collections::HashMap;
@@ -86,8 +90,12 @@ impl Hub {
             match map.get(&ch.id) {
                 Some(h) => Some(h.clone()),
                 None => {
-                    let h =
-                        channel::spawn(ch.clone(), self.settings.clone(), self.shutdown.clone());
+                    let (settings, shutdown) = (self.settings.clone(), self.shutdown.clone());
+                    let h = if relay::is_relay(&ch) {
+                        relay::spawn(ch.clone(), settings, shutdown)
+                    } else {
+                        channel::spawn(ch.clone(), settings, shutdown)
+                    };
                     map.insert(ch.id.clone(), h);
                     None
                 }

@@ -1,12 +1,14 @@
 //! Ingest: sockets and pull clients that drive the pure protocol crates and feed a channel.
 //!
 //! Every source, whatever its protocol, ends as [`SourceEvent`]s carrying [`media::MediaEvent`]s
-//! into its channel's bounded event queue. Ingest never imports `api`; the channel runner
+//! into its channel's bounded event queue (an edge's `origin://` source carries the origin's
+//! finished segments instead: [`origin`]). Ingest never imports `api`; the channel runner
 //! (`hub`) decides which source is on air.
 
 pub mod hls_pull;
 pub mod http_client;
 pub mod http_ts;
+pub mod origin;
 pub mod rtmp_pull;
 pub mod rtmp_server;
 pub mod testsrc;
@@ -33,6 +35,10 @@ pub enum SourceEvent {
     PublisherGone {
         reason: String,
     },
+    /// A finished segment from an origin, to be served as it is (`origin://` sources).
+    Segment(Box<origin::Relayed>),
+    /// The origin answered (with or without a new segment): it is there.
+    Alive,
 }
 
 /// A source event tagged with the source slot and the generation of the task that sent it
@@ -96,6 +102,9 @@ pub enum SourceSpec {
     HttpTs { url: String },
     /// `testsrc://[?size=WxH&fps=N]`: the built-in test pattern.
     TestSrc { width: u32, height: u32, fps: u32 },
+    /// `origin://{channel}`: the channel's segments from the cluster's origins (edges only; set
+    /// by the edge when it follows the origin's lineup).
+    Origin { channel: String },
 }
 
 impl SourceSpec {
@@ -155,6 +164,21 @@ impl SourceSpec {
                         url: url.to_string(),
                     })
                 }
+            }
+            "origin" => {
+                if body.is_empty()
+                    || body.len() > 64
+                    || !body.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    })
+                {
+                    return Err(format!(
+                        "origin source '{url}': expected origin://CHANNEL-ID"
+                    ));
+                }
+                Ok(SourceSpec::Origin {
+                    channel: body.to_string(),
+                })
             }
             "testsrc" => {
                 let (width, height) = match param("size") {
@@ -240,8 +264,19 @@ pub fn spawn_source(spec: SourceSpec, label: String, tx: SourceTx) -> SourceTask
             let stop = stop.clone();
             tokio::task::spawn_blocking(move || testsrc::run(width, height, fps, label, tx, stop))
         }
+        SourceSpec::Origin { channel } => {
+            return spawn_origin(channel, origin::DEFAULT_MAX_SEGMENT_BYTES, tx)
+        }
     };
     SourceTask { handle, stop }
+}
+
+/// Starts an edge channel's `origin://` source (segments of at most `max_segment_bytes`).
+pub fn spawn_origin(channel: String, max_segment_bytes: usize, tx: SourceTx) -> SourceTask {
+    SourceTask {
+        handle: tokio::spawn(origin::run(channel, max_segment_bytes, tx)),
+        stop: Default::default(),
+    }
 }
 
 pub struct SourceTask {

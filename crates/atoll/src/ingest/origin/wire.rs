@@ -1,0 +1,52 @@
+//! What nodes of a cluster send each other as JSON (`/api/cluster/…`). The origin serialises,
+//! the edge deserialises: one definition for both sides.
+
+use serde::{Deserialize, Serialize};
+
+/// The header every node-to-node request carries (the cluster key).
+pub const KEY_HEADER: &str = "x-atoll-cluster-key";
+
+/// Longest wait an edge may ask of a segment long-poll.
+pub const MAX_WAIT_MS: u64 = 10_000;
+
+/// `GET /api/cluster/live/{id}?after=SEQ&wait_ms=N`: the channel's live segments after `SEQ`
+/// (all in the window without `after`), answered as soon as there is one or after `wait_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LiveSegments {
+    pub segments: Vec<SegmentMeta>,
+}
+
+/// One segment, as the origin's live playlist has it, plus what the archive needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SegmentMeta {
+    pub seq: u64,
+    /// Output-timeline DTS of its first frame (90 kHz).
+    pub start_90k: i64,
+    pub duration_90k: i64,
+    /// `#EXT-X-PROGRAM-DATE-TIME`, ms since the epoch.
+    pub start_utc_ms: i64,
+    pub discontinuity: bool,
+    pub clock_step: bool,
+    /// Size of `GET /api/cluster/live/{id}/{seq}.ts`.
+    pub bytes: u64,
+}
+
+/// `GET /api/cluster/lineup`: the channels an edge serves (no sources, no publish keys).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Lineup {
+    /// Changes whenever anything in `channels` changes.
+    pub revision: String,
+    pub channels: Vec<LineupChannel>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LineupChannel {
+    pub id: String,
+    pub name: String,
+    pub number: Option<i64>,
+    pub group: String,
+    pub logo: String,
+    pub record: bool,
+    pub retention_hours: u32,
+    pub epg_id: String,
+}
