@@ -170,11 +170,50 @@ pub struct Config {
 }
 
 /// `[cluster]` in the TOML file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// The cluster key (the same as the top-level `cluster_key`).
     pub key: Option<String>,
+    /// "on": viewer entry URLs answer 302 to the best healthy edge for the client; "off" (default).
+    pub redirect: String,
+    /// Where the edge-selection DNS responder listens (`0.0.0.0:53`); unset: no DNS.
+    pub dns_listen: Option<String>,
+    /// The service name it answers for (`tv.island.lan`): the zone delegated to it.
+    pub dns_name: Option<String>,
+    /// TTL of its answers, seconds.
+    pub dns_ttl: u32,
+    /// DNS-over-TCP connections served at once; more are closed at accept.
+    pub dns_tcp_max_connections: usize,
+    /// A DNS-over-TCP client must send each message within this many seconds.
+    pub dns_tcp_idle_seconds: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            key: None,
+            redirect: "off".into(),
+            dns_listen: None,
+            dns_name: None,
+            dns_ttl: 10,
+            dns_tcp_max_connections: 64,
+            dns_tcp_idle_seconds: 5,
+        }
+    }
+}
+
+/// A node name: 1..64 of A-Z, a-z, 0-9, '-', '_', '.'.
+pub fn valid_node_name(n: &str) -> Result<(), String> {
+    if n.is_empty()
+        || n.len() > 64
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err("node_name must be 1..64 of A-Z, a-z, 0-9, '-', '_', '.'".into());
+    }
+    Ok(())
 }
 
 /// What a node does in a cluster.
@@ -199,6 +238,16 @@ impl Config {
             .as_deref()
             .or(self.cluster.key.as_deref())
             .filter(|k| !k.is_empty())
+    }
+
+    /// Where viewers reach this node: `public_url`, else `http://{http}` when it listens on one
+    /// address (not 0.0.0.0 or [::]).
+    pub fn public_url(&self) -> Option<String> {
+        if let Some(u) = &self.public_url {
+            return Some(u.trim_end_matches('/').to_string());
+        }
+        let addr: std::net::SocketAddr = self.http.parse().ok()?;
+        (!addr.ip().is_unspecified()).then(|| format!("http://{addr}"))
     }
 
     /// This node's name: the setting, or the host name.
@@ -485,13 +534,35 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         }
     }
     if let Some(n) = &cfg.node_name {
-        if n.is_empty()
-            || n.len() > 64
-            || !n
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        {
-            return Err("node_name must be 1..64 of a-z, 0-9, '-', '_', '.'".into());
+        valid_node_name(n)?;
+    }
+    if let Some(l) = &cfg.cluster.dns_listen {
+        l.parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("[cluster] dns_listen: '{l}' is not an address:port"))?;
+        let name =
+            cfg.cluster.dns_name.as_deref().ok_or(
+                "[cluster] dns_listen needs dns_name (the service name, e.g. tv.island.lan)",
+            )?;
+        crate::cluster::dns::Zone::new(name, None, cfg.cluster.dns_ttl)
+            .map_err(|e| format!("[cluster] {e}"))?;
+    }
+    if !(1..=10_000).contains(&cfg.cluster.dns_tcp_max_connections) {
+        return Err("[cluster] dns_tcp_max_connections must be 1..10000".into());
+    }
+    if !(1..=300).contains(&cfg.cluster.dns_tcp_idle_seconds) {
+        return Err("[cluster] dns_tcp_idle_seconds must be 1..300".into());
+    }
+    if !(1..=3600).contains(&cfg.cluster.dns_ttl) {
+        return Err("[cluster] dns_ttl must be 1..3600".into());
+    }
+    if cfg.cluster.redirect != "on" && cfg.cluster.redirect != "off" {
+        return Err("[cluster] redirect must be \"on\" or \"off\"".into());
+    }
+    if let Some(u) = &cfg.public_url {
+        if !u.starts_with("http://") && !u.starts_with("https://") {
+            return Err(format!(
+                "public_url: '{u}' must start with http:// or https://"
+            ));
         }
     }
     if !(1..=600).contains(&cfg.failover_silence_seconds) {

@@ -160,6 +160,12 @@ pub mod stats {
     pub static READ_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
     /// Connections ended by the write timeout (a client that stopped reading).
     pub static WRITE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+    /// Bytes written to HTTP clients, both paths (heads, bodies, `sendfile`).
+    pub static BYTES_OUT: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn sent(n: usize) {
+        BYTES_OUT.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 
     pub(super) fn add(c: &AtomicU64) {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -252,6 +258,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections per client address; 0 = no cap.
     pub max_per_ip: usize,
+    /// Live playlists go to axum too (which may send the viewer to an edge: `[cluster] redirect`).
+    pub hand_over_playlists: bool,
 }
 
 /// Why a new connection was closed at once.
@@ -482,7 +490,9 @@ async fn connection(
                 }
             }
             Head::Live(req)
-                if front.viewer.token_key.is_none() && front.viewer.address_allowed(peer.ip()) =>
+                if front.viewer.token_key.is_none()
+                    && front.viewer.address_allowed(peer.ip())
+                    && !(limits.hand_over_playlists && req.what == LiveFile::Playlist) =>
             {
                 req
             }
@@ -623,6 +633,7 @@ async fn write_all_timed(
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
+        stats::sent(n);
         buf = &buf[n..];
     }
     Ok(())
@@ -722,6 +733,7 @@ async fn sendfile_body(
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
+        stats::sent(n);
     }
     Ok(())
 }
@@ -970,6 +982,7 @@ impl Prefixed {
     ) -> Poll<io::Result<usize>> {
         match r {
             Poll::Ready(Ok(n)) => {
+                stats::sent(n);
                 self.write_deadline = None;
                 if n > 0 {
                     // an answer is being written: the next bytes read start the next head, and
@@ -1096,6 +1109,7 @@ mod tests {
             write_timeout: Duration::from_secs(30),
             max_connections: max,
             max_per_ip: per_ip,
+            hand_over_playlists: false,
         }
     }
 

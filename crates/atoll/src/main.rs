@@ -100,6 +100,7 @@ fn http_limits(cfg: &config::Config, nofile: Option<u64>) -> fastpath::Limits {
         write_timeout: secs(cfg.http_write_timeout_seconds),
         max_connections,
         max_per_ip: cfg.http_max_connections_per_ip,
+        hand_over_playlists: cfg.cluster.redirect == "on",
     }
 }
 
@@ -189,8 +190,44 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         }
     }
 
-    // an edge: the origins, the choice between them, and the lineup they give
+    // an edge: the origins, the choice between them, the lineup they give, and reports to them
     let mut cluster_tasks = Vec::new();
+    let nodes = Arc::new(cluster::nodes::Nodes::new(
+        store
+            .with(|c| store::list_cluster_nodes(c))?
+            .into_iter()
+            .collect(),
+    ));
+    if let (Some(listen), Some(name)) = (&cfg.cluster.dns_listen, &cfg.cluster.dns_name) {
+        let listen: std::net::SocketAddr = listen.parse().context("[cluster] dns_listen")?;
+        // this node's own address: answered when no edge can take the client
+        let own = cfg
+            .public_url()
+            .as_deref()
+            .and_then(cluster::nodes::ipv4_host)
+            .or(match listen.ip() {
+                std::net::IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+                _ => None,
+            });
+        let zone =
+            cluster::dns::Zone::new(name, own, cfg.cluster.dns_ttl).map_err(anyhow::Error::msg)?;
+        cluster_tasks.push(
+            cluster::dns_server::start(
+                listen,
+                zone,
+                nodes.clone(),
+                clock.clone(),
+                own,
+                cluster::dns_server::Limits {
+                    max_tcp: cfg.cluster.dns_tcp_max_connections,
+                    tcp_idle: std::time::Duration::from_secs(cfg.cluster.dns_tcp_idle_seconds),
+                },
+                shutdown_rx.clone(),
+            )
+            .await
+            .with_context(|| format!("binding DNS on {listen}"))?,
+        );
+    }
     if edge {
         let key = cfg.cluster_key().unwrap_or_default();
         let up = ingest::origin::Upstream::new(&cfg.origins, key, clock.clone());
@@ -198,8 +235,21 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         tracing::info!(origins = ?up.origins, node = %cfg.node_name(), "edge: following the origin");
         cluster_tasks.push(tokio::spawn(up.clone().watch(shutdown_rx.clone())));
         cluster_tasks.push(tokio::spawn(cluster::follow::run(
-            up,
+            up.clone(),
             store.clone(),
+            hub.clone(),
+            clock.clone(),
+            shutdown_rx.clone(),
+        )));
+        let identity = Arc::new(cluster::report::Identity {
+            node: cfg.node_name(),
+            role: "edge",
+            public_url: cfg.public_url(),
+            archive_dir: archive_dir.clone(),
+        });
+        cluster_tasks.push(tokio::spawn(cluster::report::run(
+            up,
+            identity,
             hub.clone(),
             clock.clone(),
             shutdown_rx.clone(),
@@ -287,6 +337,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         cluster_key: cfg.cluster_key().map(Arc::from),
         node_name: cfg.node_name(),
         role: if edge { "edge" } else { "origin" },
+        nodes,
+        redirect: cfg.cluster.redirect == "on",
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(

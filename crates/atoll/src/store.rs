@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_recording.sql"),
     include_str!("../migrations/0003_epg.sql"),
     include_str!("../migrations/0004_accounts_audit.sql"),
+    include_str!("../migrations/0005_cluster.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +346,59 @@ pub fn delete_channel(c: &Connection, id: &str) -> Result<(), StoreError> {
         0 => Err(StoreError::NotFound),
         _ => Ok(()),
     }
+}
+
+/// What the operator set for a cluster node (`PUT /api/cluster/nodes/{name}`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeCapacity {
+    pub max_viewers: Option<u64>,
+    pub max_mbps: Option<f64>,
+    /// Client subnets this node serves first.
+    pub subnets: Vec<String>,
+}
+
+/// Every node's operator settings (`cluster_node`).
+pub fn list_cluster_nodes(c: &Connection) -> Result<Vec<(String, NodeCapacity)>, StoreError> {
+    let mut st = c.prepare("SELECT name, max_viewers, max_mbps, subnets FROM cluster_node")?;
+    let rows = st.query_map([], |r| {
+        let subnets: String = r.get(3)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            NodeCapacity {
+                max_viewers: r.get::<_, Option<i64>>(1)?.map(|v| v.max(0) as u64),
+                max_mbps: r.get(2)?,
+                subnets: subnets
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sets a node's operator settings.
+pub fn put_cluster_node(
+    c: &Connection,
+    name: &str,
+    cap: &NodeCapacity,
+    now_utc_ms: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO cluster_node (name, max_viewers, max_mbps, subnets, updated_utc_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (name) DO UPDATE SET max_viewers = ?2, max_mbps = ?3, subnets = ?4,
+             updated_utc_ms = ?5",
+        params![
+            name,
+            cap.max_viewers.map(|v| v.min(i64::MAX as u64) as i64),
+            cap.max_mbps,
+            cap.subnets.join("\n"),
+            now_utc_ms
+        ],
+    )?;
+    Ok(())
 }
 
 pub fn user_count(c: &Connection) -> Result<i64, StoreError> {

@@ -276,3 +276,313 @@ fn an_edge_moves_to_the_next_origin_when_its_origin_dies() {
         "{ch}"
     );
 }
+
+/// GET `path` from `port` with the connection's source address `from` (127.0.0.x): the status
+/// and the Location header.
+fn get_from(from: &str, port: u16, path: &str) -> (u16, Option<String>) {
+    let sock = std::net::TcpListener::bind((from, 0)).unwrap(); // the address is usable
+    drop(sock);
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(
+        &format!("{from}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    s.connect(
+        &format!("127.0.0.1:{port}")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let mut stream: std::net::TcpStream = s.into();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    let _ = stream.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp);
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head_value(&head, "location"))
+}
+
+#[test]
+fn edges_report_and_viewers_are_sent_to_a_healthy_edge_of_their_subnet() {
+    require("ffprobe");
+    let o = Atoll::start_with(
+        "cl-redirect-origin",
+        &[
+            ("segment_seconds", "2"),
+            ("cluster_key", KEY),
+            ("cluster", "{ redirect = \"on\" }"),
+        ],
+    );
+    let mut e1 = edge("cl-redirect-e1", &[&o]);
+    let e2 = edge("cl-redirect-e2", &[&o]);
+    // both edges report: healthy, with their load and a clock offset near zero
+    let nodes = || o.api("GET", "/api/cluster/nodes", None).1;
+    o.wait_for("two healthy edges", T, || {
+        nodes()
+            .as_array()
+            .is_some_and(|n| n.iter().filter(|n| n["healthy"] == true).count() == 2)
+    });
+    for n in nodes().as_array().unwrap() {
+        assert_eq!(n["role"], "edge", "{n}");
+        assert!(n["clock_offset_ms"].as_i64().unwrap().abs() < 2_000, "{n}");
+        assert!(
+            n["cpu"].is_number() && n["disk_free"].as_u64().unwrap() > 0,
+            "{n}"
+        );
+        assert!(
+            n["public_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:"),
+            "{n}"
+        );
+    }
+    // a bad report is refused, naming the field, and changes nothing
+    let report = |body: &[u8]| {
+        raw(
+            o.http,
+            "POST",
+            "/api/cluster/report",
+            &[
+                ("x-atoll-cluster-key", KEY_RAW),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    };
+    let bad = json!({"node": "a/b", "role": "edge", "public_url": null, "viewers": 0, "egress_mbps": 0.0,
+        "cpu_percent": 0.0, "disk_free_bytes": 0, "channels_pulled": 0, "channels_recorded": 0,
+        "archive_lag_s": null, "sent_utc_ms": 0});
+    let (s, _, b) = report(bad.to_string().as_bytes());
+    assert_eq!(s, 422, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("\"field\":\"node\""));
+    assert_eq!(report(b"{not json").0, 400);
+    assert_eq!(report(&vec![b' '; 64 << 10]).0, 413);
+    assert_eq!(nodes().as_array().unwrap().len(), 2);
+    // the operator gives each edge its subnet
+    for (name, subnet) in [
+        ("cl-redirect-e1", "127.0.0.2/32"),
+        ("cl-redirect-e2", "127.0.0.3/32"),
+    ] {
+        let (s, v) = o.api(
+            "PUT",
+            &format!("/api/cluster/nodes/{name}"),
+            Some(&json!({"max_viewers": 3000, "max_mbps": 300, "subnets": [subnet]}).to_string()),
+        );
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = o.api(
+        "PUT",
+        "/api/cluster/nodes/cl-redirect-e1",
+        Some(&json!({"subnets": ["not a subnet"]}).to_string()),
+    );
+    assert_eq!((s, v["field"].as_str()), (422, Some("subnets")), "{v}");
+    wait_segments(&e1, "demo", 2);
+    wait_segments(&e2, "demo", 2);
+    let e1_url = format!("http://127.0.0.1:{}", e1.http);
+    let e2_url = format!("http://127.0.0.1:{}", e2.http);
+    // each client is sent to the edge of its subnet, to the same URL
+    let (s, loc) = get_from("127.0.0.2", o.http, "/live/demo/index.m3u8");
+    assert_eq!(s, 302);
+    assert_eq!(
+        loc.as_deref(),
+        Some(&*format!("{e1_url}/live/demo/index.m3u8?abs=1"))
+    );
+    let (s, loc) = get_from("127.0.0.3", o.http, "/live/demo/mpegts");
+    assert_eq!(s, 302);
+    assert_eq!(
+        loc.as_deref(),
+        Some(&*format!("{e2_url}/live/demo/mpegts?abs=1"))
+    );
+    // segments are not redirected (a player that resolved them against the origin still plays)
+    let seq = segments(&playlist(&e1, "demo")).last().unwrap().0; // the origin's numbers
+    assert_eq!(
+        get_from("127.0.0.2", o.http, &format!("/live/demo/{seq}.ts")).0,
+        200
+    );
+    // the edge writes absolute URLs for a redirected player
+    let (s, b) = e1.get("/live/demo/index.m3u8?abs=1");
+    assert_eq!(s, 200);
+    let text = String::from_utf8(b).unwrap();
+    let uris: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !uris.is_empty()
+            && uris
+                .iter()
+                .all(|u| u.starts_with(&format!("{e1_url}/live/demo/"))),
+        "{text}"
+    );
+    // a real player follows the redirect and plays from the edge
+    let streams = ffprobe_streams(&o.url("/live/demo/index.m3u8"));
+    assert!(streams.iter().any(|s| s.starts_with("h264")), "{streams:?}");
+    // an edge that stops reporting is no longer named: its subnet goes to the other edge
+    e1.child.kill().unwrap();
+    e1.child.wait().unwrap();
+    let killed = Instant::now();
+    o.wait_for("the dead edge passed over", Duration::from_secs(15), || {
+        get_from("127.0.0.2", o.http, "/live/demo/index.m3u8")
+            .1
+            .as_deref()
+            == Some(&*format!("{e2_url}/live/demo/index.m3u8?abs=1"))
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        killed.elapsed()
+    );
+    assert!(nodes()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["name"] == "cl-redirect-e1" && n["healthy"] == false));
+    // with no edge left the origin serves the viewer itself
+    drop(e2);
+    o.wait_for("no edge left", Duration::from_secs(15), || {
+        get_from("127.0.0.3", o.http, "/live/demo/index.m3u8").0 == 200
+    });
+}
+
+/// `dig` against the responder; the whole output.
+fn dig(port: u16, args: &[&str]) -> String {
+    let out = std::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "+time=2",
+            "+tries=1",
+            "+nocookie",
+        ])
+        .args(args)
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dig_a(port: u16, args: &[&str]) -> String {
+    let mut a = vec!["tv.island.lan", "A", "+short"];
+    a.extend_from_slice(args);
+    dig(port, &a).trim().to_string()
+}
+
+#[test]
+fn dns_names_the_best_healthy_edge_for_the_asking_subnet() {
+    require("dig");
+    let dns_port = free_udp_port();
+    let cluster = format!(
+        "{{ dns_listen = \"127.0.0.1:{dns_port}\", dns_name = \"tv.island.lan\", dns_ttl = 10, \
+         dns_tcp_max_connections = 8, dns_tcp_idle_seconds = 2 }}"
+    );
+    let o = Atoll::start_with(
+        "cl-dns-origin",
+        &[
+            ("segment_seconds", "2"),
+            ("cluster_key", KEY),
+            ("cluster", &cluster),
+        ],
+    );
+    let edge_at = |name: &str, addr: &str| {
+        Atoll::start_with(
+            name,
+            &[
+                ("segment_seconds", "2"),
+                ("role", "\"edge\""),
+                ("origins", &format!("[\"http://127.0.0.1:{}\"]", o.http)),
+                ("cluster_key", KEY),
+                ("node_name", &format!("\"{name}\"")),
+                ("public_url", &format!("\"http://{addr}:8080\"")),
+            ],
+        )
+    };
+    let mut e1 = edge_at("cl-dns-e1", "127.0.0.12");
+    let mut e2 = edge_at("cl-dns-e2", "127.0.0.13");
+    for (name, subnets) in [
+        ("cl-dns-e1", json!(["10.1.0.0/16", "127.0.0.2/32"])),
+        ("cl-dns-e2", json!(["10.2.0.0/16", "127.0.0.3/32"])),
+    ] {
+        let (s, _) = o.api(
+            "PUT",
+            &format!("/api/cluster/nodes/{name}"),
+            Some(&json!({"subnets": subnets}).to_string()),
+        );
+        assert_eq!(s, 200);
+    }
+    o.wait_for("both edges named", T, || {
+        dig_a(dns_port, &["+subnet=10.1.2.0/24"]) == "127.0.0.12"
+            && dig_a(dns_port, &["+subnet=10.2.9.0/24"]) == "127.0.0.13"
+    });
+    // the asker's own address when there is no client subnet, over UDP and TCP
+    assert_eq!(dig_a(dns_port, &["-b", "127.0.0.2"]), "127.0.0.12");
+    assert_eq!(dig_a(dns_port, &["-b", "127.0.0.3", "+tcp"]), "127.0.0.13");
+    // authoritative, short TTL, the subnet echoed with the scope of the operator's rule
+    let full = dig(
+        dns_port,
+        &["tv.island.lan", "A", "+subnet=10.1.2.0/24", "+norec"],
+    );
+    assert!(full.contains(" aa"), "{full}");
+    assert!(full.contains("CLIENT-SUBNET: 10.1.2.0/24/16"), "{full}");
+    assert!(
+        full.lines()
+            .any(|l| l.starts_with("tv.island.lan.") && l.contains("\t10\tIN\tA\t127.0.0.12")),
+        "{full}"
+    );
+    // the zone: SOA and NS at the apex, NXDOMAIN below, REFUSED outside
+    assert!(dig(dns_port, &["tv.island.lan", "SOA", "+short"]).contains("ns.tv.island.lan."));
+    assert!(dig(dns_port, &["tv.island.lan", "NS", "+short"]).contains("ns.tv.island.lan."));
+    assert!(dig(dns_port, &["nope.tv.island.lan", "A"]).contains("status: NXDOMAIN"));
+    assert!(dig(dns_port, &["example.com", "A"]).contains("status: REFUSED"));
+    // hostile clients: TCP connections that send nothing (more than the cap) and UDP garbage;
+    // UDP answers go on at once, TCP once the idle ones are closed
+    let idle: Vec<std::net::TcpStream> = (0..20)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", dns_port)).ok())
+        .collect();
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut state = 0x1234_5678_9abc_def0u64;
+    for i in 0..2_000usize {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 1 + (state % 600) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|j| (state >> (j % 56)) as u8 ^ i as u8)
+            .collect();
+        let _ = junk.send_to(&bytes, ("127.0.0.1", dns_port));
+    }
+    assert_eq!(dig_a(dns_port, &["+subnet=10.1.2.0/24"]), "127.0.0.12");
+    o.wait_for("TCP answered again", Duration::from_secs(10), || {
+        dig_a(dns_port, &["+subnet=10.1.2.0/24", "+tcp"]) == "127.0.0.12"
+    });
+    drop(idle);
+    // an edge that stops reporting is not named any more: its clients go to the other edge
+    e1.child.kill().unwrap();
+    e1.child.wait().unwrap();
+    let killed = Instant::now();
+    o.wait_for("the dead edge dropped", Duration::from_secs(15), || {
+        dig_a(dns_port, &["+subnet=10.1.2.0/24"]) == "127.0.0.13"
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        killed.elapsed()
+    );
+    // no edge left: the origin's own address
+    e2.child.kill().unwrap();
+    e2.child.wait().unwrap();
+    o.wait_for("the origin itself", Duration::from_secs(15), || {
+        dig_a(dns_port, &["+subnet=10.2.9.0/24"]) == "127.0.0.1"
+    });
+}

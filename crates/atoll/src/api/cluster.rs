@@ -176,3 +176,289 @@ pub(super) async fn live_segment(
     );
     r
 }
+
+/// `POST /api/cluster/report`: a node's figures (every 2 s); answered with this origin's clock.
+pub(super) async fn report(
+    State(st): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<wire::ReportAck>, ApiError> {
+    if body.len() > wire::MAX_REPORT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            None,
+            "report too large",
+        ));
+    }
+    let r: wire::Report = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", None, e.to_string()))?;
+    if crate::config::valid_node_name(&r.node).is_err() {
+        return Err(ApiError::invalid(
+            "node",
+            "must be 1..64 of A-Z, a-z, 0-9, '-', '_', '.'",
+        ));
+    }
+    if r.role != "edge" && r.role != "origin" {
+        return Err(ApiError::invalid("role", "must be edge or origin"));
+    }
+    if let Some(u) = &r.public_url {
+        if !u.starts_with("http://") && !u.starts_with("https://") || u.len() > 200 {
+            return Err(ApiError::invalid("public_url", "must be an http(s):// URL"));
+        }
+    }
+    let now_utc = st.clock.now_utc().0;
+    st.nodes
+        .report(r, st.clock.now_mono_ms(), now_utc)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_nodes",
+                None,
+                format!(
+                    "{} healthy nodes known already",
+                    crate::cluster::nodes::MAX_NODES
+                ),
+            )
+        })?;
+    Ok(Json(wire::ReportAck {
+        origin_utc_ms: now_utc,
+    }))
+}
+
+/// `GET /api/cluster/nodes`: every node known, with its last report, health and capacity.
+pub(super) async fn nodes(State(st): State<AppState>, _: super::Authed) -> Json<serde_json::Value> {
+    let now = st.clock.now_mono_ms();
+    let list: Vec<serde_json::Value> = st
+        .nodes
+        .list()
+        .into_iter()
+        .map(|(name, node, cap)| {
+            let r = node.as_ref().map(|n| &n.report);
+            serde_json::json!({
+                "name": name,
+                "role": r.map(|r| r.role.clone()),
+                "public_url": r.and_then(|r| r.public_url.clone()),
+                "healthy": node.as_ref().is_some_and(|n| n.healthy(now)),
+                "last_report": node.as_ref().map(|n| media::UtcMs(n.received_utc_ms).to_rfc3339()),
+                "viewers": r.map(|r| r.viewers),
+                "egress_mbps": r.map(|r| r.egress_mbps),
+                "cpu": r.map(|r| r.cpu_percent),
+                "disk_free": r.map(|r| r.disk_free_bytes),
+                "clock_offset_ms": node.as_ref().map(|n| n.clock_offset_ms),
+                "channels": r.map(|r| serde_json::json!({"pulled": r.channels_pulled, "recorded": r.channels_recorded})),
+                "archive_lag_s": r.and_then(|r| r.archive_lag_s),
+                "max_viewers": cap.max_viewers,
+                "max_mbps": cap.max_mbps,
+                "subnets": cap.subnets,
+            })
+        })
+        .collect();
+    Json(serde_json::Value::Array(list))
+}
+
+/// `PUT /api/cluster/nodes/{name}` `{"max_viewers", "max_mbps", "subnets"}`: a node's capacity
+/// and the client subnets it serves first (fields not sent are kept).
+pub(super) async fn set_node(
+    State(st): State<AppState>,
+    who: super::Authed,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::config::valid_node_name(&name)
+        .map_err(|_| ApiError::invalid("name", "must be 1..64 of A-Z, a-z, 0-9, '-', '_', '.'"))?;
+    let body = super::json_object(&body)?;
+    if let Some(k) = body
+        .keys()
+        .find(|k| !["max_viewers", "max_mbps", "subnets"].contains(&k.as_str()))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            None,
+            format!("unknown field '{k}' (known: max_viewers, max_mbps, subnets)"),
+        ));
+    }
+    let mut cap = st
+        .nodes
+        .list()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, c)| c)
+        .unwrap_or_default();
+    if let Some(v) = body.get("max_viewers") {
+        cap.max_viewers = match v {
+            serde_json::Value::Null => None,
+            v => Some(v.as_u64().filter(|n| *n <= 10_000_000).ok_or_else(|| {
+                ApiError::invalid("max_viewers", "must be a whole number 0..10000000, or null")
+            })?),
+        };
+    }
+    if let Some(v) = body.get("max_mbps") {
+        cap.max_mbps = match v {
+            serde_json::Value::Null => None,
+            v => Some(
+                v.as_f64()
+                    .filter(|n| (0.0..=1_000_000.0).contains(n))
+                    .ok_or_else(|| ApiError::invalid("max_mbps", "must be 0..1000000, or null"))?,
+            ),
+        };
+    }
+    if let Some(v) = body.get("subnets") {
+        let list = v.as_array().filter(|a| a.len() <= 256).ok_or_else(|| {
+            ApiError::invalid("subnets", "must be a list of at most 256 CIDR subnets")
+        })?;
+        let mut subnets = Vec::new();
+        for s in list {
+            let s = s
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("subnets", "must be strings"))?;
+            crate::viewer::Subnet::parse(s).map_err(|e| ApiError::invalid("subnets", e))?;
+            subnets.push(s.trim().to_string());
+        }
+        cap.subnets = subnets;
+    }
+    let (n, c) = (name.clone(), cap.clone());
+    let now = st.clock.now_utc().0;
+    st.store
+        .call(move |conn| crate::store::put_cluster_node(conn, &n, &c, now))
+        .await
+        .map_err(ApiError::internal)?;
+    st.nodes.set_capacity(&name, cap.clone());
+    who.audit(
+        &st,
+        "cluster_node.update",
+        &name,
+        serde_json::json!({"max_viewers": cap.max_viewers, "max_mbps": cap.max_mbps, "subnets": cap.subnets}),
+    )
+    .await;
+    Ok(Json(serde_json::json!({
+        "name": name,
+        "max_viewers": cap.max_viewers,
+        "max_mbps": cap.max_mbps,
+        "subnets": cap.subnets,
+    })))
+}
+
+/// Whether a viewer URL is where watching starts (a live or catch-up playlist, an MPEG-TS
+/// stream, a download, the app playlist), as opposed to a segment named by a playlist.
+fn entry(path: &str) -> bool {
+    if path == "/playlist.m3u" {
+        return true;
+    }
+    let Some(file) = path
+        .strip_prefix("/live/")
+        .and_then(|r| r.split_once('/'))
+        .map(|(_, f)| f)
+    else {
+        return false;
+    };
+    !file.is_empty()
+        && !file.contains('/')
+        && crate::live_answer::parse_seq(file).is_none()
+        && !file.starts_with("rec-")
+}
+
+/// Sends viewers to an edge (origins with `[cluster] redirect = "on"`): a `302` to the chosen
+/// edge's same URL with `abs=1`, which makes the edge write absolute URLs in the playlist, so
+/// players that resolve relative URLs against the first URL still fetch from the edge. Without an
+/// edge that can take the viewer, this node serves it.
+pub(super) async fn redirect_viewers(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let abs = query.split('&').any(|kv| kv == "abs=1");
+    if st.redirect && req.method() == axum::http::Method::GET && entry(&path) && !abs {
+        let ip = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        if let Some(base) = st.nodes.send_viewer(ip, st.clock.now_mono_ms()) {
+            let sep = if query.is_empty() { "" } else { "&" };
+            let loc = format!("{}{path}?{query}{sep}abs=1", base.trim_end_matches('/'));
+            if let Ok(v) = HeaderValue::from_str(&loc) {
+                let mut r = StatusCode::FOUND.into_response();
+                r.headers_mut().insert(header::LOCATION, v);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r.headers_mut().insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+                return r;
+            }
+        }
+    }
+    if !abs {
+        return next.run(req).await;
+    }
+    let base = super::epg::base_url(&st, req.headers());
+    let dir = path
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .unwrap_or("")
+        .to_string();
+    let resp = next.run(req).await;
+    super::rewrite_playlist(resp, |text| absolute_uris(text, &base, &dir)).await
+}
+
+/// Every URI line of a playlist made absolute: `base` + `dir/` for relative ones, `base` for
+/// ones that start with `/`; absolute ones are kept.
+pub fn absolute_uris(text: &str, base: &str, dir: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64 * text.lines().count());
+    for l in text.lines() {
+        if l.is_empty() || l.starts_with('#') || l.contains("://") {
+            out.push_str(l);
+        } else if l.starts_with('/') {
+            out.push_str(base);
+            out.push_str(l);
+        } else {
+            out.push_str(base);
+            out.push_str(dir);
+            out.push('/');
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_where_watching_starts() {
+        for p in [
+            "/live/news/index.m3u8",
+            "/live/news/mpegts",
+            "/live/news/index-1700000000-3600.m3u8",
+            "/live/news/timeshift_abs-1700000000.m3u8",
+            "/live/news/archive-1700000000-60.ts",
+            "/playlist.m3u",
+        ] {
+            assert!(entry(p), "{p}");
+        }
+        for p in [
+            "/live/news/1700000001.ts",
+            "/live/news/rec-1700000000000.ts",
+            "/api/channels",
+            "/live/news",
+            "/epg.xml",
+        ] {
+            assert!(!entry(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn playlist_uris_become_absolute() {
+        let t = "#EXTM3U\n#EXTINF:6.000,\n17.ts\n#EXTINF:6.000,\n/live/a/rec-1.ts\nhttp://x/y.ts\n";
+        assert_eq!(
+            absolute_uris(t, "http://edge:8080", "/live/a"),
+            "#EXTM3U\n#EXTINF:6.000,\nhttp://edge:8080/live/a/17.ts\n#EXTINF:6.000,\nhttp://edge:8080/live/a/rec-1.ts\nhttp://x/y.ts\n"
+        );
+    }
+}

@@ -400,7 +400,7 @@ pub async fn search(
 }
 
 /// The base URL for absolute links: the configured public URL, else the request's Host.
-fn base_url(st: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &st.public_url {
         return u.trim_end_matches('/').to_string();
     }

@@ -60,6 +60,10 @@ pub struct AppState {
     pub node_name: String,
     /// "origin" or "edge".
     pub role: &'static str,
+    /// The cluster's nodes as their reports and the operator describe them (origins).
+    pub nodes: Arc<crate::cluster::nodes::Nodes>,
+    /// Send viewers to edges (`[cluster] redirect = "on"`).
+    pub redirect: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::redirect_viewers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             viewer_gate,
@@ -149,6 +157,14 @@ async fn viewer_gate(
             }
         }
     }
+    rewrite_playlist(resp, |text| {
+        crate::viewer::add_token_to_playlist(text, &token)
+    })
+    .await
+}
+
+/// A successful playlist answer with its text passed through `f` (anything else as it is).
+async fn rewrite_playlist(resp: Response, f: impl FnOnce(&str) -> String) -> Response {
     let is_playlist = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -159,9 +175,9 @@ async fn viewer_gate(
     }
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
-        return ApiError::internal("reading a playlist to sign").into_response();
+        return ApiError::internal("reading a playlist to rewrite").into_response();
     };
-    let text = crate::viewer::add_token_to_playlist(&String::from_utf8_lossy(&bytes), &token);
+    let text = f(&String::from_utf8_lossy(&bytes));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(text))
 }

@@ -16,6 +16,14 @@ fn schemas() -> Value {
         json!({"revision": s("string"), "channels": {"type": "array", "items": obj(json!({"id": s("string"), "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"), "record": s("boolean"), "retention_hours": s("integer"), "epg_id": s("string")}), &["id", "name"])}}),
         &["revision", "channels"],
     );
+    let report = obj(
+        json!({"node": s("string"), "role": s("string"), "public_url": n("string"), "viewers": s("integer"), "egress_mbps": s("number"), "cpu_percent": s("number"), "disk_free_bytes": s("integer"), "channels_pulled": s("integer"), "channels_recorded": s("integer"), "archive_lag_s": n("number"), "sent_utc_ms": s("integer")}),
+        &["node", "role", "sent_utc_ms"],
+    );
+    let node_capacity = obj(
+        json!({"max_viewers": n("integer"), "max_mbps": n("number"), "subnets": {"type": "array", "items": s("string")}}),
+        &[],
+    );
     let segment = obj(
         json!({"seq": s("integer"), "start_90k": s("integer"), "duration_90k": s("integer"), "start_utc_ms": s("integer"), "discontinuity": s("boolean"), "clock_step": s("boolean"), "bytes": s("integer")}),
         &["seq", "duration_90k", "start_utc_ms", "bytes"],
@@ -81,6 +89,8 @@ fn schemas() -> Value {
         "EpgSource": obj(json!({"id": s("integer"), "name": s("string"), "url": s("string"), "enabled": s("boolean"), "last_success": n("string"), "last_error": n("string"), "next_attempt": n("string")}), &["id", "name", "url"]),
         "EpgSourceList": arr("EpgSource"),
         "ClusterLineup": cluster_lineup,
+        "Report": report,
+        "NodeCapacity": node_capacity,
         "LiveSegments": live_segments,
     })
 }

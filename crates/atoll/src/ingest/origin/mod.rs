@@ -147,6 +147,19 @@ impl Upstream {
         .await
     }
 
+    /// POST a JSON body to origin `origin` with the cluster key.
+    pub async fn post_json(
+        &self,
+        origin: usize,
+        path: &str,
+        body: Bytes,
+        max_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Bytes, UpstreamError> {
+        self.request(origin, hyper::Method::POST, path, body, max_bytes, timeout)
+            .await
+    }
+
     async fn request(
         &self,
         origin: usize,

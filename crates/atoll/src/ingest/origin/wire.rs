@@ -50,3 +50,41 @@ pub struct LineupChannel {
     pub retention_hours: u32,
     pub epg_id: String,
 }
+
+/// `POST /api/cluster/report`: what a node tells every origin every [`REPORT_EVERY_MS`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub node: String,
+    /// "edge" or "origin".
+    pub role: String,
+    /// Where viewers reach this node (`http://edge-deck1:8080`); None: not sent viewers.
+    pub public_url: Option<String>,
+    /// HLS sessions seen in the last 30 s plus open MPEG-TS streams.
+    pub viewers: u64,
+    /// HTTP bytes sent per second over the last interval, in Mbit/s.
+    pub egress_mbps: f64,
+    /// Busy share of all cores, 0–100.
+    pub cpu_percent: f64,
+    /// Free bytes on the archive's disk.
+    pub disk_free_bytes: u64,
+    /// Channels with their origin source running.
+    pub channels_pulled: u64,
+    /// Channels archiving.
+    pub channels_recorded: u64,
+    /// Seconds since the newest segment the node received, worst channel (None: no channel).
+    pub archive_lag_s: Option<f64>,
+    /// The node's wall clock when it sent this (its offset from the origin is derived from it).
+    pub sent_utc_ms: i64,
+}
+
+/// The origin's answer to a report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReportAck {
+    /// The origin's wall clock when it received the report.
+    pub origin_utc_ms: i64,
+}
+
+/// How often nodes report; a node missing 3 reports is unhealthy.
+pub const REPORT_EVERY_MS: i64 = 2_000;
+/// Largest report body accepted.
+pub const MAX_REPORT_BYTES: usize = 16 << 10;
