@@ -78,7 +78,7 @@ export function channelsPage(ctx) {
   const group = h('select#ch-group', { 'aria-label': t('ch.filter.group') });
   const state = h('select#ch-state', { 'aria-label': t('ch.filter.state') },
     h('option', { value: '' }, `${t('ch.filter.state')}: ${t('common.all')}`),
-    ['live', 'connecting', 'offline', 'inactive'].map(s => h('option', { value: s, selected: prefs.state === s }, t(`state.${s}`))));
+    ['live', 'connecting', 'idle', 'offline', 'inactive'].map(s => h('option', { value: s, selected: prefs.state === s }, t(`state.${s}`))));
   const rec = h('select#ch-rec', { 'aria-label': t('ch.filter.rec') },
     h('option', { value: '' }, `${t('ch.filter.rec')}: ${t('common.all')}`),
     ['recording', 'waiting for source', 'error', 'stopped'].map(s => h('option', { value: s, selected: prefs.rec === s }, t(`rec.${s}`))));

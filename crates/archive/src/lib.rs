@@ -6,6 +6,7 @@
 //! no clock; callers pass the time (`now_utc`) wherever it matters.
 #![forbid(unsafe_code)]
 
+mod backfill;
 mod layout;
 mod queries;
 mod recovery;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use media::UtcMs;
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use backfill::Backfilled;
 pub use layout::valid_channel;
 use layout::{
     hour_dir, parse_file_name, parse_hour_dir, rel_path, MS_PER_HOUR, TMP_DIR, TMP_SUFFIX,

@@ -958,3 +958,58 @@ fn following_reads_are_bounded_batches_after_a_key() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn backfill_fills_a_gap_and_cuts_it_around_what_came() {
+    let dir = TempDir::new();
+    let (a, _) = open(&dir);
+    write_run(&a, "c", T0, 2); // ends T0+12s
+    write_run(&a, "c", T0 + 60_000, 2); // a 48 s source_lost gap before it
+    let seg = |start: i64| {
+        a.backfill_segment("c", UtcMs(T0 + start), SEG_90K, false, &ts(3, 9))
+            .unwrap()
+    };
+    let gaps = |a: &Archive| -> Vec<(i64, i64)> {
+        a.gaps("c", UtcMs(T0), UtcMs(T0 + 100_000))
+            .unwrap()
+            .iter()
+            .map(|g| (g.from_utc_ms - T0, g.to_utc_ms - T0))
+            .collect()
+    };
+    // into the middle of the gap: split in two
+    assert!(matches!(seg(30_000), Backfilled::Stored(_)));
+    assert_eq!(gaps(&a), [(12_000, 30_000), (36_000, 60_000)]);
+    // over a segment (also the one just stored), at or after the newest: refused, nothing changes
+    assert_eq!(seg(3_000), Backfilled::Overlaps);
+    assert_eq!(seg(33_000), Backfilled::Overlaps);
+    assert_eq!(seg(66_000), Backfilled::NotInThePast);
+    assert_eq!(seg(200_000), Backfilled::NotInThePast);
+    // the rest, segment by segment: the gaps go away
+    for s in [12_000, 18_000, 24_000, 36_000, 42_000, 48_000, 54_000] {
+        assert!(matches!(seg(s), Backfilled::Stored(_)), "{s}");
+    }
+    assert_eq!(gaps(&a), Vec::<(i64, i64)>::new());
+    let starts: Vec<i64> = a
+        .segments("c", UtcMs(T0), UtcMs(T0 + 100_000))
+        .unwrap()
+        .iter()
+        .map(|r| r.start_utc_ms - T0)
+        .collect();
+    assert_eq!(starts, (0..12).map(|i| i * 6_000).collect::<Vec<_>>());
+    check_invariant(&a);
+    // the live writer goes on after its newest segment, and a restart keeps everything
+    write_run(&a, "c", T0 + 72_000, 1);
+    drop(a);
+    let (a, report) = open(&dir);
+    assert!(!report.repaired_anything(), "{report:?}");
+    assert_eq!(
+        a.segments("c", UtcMs(T0), UtcMs(T0 + 100_000))
+            .unwrap()
+            .len(),
+        13
+    );
+    check_invariant(&a);
+    assert!(a
+        .backfill_segment("c", UtcMs(T0 + 1_000), SEG_90K, false, b"not ts")
+        .is_err());
+}

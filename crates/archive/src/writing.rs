@@ -98,55 +98,8 @@ impl Archive {
             }
         }
 
-        // The file.
-        let rel = rel_path(channel, start, duration_90k, discontinuity);
-        let path = self.root.join(&rel);
-        let dir = path
-            .parent()
-            .expect("segment path has a parent")
-            .to_path_buf();
-        let tmp_dir = self.root.join(channel).join(TMP_DIR);
-        if st.hour_dir.as_ref() != Some(&dir) {
-            self.make_dirs(&dir, &tmp_dir)?;
-            st.hour_dir = Some(dir.clone());
-        }
-        let file_name = path.file_name().expect("file name").to_owned();
-        let mut tmp_name = file_name.clone();
-        tmp_name.push(TMP_SUFFIX);
-        let tmp = tmp_dir.join(tmp_name);
-        let written = (|| -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(data)?;
-            if self.fsync {
-                f.sync_data()?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err("write", &tmp)(e));
-        }
-        let mut attempt = 0;
-        while let Err(e) = fs::rename(&tmp, &path) {
-            attempt += 1;
-            // Retention removes hour directories it empties; one may go between our check and
-            // the rename. Make it again.
-            if e.kind() == io::ErrorKind::NotFound
-                && attempt < 3
-                && self.make_dirs(&dir, &tmp_dir).is_ok()
-            {
-                continue;
-            }
-            let _ = fs::remove_file(&tmp);
-            st.hour_dir = None;
-            return Err(io_err("rename", &path)(e));
-        }
-        let synced_recently =
-            matches!(st.last_dir_sync_utc_ms, Some(t) if (0..1000).contains(&(start - t)));
-        if self.fsync && !synced_recently {
-            fsync_dir(&dir)?;
-            st.last_dir_sync_utc_ms = Some(start);
-        }
+        let (rel, path) =
+            self.write_file(&mut st, channel, start, duration_90k, discontinuity, data)?;
 
         // The row (and the gap before it).
         let end = start + layout::duration_ms(duration_90k);
@@ -216,6 +169,69 @@ impl Archive {
             discontinuity,
             path,
         })
+    }
+
+    /// A segment's file: written to the channel's `.tmp`, synced, renamed into its hour
+    /// directory (made when missing). Returns its relative and absolute paths.
+    pub(crate) fn write_file(
+        &self,
+        st: &mut ChanState,
+        channel: &str,
+        start: i64,
+        duration_90k: i64,
+        discontinuity: bool,
+        data: &[u8],
+    ) -> Result<(PathBuf, PathBuf)> {
+        let rel = rel_path(channel, start, duration_90k, discontinuity);
+        let path = self.root.join(&rel);
+        let dir = path
+            .parent()
+            .expect("segment path has a parent")
+            .to_path_buf();
+        let tmp_dir = self.root.join(channel).join(TMP_DIR);
+        if st.hour_dir.as_ref() != Some(&dir) {
+            self.make_dirs(&dir, &tmp_dir)?;
+            st.hour_dir = Some(dir.clone());
+        }
+        let file_name = path.file_name().expect("file name").to_owned();
+        let mut tmp_name = file_name.clone();
+        tmp_name.push(TMP_SUFFIX);
+        let tmp = tmp_dir.join(tmp_name);
+        let written = (|| -> io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(data)?;
+            if self.fsync {
+                f.sync_data()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("write", &tmp)(e));
+        }
+        let mut attempt = 0;
+        while let Err(e) = fs::rename(&tmp, &path) {
+            attempt += 1;
+            // Retention removes hour directories it empties; one may go between our check and
+            // the rename. Make it again.
+            if e.kind() == io::ErrorKind::NotFound
+                && attempt < 3
+                && self.make_dirs(&dir, &tmp_dir).is_ok()
+            {
+                continue;
+            }
+            let _ = fs::remove_file(&tmp);
+            st.hour_dir = None;
+            return Err(io_err("rename", &path)(e));
+        }
+        let synced_recently =
+            matches!(st.last_dir_sync_utc_ms, Some(t) if (0..1000).contains(&(start - t)));
+        if self.fsync && !synced_recently {
+            fsync_dir(&dir)?;
+            st.last_dir_sync_utc_ms = Some(start);
+        }
+
+        Ok((rel, path))
     }
 
     /// Creates a segment's hour directory (and the channel's `.tmp`); new directory entries are

@@ -77,6 +77,9 @@ pub struct Config {
     pub cluster_key: Option<String>,
     /// This node's name in the cluster (default: the host name).
     pub node_name: Option<String>,
+    /// An edge pulls a channel that does not record only while it is watched, and this many
+    /// seconds after its last viewer.
+    pub edge_idle_seconds: u64,
     /// Cluster settings of an origin.
     pub cluster: ClusterConfig,
     // Limits: RTMP
@@ -285,6 +288,7 @@ impl Default for Config {
             origins: Vec::new(),
             cluster_key: None,
             node_name: None,
+            edge_idle_seconds: 60,
             cluster: ClusterConfig::default(),
             // Limits: RTMP
             rtmp_max_connections: 64,
@@ -545,6 +549,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             )?;
         crate::cluster::dns::Zone::new(name, None, cfg.cluster.dns_ttl)
             .map_err(|e| format!("[cluster] {e}"))?;
+    }
+    if !(5..=86_400).contains(&cfg.edge_idle_seconds) {
+        return Err("edge_idle_seconds must be 5..86400".into());
     }
     if !(1..=10_000).contains(&cfg.cluster.dns_tcp_max_connections) {
         return Err("[cluster] dns_tcp_max_connections must be 1..10000".into());

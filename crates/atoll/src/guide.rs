@@ -295,12 +295,24 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-/// Imports a parsed guide: maps XMLTV channels onto ours (by `epg_id`, else by exact display name),
+/// A fingerprint of the stored guide: changes when a sync imported something (edges fetch the
+/// origin's guide again when it changes).
+pub fn revision(c: &Connection) -> Result<String, StoreError> {
+    let (n, last): (i64, Option<i64>) = c.query_row(
+        "SELECT (SELECT count(*) FROM programme), (SELECT max(last_success_utc_ms) FROM epg_source)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(format!("{n}-{}", last.unwrap_or(0)))
+}
+
+/// Imports a parsed guide (`source_id`: the source it came from; None for an edge's copy of its
+/// origin's guide): maps XMLTV channels onto ours (by `epg_id`, else by exact display name),
 /// normalises each schedule and merges it with what is stored (future replaced, past kept within
 /// the archive window), all in one transaction.
 pub fn import(
     c: &mut Connection,
-    source_id: i64,
+    source_id: Option<i64>,
     guide: &epg::Guide,
     now: UtcMs,
 ) -> Result<ImportReport, StoreError> {
@@ -847,7 +859,7 @@ pub async fn sync_source(store: &Store, clock: &dyn Clock, src: Source, l: &Limi
             })??;
         let id = src.id;
         store
-            .call(move |c| import(c, id, &guide, started))
+            .call(move |c| import(c, Some(id), &guide, started))
             .await
             .map_err(|e| format!("storing the guide: {e}"))
     }

@@ -125,6 +125,7 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
     let live = &ch.live;
     match what {
         LiveFile::Playlist => {
+            live.asked(hub.settings.clock.now_mono_ms());
             let playlist = live.snapshot().playlist.clone();
             if playlist.is_empty() {
                 return LiveAnswer::not_found(STARTING);
@@ -154,12 +155,15 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
                 body: Body::Segment { data, file },
             }
         }
-        LiveFile::Stream => LiveAnswer {
-            status: StatusCode::OK,
-            content_type: TS_TYPE,
-            cache_control: STREAM_CACHE,
-            body: Body::Stream(live.clone()),
-        },
+        LiveFile::Stream => {
+            live.asked(hub.settings.clock.now_mono_ms());
+            LiveAnswer {
+                status: StatusCode::OK,
+                content_type: TS_TYPE,
+                cache_control: STREAM_CACHE,
+                body: Body::Stream(live.clone()),
+            }
+        }
         LiveFile::Unknown => LiveAnswer::not_found(UNKNOWN),
     }
 }

@@ -171,6 +171,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             failover_silence_ms: cfg.failover_silence_seconds as i64 * 1000,
             return_after_ms: cfg.failover_return_seconds as i64 * 1000,
             slate_after_ms: 1500,
+            relay_idle_ms: cfg.edge_idle_seconds as i64 * 1000,
             slate,
             recorder: Some(recorder.clone()),
             events: Some(events.clone()),
@@ -239,6 +240,14 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             store.clone(),
             hub.clone(),
             clock.clone(),
+            shutdown_rx.clone(),
+        )));
+        cluster_tasks.push(tokio::spawn(cluster::backfill::run(
+            up.clone(),
+            archive.clone(),
+            hub.clone(),
+            clock.clone(),
+            cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
             shutdown_rx.clone(),
         )));
         let identity = Arc::new(cluster::report::Identity {

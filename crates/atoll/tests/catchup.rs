@@ -13,13 +13,6 @@ use serde_json::json;
 const T: Duration = Duration::from_secs(60);
 const CONFIG: &[(&str, &str)] = &[("segment_seconds", "2")];
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn start_recorded_udp(a: &Atoll, id: &str) -> (u16, Killer) {
     let port = free_udp_port();
     let body =

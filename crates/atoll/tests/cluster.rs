@@ -18,21 +18,25 @@ fn origin(name: &str) -> Atoll {
 }
 
 fn edge(name: &str, origins: &[&Atoll]) -> Atoll {
+    edge_with(name, origins, &[])
+}
+
+fn edge_with(name: &str, origins: &[&Atoll], extra: &[(&str, &str)]) -> Atoll {
     let list: Vec<String> = origins
         .iter()
         .map(|o| format!("\"http://127.0.0.1:{}\"", o.http))
         .collect();
     let origins = format!("[{}]", list.join(", "));
-    Atoll::start_with(
-        name,
-        &[
-            ("segment_seconds", "2"),
-            ("role", "\"edge\""),
-            ("origins", &origins),
-            ("cluster_key", KEY),
-            ("node_name", &format!("\"{name}\"")),
-        ],
-    )
+    let node = format!("\"{name}\"");
+    let mut cfg = vec![
+        ("segment_seconds", "2"),
+        ("role", "\"edge\""),
+        ("origins", &origins),
+        ("cluster_key", KEY),
+        ("node_name", &node),
+    ];
+    cfg.extend_from_slice(extra);
+    Atoll::start_with(name, &cfg)
 }
 
 /// (seq, extinf, pdt, discontinuity before it) of every segment of a live playlist.
@@ -179,7 +183,7 @@ fn an_edge_serves_the_origins_own_segments_and_records_them() {
 #[test]
 fn an_edge_follows_the_origins_lineup_within_seconds() {
     let o = origin("cl-lineup-origin");
-    let e = edge("cl-lineup-edge", &[&o]);
+    let e = edge_with("cl-lineup-edge", &[&o], &[("edge_idle_seconds", "5")]);
     let ids = |a: &Atoll| -> Vec<String> {
         a.api("GET", "/api/channels", None)
             .1
@@ -206,8 +210,52 @@ fn an_edge_follows_the_origins_lineup_within_seconds() {
     assert_eq!(on_edge["name"], "News");
     assert_eq!(on_edge["number"], 7);
     assert_eq!(on_edge["record"], false);
-    // and it plays there
+    // it does not record: the edge pulls it only when asked for
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(e.channel("news")["state"], "idle");
     wait_segments(&e, "news", 2);
+    assert_eq!(e.channel("news")["state"], "live");
+    // and stops pulling a while after the last viewer (the channel API asks nothing)
+    e.wait_for("news idle again", Duration::from_secs(20), || {
+        e.channel("news")["state"] == "idle"
+    });
+    assert_eq!(e.get("/api/player/channels").0, 200);
+    // the origin's guide follows: a source on the origin, its programmes on the edge
+    let guides = o.dir.join("data").join("guides");
+    std::fs::create_dir_all(&guides).unwrap();
+    std::fs::write(
+        guides.join("news.xml"),
+        guide_xml("news.test", "Bulletin", 8),
+    )
+    .unwrap();
+    let (s, _) = o.api(
+        "PUT",
+        "/api/channels/news",
+        Some(&json!({"epg_id": "news.test"}).to_string()),
+    );
+    assert_eq!(s, 200);
+    let (s, v) = o.api(
+        "POST",
+        "/api/epg/sources",
+        Some(&json!({"name": "news", "url": "news.xml"}).to_string()),
+    );
+    assert_eq!(s, 201, "{v}");
+    let titles = |a: &Atoll| -> Vec<String> {
+        a.api("GET", "/api/epg?channel=news", None).1["programmes"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .map(|p| p["title"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    o.wait_for("the guide on the origin", T, || titles(&o).len() == 8);
+    e.wait_for(
+        "the same guide on the edge",
+        Duration::from_secs(10),
+        || titles(&e) == titles(&o),
+    );
     // renamed and renumbered
     let (s, _) = o.api(
         "PUT",
@@ -585,4 +633,122 @@ fn dns_names_the_best_healthy_edge_for_the_asking_subnet() {
     o.wait_for("the origin itself", Duration::from_secs(15), || {
         dig_a(dns_port, &["+subnet=10.2.9.0/24"]) == "127.0.0.1"
     });
+}
+
+/// A TCP relay to `to` that the test can cut (connections refused, open ones closed) and restore:
+/// the backbone link of an edge.
+struct Link {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Link {
+    fn new(to: u16) -> Link {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<std::net::TcpStream>::new()));
+        let (c, o) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for a in l.incoming() {
+                let Ok(a) = a else { continue };
+                if c.load(Relaxed) {
+                    continue; // dropped: the peer sees its connection closed
+                }
+                let Ok(b) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                {
+                    let mut o = o.lock().unwrap();
+                    o.push(a.try_clone().unwrap());
+                    o.push(b.try_clone().unwrap());
+                }
+                for (mut r, mut w) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut r, &mut w);
+                        let _ = w.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Link { port, cut, open }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::Relaxed);
+        if cut {
+            for s in self.open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_edge_cut_off_from_its_origin_back_fills_its_archive() {
+    let o = origin("cl-backfill-origin");
+    let link = Link::new(o.http);
+    let e = Atoll::start_with(
+        "cl-backfill-edge",
+        &[
+            ("segment_seconds", "2"),
+            ("role", "\"edge\""),
+            ("origins", &format!("[\"http://127.0.0.1:{}\"]", link.port)),
+            ("cluster_key", KEY),
+        ],
+    );
+    e.wait_for("the edge recording", T, || {
+        e.api("GET", "/api/channels/demo/recording", None).1["segments"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 3
+    });
+    let cut_at = now_s();
+    link.set_cut(true);
+    e.wait_for("the edge noticing", T, || {
+        e.channel("demo")["state"] != "live"
+    });
+    std::thread::sleep(Duration::from_secs(20));
+    link.set_cut(false);
+    let restored_at = now_s();
+    wait_segments(&e, "demo", 3);
+    // the hole while cut off is recorded as a gap, then filled from the origin's archive
+    let gaps = |a: &Atoll| {
+        a.api(
+            "GET",
+            &format!(
+                "/api/channels/demo/archive?from={}&to={}",
+                cut_at - 4,
+                restored_at + 4
+            ),
+            None,
+        )
+        .1["gaps"]
+            .as_array()
+            .map(|g| g.len())
+            .unwrap_or(99)
+    };
+    assert_eq!(gaps(&o), 0, "the origin recorded all along");
+    e.wait_for("the hole seen on the edge", Duration::from_secs(15), || {
+        gaps(&e) >= 1
+    });
+    e.wait_for(
+        "the edge's hole back-filled",
+        Duration::from_secs(90),
+        || gaps(&e) == 0,
+    );
+    // and the minute plays from the edge's own archive
+    let range = format!(
+        "/live/demo/index-{}-{}.m3u8",
+        cut_at - 2,
+        restored_at - cut_at + 4
+    );
+    let (_, dur) = ffmpeg_read(&e.url(&range), 60);
+    assert!(
+        dur >= (restored_at - cut_at) as f64,
+        "{dur} s played of the {} s cut off",
+        restored_at - cut_at
+    );
 }

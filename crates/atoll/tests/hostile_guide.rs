@@ -15,53 +15,6 @@ use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(30);
 
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A small XMLTV file: `n` half-hour programmes on `xmltv_id` from two hours ago.
-fn guide_xml(xmltv_id: &str, title: &str, n: i64) -> String {
-    let t0 = now_s() / 1800 * 1800 - 2 * 3600;
-    let fmt = |t: i64| {
-        let (d, s) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-        let (y, m, dd) = civil(d);
-        format!(
-            "{y:04}{m:02}{dd:02}{:02}{:02}{:02} +0000",
-            s / 3600,
-            s % 3600 / 60,
-            s % 60
-        )
-    };
-    let mut x = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv>\n<channel id=\"{xmltv_id}\"><display-name>{xmltv_id}</display-name></channel>\n"
-    );
-    for i in 0..n {
-        x.push_str(&format!(
-            "<programme start=\"{}\" stop=\"{}\" channel=\"{xmltv_id}\"><title>{title} {i}</title></programme>\n",
-            fmt(t0 + i * 1800),
-            fmt(t0 + (i + 1) * 1800)
-        ));
-    }
-    x.push_str("</tv>\n");
-    x
-}
-
-/// Days since 1970-01-01 to (year, month, day).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// A gzip of `<tv>` followed by `mib` MiB of spaces and empty comments (small XML events, so only
 /// the size caps stop it): a few hundred KiB that expand without end.
 fn gzip_bomb(mib: usize) -> Vec<u8> {

@@ -60,9 +60,9 @@ pub(super) async fn ping(State(st): State<AppState>) -> Json<serde_json::Value> 
 
 /// `GET /api/cluster/lineup`: the active channels, as an edge serves them.
 pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, ApiError> {
-    let channels = st
+    let (channels, guide_revision) = st
         .store
-        .read(store::list_channels)
+        .read(|c| Ok((store::list_channels(c)?, crate::guide::revision(c)?)))
         .await
         .map_err(store_err)?;
     let channels: Vec<LineupChannel> = channels
@@ -81,7 +81,11 @@ pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, A
         .collect();
     let text = serde_json::to_string(&channels).map_err(ApiError::internal)?;
     let revision = format!("{:016x}", fnv1a(text.as_bytes()));
-    Ok(Json(Lineup { revision, channels }))
+    Ok(Json(Lineup {
+        revision,
+        channels,
+        guide_revision,
+    }))
 }
 
 /// FNV-1a: a stable fingerprint of the lineup (not a security property).
@@ -175,6 +179,100 @@ pub(super) async fn live_segment(
         HeaderValue::from_static(crate::live_answer::TS_TYPE),
     );
     r
+}
+
+#[derive(Deserialize)]
+pub(super) struct RangeQuery {
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// `GET /api/cluster/archive/{id}?from_ms=&to_ms=`: archived segments starting in the range.
+pub(super) async fn archive_list(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<wire::ArchiveList>, ApiError> {
+    if !super::channels::valid_id(&id) {
+        return Err(ApiError::invalid("id", "not a channel id"));
+    }
+    if q.to_ms <= q.from_ms {
+        return Err(ApiError::invalid("to_ms", "must be after from_ms"));
+    }
+    let archive = st.archive.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        archive.segments_limit(
+            &id,
+            media::UtcMs(q.from_ms),
+            media::UtcMs(q.to_ms),
+            wire::MAX_ARCHIVE_LIST,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(wire::ArchiveList {
+        segments: rows
+            .into_iter()
+            .filter(|r| r.start_utc_ms >= q.from_ms)
+            .map(|r| wire::ArchivedSegment {
+                start_utc_ms: r.start_utc_ms,
+                duration_90k: r.duration_90k,
+                discontinuity: r.discontinuity,
+                bytes: r.bytes.max(0) as u64,
+            })
+            .collect(),
+    }))
+}
+
+/// `GET /api/cluster/archive/{id}/{start_utc_ms}.ts`: one archived segment's bytes.
+pub(super) async fn archive_segment(
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+            "no such archived segment",
+        )
+        .into_response()
+    };
+    let Some(start) = file
+        .strip_suffix(".ts")
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|s| *s >= 0)
+    else {
+        return not_found();
+    };
+    if !super::channels::valid_id(&id) {
+        return not_found();
+    }
+    let archive = st.archive.clone();
+    let read = tokio::task::spawn_blocking(move || -> Option<Vec<u8>> {
+        let row = archive
+            .segments(&id, media::UtcMs(start), media::UtcMs(start + 1))
+            .ok()?
+            .into_iter()
+            .find(|r| r.start_utc_ms == start)?;
+        let (mut f, _pin) = archive.open_segment(&row).ok()??;
+        let mut out = Vec::with_capacity(row.bytes.max(0) as usize);
+        std::io::Read::read_to_end(&mut f, &mut out).ok()?;
+        Some(out)
+    })
+    .await;
+    match read {
+        Ok(Some(data)) => {
+            let mut r = bytes::Bytes::from(data).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::live_answer::TS_TYPE),
+            );
+            r
+        }
+        _ => not_found(),
+    }
 }
 
 /// `POST /api/cluster/report`: a node's figures (every 2 s); answered with this origin's clock.

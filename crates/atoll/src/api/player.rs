@@ -70,7 +70,12 @@ pub(super) async fn channels(State(st): State<AppState>) -> Result<Response, Api
         let (state, slate) = match st.hub.get(&ch.id) {
             Some(h) => {
                 let s = h.status();
-                (s.state.as_str(), s.slate)
+                // an edge's unwatched channel plays as soon as it is asked for
+                let state = match s.state {
+                    crate::hub::State::Idle => "live",
+                    other => other.as_str(),
+                };
+                (state, s.slate)
             }
             None => ("offline", false),
         };

@@ -33,7 +33,8 @@ pub fn edge_channel(c: &LineupChannel) -> Channel {
         active: true,
         record: c.record,
         retention_hours: c.retention_hours,
-        epg_id: c.epg_id.clone(),
+        // the edge's guide is the origin's export, where channels go by their ids
+        epg_id: c.id.clone(),
     }
 }
 
@@ -73,6 +74,9 @@ pub async fn run(
 ) {
     let mut applied: Option<String> = None;
     let mut last_error: Option<String> = None;
+    // the guide: the revision imported, and the fetch in progress (one at a time)
+    let mut guide_applied: Option<String> = None;
+    let mut guide_task: Option<tokio::task::JoinHandle<Option<String>>> = None;
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -102,12 +106,87 @@ pub async fn run(
             }
         };
         last_error = None;
-        if applied.as_ref() == Some(&lineup.revision) {
-            continue;
+        if applied.as_ref() != Some(&lineup.revision) {
+            match apply(&store, &hub, clock.now_utc().0, &lineup).await {
+                Ok(()) => {
+                    applied = Some(lineup.revision);
+                    guide_applied = None; // new channels: their programmes too
+                }
+                Err(e) => tracing::warn!("applying the origin's lineup: {e}"),
+            }
         }
-        match apply(&store, &hub, clock.now_utc().0, &lineup).await {
-            Ok(()) => applied = Some(lineup.revision),
-            Err(e) => tracing::warn!("applying the origin's lineup: {e}"),
+        if let Some(t) = guide_task.take_if(|t| t.is_finished()) {
+            if let Ok(Some(rev)) = t.await {
+                guide_applied = Some(rev);
+            }
+        }
+        if guide_task.is_none()
+            && applied.is_some()
+            && guide_applied.as_ref() != Some(&lineup.guide_revision)
+        {
+            guide_task = Some(tokio::spawn(follow_guide(
+                up.clone(),
+                origin,
+                store.clone(),
+                clock.clone(),
+                lineup.guide_revision.clone(),
+            )));
+        }
+    }
+}
+
+/// Fetches the origin's guide and imports it (the edge's programmes become the origin's);
+/// returns the revision imported. The guide limits (`guide_*`) apply as to any source.
+async fn follow_guide(
+    up: Arc<Upstream>,
+    origin: usize,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    revision: String,
+) -> Option<String> {
+    let l = crate::guide::limits().clone();
+    let gz = match up
+        .get(
+            origin,
+            "/api/cluster/guide",
+            l.max_fetch_bytes.min(usize::MAX as u64) as usize,
+            l.fetch_timeout,
+        )
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("guide from {}: {e}", up.origins[origin]);
+            return None;
+        }
+    };
+    let parsed = tokio::task::spawn_blocking(move || {
+        crate::guide::decode_and_parse(std::io::Cursor::new(gz), &l)
+    })
+    .await
+    .ok()?;
+    let guide = match parsed {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!("guide from {}: {e}", up.origins[origin]);
+            return None;
+        }
+    };
+    let now = clock.now_utc();
+    match store
+        .call(move |c| crate::guide::import(c, None, &guide, now))
+        .await
+    {
+        Ok(r) => {
+            tracing::info!(
+                programmes = r.programmes_imported,
+                "guide from the origin imported (revision {revision})"
+            );
+            Some(revision)
+        }
+        Err(e) => {
+            tracing::warn!("importing the origin's guide: {e}");
+            None
         }
     }
 }

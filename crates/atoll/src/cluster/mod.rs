@@ -3,6 +3,7 @@
 //! origin's segments (`hub::relay`, `ingest::origin`); everything else — live serving, the
 //! archive, catch-up, the player — is the same code as on an origin.
 
+pub mod backfill;
 pub mod dns;
 pub mod dns_server;
 pub mod follow;

@@ -23,6 +23,8 @@ pub enum State {
     Live,
     Offline,
     Connecting,
+    /// An edge's channel that is pulled on demand, unwatched now.
+    Idle,
 }
 
 impl State {
@@ -31,6 +33,7 @@ impl State {
             State::Live => "live",
             State::Offline => "offline",
             State::Connecting => "connecting",
+            State::Idle => "idle",
         }
     }
 }

@@ -234,6 +234,9 @@ pub struct LiveOutput {
     discontinuity_seq: AtomicU64,
     /// The number of the newest segment (watched by edges' long-polls).
     newest: tokio::sync::watch::Sender<u64>,
+    /// When a viewer last asked for the playlist or the stream (monotonic ms; an edge pulls a
+    /// channel that does not record only while it is asked for).
+    last_asked_ms: std::sync::atomic::AtomicI64,
     pub hls_sessions: HlsSessions,
     pub ts_viewers: AtomicUsize,
     /// TS viewers dropped for being too slow.
@@ -268,6 +271,7 @@ impl LiveOutput {
             target_s: AtomicU64::new(min_target_s),
             discontinuity_seq: AtomicU64::new(0),
             newest: tokio::sync::watch::channel(0).0,
+            last_asked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             hls_sessions: HlsSessions::default(),
             ts_viewers: AtomicUsize::new(0),
             slow_viewers_dropped: AtomicU64::new(0),
@@ -308,6 +312,26 @@ impl LiveOutput {
             backlog: feed.current_chunks.clone(),
             rx: feed.tx.as_ref()?.subscribe(),
         })
+    }
+
+    /// A viewer asked for the playlist or the stream at `now_mono_ms`.
+    pub fn asked(&self, now_mono_ms: i64) {
+        self.last_asked_ms.store(now_mono_ms, Ordering::Relaxed);
+    }
+
+    /// When a viewer last asked (monotonic ms; `i64::MIN`: never).
+    pub fn last_asked(&self) -> i64 {
+        self.last_asked_ms.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the segments (an edge stopped pulling an unwatched channel): the next viewer gets
+    /// "starting" until new ones come, never stale ones. Numbers go on rising.
+    pub fn clear(&self) {
+        let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(LiveSnapshot::default());
+        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
+        feed.current_chunks.clear();
     }
 
     /// The channel stopped (deleted, deactivated, shutdown): every TS response ends.

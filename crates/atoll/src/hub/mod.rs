@@ -37,6 +37,8 @@ pub struct Settings {
     pub return_after_ms: i64,
     /// The slate starts this long after a channel loses its last source.
     pub slate_after_ms: i64,
+    /// An edge stops pulling a channel that does not record this long after its last viewer.
+    pub relay_idle_ms: i64,
     pub slate: Arc<slate::SlateLoop>,
     /// Archives recording channels' segments (None: no archive, e.g. in unit tests).
     pub recorder: Option<Arc<crate::recorder::Recorder>>,

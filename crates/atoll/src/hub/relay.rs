@@ -104,13 +104,32 @@ impl Relay {
         ));
     }
 
+    fn stop_source(&mut self) {
+        self.task = None;
+        self.generation += 1; // what the stopped task still sends is ignored
+        self.connected_to = None;
+        self.last_alive_ms = None;
+        self.last_segment_ms = None;
+        self.live.clear();
+        tracing::info!(channel = %self.id, "no viewer: stopped pulling from the origin");
+    }
+
+    /// Pulled while it records, or while it is watched (and `relay_idle_ms` after).
+    fn wanted(&self, now: i64) -> bool {
+        self.cfg.record
+            || self.live.ts_viewers.load(Ordering::Relaxed) > 0
+            || now.saturating_sub(self.live.last_asked()) < self.settings.relay_idle_ms
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Tagged>,
         mut control: mpsc::Receiver<Control>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        self.start_source();
+        if self.wanted(self.settings.clock.now_mono_ms()) {
+            self.start_source();
+        }
         super::channel::drive(&mut self, 250, &mut rx, &mut control, &mut shutdown).await;
         self.task = None;
         self.live.close();
@@ -205,9 +224,24 @@ impl Relay {
 
     fn on_tick(&mut self) {
         let now = self.settings.clock.now_mono_ms();
-        if self.task.as_ref().is_some_and(|t| t.is_finished()) {
-            tracing::warn!(channel = %self.id, "origin source ended; restarting it");
-            self.start_source();
+        match (self.wanted(now), &self.task) {
+            (true, None) => {
+                tracing::info!(channel = %self.id, "asked for: pulling from the origin");
+                self.start_source();
+            }
+            (true, Some(t)) if t.is_finished() => {
+                tracing::warn!(channel = %self.id, "origin source ended; restarting it");
+                self.start_source();
+            }
+            (false, Some(_)) => self.stop_source(),
+            _ => {}
+        }
+        if self.task.is_none() {
+            let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            st.state = State::Idle;
+            st.active_source = None;
+            st.input_bitrate_bps = 0;
+            return;
         }
         let silence = self.settings.failover_silence_ms;
         let alive = self.last_alive_ms.is_some_and(|t| now - t < silence);

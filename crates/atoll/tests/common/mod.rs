@@ -871,3 +871,38 @@ pub fn connect_from(from: [u8; 4], port: u16) -> std::io::Result<TcpStream> {
     )?;
     Ok(s.into())
 }
+
+/// Now, in whole seconds since the epoch.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A small XMLTV file: `n` half-hour programmes on `xmltv_id` from two hours ago.
+pub fn guide_xml(xmltv_id: &str, title: &str, n: i64) -> String {
+    let t0 = now_s() / 1800 * 1800 - 2 * 3600;
+    let fmt = |t: i64| {
+        let (d, s) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        let (y, m, dd) = media::time::civil_from_days(d);
+        format!(
+            "{y:04}{m:02}{dd:02}{:02}{:02}{:02} +0000",
+            s / 3600,
+            s % 3600 / 60,
+            s % 60
+        )
+    };
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<tv>\n<channel id=\"{xmltv_id}\"><display-name>{xmltv_id}</display-name></channel>\n"
+    );
+    for i in 0..n {
+        x.push_str(&format!(
+            "<programme start=\"{}\" stop=\"{}\" channel=\"{xmltv_id}\"><title>{title} {i}</title></programme>\n",
+            fmt(t0 + i * 1800),
+            fmt(t0 + (i + 1) * 1800)
+        ));
+    }
+    x.push_str("</tv>\n");
+    x
+}

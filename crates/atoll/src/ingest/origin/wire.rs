@@ -37,6 +37,9 @@ pub struct Lineup {
     /// Changes whenever anything in `channels` changes.
     pub revision: String,
     pub channels: Vec<LineupChannel>,
+    /// Changes whenever the origin's guide changed (`GET /api/cluster/guide` has it).
+    #[serde(default)]
+    pub guide_revision: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -88,3 +91,22 @@ pub struct ReportAck {
 pub const REPORT_EVERY_MS: i64 = 2_000;
 /// Largest report body accepted.
 pub const MAX_REPORT_BYTES: usize = 16 << 10;
+
+/// `GET /api/cluster/archive/{id}?from_ms=A&to_ms=B`: the origin's archived segments that start
+/// in `[A, B)` (at most [`MAX_ARCHIVE_LIST`]); each one's bytes are
+/// `GET /api/cluster/archive/{id}/{start_utc_ms}.ts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ArchiveList {
+    pub segments: Vec<ArchivedSegment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ArchivedSegment {
+    pub start_utc_ms: i64,
+    pub duration_90k: i64,
+    pub discontinuity: bool,
+    pub bytes: u64,
+}
+
+/// Most segments one archive list holds.
+pub const MAX_ARCHIVE_LIST: usize = 1_000;

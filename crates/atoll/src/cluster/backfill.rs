@@ -1,0 +1,166 @@
+//! An edge back-fills its archive from the origin's: every [`EVERY`], for each recording
+//! channel, the holes of the edge's archive in its retention window are asked of the origin
+//! (`/api/cluster/archive/{id}`), and the origin's segments that fit a hole are fetched and
+//! stored into it (`archive::Archive::backfill_segment`). After an edge or link outage the
+//! catch-up window is whole again. A hole the origin has no segment for is not asked again
+//! until it changes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use archive::{Archive, Backfilled};
+use media::{Clock, UtcMs};
+use tokio::sync::watch;
+
+use crate::hub::Hub;
+use crate::ingest::origin::wire::{self, ArchiveList};
+use crate::ingest::origin::Upstream;
+
+/// How often the holes are looked at.
+pub const EVERY: Duration = Duration::from_secs(15);
+/// Segments fetched per round at most (the backbone is shared with live).
+pub const PER_ROUND: usize = 200;
+/// Holes younger than this are left to the live relay.
+const SETTLE_MS: i64 = 20_000;
+/// Holes remembered as unfillable at most.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// Back-fills until shutdown.
+pub async fn run(
+    up: Arc<Upstream>,
+    archive: Arc<Archive>,
+    hub: Arc<Hub>,
+    clock: Arc<dyn Clock>,
+    max_segment_bytes: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut unfillable: HashSet<(String, i64, i64)> = HashSet::new();
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let mut budget = PER_ROUND;
+        for h in hub.all() {
+            if budget == 0 {
+                break;
+            }
+            let st = h.status();
+            if !st.recording {
+                continue;
+            }
+            let now = clock.now_utc().0;
+            let (a, id) = (archive.clone(), h.id.clone());
+            let window_ms = 7 * 86_400_000;
+            let Ok(Ok(gaps)) = tokio::task::spawn_blocking(move || {
+                a.gaps(&id, UtcMs(now - window_ms), UtcMs(now - SETTLE_MS))
+            })
+            .await
+            else {
+                continue;
+            };
+            for g in gaps {
+                if budget == 0 || *shutdown.borrow() {
+                    break;
+                }
+                let key = (h.id.clone(), g.from_utc_ms, g.to_utc_ms);
+                if unfillable.contains(&key) {
+                    continue;
+                }
+                match fill(
+                    &up,
+                    &archive,
+                    &h.id,
+                    g.from_utc_ms,
+                    g.to_utc_ms,
+                    max_segment_bytes,
+                    &mut budget,
+                )
+                .await
+                {
+                    Ok(0) => {
+                        if unfillable.len() >= MAX_REMEMBERED {
+                            unfillable.clear();
+                        }
+                        unfillable.insert(key);
+                    }
+                    Ok(n) => {
+                        tracing::info!(channel = %h.id, segments = n, from = %UtcMs(g.from_utc_ms).to_rfc3339(), "archive back-filled from the origin")
+                    }
+                    Err(e) => {
+                        tracing::debug!(channel = %h.id, "back-fill: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fills the hole `[from, to)` of `channel` with the origin's segments that fit in it; returns
+/// how many were stored.
+async fn fill(
+    up: &Upstream,
+    archive: &Arc<Archive>,
+    channel: &str,
+    from: i64,
+    to: i64,
+    max_segment_bytes: usize,
+    budget: &mut usize,
+) -> Result<usize, String> {
+    let origin = up.current();
+    // a segment that started a little before the hole may still fit after its neighbour's end
+    let path = format!(
+        "/api/cluster/archive/{channel}?from_ms={}&to_ms={to}",
+        from - 1_000
+    );
+    let list: ArchiveList = up
+        .get(origin, &path, 1 << 20, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
+    let mut stored = 0;
+    for s in list.segments.into_iter().take(wire::MAX_ARCHIVE_LIST) {
+        if *budget == 0 {
+            break;
+        }
+        let end = s.start_utc_ms + s.duration_90k / 90;
+        if s.start_utc_ms + archive::ADJACENT_MS < from
+            || end > to + archive::ADJACENT_MS
+            || s.bytes as usize > max_segment_bytes
+        {
+            continue;
+        }
+        *budget -= 1;
+        let data = up
+            .get(
+                origin,
+                &format!("/api/cluster/archive/{channel}/{}.ts", s.start_utc_ms),
+                max_segment_bytes,
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let (a, ch) = (archive.clone(), channel.to_string());
+        let r = tokio::task::spawn_blocking(move || {
+            a.backfill_segment(
+                &ch,
+                UtcMs(s.start_utc_ms),
+                s.duration_90k,
+                s.discontinuity,
+                &data,
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match r {
+            Ok(Backfilled::Stored(_)) => stored += 1,
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(stored)
+}
