@@ -15,3 +15,11 @@ CREATE TABLE cluster_node (
     -- When the operator last changed it.
     updated_utc_ms INTEGER NOT NULL
 ) STRICT;
+
+-- Facts about this node that outlive a restart, as key = value.
+-- 'promoted_utc_ms': when `atoll cluster promote` made this backup origin the writer (it stops
+-- following the primary's configuration and takes changes itself).
+CREATE TABLE node_setting (
+    key TEXT PRIMARY KEY NOT NULL CHECK (length(key) BETWEEN 1 AND 64),
+    value TEXT NOT NULL
+) STRICT;

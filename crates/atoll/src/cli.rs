@@ -9,6 +9,34 @@ use crate::auth;
 use crate::config::{Config, UserCommand};
 use crate::store::{self, Role, Store};
 
+/// `atoll cluster promote`: this backup origin stops following its primary and takes changes
+/// itself (a running server notices within a second). Written to the audit log.
+pub fn promote(cfg: &Config) -> anyhow::Result<()> {
+    let db = cfg.data.join("atoll.db");
+    if !db.exists() {
+        bail!("no database at {} (pass --data)", db.display());
+    }
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    if let Some(t) = store.with(|c| store::node_setting(c, crate::cluster::follow::PROMOTED))? {
+        println!("already promoted (at {t} ms); this node takes changes itself");
+        return Ok(());
+    }
+    store
+        .with(|c| store::set_node_setting(c, crate::cluster::follow::PROMOTED, &now.to_string()))?;
+    let detail = serde_json::json!({"promoted_utc_ms": now}).to_string();
+    store.with(|c| crate::journal::audit(c, now, "cli", "", "cluster.promote", "", &detail))?;
+    println!(
+        "promoted: this node no longer follows its primary and takes changes itself. \
+         Remove --follow from its settings, and reconfigure the old primary to --follow this one \
+         before it runs again."
+    );
+    Ok(())
+}
+
 pub fn user(cmd: &UserCommand, cfg: &Config) -> anyhow::Result<()> {
     let db = cfg.data.join("atoll.db");
     if !db.exists() {

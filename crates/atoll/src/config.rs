@@ -14,6 +14,7 @@ USAGE:
     atoll user passwd NAME [OPTIONS]
     atoll user disable NAME [OPTIONS]
     atoll user enable NAME [OPTIONS]
+    atoll cluster promote [OPTIONS]   make this backup origin the writer (stops following)
       The password is read from ATOLL_USER_PASSWORD, or asked for on the terminal (or one line
       of standard input). Works while the server runs; the account's console sessions end.
 
@@ -24,6 +25,7 @@ OPTIONS:
     --rtmp ADDR     RTMP listen address for encoders               [env ATOLL_RTMP, default 0.0.0.0:1935]
     --role ROLE     origin (default) or edge
     --origin URL    an edge's origin, http://HOST:PORT; repeat for backups, in order of preference
+    --follow URL    a backup origin: follow this primary's configuration until promoted
     --cluster-key KEY  shared secret of the cluster's nodes         [env ATOLL_CLUSTER_KEY]
     --node-name NAME   this node's name in the cluster              [default: the host name]
     --public-url URL   base of the absolute URLs this node gives out (http://edge-deck1:8080)
@@ -73,6 +75,8 @@ pub struct Config {
     pub role: String,
     /// An edge's origins, in order of preference (`http://origin-a:8080`).
     pub origins: Vec<String>,
+    /// A backup origin: the primary whose configuration it follows read-only, until promoted.
+    pub follow: Option<String>,
     /// The shared secret nodes of one cluster authenticate with (same as `[cluster] key`).
     pub cluster_key: Option<String>,
     /// This node's name in the cluster (default: the host name).
@@ -286,6 +290,7 @@ impl Default for Config {
             viewer_subnets: Vec::new(),
             role: "origin".into(),
             origins: Vec::new(),
+            follow: None,
             cluster_key: None,
             node_name: None,
             edge_idle_seconds: 60,
@@ -343,6 +348,8 @@ pub enum Command {
     Serve(Config),
     /// `atoll user …`: account maintenance on the database in the configured data directory.
     User(UserCommand, Config),
+    /// `atoll cluster promote`: on the database in the configured data directory.
+    ClusterPromote(Config),
     Help,
     Version,
 }
@@ -351,8 +358,15 @@ pub enum Command {
 pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, String> {
     let mut it = args.iter().peekable();
     let mut user_cmd = None;
+    let mut promote = false;
     if it.peek().map(|s| s.as_str()) == Some("serve") {
         it.next();
+    } else if it.peek().map(|s| s.as_str()) == Some("cluster") {
+        it.next();
+        match it.next().map(|s| s.as_str()) {
+            Some("promote") => promote = true,
+            _ => return Err("atoll cluster: say promote".into()),
+        }
     } else if it.peek().map(|s| s.as_str()) == Some("user") {
         it.next();
         let action = it
@@ -381,6 +395,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     let (mut config_file, mut data, mut http, mut rtmp) = (None, None, None, None);
     let (mut role, mut origins, mut cluster_key, mut node_name, mut public_url) =
         (None, Vec::new(), None, None, None);
+    let mut follow = None;
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
@@ -401,6 +416,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--rtmp" => rtmp = Some(value("--rtmp")?),
             "--role" if user_cmd.is_none() => role = Some(value("--role")?),
             "--origin" => origins.push(value("--origin")?),
+            "--follow" => follow = Some(value("--follow")?),
             "--cluster-key" => cluster_key = Some(value("--cluster-key")?),
             "--node-name" => node_name = Some(value("--node-name")?),
             "--public-url" => public_url = Some(value("--public-url")?),
@@ -444,6 +460,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !origins.is_empty() {
         cfg.origins = origins;
+    }
+    if let Some(v) = follow {
+        cfg.follow = Some(v);
     }
     if let Some(v) = cluster_key {
         cfg.cluster_key = Some(v);
@@ -517,7 +536,20 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             ))
         }
     }
-    for o in &cfg.origins {
+    if let Some(f) = &cfg.follow {
+        if cfg.role != "origin" {
+            return Err("--follow is for a backup origin (role origin)".into());
+        }
+        if cfg.cluster_key().is_none() {
+            return Err(
+                "a backup origin needs the cluster key (--cluster-key, cluster_key)".into(),
+            );
+        }
+        if cfg.origins.contains(f) {
+            return Err("--follow names the primary origin; --origin is for edges".into());
+        }
+    }
+    for o in cfg.origins.iter().chain(cfg.follow.iter()) {
         let rest = o.strip_prefix("http://").ok_or_else(|| {
             format!("origins: '{o}' must be an http:// URL (http://origin-a:8080)")
         })?;
@@ -577,6 +609,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     Ok(match user_cmd {
         Some(u) => Command::User(u, cfg),
+        None if promote => Command::ClusterPromote(cfg),
         None => Command::Serve(cfg),
     })
 }
@@ -673,5 +706,27 @@ mod tests {
             assert!(parse(&args(bad), |_| None).is_err(), "{bad}");
         }
         assert_eq!(Config::default().role(), Role::Origin);
+        // a backup origin
+        let Command::Serve(c) = parse(
+            &args(&format!(
+                "--follow http://origin-a:8080 --cluster-key {key}"
+            )),
+            |_| None,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.follow.as_deref(), Some("http://origin-a:8080"));
+        assert!(parse(&args("--follow http://origin-a:8080"), |_| None).is_err());
+        assert!(parse(
+            &args(&format!("--follow ftp://a --cluster-key {key}")),
+            |_| None
+        )
+        .is_err());
+        assert!(matches!(
+            parse(&args("cluster promote --data /d"), |_| None),
+            Ok(Command::ClusterPromote(c)) if c.data == PathBuf::from("/d")
+        ));
+        assert!(parse(&args("cluster demote"), |_| None).is_err());
     }
 }

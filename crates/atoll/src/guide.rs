@@ -316,11 +316,25 @@ pub fn import(
     guide: &epg::Guide,
     now: UtcMs,
 ) -> Result<ImportReport, StoreError> {
+    import_as(c, source_id, guide, now, false)
+}
+
+/// As [`import`]; with `by_channel_id` the XMLTV ids are our channel ids (another node's
+/// export: what an edge or a backup origin imports from its origin).
+pub fn import_as(
+    c: &mut Connection,
+    source_id: Option<i64>,
+    guide: &epg::Guide,
+    now: UtcMs,
+    by_channel_id: bool,
+) -> Result<ImportReport, StoreError> {
     let channels = store::list_channels(c)?;
     // XMLTV id -> our channel ids
     let mut map: HashMap<&str, Vec<&str>> = HashMap::new();
     for ch in &channels {
-        let xid = if !ch.epg_id.is_empty() {
+        let xid = if by_channel_id {
+            Some(ch.id.as_str())
+        } else if !ch.epg_id.is_empty() {
             Some(ch.epg_id.as_str())
         } else {
             guide

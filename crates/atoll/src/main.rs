@@ -39,6 +39,13 @@ fn main() {
             }
             return;
         }
+        Ok(config::Command::ClusterPromote(cfg)) => {
+            if let Err(e) = cli::promote(&cfg) {
+                eprintln!("atoll cluster promote: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Ok(config::Command::Version) => {
             println!("atoll {}", env!("CARGO_PKG_VERSION"));
             return;
@@ -229,6 +236,30 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             .with_context(|| format!("binding DNS on {listen}"))?,
         );
     }
+    // a backup origin: the primary's configuration, until promoted
+    let promoted = store
+        .with(|c| store::node_setting(c, cluster::follow::PROMOTED))?
+        .is_some();
+    let following = Arc::new(std::sync::atomic::AtomicBool::new(
+        cfg.follow.is_some() && !promoted,
+    ));
+    if let (Some(primary), false) = (&cfg.follow, promoted) {
+        let key = cfg.cluster_key().unwrap_or_default();
+        let up = ingest::origin::Upstream::new(std::slice::from_ref(primary), key, clock.clone());
+        tracing::info!(%primary, "backup origin: following the primary's configuration (read-only until `atoll cluster promote`)");
+        cluster_tasks.push(tokio::spawn(cluster::follow::run(
+            up,
+            store.clone(),
+            hub.clone(),
+            clock.clone(),
+            cluster::follow::Mode::Backup {
+                following: following.clone(),
+            },
+            shutdown_rx.clone(),
+        )));
+    } else if cfg.follow.is_some() {
+        tracing::warn!("--follow is set but this node was promoted: it takes changes itself");
+    }
     if edge {
         let key = cfg.cluster_key().unwrap_or_default();
         let up = ingest::origin::Upstream::new(&cfg.origins, key, clock.clone());
@@ -240,6 +271,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             store.clone(),
             hub.clone(),
             clock.clone(),
+            cluster::follow::Mode::Edge,
             shutdown_rx.clone(),
         )));
         cluster_tasks.push(tokio::spawn(cluster::backfill::run(
@@ -348,6 +380,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         role: if edge { "edge" } else { "origin" },
         nodes,
         redirect: cfg.cluster.redirect == "on",
+        following,
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(

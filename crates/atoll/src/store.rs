@@ -348,6 +348,25 @@ pub fn delete_channel(c: &Connection, id: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A node setting (`node_setting`), if set.
+pub fn node_setting(c: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(c.query_row(
+        "SELECT value FROM node_setting WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()?)
+}
+
+pub fn set_node_setting(c: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO node_setting (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
 /// What the operator set for a cluster node (`PUT /api/cluster/nodes/{name}`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeCapacity {

@@ -752,3 +752,80 @@ fn an_edge_cut_off_from_its_origin_back_fills_its_archive() {
         restored_at - cut_at
     );
 }
+
+#[test]
+fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
+    let p = origin("cl-primary");
+    let b = Atoll::start_with(
+        "cl-backup",
+        &[
+            ("segment_seconds", "2"),
+            ("cluster_key", KEY),
+            ("follow", &format!("\"http://127.0.0.1:{}\"", p.http)),
+        ],
+    );
+    // the primary's channels, sources and keys included, within seconds
+    let sports = json!({"id": "sports", "name": "Sports", "sources": ["testsrc://?size=320x240"]});
+    let studio = json!({"id": "studio", "name": "Studio", "publish_key": "studio-key-1"});
+    for c in [&sports, &studio] {
+        assert_eq!(p.api("POST", "/api/channels", Some(&c.to_string())).0, 201);
+    }
+    b.wait_for(
+        "the primary's channels on the backup",
+        Duration::from_secs(5),
+        || {
+            b.api("GET", "/api/channels/studio", None).0 == 200
+                && b.api("GET", "/api/channels/sports", None).0 == 200
+        },
+    );
+    assert_eq!(
+        b.channel("sports")["sources"],
+        p.channel("sports")["sources"]
+    );
+    assert_eq!(b.channel("studio")["publish_key"], "studio-key-1");
+    // it ingests them itself
+    wait_segments(&b, "sports", 2);
+    // and refuses changes of its own while following
+    let (s, v) = b.api(
+        "POST",
+        "/api/channels",
+        Some(&json!({"id": "mine", "name": "Mine"}).to_string()),
+    );
+    assert_eq!((s, v["error"].as_str()), (409, Some("following")), "{v}");
+    // promoted from the command line while it runs: it takes changes, and follows no more
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["cluster", "promote", "--data"])
+        .arg(b.dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("promoted"));
+    b.wait_for("the backup taking changes", Duration::from_secs(5), || {
+        b.api(
+            "POST",
+            "/api/channels",
+            Some(
+                &json!({"id": "mine", "name": "Mine", "sources": ["testsrc://?size=320x240"]})
+                    .to_string(),
+            ),
+        )
+        .0 == 201
+    });
+    assert_eq!(
+        p.api(
+            "POST",
+            "/api/channels",
+            Some(&json!({"id": "later", "name": "Later"}).to_string())
+        )
+        .0,
+        201
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(b.api("GET", "/api/channels/later", None).0, 404);
+    assert_eq!(b.api("GET", "/api/channels/mine", None).0, 200);
+    assert!(b.log_text().contains("promoted"));
+}

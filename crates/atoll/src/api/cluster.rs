@@ -88,6 +88,39 @@ pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, A
     }))
 }
 
+/// `GET /api/cluster/config`: every channel as configured (a backup origin follows it).
+pub(super) async fn config(
+    State(st): State<AppState>,
+) -> Result<Json<wire::OriginConfig>, ApiError> {
+    let (channels, guide_revision) = st
+        .store
+        .read(|c| Ok((store::list_channels(c)?, crate::guide::revision(c)?)))
+        .await
+        .map_err(store_err)?;
+    let channels: Vec<wire::ConfigChannel> = channels
+        .into_iter()
+        .map(|c| wire::ConfigChannel {
+            id: c.id,
+            name: c.name,
+            number: c.number,
+            group: c.group,
+            logo: c.logo,
+            sources: c.sources,
+            publish_key: c.publish_key,
+            active: c.active,
+            record: c.record,
+            retention_hours: c.retention_hours,
+            epg_id: c.epg_id,
+        })
+        .collect();
+    let text = serde_json::to_string(&channels).map_err(ApiError::internal)?;
+    Ok(Json(wire::OriginConfig {
+        revision: format!("{:016x}", fnv1a(text.as_bytes())),
+        channels,
+        guide_revision,
+    }))
+}
+
 /// FNV-1a: a stable fingerprint of the lineup (not a security property).
 fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {

@@ -64,6 +64,8 @@ pub struct AppState {
     pub nodes: Arc<crate::cluster::nodes::Nodes>,
     /// Send viewers to edges (`[cluster] redirect = "on"`).
     pub redirect: bool,
+    /// A backup origin following its primary (channel changes refused until promoted).
+    pub following: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub fn router(state: AppState) -> Router {

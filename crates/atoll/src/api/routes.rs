@@ -157,6 +157,7 @@ pub const ROUTES: &[Route] = &[
     Route { query: &[("from_ms", "integer", "start, ms since the epoch"), ("to_ms", "integer", "end, ms since the epoch")],
         ..op("get", "/api/cluster/archive/{id}", "cluster", "Node to node: archived segments starting in a range (edges back-fill from it)", Cluster, None, (200, "Object"), |m| on(m, cluster::archive_list)) },
     op("get", "/api/cluster/archive/{id}/{file}", "cluster", "Node to node: one archived segment's bytes ({start_utc_ms}.ts)", Cluster, None, (200, ""), |m| on(m, cluster::archive_segment)),
+    op("get", "/api/cluster/config", "cluster", "Node to node: every channel as configured, sources and keys included (a backup origin follows it)", Cluster, None, (200, "Object"), |m| on(m, cluster::config)),
     op("get", "/api/cluster/guide", "cluster", "Node to node: the whole guide as gzipped XMLTV (channel ids as XMLTV ids)", Cluster, None, (200, ""), |m| on(m, epg::epg_xml_gz)),
     op("get", "/api/cluster/lineup", "cluster", "Node to node: the active channels an edge serves, with a revision", Cluster, None, (200, "ClusterLineup"), |m| on(m, cluster::lineup)),
     Route { query: &[("after", "integer", "only segments after this sequence number"), ("wait_ms", "integer", "wait this long for one (at most 10000)")],
@@ -219,7 +220,8 @@ fn origin_only(path: &str) -> bool {
     path.starts_with("/api/channels") || path.starts_with("/api/epg/sources")
 }
 
-/// 409 on an edge for [`origin_only`] changes.
+/// 409 on an edge, and on a backup origin still following its primary, for [`origin_only`]
+/// changes.
 async fn refuse_on_edge(
     State(st): State<AppState>,
     req: axum::extract::Request,
@@ -231,6 +233,15 @@ async fn refuse_on_edge(
             "edge",
             None,
             "this node is an edge: its channels and guide come from the origin; change them there",
+        )
+        .into_response();
+    }
+    if st.following.load(std::sync::atomic::Ordering::Relaxed) {
+        return super::ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "following",
+            None,
+            "this backup origin follows its primary's configuration: change it there, or make this node the writer with `atoll cluster promote`",
         )
         .into_response();
     }

@@ -1,8 +1,11 @@
-//! An edge follows its origin's lineup: every second it asks the origin in use for
-//! `/api/cluster/lineup`; when the revision changed, the edge's own channel table is made equal
-//! to it (added, changed, removed) and the hub applies each change. The table is the edge's
-//! memory of the lineup: after a restart with the origin unreachable, the edge serves what it
-//! last knew (its archive included).
+//! Following an origin's configuration. An edge follows its origin's lineup
+//! (`/api/cluster/lineup`: channels without sources, which it feeds from the origin); a backup
+//! origin follows its primary's whole configuration (`/api/cluster/config`: the same sources and
+//! keys, which it ingests itself) until `atoll cluster promote` makes it the writer. Every second
+//! the node asks; when the revision changed, its own channel table is made equal to it (added,
+//! changed, removed) and the hub applies each change; when the guide's revision changed, the
+//! origin's guide is imported. The table is the node's memory: after a restart with the origin
+//! unreachable it serves what it last knew (its archive included).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +20,36 @@ use crate::store::{self, Channel, Store};
 
 /// How often the lineup is asked for.
 pub const POLL: Duration = Duration::from_secs(1);
+/// The `node_setting` key `atoll cluster promote` sets.
+pub const PROMOTED: &str = "promoted_utc_ms";
+
+/// What a node follows.
+#[derive(Clone)]
+pub enum Mode {
+    /// An edge: the lineup, every channel fed from the origin.
+    Edge,
+    /// A backup origin: the whole configuration, until promoted; `following` is cleared then.
+    Backup {
+        following: Arc<std::sync::atomic::AtomicBool>,
+    },
+}
+
+/// A backup origin's channel: exactly the primary's.
+pub fn backup_channel(c: &crate::ingest::origin::wire::ConfigChannel) -> Channel {
+    Channel {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        number: c.number,
+        group: c.group.clone(),
+        logo: c.logo.clone(),
+        sources: c.sources.clone(),
+        publish_key: c.publish_key.clone(),
+        active: c.active,
+        record: c.record,
+        retention_hours: c.retention_hours,
+        epg_id: c.epg_id.clone(),
+    }
+}
 /// Largest lineup document accepted.
 const MAX_LINEUP_BYTES: usize = 8 << 20;
 
@@ -33,8 +66,7 @@ pub fn edge_channel(c: &LineupChannel) -> Channel {
         active: true,
         record: c.record,
         retention_hours: c.retention_hours,
-        // the edge's guide is the origin's export, where channels go by their ids
-        epg_id: c.id.clone(),
+        epg_id: c.epg_id.clone(),
     }
 }
 
@@ -46,16 +78,16 @@ pub struct Plan {
     pub change: Vec<Channel>,
 }
 
-pub fn plan(local: &[Channel], wanted: &[LineupChannel]) -> Plan {
+pub fn plan(local: &[Channel], wanted: &[Channel]) -> Plan {
     let mut p = Plan::default();
     for l in local {
         if !wanted.iter().any(|w| w.id == l.id) {
             p.remove.push(l.id.clone());
         }
     }
-    for w in wanted {
-        let ch = edge_channel(w);
-        match local.iter().find(|l| l.id == w.id) {
+    for ch in wanted {
+        let ch = ch.clone();
+        match local.iter().find(|l| l.id == ch.id) {
             None => p.add.push(ch),
             Some(l) if *l != ch => p.change.push(ch),
             Some(_) => {}
@@ -64,12 +96,60 @@ pub fn plan(local: &[Channel], wanted: &[LineupChannel]) -> Plan {
     p
 }
 
-/// Follows the lineup until shutdown.
+/// What one poll brought: the channels wanted, and the revisions.
+struct Wanted {
+    revision: String,
+    channels: Vec<Channel>,
+    guide_revision: String,
+}
+
+async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String> {
+    let path = match mode {
+        Mode::Edge => "/api/cluster/lineup",
+        Mode::Backup { .. } => "/api/cluster/config",
+    };
+    let body = up
+        .get(origin, path, MAX_LINEUP_BYTES, Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string())?;
+    match mode {
+        Mode::Edge => {
+            let l: Lineup = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+            Ok(Wanted {
+                revision: l.revision,
+                channels: l.channels.iter().map(edge_channel).collect(),
+                guide_revision: l.guide_revision,
+            })
+        }
+        Mode::Backup { .. } => {
+            let c: crate::ingest::origin::wire::OriginConfig =
+                serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+            Ok(Wanted {
+                revision: c.revision,
+                channels: c.channels.iter().map(backup_channel).collect(),
+                guide_revision: c.guide_revision,
+            })
+        }
+    }
+}
+
+/// Whether `atoll cluster promote` made this node the writer.
+async fn promoted(store: &Store) -> bool {
+    store
+        .read(|c| store::node_setting(c, PROMOTED))
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// Follows until shutdown (a backup origin: until promoted).
 pub async fn run(
     up: Arc<Upstream>,
     store: Store,
     hub: Arc<Hub>,
     clock: Arc<dyn Clock>,
+    mode: Mode,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut applied: Option<String> = None;
@@ -84,18 +164,17 @@ pub async fn run(
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
+        if let Mode::Backup { following } = &mode {
+            if promoted(&store).await {
+                following.store(false, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "promoted: this node no longer follows its primary and takes changes itself"
+                );
+                return;
+            }
+        }
         let origin = up.current();
-        let lineup = up
-            .get(
-                origin,
-                "/api/cluster/lineup",
-                MAX_LINEUP_BYTES,
-                Duration::from_secs(3),
-            )
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Lineup>(&b).map_err(|e| e.to_string()));
-        let lineup = match lineup {
+        let lineup = match ask(&up, origin, &mode).await {
             Ok(l) => l,
             Err(e) => {
                 if last_error.as_ref() != Some(&e) {
@@ -174,7 +253,7 @@ async fn follow_guide(
     };
     let now = clock.now_utc();
     match store
-        .call(move |c| crate::guide::import(c, None, &guide, now))
+        .call(move |c| crate::guide::import_as(c, None, &guide, now, true))
         .await
     {
         Ok(r) => {
@@ -195,7 +274,7 @@ async fn apply(
     store: &Store,
     hub: &Hub,
     now_utc_ms: i64,
-    lineup: &Lineup,
+    lineup: &Wanted,
 ) -> Result<(), store::StoreError> {
     let local = store.read(store::list_channels).await?;
     let p = plan(&local, &lineup.channels);
@@ -240,6 +319,7 @@ async fn apply(
         hub.remove(id).await;
     }
     for ch in p.change.into_iter().chain(p.add) {
+        // an inactive channel is stopped (apply does that)
         hub.apply(ch).await;
     }
     Ok(())
@@ -268,20 +348,28 @@ mod tests {
             edge_channel(&lc("a", Some(1))),
             edge_channel(&lc("b", Some(2))),
         ];
-        let wanted = vec![lc("a", Some(1)), lc("b", Some(3)), lc("c", None)];
+        let wanted: Vec<Channel> = [lc("a", Some(1)), lc("b", Some(3)), lc("c", None)]
+            .iter()
+            .map(edge_channel)
+            .collect();
         let p = plan(&local, &wanted);
         assert_eq!(p.remove, Vec::<String>::new());
         assert_eq!(p.add.len(), 1);
         assert_eq!(p.add[0].sources, ["origin://c"]);
         assert_eq!(p.change.len(), 1);
         assert_eq!(p.change[0].number, Some(3));
-        let p = plan(&local, &[lc("b", Some(2))]);
+        let p = plan(&local, &[edge_channel(&lc("b", Some(2)))]);
         assert_eq!(p.remove, ["a"]);
         assert!(p.add.is_empty() && p.change.is_empty());
         // a channel the edge had configured itself becomes the origin's
         let mut mine = edge_channel(&lc("a", Some(1)));
         mine.sources = vec!["testsrc://".into()];
-        assert_eq!(plan(&[mine], &[lc("a", Some(1))]).change.len(), 1);
+        assert_eq!(
+            plan(&[mine], &[edge_channel(&lc("a", Some(1)))])
+                .change
+                .len(),
+            1
+        );
         assert_eq!(plan(&local, &wanted[..2]).add.len(), 0);
     }
 }

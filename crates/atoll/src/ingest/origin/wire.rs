@@ -110,3 +110,30 @@ pub struct ArchivedSegment {
 
 /// Most segments one archive list holds.
 pub const MAX_ARCHIVE_LIST: usize = 1_000;
+
+/// `GET /api/cluster/config`: the whole channel configuration (sources and publish keys
+/// included), for a backup origin that ingests the same sources itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OriginConfig {
+    /// Changes whenever anything in `channels` changes.
+    pub revision: String,
+    pub channels: Vec<ConfigChannel>,
+    /// As in [`Lineup`].
+    #[serde(default)]
+    pub guide_revision: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigChannel {
+    pub id: String,
+    pub name: String,
+    pub number: Option<i64>,
+    pub group: String,
+    pub logo: String,
+    pub sources: Vec<String>,
+    pub publish_key: Option<String>,
+    pub active: bool,
+    pub record: bool,
+    pub retention_hours: u32,
+    pub epg_id: String,
+}
