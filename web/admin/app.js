@@ -7,6 +7,7 @@ import { channelsPage } from './page-channels.js';
 import { channelPage } from './page-channel.js';
 import { systemPage } from './page-system.js';
 import { epgPage } from './page-epg.js';
+import { nodesPage } from './page-nodes.js';
 import { importPage } from './page-import.js';
 import { usersPage, tokensPage, auditPage, passwordDialog } from './page-accounts.js';
 
@@ -18,6 +19,7 @@ const NAV = [
   { path: 'channels', label: 'nav.channels' },
   { path: 'system', label: 'nav.system' },
   { path: 'epg', label: 'nav.epg' },
+  { path: 'nodes', label: 'nav.nodes' },
   { path: 'import', label: 'nav.import' },
   { path: 'users', label: 'nav.users', admin: true },
   { path: 'tokens', label: 'nav.tokens' },
@@ -170,6 +172,7 @@ function renderPage(main = document.getElementById('main')) {
     channel: () => (arg ? channelPage(ctx, arg) : channelsPage(ctx)),
     system: () => systemPage(ctx),
     epg: () => epgPage(ctx),
+    nodes: () => nodesPage(ctx),
     import: () => importPage(ctx),
     users: () => (isAdmin() ? usersPage(ctx) : forbidden()),
     tokens: () => tokensPage(ctx),

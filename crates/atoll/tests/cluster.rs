@@ -829,3 +829,34 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
     assert_eq!(b.api("GET", "/api/channels/mine", None).0, 200);
     assert!(b.log_text().contains("promoted"));
 }
+
+#[test]
+fn the_consoles_nodes_page_shows_and_edits_a_real_edge() {
+    let o = origin("cl-ui-origin");
+    let _e = edge("cl-ui-edge", &[&o]);
+    o.wait_for("the edge reporting", T, || {
+        o.api("GET", "/api/cluster/nodes", None).1[0]["healthy"] == true
+    });
+    let shots =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (v, report) = browser_script(
+        "tests/admin-nodes.mjs",
+        &[&o.url(""), PASSWORD, &shots.to_string_lossy(), "cl-ui-edge"],
+        120,
+    );
+    assert_eq!(
+        v["ok"], true,
+        "{}\n{report}page errors: {}",
+        v["error"], v["pageErrors"]
+    );
+    assert!(
+        v["pageErrors"].as_array().is_none_or(|a| a.is_empty()),
+        "{}",
+        v["pageErrors"]
+    );
+    // what the page saved is what the API has
+    let n = &o.api("GET", "/api/cluster/nodes", None).1[0];
+    assert_eq!(n["max_viewers"], 3000);
+    assert_eq!(n["subnets"], json!(["10.1.0.0/16", "10.2.0.0/16"]));
+}

@@ -378,9 +378,32 @@ pub(super) async fn nodes(State(st): State<AppState>, _: super::Authed) -> Json<
                 "clock_offset_ms": node.as_ref().map(|n| n.clock_offset_ms),
                 "channels": r.map(|r| serde_json::json!({"pulled": r.channels_pulled, "recorded": r.channels_recorded})),
                 "archive_lag_s": r.and_then(|r| r.archive_lag_s),
+                "origin_in_use": r.and_then(|r| r.origin_in_use.clone()),
                 "max_viewers": cap.max_viewers,
                 "max_mbps": cap.max_mbps,
                 "subnets": cap.subnets,
+            })
+        })
+        .collect();
+    Json(serde_json::Value::Array(list))
+}
+
+/// `GET /api/cluster/events`: what happened to the nodes (joined, unhealthy, healthy again,
+/// an edge's origin switch), newest first.
+pub(super) async fn events(
+    State(st): State<AppState>,
+    _: super::Authed,
+) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = st
+        .nodes
+        .events(st.clock.now_mono_ms())
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "at": media::UtcMs(e.at_utc_ms).to_rfc3339(),
+                "node": e.node,
+                "kind": e.kind,
+                "detail": e.detail,
             })
         })
         .collect();

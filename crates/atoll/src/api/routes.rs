@@ -153,6 +153,7 @@ pub const ROUTES: &[Route] = &[
     op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),
     op("post", "/api/cluster/report", "cluster", "Node to node: a node's figures, every 2 s (viewers, egress, CPU, disk, channels, clock)", Cluster, Some("Report"), (200, "Object"), |m| on(m, cluster::report)),
     op("get", "/api/cluster/nodes", "cluster", "Every node known: role, health, last report, load, clock offset, capacity", Staff, None, (200, "Object"), |m| on(m, cluster::nodes)),
+    op("get", "/api/cluster/events", "cluster", "What happened to the nodes, newest first: joined, unhealthy, healthy again, an edge's origin switch", Staff, None, (200, "Object"), |m| on(m, cluster::events)),
     op("put", "/api/cluster/nodes/{name}", "cluster", "A node's capacity (max_viewers, max_mbps) and the client subnets it serves first", Staff, Some("NodeCapacity"), (200, "Object"), |m| on(m, cluster::set_node)),
     Route { query: &[("from_ms", "integer", "start, ms since the epoch"), ("to_ms", "integer", "end, ms since the epoch")],
         ..op("get", "/api/cluster/archive/{id}", "cluster", "Node to node: archived segments starting in a range (edges back-fill from it)", Cluster, None, (200, "Object"), |m| on(m, cluster::archive_list)) },

@@ -29,7 +29,22 @@ pub struct Node {
     pub clock_offset_ms: i64,
     /// Viewers sent to it since its last report (so a burst is spread, not all sent to one).
     pub sent_since_report: u64,
+    /// Its going unhealthy was noted in the history.
+    marked_unhealthy: bool,
 }
+
+/// Something that happened to a node (the Nodes page's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEvent {
+    pub at_utc_ms: i64,
+    pub node: String,
+    /// "joined", "unhealthy", "healthy", "origin_switch".
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// History entries kept (oldest dropped first).
+pub const MAX_EVENTS: usize = 500;
 
 impl Node {
     pub fn healthy(&self, now_mono_ms: i64) -> bool {
@@ -41,6 +56,7 @@ impl Node {
 pub struct Nodes {
     nodes: Mutex<HashMap<String, Node>>,
     capacity: Mutex<HashMap<String, Capacity>>,
+    events: Mutex<std::collections::VecDeque<NodeEvent>>,
 }
 
 /// A report that was not taken.
@@ -55,6 +71,7 @@ impl Nodes {
         Nodes {
             nodes: Mutex::default(),
             capacity: Mutex::new(capacity),
+            events: Mutex::default(),
         }
     }
 
@@ -75,6 +92,27 @@ impl Nodes {
             }
         }
         let offset = r.sent_utc_ms - now_utc_ms;
+        let event = match nodes.get(&r.node) {
+            None => Some(("joined", r.public_url.clone().unwrap_or_default())),
+            Some(n) if !n.healthy(now_mono_ms) => Some(("healthy", String::new())),
+            Some(n) if n.report.origin_in_use != r.origin_in_use => Some((
+                "origin_switch",
+                format!(
+                    "{} -> {}",
+                    n.report.origin_in_use.as_deref().unwrap_or("?"),
+                    r.origin_in_use.as_deref().unwrap_or("?")
+                ),
+            )),
+            Some(_) => None,
+        };
+        if let Some((kind, detail)) = event {
+            self.note(NodeEvent {
+                at_utc_ms: now_utc_ms,
+                node: r.node.clone(),
+                kind,
+                detail,
+            });
+        }
         nodes.insert(
             r.node.clone(),
             Node {
@@ -83,9 +121,42 @@ impl Nodes {
                 received_utc_ms: now_utc_ms,
                 clock_offset_ms: offset,
                 sent_since_report: 0,
+                marked_unhealthy: false,
             },
         );
         Ok(())
+    }
+
+    fn note(&self, e: NodeEvent) {
+        let mut ev = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if ev.len() >= MAX_EVENTS {
+            ev.pop_front();
+        }
+        ev.push_back(e);
+    }
+
+    /// Notes the nodes that went unhealthy since the last look (called with every listing).
+    fn sweep(&self, now_mono_ms: i64) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, n) in nodes.iter_mut() {
+            if !n.healthy(now_mono_ms) && !n.marked_unhealthy {
+                n.marked_unhealthy = true;
+                let at = n.received_utc_ms + UNHEALTHY_AFTER_MS;
+                self.note(NodeEvent {
+                    at_utc_ms: at,
+                    node: name.clone(),
+                    kind: "unhealthy",
+                    detail: format!("no report for {} s", UNHEALTHY_AFTER_MS / 1000),
+                });
+            }
+        }
+    }
+
+    /// The history, newest first (after noting what went unhealthy).
+    pub fn events(&self, now_mono_ms: i64) -> Vec<NodeEvent> {
+        self.sweep(now_mono_ms);
+        let ev = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        ev.iter().rev().cloned().collect()
     }
 
     pub fn set_capacity(&self, name: &str, c: Capacity) {
@@ -328,6 +399,7 @@ mod tests {
                         channels_pulled: 0,
                         channels_recorded: 0,
                         archive_lag_s: None,
+                        origin_in_use: None,
                         sent_utc_ms: 1_000,
                     },
                     0,
@@ -365,5 +437,18 @@ mod tests {
         assert_eq!(nodes.healthy_edges(UNHEALTHY_AFTER_MS), 0);
         let (_, n, _) = &nodes.list()[0];
         assert_eq!(n.as_ref().unwrap().clock_offset_ms, -500);
+        // the history: both joined, both went unhealthy (noted once)
+        let kinds = |nodes: &Nodes| -> Vec<&'static str> {
+            nodes
+                .events(UNHEALTHY_AFTER_MS)
+                .iter()
+                .map(|e| e.kind)
+                .collect()
+        };
+        assert_eq!(
+            kinds(&nodes),
+            ["unhealthy", "unhealthy", "joined", "joined"]
+        );
+        assert_eq!(kinds(&nodes).len(), 4);
     }
 }

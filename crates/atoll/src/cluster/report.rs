@@ -24,7 +24,13 @@ pub struct Identity {
 }
 
 /// The figures of one report (blocking: reads /proc and statvfs).
-fn figures(id: &Identity, hub: &Hub, clock: &dyn Clock, egress_mbps: f64) -> Report {
+fn figures(
+    id: &Identity,
+    hub: &Hub,
+    clock: &dyn Clock,
+    egress_mbps: f64,
+    origin_in_use: Option<String>,
+) -> Report {
     let now_mono = clock.now_mono_ms();
     let now_utc = clock.now_utc().0;
     let mut viewers = 0u64;
@@ -61,6 +67,7 @@ fn figures(id: &Identity, hub: &Hub, clock: &dyn Clock, egress_mbps: f64) -> Rep
         channels_pulled: pulled,
         channels_recorded: recorded,
         archive_lag_s: lag,
+        origin_in_use,
         sent_utc_ms: now_utc,
     }
 }
@@ -91,8 +98,9 @@ pub async fn run(
         let mbps = bytes.saturating_sub(last.1) as f64 * 8.0 / 1e6 / secs;
         last = (now, bytes);
         let (i, h, c) = (id.clone(), hub.clone(), clock.clone());
+        let in_use = up.origins.get(up.current()).cloned();
         let Ok(report) =
-            tokio::task::spawn_blocking(move || figures(&i, &h, c.as_ref(), mbps)).await
+            tokio::task::spawn_blocking(move || figures(&i, &h, c.as_ref(), mbps, in_use)).await
         else {
             continue;
         };

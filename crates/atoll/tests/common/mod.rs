@@ -906,3 +906,85 @@ pub fn guide_xml(xmltv_id: &str, title: &str, n: i64) -> String {
     x.push_str("</tv>\n");
     x
 }
+
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Runs a browser script of `web/` (headless Chromium through playwright-core) with `args`; it
+/// prints one JSON line `{"ok","steps":[{"name","ok","ms","error"?}],…}` as its last line.
+/// Returns that value and a readable report of the steps. `budget_s` caps the script (passed to
+/// it as ADMIN_TEST_BUDGET_S; 30 s more and it is killed).
+pub fn browser_script(script: &str, args: &[&str], budget_s: u64) -> (serde_json::Value, String) {
+    assert!(
+        Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
+        "Chromium is needed for the browser tests (apt-get install -y chromium)"
+    );
+    assert!(
+        web_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci` in {}",
+        web_dir().display()
+    );
+    let mut child = Command::new("node")
+        .arg(web_dir().join(script))
+        .args(args)
+        .env("ADMIN_TEST_BUDGET_S", budget_s.to_string())
+        .current_dir(web_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node is needed for the browser tests");
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let mut killed = false;
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(budget_s + 30) {
+            let _ = child.kill();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.wait();
+    let stdout = out_t.join().unwrap();
+    let stderr = err_t.join().unwrap();
+    assert!(
+        !killed,
+        "{script} did not finish in {}s\n{stdout}\n{stderr}",
+        budget_s + 30
+    );
+    let line = stdout.lines().last().unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|_| panic!("no result from {script}:\n{stdout}\n{stderr}"));
+    let mut report = String::new();
+    for s in v["steps"].as_array().into_iter().flatten() {
+        report.push_str(&format!(
+            "  [{}] {} ({} ms){}\n",
+            if s["ok"] == true { "ok" } else { "FAILED" },
+            s["name"].as_str().unwrap_or(""),
+            s["ms"],
+            s["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    println!("{script} steps:\n{report}");
+    for p in v["screenshots"].as_array().into_iter().flatten() {
+        println!("screenshot: {}", p.as_str().unwrap_or(""));
+    }
+    (v, report)
+}

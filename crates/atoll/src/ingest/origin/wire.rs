@@ -76,6 +76,9 @@ pub struct Report {
     pub channels_recorded: u64,
     /// Seconds since the newest segment the node received, worst channel (None: no channel).
     pub archive_lag_s: Option<f64>,
+    /// The origin the node takes its channels from now (edges).
+    #[serde(default)]
+    pub origin_in_use: Option<String>,
     /// The node's wall clock when it sent this (its offset from the origin is derived from it).
     pub sent_utc_ms: i64,
 }
