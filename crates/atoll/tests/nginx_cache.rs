@@ -13,7 +13,16 @@ const T: Duration = Duration::from_secs(60);
 struct Nginx(Child);
 
 impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers (SIGKILL would leave them listening).
     fn drop(&mut self) {
+        unsafe_free_sigterm(self.0.id());
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
