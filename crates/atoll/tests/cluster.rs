@@ -114,6 +114,14 @@ fn an_edge_serves_the_origins_own_segments_and_records_them() {
         compared >= 2,
         "compared {compared}\n{origin_text}\n{edge_text}"
     );
+    // the edge knows what the channel carries (read from the origin's segments)
+    let ch = e1.channel("demo");
+    assert_eq!(
+        ch["video"]["codec"],
+        o.channel("demo")["video"]["codec"],
+        "{ch}"
+    );
+    assert!(ch["video"]["width"].as_u64().unwrap_or(0) > 0, "{ch}");
     // a real player reads the edge's live playlist
     let streams = ffprobe_streams(&e1.url("/live/demo/index.m3u8"));
     assert!(streams.iter().any(|s| s.starts_with("h264")), "{streams:?}");

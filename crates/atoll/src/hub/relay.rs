@@ -49,6 +49,7 @@ pub fn spawn(
         last_alive_ms: None,
         last_segment_ms: None,
         connected_to: None,
+        info_known: false,
     };
     let id = relay.id.clone();
     let task = tokio::spawn(relay.run(rx, control_rx, shutdown));
@@ -74,6 +75,8 @@ struct Relay {
     last_segment_ms: Option<i64>,
     /// What the source said it is connected to.
     connected_to: Option<String>,
+    /// Codecs and picture size, read from the first segment after (re)connecting.
+    info_known: bool,
 }
 
 impl super::channel::Runs for Relay {
@@ -108,6 +111,7 @@ impl Relay {
         self.task = None;
         self.generation += 1; // what the stopped task still sends is ignored
         self.connected_to = None;
+        self.info_known = false;
         self.last_alive_ms = None;
         self.last_segment_ms = None;
         self.live.clear();
@@ -171,6 +175,7 @@ impl Relay {
                     );
                 }
                 self.connected_to = Some(what);
+                self.info_known = false;
                 self.last_alive_ms = Some(now);
             }
             SourceEvent::Alive => self.last_alive_ms = Some(now),
@@ -198,6 +203,17 @@ impl Relay {
                 };
                 s.seq = placed.seq;
                 s.discontinuity = placed.discontinuity;
+                if !self.info_known {
+                    // what the origin carries, for the status (the bytes are served untouched)
+                    let mut demux = mpegts::Demuxer::new();
+                    let mut events = Vec::new();
+                    demux.push(&s.data, &mut events);
+                    let info = demux.info().clone();
+                    if info.video.is_some() || info.audio.is_some() {
+                        self.info_known = true;
+                        self.status.lock().unwrap_or_else(|e| e.into_inner()).info = info;
+                    }
+                }
                 self.last_segment_ms = Some(now);
                 self.counters.segments.fetch_add(1, Ordering::Relaxed);
                 self.counters
