@@ -381,6 +381,15 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         nodes,
         redirect: cfg.cluster.redirect == "on",
         following,
+        fills: Arc::new(cluster::backfill::OnRequest::new(
+            if edge {
+                ingest::origin::upstream()
+            } else {
+                None
+            },
+            archive.clone(),
+            cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
+        )),
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(

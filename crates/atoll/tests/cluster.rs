@@ -868,3 +868,52 @@ fn the_consoles_nodes_page_shows_and_edits_a_real_edge() {
     assert_eq!(n["max_viewers"], 3000);
     assert_eq!(n["subnets"], json!(["10.1.0.0/16", "10.2.0.0/16"]));
 }
+
+#[test]
+fn a_catch_up_range_an_edge_lacks_is_fetched_from_the_origin_for_the_viewer() {
+    let o = origin("cl-range-origin");
+    o.wait_for("recorded on the origin", T, || {
+        o.api("GET", "/api/channels/demo/recording", None).1["segments"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 12
+    });
+    // a range the origin recorded before the edge existed
+    let from = now_s() - 22;
+    let range = format!("/live/demo/index-{from}-12.m3u8");
+    let e = edge("cl-range-edge", &[&o]);
+    e.wait_for("the edge following", T, || {
+        e.channel("demo")["id"] == "demo"
+    });
+    let (s, b) = e.get(&range);
+    let first = String::from_utf8_lossy(&b).into_owned();
+    assert!(
+        s == 503
+            || (s == 200 && first.contains("#EXT-X-PLAYLIST-TYPE:EVENT"))
+            || first.contains("#EXT-X-ENDLIST"),
+        "{s} {first}"
+    );
+    // the playlist grows until the range is whole, then it is the origin's
+    let mut text = String::new();
+    e.wait_for(
+        "the whole range on the edge",
+        Duration::from_secs(30),
+        || {
+            let (s, b) = e.get(&range);
+            text = String::from_utf8_lossy(&b).into_owned();
+            s == 200 && text.contains("#EXT-X-ENDLIST")
+        },
+    );
+    let (_, ob) = o.get(&range);
+    assert_eq!(
+        text,
+        String::from_utf8_lossy(&ob),
+        "the same playlist as the origin's"
+    );
+    for uri in text.lines().filter(|l| l.ends_with(".ts")) {
+        let path = format!("/live/demo/{uri}");
+        assert_eq!(e.get(&path).1, o.get(&path).1, "{uri}");
+    }
+    let (_, dur) = ffmpeg_read(&e.url(&range), 30);
+    assert!(dur >= 10.0, "{dur} s played from the edge");
+}

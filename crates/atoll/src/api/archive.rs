@@ -19,6 +19,22 @@ const MAX_RANGE_S: i64 = 7 * 24 * 3600;
 /// Segments the endless catch-up TS reads from the index at a time.
 const ENDLESS_BATCH: usize = 8;
 
+/// The newest seconds of a range are left to the live relay (an edge fetches only older ones).
+const FILL_SETTLE_MS: i64 = 15_000;
+/// How long a viewer's first request waits for the start of a range fetched from the origin.
+const FILL_FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Whether the archive covers `[from, to)` of `channel` without a hole (1 s slack).
+async fn covered(archive: &Arc<Archive>, channel: &str, from: i64, to: i64) -> bool {
+    let (a, ch) = (archive.clone(), channel.to_string());
+    match blocking(move || a.intervals(&ch, UtcMs(from), UtcMs(to))).await {
+        Ok(iv) => {
+            iv.len() == 1 && iv[0].0 .0 <= from + ADJACENT_MS && iv[0].1 .0 >= to - ADJACENT_MS
+        }
+        Err(_) => false,
+    }
+}
+
 /// A catch-up request parsed from a file name under `/live/{id}/`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CatchupRequest {
@@ -258,6 +274,62 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     };
     if from_ms > now_ms {
         return plain(StatusCode::NOT_FOUND, "that time is in the future\n".into());
+    }
+    // an edge that lacks part of the range fetches it from its origin into its archive, in time
+    // order; the viewer gets what has arrived as a growing playlist until the range is whole
+    let mut partial = false;
+    if st.fills.active() {
+        let fill_to = to_ms.min(now_ms - FILL_SETTLE_MS);
+        if fill_to > from_ms && !covered(&archive, &channel, from_ms, fill_to).await {
+            st.fills.ensure(&channel, from_ms, fill_to);
+            let start = std::time::Instant::now();
+            while start.elapsed() < FILL_FIRST_WAIT
+                && !covered(&archive, &channel, from_ms, from_ms + 1).await
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            if !covered(&archive, &channel, from_ms, from_ms + 1).await {
+                let mut r = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "fetching that time from the origin; try again in a moment\n".into(),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                return r;
+            }
+            partial = !covered(&archive, &channel, from_ms, fill_to).await;
+        }
+    }
+    if partial {
+        let (ch, limit) = (channel.clone(), st.catchup_max_playlist_segments);
+        let rows = match blocking(move || {
+            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), limit)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        // what has arrived without a hole from the start, as an EVENT playlist that grows
+        let mut prefix: Vec<SegmentRow> = Vec::new();
+        for r in rows {
+            if prefix
+                .last()
+                .is_some_and(|p| r.start_utc_ms - p.end_utc_ms > ADJACENT_MS)
+            {
+                break;
+            }
+            prefix.push(r);
+        }
+        let offset = prefix
+            .first()
+            .map_or(0.0, |r| (from_ms - r.start_utc_ms).max(0) as f64 / 1000.0);
+        let text = render(&prefix, PlaylistKind::Event, Some(offset));
+        return respond(
+            Body::from(text),
+            "application/vnd.apple.mpegurl",
+            "no-cache",
+        );
     }
     if kind == PlaylistKind::Event {
         // start-over from a time before anything kept (past the archive window) is refused, not

@@ -66,6 +66,8 @@ pub struct AppState {
     pub redirect: bool,
     /// A backup origin following its primary (channel changes refused until promoted).
     pub following: Arc<std::sync::atomic::AtomicBool>,
+    /// An edge fetches the catch-up ranges it lacks from its origin when a viewer asks.
+    pub fills: Arc<crate::cluster::backfill::OnRequest>,
 }
 
 pub fn router(state: AppState) -> Router {

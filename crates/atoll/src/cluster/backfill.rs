@@ -81,13 +81,13 @@ pub async fn run(
                 )
                 .await
                 {
-                    Ok(0) => {
+                    Ok((0, _)) => {
                         if unfillable.len() >= MAX_REMEMBERED {
                             unfillable.clear();
                         }
                         unfillable.insert(key);
                     }
-                    Ok(n) => {
+                    Ok((n, _)) => {
                         tracing::info!(channel = %h.id, segments = n, from = %UtcMs(g.from_utc_ms).to_rfc3339(), "archive back-filled from the origin")
                     }
                     Err(e) => {
@@ -100,8 +100,9 @@ pub async fn run(
     }
 }
 
-/// Fills the hole `[from, to)` of `channel` with the origin's segments that fit in it; returns
-/// how many were stored.
+/// Fills the hole `[from, to)` of `channel` with the origin's segments that fit in it (at most
+/// one list of [`wire::MAX_ARCHIVE_LIST`]); returns how many were stored and where the last one
+/// listed ends (None: the origin listed none).
 async fn fill(
     up: &Upstream,
     archive: &Arc<Archive>,
@@ -110,7 +111,7 @@ async fn fill(
     to: i64,
     max_segment_bytes: usize,
     budget: &mut usize,
-) -> Result<usize, String> {
+) -> Result<(usize, Option<i64>), String> {
     let origin = up.current();
     // a segment that started a little before the hole may still fit after its neighbour's end
     let path = format!(
@@ -123,6 +124,10 @@ async fn fill(
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))?;
     let mut stored = 0;
+    let last_end = list
+        .segments
+        .last()
+        .map(|s| s.start_utc_ms + s.duration_90k / 90);
     for s in list.segments.into_iter().take(wire::MAX_ARCHIVE_LIST) {
         if *budget == 0 {
             break;
@@ -162,5 +167,81 @@ async fn fill(
             Err(e) => return Err(e.to_string()),
         }
     }
-    Ok(stored)
+    Ok((stored, last_end))
+}
+
+/// Back-filling asked for by a viewer: a catch-up range an edge does not have is fetched from the
+/// origin into the edge's archive, in time order, while the viewer's playlist grows with it
+/// (`api::archive`). One fill per channel at a time, a few at once in all.
+pub struct OnRequest {
+    up: Option<Arc<Upstream>>,
+    archive: Arc<Archive>,
+    max_segment_bytes: usize,
+    running: std::sync::Mutex<HashSet<String>>,
+}
+
+/// Viewer-asked fills running at once at most.
+pub const MAX_ON_REQUEST: usize = 8;
+
+impl OnRequest {
+    /// `up`: the edge's origins (None on an origin: nothing to fetch from).
+    pub fn new(up: Option<Arc<Upstream>>, archive: Arc<Archive>, max_segment_bytes: usize) -> Self {
+        OnRequest {
+            up,
+            archive,
+            max_segment_bytes,
+            running: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Whether this node fetches missing ranges (an edge).
+    pub fn active(&self) -> bool {
+        self.up.is_some()
+    }
+
+    /// Starts fetching `[from, to)` of `channel` unless a fill of that channel runs already.
+    pub fn ensure(self: &Arc<Self>, channel: &str, from: i64, to: i64) {
+        let Some(up) = self.up.clone() else { return };
+        {
+            let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if r.contains(channel) || r.len() >= MAX_ON_REQUEST {
+                return;
+            }
+            r.insert(channel.to_string());
+        }
+        let (me, channel) = (self.clone(), channel.to_string());
+        tokio::spawn(async move {
+            let mut cursor = from;
+            while cursor < to {
+                let mut budget = usize::MAX;
+                match fill(
+                    &up,
+                    &me.archive,
+                    &channel,
+                    cursor,
+                    to,
+                    me.max_segment_bytes,
+                    &mut budget,
+                )
+                .await
+                {
+                    Ok((n, Some(end))) if end > cursor => {
+                        if n > 0 {
+                            tracing::info!(%channel, segments = n, "catch-up range fetched from the origin for a viewer");
+                        }
+                        cursor = end;
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(%channel, "catch-up range from the origin: {e}");
+                        break;
+                    }
+                }
+            }
+            me.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&channel);
+        });
+    }
 }
