@@ -24,13 +24,12 @@ const FILL_SETTLE_MS: i64 = 15_000;
 /// How long a viewer's first request waits for the start of a range fetched from the origin.
 const FILL_FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
-/// Whether the archive covers `[from, to)` of `channel` without a hole (1 s slack).
+/// Whether the archive covers `[from, to)` of `channel` without a hole: from a segment that
+/// starts at or before `from` to `to` (1 s slack at the end).
 async fn covered(archive: &Arc<Archive>, channel: &str, from: i64, to: i64) -> bool {
     let (a, ch) = (archive.clone(), channel.to_string());
     match blocking(move || a.intervals(&ch, UtcMs(from), UtcMs(to))).await {
-        Ok(iv) => {
-            iv.len() == 1 && iv[0].0 .0 <= from + ADJACENT_MS && iv[0].1 .0 >= to - ADJACENT_MS
-        }
+        Ok(iv) => iv.len() == 1 && iv[0].0 .0 <= from && iv[0].1 .0 >= to - ADJACENT_MS,
         Err(_) => false,
     }
 }
@@ -280,24 +279,28 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     let mut partial = false;
     if st.fills.active() {
         let fill_to = to_ms.min(now_ms - FILL_SETTLE_MS);
-        if fill_to > from_ms && !covered(&archive, &channel, from_ms, fill_to).await {
-            st.fills.ensure(&channel, from_ms, fill_to);
+        let done = |st: &AppState| st.fills.done(&channel, from_ms, to_ms);
+        if fill_to > from_ms && !done(st) && !covered(&archive, &channel, from_ms, fill_to).await {
+            st.fills.ensure(&channel, from_ms, fill_to, to_ms);
             let start = std::time::Instant::now();
             while start.elapsed() < FILL_FIRST_WAIT
+                && !done(st)
                 && !covered(&archive, &channel, from_ms, from_ms + 1).await
             {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            if !covered(&archive, &channel, from_ms, from_ms + 1).await {
-                let mut r = plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "fetching that time from the origin; try again in a moment\n".into(),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-                return r;
+            if !done(st) {
+                if !covered(&archive, &channel, from_ms, from_ms + 1).await {
+                    let mut r = plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "fetching that time from the origin; try again in a moment\n".into(),
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                    return r;
+                }
+                partial = !covered(&archive, &channel, from_ms, fill_to).await;
             }
-            partial = !covered(&archive, &channel, from_ms, fill_to).await;
         }
     }
     if partial {

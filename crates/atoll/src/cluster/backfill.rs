@@ -23,6 +23,8 @@ pub const EVERY: Duration = Duration::from_secs(15);
 pub const PER_ROUND: usize = 200;
 /// Holes younger than this are left to the live relay.
 const SETTLE_MS: i64 = 20_000;
+/// How far before a hole or range the origin is asked from (longer than any segment).
+const LOOK_BACK_MS: i64 = 60_000;
 /// Holes remembered as unfillable at most.
 const MAX_REMEMBERED: usize = 10_000;
 
@@ -113,10 +115,10 @@ async fn fill(
     budget: &mut usize,
 ) -> Result<(usize, Option<i64>), String> {
     let origin = up.current();
-    // a segment that started a little before the hole may still fit after its neighbour's end
+    // the segment that covers `from` starts up to a segment's length before it
     let path = format!(
         "/api/cluster/archive/{channel}?from_ms={}&to_ms={to}",
-        from - 1_000
+        from - LOOK_BACK_MS
     );
     let list: ArchiveList = up
         .get(origin, &path, 1 << 20, Duration::from_secs(10))
@@ -132,11 +134,10 @@ async fn fill(
         if *budget == 0 {
             break;
         }
+        // what overlaps [from, to); one that would overlap a stored segment is refused by the
+        // archive (Overlaps), so a hole's neighbours are never touched
         let end = s.start_utc_ms + s.duration_90k / 90;
-        if s.start_utc_ms + archive::ADJACENT_MS < from
-            || end > to + archive::ADJACENT_MS
-            || s.bytes as usize > max_segment_bytes
-        {
+        if end <= from || s.start_utc_ms >= to || s.bytes as usize > max_segment_bytes {
             continue;
         }
         *budget -= 1;
@@ -163,7 +164,8 @@ async fn fill(
         .map_err(|e| e.to_string())?;
         match r {
             Ok(Backfilled::Stored(_)) => stored += 1,
-            Ok(_) => {}
+            // already here, or the live writer's side: nothing to do
+            Ok(Backfilled::Overlaps) | Ok(Backfilled::NotInThePast) => {}
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -178,7 +180,12 @@ pub struct OnRequest {
     archive: Arc<Archive>,
     max_segment_bytes: usize,
     running: std::sync::Mutex<HashSet<String>>,
+    /// Ranges (channel, from, to as asked) whose fill finished: the origin had no more.
+    done: std::sync::Mutex<HashSet<(String, i64, i64)>>,
 }
+
+/// Finished ranges remembered at most.
+const MAX_DONE: usize = 1_000;
 
 /// Viewer-asked fills running at once at most.
 pub const MAX_ON_REQUEST: usize = 8;
@@ -191,7 +198,16 @@ impl OnRequest {
             archive,
             max_segment_bytes,
             running: std::sync::Mutex::default(),
+            done: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether a fill of this range (as asked) finished.
+    pub fn done(&self, channel: &str, from: i64, asked_to: i64) -> bool {
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(channel.to_string(), from, asked_to))
     }
 
     /// Whether this node fetches missing ranges (an edge).
@@ -199,8 +215,9 @@ impl OnRequest {
         self.up.is_some()
     }
 
-    /// Starts fetching `[from, to)` of `channel` unless a fill of that channel runs already.
-    pub fn ensure(self: &Arc<Self>, channel: &str, from: i64, to: i64) {
+    /// Starts fetching `[from, to)` of `channel` unless a fill of that channel runs already;
+    /// when it ends, the range as asked (`from`, `asked_to`) counts as [`OnRequest::done`].
+    pub fn ensure(self: &Arc<Self>, channel: &str, from: i64, to: i64, asked_to: i64) {
         let Some(up) = self.up.clone() else { return };
         {
             let mut r = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,6 +254,13 @@ impl OnRequest {
                         break;
                     }
                 }
+            }
+            {
+                let mut done = me.done.lock().unwrap_or_else(|e| e.into_inner());
+                if done.len() >= MAX_DONE {
+                    done.clear();
+                }
+                done.insert((channel.clone(), from, asked_to));
             }
             me.running
                 .lock()
