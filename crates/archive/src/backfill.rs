@@ -27,23 +27,14 @@ impl Archive {
         discontinuity: bool,
         data: &[u8],
     ) -> Result<Backfilled> {
-        if !valid_channel(channel) {
-            return Err(ArchiveError::InvalidChannel(channel.to_string()));
-        }
-        let invalid = |why| ArchiveError::InvalidSegment {
-            channel: channel.to_string(),
-            why,
-        };
-        if data.is_empty() || !data.len().is_multiple_of(188) || data[0] != 0x47 {
-            return Err(invalid("not whole TS packets starting with 0x47"));
-        }
-        if duration_90k <= 0 || duration_90k > 3_600 * 90_000 {
-            return Err(invalid("duration must be positive and at most an hour"));
+        writing::validate(channel, start_utc, duration_90k, data)?;
+        if duration_90k > 3_600 * 90_000 {
+            return Err(ArchiveError::InvalidSegment {
+                channel: channel.to_string(),
+                why: "a back-filled segment is at most an hour long",
+            });
         }
         let start = start_utc.0;
-        if !(0..=i64::MAX / 2).contains(&start) {
-            return Err(invalid("start before 1970"));
-        }
         let end = start + layout::duration_ms(duration_90k);
         let state = self.chan(channel);
         let mut st = lock(&state);

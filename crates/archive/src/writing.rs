@@ -2,6 +2,33 @@
 
 use super::*;
 
+/// What every stored segment must be: a valid channel id, whole TS packets starting with 0x47
+/// (the test recovery applies too), a positive duration, a start after 1970.
+pub(crate) fn validate(
+    channel: &str,
+    start_utc: UtcMs,
+    duration_90k: i64,
+    data: &[u8],
+) -> Result<()> {
+    if !valid_channel(channel) {
+        return Err(ArchiveError::InvalidChannel(channel.to_string()));
+    }
+    let invalid = |why| ArchiveError::InvalidSegment {
+        channel: channel.to_string(),
+        why,
+    };
+    if data.is_empty() || !data.len().is_multiple_of(188) || data[0] != 0x47 {
+        return Err(invalid("not whole TS packets starting with 0x47"));
+    }
+    if duration_90k <= 0 || duration_90k > i64::MAX / 2 {
+        return Err(invalid("duration must be positive"));
+    }
+    if !(0..=i64::MAX / 2).contains(&start_utc.0) {
+        return Err(invalid("start before 1970"));
+    }
+    Ok(())
+}
+
 impl Archive {
     /// Stores one segment: file first (temp, fsync, rename), then its row, so an indexed row always
     /// has its complete file. Records a gap when the segment starts more than [`ADJACENT_MS`] after
@@ -38,23 +65,8 @@ impl Archive {
         data: &[u8],
         received_mono_ms: Option<i64>,
     ) -> Result<SegmentRow> {
-        if !valid_channel(channel) {
-            return Err(ArchiveError::InvalidChannel(channel.to_string()));
-        }
-        let invalid = |why| ArchiveError::InvalidSegment {
-            channel: channel.to_string(),
-            why,
-        };
-        if data.is_empty() || !data.len().is_multiple_of(188) || data[0] != 0x47 {
-            return Err(invalid("not whole TS packets starting with 0x47"));
-        }
-        if duration_90k <= 0 || duration_90k > i64::MAX / 2 {
-            return Err(invalid("duration must be positive"));
-        }
+        validate(channel, start_utc, duration_90k, data)?;
         let start = start_utc.0;
-        if !(0..=i64::MAX / 2).contains(&start) {
-            return Err(invalid("start before 1970"));
-        }
         let state = self.chan(channel);
         let mut st = lock(&state);
         self.load_state(channel, &mut st)?;

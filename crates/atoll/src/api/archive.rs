@@ -24,6 +24,22 @@ const FILL_SETTLE_MS: i64 = 15_000;
 /// How long a viewer's first request waits for the start of a range fetched from the origin.
 const FILL_FIRST_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// The segments of `[from, to)` of `channel`, at most a playlist's worth.
+async fn rows_in(
+    archive: &Arc<Archive>,
+    channel: &str,
+    from_ms: i64,
+    to_ms: i64,
+    st: &AppState,
+) -> Result<Vec<SegmentRow>, Response> {
+    let (a, ch, limit) = (
+        archive.clone(),
+        channel.to_string(),
+        st.catchup_max_playlist_segments,
+    );
+    blocking(move || a.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), limit)).await
+}
+
 /// Whether the archive covers `[from, to)` of `channel` without a hole: from a segment that
 /// starts at or before `from` to `to` (1 s slack at the end).
 async fn covered(archive: &Arc<Archive>, channel: &str, from: i64, to: i64) -> bool {
@@ -304,12 +320,7 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
         }
     }
     if partial {
-        let (ch, limit) = (channel.clone(), st.catchup_max_playlist_segments);
-        let rows = match blocking(move || {
-            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), limit)
-        })
-        .await
-        {
+        let rows = match rows_in(&archive, &channel, from_ms, to_ms, st).await {
             Ok(r) => r,
             Err(resp) => return resp,
         };
@@ -362,12 +373,7 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     let text = if let Some(text) = st.playlists.get(&key) {
         text
     } else {
-        let (ch, limit) = (channel.clone(), st.catchup_max_playlist_segments);
-        let rows = match blocking(move || {
-            archive.segments_limit(&ch, UtcMs(from_ms), UtcMs(to_ms), limit)
-        })
-        .await
-        {
+        let rows = match rows_in(&archive, &channel, from_ms, to_ms, st).await {
             Ok(r) => r,
             Err(resp) => return resp,
         };
