@@ -244,7 +244,13 @@ fn eleven_hundred_idle_connections_under_1024_files_starve_neither_viewers_nor_t
         let start = Instant::now();
         let (status, _, body) = raw(a.http, "GET", "/live/demo/index.m3u8", &[], b"");
         let took = start.elapsed();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            200,
+            "{}\n{}",
+            String::from_utf8_lossy(&body),
+            tail(&a.log_text(), 30)
+        );
         assert!(
             took < Duration::from_secs(1),
             "playlist took {took:?} with 1,100 idle connections"
