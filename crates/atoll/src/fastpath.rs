@@ -114,8 +114,9 @@ pub async fn serve(
             },
             _ = stopping(shutdown.clone()) => break,
         };
-        // beyond a cap the connection is closed at once: accepting never waits, never spins
-        let guard = match conns.admit(peer.ip()) {
+        // beyond a cap the connection is closed at once; accepting never spins, and waits only
+        // (up to DRAIN_WAIT) for connections already asked to close to be gone
+        let guard = match conns.admit_draining(peer.ip()).await {
             Ok(g) => g,
             Err(why) => {
                 errors.refused(why, peer);
@@ -216,7 +217,7 @@ impl AcceptErrors {
                 stats::add(&stats::REFUSED_PER_IP);
                 self.refused_per_ip += 1
             }
-            Refused::Full => {
+            Refused::Full | Refused::Draining => {
                 stats::add(&stats::REFUSED_FULL);
                 self.refused_full += 1
             }
@@ -267,7 +268,16 @@ pub struct Limits {
 enum Refused {
     PerIp,
     Full,
+    /// An idle connection could make room, but too many asked to close are still open (their
+    /// descriptors not yet released): wait for them ([`Conns::admit_draining`]), then retry.
+    Draining,
 }
+
+/// How long the accept loop waits for evicted connections to be gone before it refuses a
+/// newcomer (new connections wait in the kernel's backlog meanwhile). A burst of connections
+/// at the cap evicts faster than the evicted tasks run; without the wait, the tail of the
+/// burst, and a viewer behind it, would be refused although idle connections could give way.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 /// Every open HTTP connection (fast path and hyper): counts per address, and which ones wait
 /// idle for a request head (the oldest is closed when a new connection arrives at the cap, as
@@ -276,6 +286,8 @@ struct Conns {
     limits: Limits,
     table: std::sync::Mutex<ConnTable>,
     epoch: std::time::Instant,
+    /// Signalled whenever a connection's place is released.
+    freed: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -321,6 +333,25 @@ impl Conns {
             limits,
             table: Default::default(),
             epoch: std::time::Instant::now(),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// [`Conns::admit`], waiting up to [`DRAIN_WAIT`] while evicted connections close.
+    async fn admit_draining(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refused> {
+        let until = Instant::now() + DRAIN_WAIT;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.admit(ip) {
+                Err(Refused::Draining) => {
+                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                        return Err(Refused::Draining);
+                    }
+                }
+                r => return r,
+            }
         }
     }
 
@@ -350,7 +381,8 @@ impl Conns {
                     stats::add(&stats::EVICTED);
                     v.kick()
                 }
-                _ => return Err(Refused::Full),
+                Some(_) => return Err(Refused::Draining),
+                None => return Err(Refused::Full),
             }
         }
         t.next_id += 1;
@@ -406,6 +438,8 @@ impl Drop for ConnGuard {
                 t.per_ip.remove(&self.ip);
             }
         }
+        drop(t);
+        self.conns.freed.notify_waiters();
     }
 }
 
@@ -1150,6 +1184,34 @@ mod tests {
         only.busy();
         assert_eq!(c2.admit(ip).err(), Some(Refused::Full));
         assert!(!only.kicked());
+    }
+
+    #[tokio::test]
+    async fn a_burst_at_the_cap_waits_for_evicted_connections_instead_of_refusing() {
+        let c = Arc::new(Conns::new(limits(1, 0)));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        // one place, and a slack of 16 for connections asked to close and not yet gone
+        let mut held = vec![c.admit(ip).unwrap()];
+        for _ in 0..16 {
+            held.push(c.admit(ip).unwrap());
+        }
+        assert_eq!(held.iter().filter(|g| g.kicked()).count(), 16);
+        // the slack is used up: not refused outright, but asked to wait
+        assert_eq!(c.admit(ip).err(), Some(Refused::Draining));
+        // the evicted ones close while the newcomer waits: it gets its place
+        let waiting = tokio::spawn({
+            let c = c.clone();
+            async move { c.admit_draining(ip).await.map(|g| g.kicked()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held.retain(|g| !g.kicked());
+        assert_eq!(waiting.await.unwrap(), Ok(false));
+        // nobody closes: after DRAIN_WAIT the newcomer is refused
+        let c = Arc::new(Conns::new(limits(1, 0)));
+        let _held: Vec<_> = (0..17).map(|_| c.admit(ip).unwrap()).collect();
+        let start = Instant::now();
+        assert_eq!(c.admit_draining(ip).await.err(), Some(Refused::Draining));
+        assert!(start.elapsed() >= DRAIN_WAIT);
     }
 
     #[test]
