@@ -391,10 +391,7 @@ impl Demuxer {
                 (None, id::EBML) if !self.seen_header => self.buffer(element, end)?,
                 (None, id::SEGMENT) if !self.seen_segment => {
                     self.seen_segment = true;
-                    self.stack.push(Container {
-                        id: element,
-                        end,
-                    });
+                    self.stack.push(Container { id: element, end });
                 }
                 (None, _) if self.seen_segment => {
                     // a second segment or trailing bytes: ignored
@@ -403,10 +400,7 @@ impl Demuxer {
                 (Some(id::SEGMENT), id::INFO | id::TRACKS) => self.buffer(element, end)?,
                 (Some(id::SEGMENT), id::CLUSTER) => {
                     self.cluster_ts = 0;
-                    self.stack.push(Container {
-                        id: element,
-                        end,
-                    });
+                    self.stack.push(Container { id: element, end });
                 }
                 (Some(id::CLUSTER), id::TIMESTAMP | id::SIMPLE_BLOCK | id::BLOCK_GROUP) => {
                     self.buffer(element, end)?
@@ -602,7 +596,7 @@ fn split_lacing(
     max_frames: usize,
 ) -> Result<Vec<std::ops::Range<usize>>, Error> {
     if lacing == 0 {
-        return Ok(vec![0..body.len()]);
+        return Ok(std::iter::once(0..body.len()).collect());
     }
     let kind = match lacing {
         1 => "Xiph lacing",
@@ -660,7 +654,9 @@ fn split_lacing(
                 return Err(bad("data not a multiple of the frame count"));
             }
             let each = rest.len() / count;
-            sizes.extend(std::iter::repeat(each).take(count - 1));
+            for _ in 1..count {
+                sizes.push(each);
+            }
         }
     }
     let header_len = body.len() - rest.len();
@@ -774,8 +770,14 @@ fn parse_tracks(
             });
         }
         let (entry, mut state) = parse_track_entry(payload)?;
-        if entries.iter().any(|e: &TrackEntry| e.number == entry.number) {
-            return Err(invalid(format!("Tracks: track number {} twice", entry.number)));
+        if entries
+            .iter()
+            .any(|e: &TrackEntry| e.number == entry.number)
+        {
+            return Err(invalid(format!(
+                "Tracks: track number {} twice",
+                entry.number
+            )));
         }
         state.ignored = ignored.contains(&entry.number);
         entries.push(entry);
@@ -938,9 +940,7 @@ fn parse_content_encodings(data: &[u8], track: u64) -> Result<Encoding, Error> {
                     for c in Children::new(ep, "ContentCompression") {
                         let (ccid, cp) = c?;
                         match ccid {
-                            id::CONTENT_COMP_ALGO => {
-                                algo = Some(read_uint(cp, "ContentCompAlgo")?)
-                            }
+                            id::CONTENT_COMP_ALGO => algo = Some(read_uint(cp, "ContentCompAlgo")?),
                             id::CONTENT_COMP_SETTINGS => settings = cp,
                             _ => {}
                         }
@@ -950,7 +950,9 @@ fn parse_content_encodings(data: &[u8], track: u64) -> Result<Encoding, Error> {
             }
         }
         if encrypted || kind == 1 {
-            return Ok(Encoding::Unsupported(format!("track {track}: encrypted content")));
+            return Ok(Encoding::Unsupported(format!(
+                "track {track}: encrypted content"
+            )));
         }
         if kind != 0 {
             return Ok(Encoding::Unsupported(format!(

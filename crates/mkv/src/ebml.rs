@@ -101,7 +101,11 @@ pub(crate) fn read_id(b: &[u8]) -> Result<Option<(u32, usize)>, Error> {
     };
     let len = match vint_len(first) {
         Some(l @ 1..=4) => l,
-        _ => return Err(invalid(format!("element ID starting with byte {first:#04x}"))),
+        _ => {
+            return Err(invalid(format!(
+                "element ID starting with byte {first:#04x}"
+            )))
+        }
     };
     let Some(bytes) = b.get(..len) else {
         return Ok(None);
