@@ -167,6 +167,10 @@ pub struct Demuxer {
     skip_id: u32,
     /// An element whose header was read and whose payload is being buffered: (id, size).
     pending: Option<(u32, usize)>,
+    /// The part of the pending element's payload received so far; its capacity never exceeds
+    /// the element's size, so the finished payload owns exactly its bytes (frames handed out
+    /// keep only their own block alive, not the input buffer).
+    payload: Vec<u8>,
     /// Open Segment / Cluster.
     stack: Vec<Container>,
     seen_header: bool,
@@ -198,6 +202,7 @@ impl Demuxer {
             skip: 0,
             skip_id: 0,
             pending: None,
+            payload: Vec::new(),
             stack: Vec::new(),
             seen_header: false,
             seen_segment: false,
@@ -218,11 +223,16 @@ impl Demuxer {
         if self.error.is_some() || self.done {
             return;
         }
-        if self.skip > 0 && self.buf.is_empty() {
-            let n = skip_len(self.skip, data.len());
-            self.skip -= n as u64;
-            self.pos += n as u64;
-            data = &data[n..];
+        if self.buf.is_empty() {
+            if self.skip > 0 {
+                let n = skip_len(self.skip, data.len());
+                self.skip -= n as u64;
+                self.pos += n as u64;
+                data = &data[n..];
+            } else if let Some((_, size)) = self.pending {
+                let n = self.take_payload(data, size);
+                data = &data[n..];
+            }
         }
         self.buf.extend_from_slice(data);
     }
@@ -313,11 +323,14 @@ impl Demuxer {
                 }
             }
             if let Some((element, size)) = self.pending {
-                if self.buf.len() < size {
+                let buf = std::mem::take(&mut self.buf);
+                let n = self.take_payload(&buf, size);
+                self.buf = buf;
+                self.buf.advance(n);
+                if self.payload.len() < size {
                     return Ok(None);
                 }
-                let payload = self.buf.split_to(size).freeze();
-                self.pos += size as u64;
+                let payload = Bytes::from(std::mem::take(&mut self.payload));
                 self.pending = None;
                 self.handle(element, payload)?;
                 continue;
@@ -408,6 +421,26 @@ impl Demuxer {
                 _ => self.skip(element, end)?,
             }
         }
+    }
+
+    /// Bytes held: unconsumed input plus the capacity of the pending payload.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len() + self.payload.capacity()
+    }
+
+    /// Appends the start of `data` to the pending payload of `size` bytes; returns how many
+    /// bytes were taken. Capacity grows by doubling, capped at `size`.
+    fn take_payload(&mut self, data: &[u8], size: usize) -> usize {
+        let n = (size - self.payload.len()).min(data.len());
+        let want = self.payload.len() + n;
+        if want > self.payload.capacity() {
+            let cap = want.max(self.payload.capacity().saturating_mul(2).min(size));
+            self.payload.reserve_exact(cap - self.payload.len());
+        }
+        self.payload.extend_from_slice(&data[..n]);
+        self.pos += n as u64;
+        n
     }
 
     /// Sets up the buffering of the payload of `element` ending at `end`.

@@ -250,7 +250,7 @@ fn format_timestamp(ms: i64) -> String {
 
 /// Writes cues as WebVTT: the `WEBVTT` header, then per cue a blank line, the timing line
 /// `HH:MM:SS.mmm --> HH:MM:SS.mmm` and the text lines. So that no text can break the file,
-/// `-->` in the text becomes `->`, empty text lines (which would end the cue) are dropped and
+/// `-->` in the text becomes `->` (any run of dashes before `>` becomes one), empty text lines (which would end the cue) are dropped and
 /// `\r` line ends are removed; an end before the start is written as the start; negative times
 /// as 0.
 pub fn write_webvtt(cues: &[Cue]) -> String {
@@ -261,13 +261,19 @@ pub fn write_webvtt(cues: &[Cue]) -> String {
         out.push_str(" --> ");
         out.push_str(&format_timestamp(cue.end_ms.max(cue.start_ms)));
         out.push('\n');
-        for line in lines(&cue.text) {
-            if line.trim().is_empty() {
+        for raw in lines(&cue.text) {
+            if raw.trim().is_empty() {
                 continue;
             }
-            let mut line = line.replace('\r', "");
-            while line.contains("-->") {
-                line = line.replace("-->", "->");
+            let mut line = String::with_capacity(raw.len());
+            for c in raw.chars().filter(|&c| c != '\r') {
+                if c == '>' {
+                    // never "-->": keep a single '-' before a '>'
+                    while line.ends_with("--") {
+                        line.pop();
+                    }
+                }
+                line.push(c);
             }
             out.push_str(&line);
             out.push('\n');
@@ -280,7 +286,7 @@ pub fn write_webvtt(cues: &[Cue]) -> String {
 /// `(pts_ms, duration_ms, payload)` in track order; `codec_id` is the track's CodecID:
 /// "S_TEXT/UTF8" (and "S_TEXT/ASCII") frames hold the plain text, "S_TEXT/WEBVTT" frames the
 /// cue text; any other codec gives no cues. A frame without a duration ends at the start of
-/// the next later frame, but lasts at most [`DEFAULT_CUE_MS`] (5 s). Empty frames are
+/// the next frame when that is later, but lasts at most [`DEFAULT_CUE_MS`] (5 s). Empty frames are
 /// skipped; CRLF becomes LF; invalid UTF-8 is replaced. Stops silently at [`MAX_CUES`] cues
 /// or [`MAX_TEXT_BYTES`] of text.
 pub fn cues_from_frames(frames: &[(i64, Option<u64>, Bytes)], codec_id: &str) -> Vec<Cue> {
@@ -300,10 +306,10 @@ pub fn cues_from_frames(frames: &[(i64, Option<u64>, Bytes)], codec_id: &str) ->
             Some(d) => pts.saturating_add(i64::try_from(*d).unwrap_or(i64::MAX)),
             None => {
                 let cap = pts.saturating_add(DEFAULT_CUE_MS);
-                frames[i + 1..]
-                    .iter()
+                frames
+                    .get(i + 1)
                     .map(|f| f.0)
-                    .find(|next| next > pts)
+                    .filter(|next| next > pts)
                     .map_or(cap, |next| next.min(cap))
             }
         };

@@ -474,6 +474,29 @@ fn skipped_elements_are_not_buffered() {
 }
 
 #[test]
+fn memory_stays_bounded() {
+    // 4 KiB chunks: never more than a chunk plus the largest element (Tracks, < 1 KiB) held,
+    // although the file has a 3 MiB Cues element
+    for chunk in [1, 4096] {
+        let file = file_known();
+        let mut d = Demuxer::default();
+        let mut n = 0;
+        let mut most = 0;
+        for part in file.chunks(chunk) {
+            d.push(part);
+            most = most.max(d.buffered());
+            while let Some(ev) = d.poll().expect("valid") {
+                n += usize::from(matches!(ev, Event::Frame(_)));
+            }
+            most = most.max(d.buffered());
+        }
+        assert_eq!(d.finish(), Ok(()));
+        assert_eq!(n, expected_frames().len());
+        assert!(most <= chunk + 1024, "held {most} bytes");
+    }
+}
+
+#[test]
 fn trailing_bytes_after_segment_are_ignored() {
     let mut file = file_known();
     file.extend([0u8; 100]);

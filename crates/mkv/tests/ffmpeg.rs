@@ -125,8 +125,14 @@ fn check(data: &[u8], what: &str) {
         })
         .expect("tracks");
     assert_eq!(tracks.len(), 3, "{what}: {tracks:?}");
-    let video = tracks.iter().find(|t| t.kind == TrackKind::Video).expect("video");
-    let audio = tracks.iter().find(|t| t.kind == TrackKind::Audio).expect("audio");
+    let video = tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Video)
+        .expect("video");
+    let audio = tracks
+        .iter()
+        .find(|t| t.kind == TrackKind::Audio)
+        .expect("audio");
     let subs = tracks
         .iter()
         .find(|t| t.kind == TrackKind::Subtitle)
@@ -155,7 +161,10 @@ fn check(data: &[u8], what: &str) {
     let of = |n: u64| frames.iter().filter(|f| f.track == n).collect::<Vec<_>>();
     let vframes = of(video.number);
     assert_eq!(vframes.len(), 50, "{what}: video frames");
-    assert!(vframes[0].keyframe, "{what}: the first video frame is a keyframe");
+    assert!(
+        vframes[0].keyframe,
+        "{what}: the first video frame is a keyframe"
+    );
     // ffmpeg may shift the start (B-frame delay) by a few ms
     assert!((0..=100_000_000).contains(&vframes[0].pts_ns), "{what}");
     let keys: Vec<i64> = vframes
