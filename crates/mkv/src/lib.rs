@@ -12,6 +12,7 @@
 //! No IO, no clocks, no threads, no panics on any input: every size and count read from the
 //! input is checked against [`Limits`] before anything is allocated for it.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod demux;
 mod ebml;

@@ -786,6 +786,49 @@ fn timestamp_scale_and_block_duration() {
     );
 }
 
+/// An element with its size written on `len` bytes (1..=8), as some muxers do.
+fn el_sized(element: u32, payload: &[u8], len: usize) -> Vec<u8> {
+    let mut v = id_bytes(element);
+    let size = payload.len() as u64 | (1u64 << (7 * len));
+    v.extend(&size.to_be_bytes()[8 - len..]);
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn size_encodings() {
+    // 8-byte known sizes, a 1-byte unknown size (0xFF) on a Cluster, 4- and 2-byte sizes
+    let file = [
+        ebml_header("matroska"),
+        el_sized(id::SEGMENT, &[], 8)[..4].to_vec(),
+        vec![0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        el_sized(id::INFO, &uint(id::TIMESTAMP_SCALE, 1_000_000), 8),
+        id_bytes(id::CLUSTER),
+        vec![0xFF],
+        el_sized(id::TIMESTAMP, &[0x01, 0x00], 4),
+        el_sized(id::SIMPLE_BLOCK, &block(1, 1, 0x80, b"a"), 8),
+        el_sized(id::SIMPLE_BLOCK, &block(1, 2, 0x00, b"b"), 2),
+        id_bytes(id::CLUSTER),
+        vec![0x7F, 0xFF],
+        el_sized(id::SIMPLE_BLOCK, &block(1, 3, 0x00, b"c"), 3),
+    ]
+    .concat();
+    let (events, end) = demux(&file, 1);
+    assert_eq!(end, Ok(()));
+    let got: Vec<(i64, bool, Bytes)> = frames(&events)
+        .into_iter()
+        .map(|f| (f.pts_ns / 1_000_000, f.keyframe, f.data))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (257, true, Bytes::from_static(b"a")),
+            (258, false, Bytes::from_static(b"b")),
+            (3, false, Bytes::from_static(b"c")),
+        ]
+    );
+}
+
 fn check_no_panic(data: &[u8], chunks: &[usize]) {
     let limits = Limits {
         max_element: 1 << 16,

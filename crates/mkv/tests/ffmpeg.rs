@@ -236,4 +236,38 @@ fn ffmpeg_h264_aac_srt() {
     let _ = std::fs::remove_dir_all(&dir);
     check(&file, "seekable file");
     check(&piped, "piped (unknown sizes)");
+    corrupted_never_panic(&file);
+    corrupted_never_panic(&piped);
+}
+
+/// Flipped bytes and truncations of a real file: errors, never panics.
+fn corrupted_never_panic(data: &[u8]) {
+    let mut x = 12345u64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize
+    };
+    for _ in 0..300 {
+        let mut bad = data.to_vec();
+        for _ in 0..next() % 8 + 1 {
+            let i = next() % bad.len();
+            bad[i] = next() as u8;
+        }
+        bad.truncate(next() % (bad.len() + 1));
+        let chunk = next() % 5000 + 1;
+        let mut d = Demuxer::new(Limits::default());
+        'outer: for part in bad.chunks(chunk) {
+            d.push(part);
+            loop {
+                match d.poll() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => break 'outer,
+                }
+            }
+        }
+        let _ = d.finish();
+    }
 }
