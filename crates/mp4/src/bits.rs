@@ -44,11 +44,6 @@ impl<'a> Cursor<'a> {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub(crate) fn u24(&mut self, what: &'static str) -> Result<u32, Error> {
-        let b = self.take(3, what)?;
-        Ok(u32::from_be_bytes([0, b[0], b[1], b[2]]))
-    }
-
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, Error> {
         let b = self.take(4, what)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))

@@ -25,10 +25,16 @@ pub fn avcc_from_parameter_sets(sps: &[Bytes], pps: &[Bytes]) -> Result<Bytes, E
         return Err(truncated("H.264 SPS"));
     }
     if sps.len() > 31 {
-        return Err(Error::TooLarge { what: "H.264 SPS count", limit: 31 });
+        return Err(Error::TooLarge {
+            what: "H.264 SPS count",
+            limit: 31,
+        });
     }
     if pps.len() > 255 {
-        return Err(Error::TooLarge { what: "H.264 PPS count", limit: 255 });
+        return Err(Error::TooLarge {
+            what: "H.264 PPS count",
+            limit: 255,
+        });
     }
     if pps.is_empty() {
         return Err(Error::Missing { what: "H.264 PPS" });
@@ -87,7 +93,10 @@ fn avc_high_fields(sps: &[u8]) -> Option<(u32, u32, u32)> {
 }
 
 fn put_nal16(out: &mut BytesMut, nal: &[u8], what: &'static str) -> Result<(), Error> {
-    let len = u16::try_from(nal.len()).map_err(|_| Error::TooLarge { what, limit: 0xffff })?;
+    let len = u16::try_from(nal.len()).map_err(|_| Error::TooLarge {
+        what,
+        limit: 0xffff,
+    })?;
     out.put_u16(len);
     out.put_slice(nal);
     Ok(())
@@ -101,7 +110,11 @@ fn put_nal16(out: &mut BytesMut, nal: &[u8], what: &'static str) -> Result<(), E
 /// numTemporalLayers and temporalIdNested come from the SPS too. min_spatial_segmentation,
 /// parallelismType, avgFrameRate and constantFrameRate are 0 ("unknown"); lengthSizeMinusOne
 /// is 3. The three arrays (VPS, SPS, PPS) have array_completeness = 1.
-pub fn hvcc_from_parameter_sets(vps: &[Bytes], sps: &[Bytes], pps: &[Bytes]) -> Result<Bytes, Error> {
+pub fn hvcc_from_parameter_sets(
+    vps: &[Bytes],
+    sps: &[Bytes],
+    pps: &[Bytes],
+) -> Result<Bytes, Error> {
     let first = sps.first().ok_or(Error::Missing { what: "H.265 SPS" })?;
     if vps.is_empty() {
         return Err(Error::Missing { what: "H.265 VPS" });
@@ -109,7 +122,11 @@ pub fn hvcc_from_parameter_sets(vps: &[Bytes], sps: &[Bytes], pps: &[Bytes]) -> 
     if pps.is_empty() {
         return Err(Error::Missing { what: "H.265 PPS" });
     }
-    for (set, ty, what) in [(vps, 32u8, "H.265 VPS NAL type"), (sps, 33, "H.265 SPS NAL type"), (pps, 34, "H.265 PPS NAL type")] {
+    for (set, ty, what) in [
+        (vps, 32u8, "H.265 VPS NAL type"),
+        (sps, 33, "H.265 SPS NAL type"),
+        (pps, 34, "H.265 PPS NAL type"),
+    ] {
         for n in set {
             if n.len() < 2 || (n[0] >> 1) & 0x3f != ty {
                 return Err(invalid(what));
@@ -140,8 +157,10 @@ pub fn hvcc_from_parameter_sets(vps: &[Bytes], sps: &[Bytes], pps: &[Bytes]) -> 
     out.put_u8(3);
     for (set, ty) in [(vps, 32u8), (sps, 33), (pps, 34)] {
         out.put_u8(0x80 | ty);
-        let n = u16::try_from(set.len())
-            .map_err(|_| Error::TooLarge { what: "H.265 parameter set count", limit: 0xffff })?;
+        let n = u16::try_from(set.len()).map_err(|_| Error::TooLarge {
+            what: "H.265 parameter set count",
+            limit: 0xffff,
+        })?;
         out.put_u16(n);
         for nal in set {
             put_nal16(&mut out, nal, "H.265 parameter set length")?;
@@ -211,13 +230,17 @@ pub fn parse_avcc(avcc: &[u8]) -> Result<(u8, Vec<Bytes>, Vec<Bytes>), Error> {
     let mut sps = Vec::new();
     for _ in 0..n_sps {
         let len = c.u16("avcC SPS length")?;
-        sps.push(Bytes::copy_from_slice(c.take(usize::from(len), "avcC SPS")?));
+        sps.push(Bytes::copy_from_slice(
+            c.take(usize::from(len), "avcC SPS")?,
+        ));
     }
     let n_pps = c.u8("avcC PPS count")?;
     let mut pps = Vec::new();
     for _ in 0..n_pps {
         let len = c.u16("avcC PPS length")?;
-        pps.push(Bytes::copy_from_slice(c.take(usize::from(len), "avcC PPS")?));
+        pps.push(Bytes::copy_from_slice(
+            c.take(usize::from(len), "avcC PPS")?,
+        ));
     }
     Ok((nal_length_size, sps, pps))
 }
@@ -274,7 +297,9 @@ pub fn dac3_from_frame(frame: &[u8]) -> Result<Bytes, Error> {
         return Err(invalid("AC-3 fscod"));
     }
     if bsid > 10 {
-        return Err(Error::Unsupported { what: "AC-3 bsid above 10 (E-AC-3?)" });
+        return Err(Error::Unsupported {
+            what: "AC-3 bsid above 10 (E-AC-3?)",
+        });
     }
     if frmsizecod > 37 {
         return Err(invalid("AC-3 frmsizecod"));
@@ -289,7 +314,12 @@ pub fn dac3_from_frame(frame: &[u8]) -> Result<Bytes, Error> {
         r.bits(2).ok_or_else(t)?; // dsurmod
     }
     let lfeon = r.bit().ok_or_else(t)?;
-    let v: u32 = (fscod << 22) | (bsid << 17) | (bsmod << 14) | (acmod << 11) | (lfeon << 10) | ((frmsizecod >> 1) << 5);
+    let v: u32 = (fscod << 22)
+        | (bsid << 17)
+        | (bsmod << 14)
+        | (acmod << 11)
+        | (lfeon << 10)
+        | ((frmsizecod >> 1) << 5);
     let b = v.to_be_bytes();
     Ok(Bytes::copy_from_slice(&b[1..4]))
 }
@@ -309,7 +339,9 @@ pub fn dec3_from_frame(frame: &[u8]) -> Result<Bytes, Error> {
     let fscod = r.bits(2).ok_or_else(t)?;
     let (sample_rate, numblkscod) = if fscod == 3 {
         let fscod2 = r.bits(2).ok_or_else(t)?;
-        let rate = *AC3_RATES.get(fscod2 as usize).ok_or_else(|| invalid("E-AC-3 fscod2"))?;
+        let rate = *AC3_RATES
+            .get(fscod2 as usize)
+            .ok_or_else(|| invalid("E-AC-3 fscod2"))?;
         (rate / 2, 3)
     } else {
         (AC3_RATES[fscod as usize], r.bits(2).ok_or_else(t)?)
@@ -321,7 +353,9 @@ pub fn dec3_from_frame(frame: &[u8]) -> Result<Bytes, Error> {
         return Err(invalid("E-AC-3 bsid"));
     }
     if strmtyp == 1 {
-        return Err(Error::Unsupported { what: "E-AC-3 frame starting with a dependent substream" });
+        return Err(Error::Unsupported {
+            what: "E-AC-3 frame starting with a dependent substream",
+        });
     }
     let blocks = [1u32, 2, 3, 6][numblkscod as usize];
     let bsmod = eac3_bsmod(&mut r, strmtyp, acmod, lfeon, blocks).unwrap_or(0);
@@ -336,7 +370,13 @@ pub fn dec3_from_frame(frame: &[u8]) -> Result<Bytes, Error> {
 }
 
 /// Reads on from after bsid to bsmod (in the informational metadata), `None` when absent.
-fn eac3_bsmod(r: &mut BitReader<'_>, strmtyp: u32, acmod: u32, lfeon: u32, blocks: u32) -> Option<u32> {
+fn eac3_bsmod(
+    r: &mut BitReader<'_>,
+    strmtyp: u32,
+    acmod: u32,
+    lfeon: u32,
+    blocks: u32,
+) -> Option<u32> {
     r.bits(5)?; // dialnorm
     if r.bit()? == 1 {
         r.bits(8)?; // compr
@@ -421,7 +461,9 @@ pub fn ac3_info(dac3: &[u8]) -> Result<(u32, u16), Error> {
     let fscod = (v >> 22) & 3;
     let acmod = (v >> 11) & 7;
     let lfeon = (v >> 10) & 1;
-    let rate = *AC3_RATES.get(fscod as usize).ok_or_else(|| invalid("dac3 fscod"))?;
+    let rate = *AC3_RATES
+        .get(fscod as usize)
+        .ok_or_else(|| invalid("dac3 fscod"))?;
     Ok((rate, ACMOD_CHANNELS[acmod as usize] + lfeon as u16))
 }
 
@@ -454,7 +496,9 @@ pub fn eac3_info(dec3: &[u8]) -> Result<(u32, u16), Error> {
 /// rate is the output rate: for explicit SBR (object type 5 or 29) the extension rate.
 /// Channels is 0 for channelConfiguration 0 (a program config element).
 pub fn asc_info(asc: &[u8]) -> Option<(u32, u16)> {
-    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
     let mut r = BitReader::new(asc);
     let read_rate = |r: &mut BitReader<'_>| -> Option<u32> {
         let idx = r.bits(4)?;
@@ -498,8 +542,8 @@ const MAC_LANGUAGES: [&str; 95] = [
 ];
 /// Macintosh language codes 128..=150 as ISO 639-2/T.
 const MAC_LANGUAGES_128: [&str; 23] = [
-    "cym", "eus", "cat", "lat", "que", "grn", "aym", "tat", "uig", "dzo", "jav", "sun", "glg", "afr",
-    "bre", "iku", "gla", "glv", "gle", "ton", "ell", "kal", "aze",
+    "cym", "eus", "cat", "lat", "que", "grn", "aym", "tat", "uig", "dzo", "jav", "sun", "glg",
+    "afr", "bre", "iku", "gla", "glv", "gle", "ton", "ell", "kal", "aze",
 ];
 
 /// The language of an `mdhd` language field.
@@ -543,45 +587,64 @@ pub fn pack_language(language: Option<&str>) -> u16 {
     if b.len() != 3 || !b.iter().all(u8::is_ascii_alphabetic) {
         return und;
     }
-    b.iter().fold(0u16, |acc, c| (acc << 5) | u16::from(c.to_ascii_lowercase() - 0x60))
+    b.iter().fold(0u16, |acc, c| {
+        (acc << 5) | u16::from(c.to_ascii_lowercase() - 0x60)
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// x264 320x240 constrained baseline SPS and a PPS.
-    pub(crate) const SPS_BASELINE: &[u8] = &[0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0x99, 0x20];
-    const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
+    /// x264 320x240 constrained baseline SPS and PPS (ffmpeg -c:v libx264 -profile:v baseline).
+    pub(crate) const SPS_BASELINE: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+        0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0xa4, 0x80,
+    ];
+    pub(crate) const PPS: &[u8] = &[0x68, 0xcb, 0x83, 0xcb, 0x20];
     const SPS_720P_HIGH: &[u8] = &[
-        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-        0x03, 0x03, 0x20, 0xf1, 0x83, 0x19,
+        0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03,
+        0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x83, 0x19,
     ];
 
     #[test]
     fn avcc_baseline_and_high() {
-        let avcc = avcc_from_parameter_sets(&[Bytes::from_static(SPS_BASELINE)], &[Bytes::from_static(PPS)]).unwrap();
+        let avcc = avcc_from_parameter_sets(
+            &[Bytes::from_static(SPS_BASELINE)],
+            &[Bytes::from_static(PPS)],
+        )
+        .unwrap();
         assert_eq!(&avcc[..6], &[1, 0x42, 0xc0, 0x0d, 0xff, 0xe1]);
         assert_eq!(avcc.len(), 6 + 2 + SPS_BASELINE.len() + 1 + 2 + PPS.len());
         let (n, sps, pps) = parse_avcc(&avcc).unwrap();
-        assert_eq!((n, sps[0].as_ref(), pps[0].as_ref()), (4, SPS_BASELINE, PPS));
+        assert_eq!(
+            (n, sps[0].as_ref(), pps[0].as_ref()),
+            (4, SPS_BASELINE, PPS)
+        );
 
-        let avcc = avcc_from_parameter_sets(&[Bytes::from_static(SPS_720P_HIGH)], &[Bytes::from_static(PPS)]).unwrap();
+        let avcc = avcc_from_parameter_sets(
+            &[Bytes::from_static(SPS_720P_HIGH)],
+            &[Bytes::from_static(PPS)],
+        )
+        .unwrap();
         // extension: 4:2:0, 8-bit, no SPS ext
         assert_eq!(&avcc[avcc.len() - 4..], &[0xfd, 0xf8, 0xf8, 0]);
         assert!(avcc_from_parameter_sets(&[], &[Bytes::from_static(PPS)]).is_err());
-        assert!(avcc_from_parameter_sets(&[Bytes::from_static(PPS)], &[Bytes::from_static(PPS)]).is_err());
+        assert!(
+            avcc_from_parameter_sets(&[Bytes::from_static(PPS)], &[Bytes::from_static(PPS)])
+                .is_err()
+        );
     }
 
-    /// x265 (ffmpeg libx265) 320x240 Main VPS/SPS/PPS.
+    /// x265 (ffmpeg -c:v libx265 -pix_fmt yuv420p) 320x240 Main VPS/SPS/PPS.
     pub(crate) const HEVC_VPS: &[u8] = &[
-        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03,
-        0x00, 0x3c, 0x95, 0x98, 0x09,
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
+        0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
     ];
     pub(crate) const HEVC_SPS: &[u8] = &[
-        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3c, 0xa0,
-        0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0x52, 0x93, 0x0b, 0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00,
-        0x03, 0x00, 0x32, 0x10,
+        0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00,
+        0x03, 0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a,
+        0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x32, 0x10,
     ];
     pub(crate) const HEVC_PPS: &[u8] = &[0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
 
@@ -602,7 +665,30 @@ mod tests {
         assert_eq!(hvcc[21] & 3, 3);
         let (n, vps, sps, pps) = parse_hvcc(&hvcc).unwrap();
         assert_eq!(n, 4);
-        assert_eq!((vps[0].as_ref(), sps[0].as_ref(), pps[0].as_ref()), (HEVC_VPS, HEVC_SPS, HEVC_PPS));
+        assert_eq!(
+            (vps[0].as_ref(), sps[0].as_ref(), pps[0].as_ref()),
+            (HEVC_VPS, HEVC_SPS, HEVC_PPS)
+        );
+    }
+
+    #[test]
+    fn hvcc_444_chroma_parsed() {
+        // libx265 RExt 4:4:4 8-bit SPS
+        const SPS: &[u8] = &[
+            0x42, 0x01, 0x01, 0x04, 0x08, 0x00, 0x00, 0x03, 0x00, 0x9e, 0x08, 0x00, 0x00, 0x03,
+            0x00, 0x00, 0x3c, 0x90, 0x01, 0x41, 0x01, 0xe2, 0xcb, 0x2b, 0x34, 0x92, 0x65, 0x78,
+            0x0b, 0x70, 0x20, 0x20, 0x00, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x06,
+            0x42,
+        ];
+        let hvcc = hvcc_from_parameter_sets(
+            &[Bytes::from_static(HEVC_VPS)],
+            &[Bytes::from_static(SPS)],
+            &[Bytes::from_static(HEVC_PPS)],
+        )
+        .unwrap();
+        assert_eq!(hvcc[1], 0x04, "RExt profile");
+        assert_eq!(hvcc[16], 0xff, "4:4:4");
+        assert_eq!((hvcc[17], hvcc[18]), (0xf8, 0xf8));
     }
 
     /// An AC-3 syncframe header: 48 kHz, frmsizecod 28 (384 kbit/s... code 14), bsid 8,
@@ -692,14 +778,21 @@ mod tests {
         pub(crate) fn finish(self) -> Vec<u8> {
             self.bits
                 .chunks(8)
-                .map(|c| c.iter().enumerate().fold(0u8, |a, (i, b)| a | (u8::from(*b) << (7 - i))))
+                .map(|c| {
+                    c.iter()
+                        .enumerate()
+                        .fold(0u8, |a, (i, b)| a | (u8::from(*b) << (7 - i)))
+                })
                 .collect()
         }
     }
 
     #[test]
     fn languages() {
-        assert_eq!(mp4_language(pack_language(Some("fra"))).as_deref(), Some("fra"));
+        assert_eq!(
+            mp4_language(pack_language(Some("fra"))).as_deref(),
+            Some("fra")
+        );
         assert_eq!(pack_language(Some("und")), 0x55c4);
         assert_eq!(pack_language(None), 0x55c4);
         assert_eq!(pack_language(Some("x1")), 0x55c4);

@@ -26,7 +26,7 @@ mod bits;
 mod tests;
 
 pub use read::{parse_moov, Movie, Sample, Track};
-// pub use write::{fast_start, Layout, SampleOut, TrackOut};
+pub use write::{fast_start, Layout, SampleOut, TrackOut};
 
 use bytes::Bytes;
 
@@ -249,7 +249,9 @@ mod header_tests {
     #[test]
     fn box_headers() {
         assert_eq!(parse_box_header(&[0, 0, 0], 0), Ok(None));
-        let h = parse_box_header(b"\0\0\0\x10moovxxxxxxxx", 5).unwrap().unwrap();
+        let h = parse_box_header(b"\0\0\0\x10moovxxxxxxxx", 5)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.kind, *b"moov");
         assert_eq!((h.offset, h.header_len, h.size), (5, 8, Some(16)));
         assert_eq!(h.end(), Some(21));

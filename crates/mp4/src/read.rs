@@ -77,9 +77,12 @@ pub struct Sample {
     pub sync: bool,
 }
 
+/// Child boxes as (type, payload).
+type Kids<'a> = Vec<([u8; 4], &'a [u8])>;
+
 /// The direct children of a container payload as (type, payload). A size-0 box extends to the
 /// end of `buf`; fewer than 8 bytes left at the end (a QuickTime terminator) end the list.
-fn children(buf: &[u8], lenient: bool) -> Result<Vec<([u8; 4], &[u8])>, Error> {
+fn children(buf: &[u8], lenient: bool) -> Result<Kids<'_>, Error> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while buf.len().saturating_sub(pos) >= 8 {
@@ -109,15 +112,27 @@ fn find<'a>(kids: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
     kids.iter().find(|(k, _)| k == kind).map(|(_, p)| *p)
 }
 
-fn require<'a>(kids: &[([u8; 4], &'a [u8])], kind: &[u8; 4], what: &'static str) -> Result<&'a [u8], Error> {
+fn require<'a>(
+    kids: &[([u8; 4], &'a [u8])],
+    kind: &[u8; 4],
+    what: &'static str,
+) -> Result<&'a [u8], Error> {
     find(kids, kind).ok_or(Error::Missing { what })
 }
 
 /// Reads a table's entry count and checks it against the bytes left and the limit.
-fn table_count(c: &mut Cursor<'_>, entry_size: usize, limits: &Limits, what: &'static str) -> Result<usize, Error> {
+fn table_count(
+    c: &mut Cursor<'_>,
+    entry_size: usize,
+    limits: &Limits,
+    what: &'static str,
+) -> Result<usize, Error> {
     let n = c.u32(what)?;
     if u64::from(n) > limits.max_entries {
-        return Err(Error::TooLarge { what, limit: limits.max_entries });
+        return Err(Error::TooLarge {
+            what,
+            limit: limits.max_entries,
+        });
     }
     let n = usize::try_from(n).map_err(|_| invalid(what))?;
     if n.checked_mul(entry_size).is_none_or(|b| b > c.remaining()) {
@@ -135,7 +150,10 @@ pub fn parse_moov(moov: &[u8], limits: &Limits) -> Result<Movie, Error> {
     }
     let end = match h.size {
         None => moov.len(),
-        Some(s) => usize::try_from(s).ok().filter(|&s| s <= moov.len()).ok_or_else(|| truncated("moov"))?,
+        Some(s) => usize::try_from(s)
+            .ok()
+            .filter(|&s| s <= moov.len())
+            .ok_or_else(|| truncated("moov"))?,
     };
     let kids = children(&moov[usize::from(h.header_len)..end], false)?;
     let mut c = Cursor::new(require(&kids, b"mvhd", "mvhd")?);
@@ -159,14 +177,27 @@ pub fn parse_moov(moov: &[u8], limits: &Limits) -> Result<Movie, Error> {
             continue;
         }
         if tracks.len() >= limits.max_tracks {
-            return Err(Error::TooLarge { what: "track count", limit: limits.max_tracks as u64 });
+            return Err(Error::TooLarge {
+                what: "track count",
+                limit: limits.max_tracks as u64,
+            });
         }
         tracks.push(parse_trak(body, timescale, limits, &mut budget)?);
     }
-    Ok(Movie { timescale, duration, tracks, fragmented })
+    Ok(Movie {
+        timescale,
+        duration,
+        tracks,
+        fragmented,
+    })
 }
 
-fn parse_trak(body: &[u8], movie_timescale: u32, limits: &Limits, budget: &mut u64) -> Result<Track, Error> {
+fn parse_trak(
+    body: &[u8],
+    movie_timescale: u32,
+    limits: &Limits,
+    budget: &mut u64,
+) -> Result<Track, Error> {
     let kids = children(body, false)?;
     let mut c = Cursor::new(require(&kids, b"tkhd", "tkhd")?);
     let version = c.u8("tkhd")?;
@@ -205,15 +236,20 @@ fn parse_trak(body: &[u8], movie_timescale: u32, limits: &Limits, budget: &mut u
     c.skip(8, "hdlr")?;
     let kind = TrackKind::from_handler(c.fourcc("hdlr handler type")?);
 
-    let (edit_media_start, empty_movie) = match find(&kids, b"edts").map(|e| children(e, false)).transpose()? {
+    let (edit_media_start, empty_movie) = match find(&kids, b"edts")
+        .map(|e| children(e, false))
+        .transpose()?
+    {
         Some(edts) => match find(&edts, b"elst") {
             Some(elst) => parse_elst(elst, limits)?,
             None => (0, 0),
         },
         None => (0, 0),
     };
-    let edit_empty_delay =
-        u64::try_from(u128::from(empty_movie) * u128::from(timescale) / u128::from(movie_timescale)).unwrap_or(u64::MAX);
+    let edit_empty_delay = u64::try_from(
+        u128::from(empty_movie) * u128::from(timescale) / u128::from(movie_timescale),
+    )
+    .unwrap_or(u64::MAX);
 
     let minf = children(require(&mdia, b"minf", "minf")?, false)?;
     let stbl = children(require(&minf, b"stbl", "stbl")?, false)?;
@@ -251,7 +287,12 @@ fn parse_elst(elst: &[u8], limits: &Limits) -> Result<(i64, u64), Error> {
     let mut c = Cursor::new(elst);
     let version = c.u8("elst")?;
     c.skip(3, "elst")?;
-    let n = table_count(&mut c, if version == 1 { 20 } else { 12 }, limits, "elst entries")?;
+    let n = table_count(
+        &mut c,
+        if version == 1 { 20 } else { 12 },
+        limits,
+        "elst entries",
+    )?;
     let mut empty = 0u64;
     for _ in 0..n {
         let (dur, media_time) = if version == 1 {
@@ -285,18 +326,29 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
     let mut c = Cursor::new(stsd);
     c.skip(4, "stsd")?;
     if c.u32("stsd entry count")? == 0 {
-        return Err(Error::Missing { what: "sample entry" });
+        return Err(Error::Missing {
+            what: "sample entry",
+        });
     }
     let rest = c.rest();
     let h = parse_box_header(rest, 0)?.ok_or_else(|| truncated("sample entry"))?;
     let size = match h.size {
         None => rest.len(),
-        Some(s) => usize::try_from(s).ok().filter(|&s| s <= rest.len()).ok_or_else(|| truncated("sample entry"))?,
+        Some(s) => usize::try_from(s)
+            .ok()
+            .filter(|&s| s <= rest.len())
+            .ok_or_else(|| truncated("sample entry"))?,
     };
     let fourcc = h.kind;
     let mut c = Cursor::new(&rest[usize::from(h.header_len)..size]);
     c.skip(8, "sample entry")?; // reserved, data_reference_index
-    let mut e = Entry { codec: CodecConfig::Unsupported { fourcc }, width: 0, height: 0, sample_rate: 0, channels: 0 };
+    let mut e = Entry {
+        codec: CodecConfig::Unsupported { fourcc },
+        width: 0,
+        height: 0,
+        sample_rate: 0,
+        channels: 0,
+    };
     if VISUAL.contains(&&fourcc) || kind == TrackKind::Video {
         c.skip(16, "visual sample entry")?;
         e.width = u32::from(c.u16("visual sample entry width")?);
@@ -307,12 +359,23 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
             b"avc1" | b"avc3" => {
                 let avcc = require(&kids, b"avcC", "avcC")?;
                 let (nal_length_size, sps, pps) = codec::parse_avcc(avcc)?;
-                e.codec = CodecConfig::H264 { avcc: Bytes::copy_from_slice(avcc), nal_length_size, sps, pps };
+                e.codec = CodecConfig::H264 {
+                    avcc: Bytes::copy_from_slice(avcc),
+                    nal_length_size,
+                    sps,
+                    pps,
+                };
             }
             b"hvc1" | b"hev1" => {
                 let hvcc = require(&kids, b"hvcC", "hvcC")?;
                 let (nal_length_size, vps, sps, pps) = codec::parse_hvcc(hvcc)?;
-                e.codec = CodecConfig::H265 { hvcc: Bytes::copy_from_slice(hvcc), nal_length_size, vps, sps, pps };
+                e.codec = CodecConfig::H265 {
+                    hvcc: Bytes::copy_from_slice(hvcc),
+                    nal_length_size,
+                    vps,
+                    sps,
+                    pps,
+                };
             }
             _ => {}
         }
@@ -328,11 +391,19 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
             2 => {
                 c.skip(4, "QuickTime sound description v2")?;
                 let rate = f64::from_bits(c.u64("QuickTime sound description v2")?);
-                e.sample_rate = if rate.is_finite() && rate >= 0.0 && rate <= f64::from(u32::MAX) { rate as u32 } else { 0 };
+                e.sample_rate = if rate.is_finite() && rate >= 0.0 && rate <= f64::from(u32::MAX) {
+                    rate as u32
+                } else {
+                    0
+                };
                 e.channels = u16::try_from(c.u32("QuickTime sound description v2")?).unwrap_or(0);
                 c.skip(20, "QuickTime sound description v2")?;
             }
-            _ => return Err(Error::Unsupported { what: "sound sample entry version" }),
+            _ => {
+                return Err(Error::Unsupported {
+                    what: "sound sample entry version",
+                })
+            }
         }
         let kids = children(c.rest(), true)?;
         match &fourcc {
@@ -348,14 +419,18 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
                 let (oti, dsi) = parse_esds(esds)?;
                 e.codec = match oti {
                     0x40 | 0x66..=0x68 => {
-                        let asc = dsi.ok_or(Error::Missing { what: "AudioSpecificConfig" })?;
+                        let asc = dsi.ok_or(Error::Missing {
+                            what: "AudioSpecificConfig",
+                        })?;
                         if let Some((rate, channels)) = codec::asc_info(asc) {
                             e.sample_rate = e.sample_rate.max(rate);
                             if channels != 0 {
                                 e.channels = channels;
                             }
                         }
-                        CodecConfig::Aac { asc: Bytes::copy_from_slice(asc) }
+                        CodecConfig::Aac {
+                            asc: Bytes::copy_from_slice(asc),
+                        }
                     }
                     0x69 | 0x6b => CodecConfig::Mp3,
                     _ => CodecConfig::Unsupported { fourcc },
@@ -365,7 +440,9 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
                 let dac3 = require(&kids, b"dac3", "dac3")?;
                 let (rate, channels) = codec::ac3_info(dac3)?;
                 (e.sample_rate, e.channels) = (rate, channels);
-                e.codec = CodecConfig::Ac3 { dac3: Bytes::copy_from_slice(dac3) };
+                e.codec = CodecConfig::Ac3 {
+                    dac3: Bytes::copy_from_slice(dac3),
+                };
             }
             b"ec-3" => {
                 let dec3 = require(&kids, b"dec3", "dec3")?;
@@ -374,7 +451,9 @@ fn parse_stsd(stsd: &[u8], kind: TrackKind) -> Result<Entry, Error> {
                     e.sample_rate = rate;
                 }
                 e.channels = channels;
-                e.codec = CodecConfig::Eac3 { dec3: Bytes::copy_from_slice(dec3) };
+                e.codec = CodecConfig::Eac3 {
+                    dec3: Bytes::copy_from_slice(dec3),
+                };
             }
             b".mp3" | b"ms\0\x55" => e.codec = CodecConfig::Mp3,
             _ => {}
@@ -441,7 +520,10 @@ fn parse_esds(esds: &[u8]) -> Result<(u8, Option<&[u8]>), Error> {
 enum Sizes<'a> {
     Fixed(u32),
     /// A table of `bits`-bit entries (4, 8, 16 or 32).
-    Table { data: &'a [u8], bits: u8 },
+    Table {
+        data: &'a [u8],
+        bits: u8,
+    },
 }
 
 impl Sizes<'_> {
@@ -449,16 +531,26 @@ impl Sizes<'_> {
         match *self {
             Sizes::Fixed(s) => s,
             Sizes::Table { data, bits } => match bits {
-                32 => data.get(i * 4..i * 4 + 4).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-                16 => data.get(i * 2..i * 2 + 2).map_or(0, |b| u32::from(u16::from_be_bytes([b[0], b[1]]))),
+                32 => data
+                    .get(i * 4..i * 4 + 4)
+                    .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                16 => data
+                    .get(i * 2..i * 2 + 2)
+                    .map_or(0, |b| u32::from(u16::from_be_bytes([b[0], b[1]]))),
                 8 => data.get(i).map_or(0, |b| u32::from(*b)),
-                _ => data.get(i / 2).map_or(0, |b| u32::from(if i % 2 == 0 { b >> 4 } else { b & 0xf })),
+                _ => data
+                    .get(i / 2)
+                    .map_or(0, |b| u32::from(if i & 1 == 0 { b >> 4 } else { b & 0xf })),
             },
         }
     }
 }
 
-fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -> Result<Vec<Sample>, Error> {
+fn parse_samples(
+    stbl: &[([u8; 4], &[u8])],
+    limits: &Limits,
+    budget: &mut u64,
+) -> Result<Vec<Sample>, Error> {
     // sizes and the sample count
     let (count, sizes) = if let Some(stsz) = find(stbl, b"stsz") {
         let mut c = Cursor::new(stsz);
@@ -469,8 +561,17 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
         if fixed != 0 {
             (n as usize, Sizes::Fixed(fixed))
         } else {
-            let bytes = (n as usize).checked_mul(4).filter(|&b| b <= c.remaining()).ok_or_else(|| truncated("stsz"))?;
-            (n as usize, Sizes::Table { data: c.take(bytes, "stsz")?, bits: 32 })
+            let bytes = (n as usize)
+                .checked_mul(4)
+                .filter(|&b| b <= c.remaining())
+                .ok_or_else(|| truncated("stsz"))?;
+            (
+                n as usize,
+                Sizes::Table {
+                    data: c.take(bytes, "stsz")?,
+                    bits: 32,
+                },
+            )
         }
     } else if let Some(stz2) = find(stbl, b"stz2") {
         let mut c = Cursor::new(stz2);
@@ -485,7 +586,13 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
         if bytes > c.remaining() as u64 {
             return Err(truncated("stz2"));
         }
-        (n as usize, Sizes::Table { data: c.take(bytes as usize, "stz2")?, bits })
+        (
+            n as usize,
+            Sizes::Table {
+                data: c.take(bytes as usize, "stz2")?,
+                bits,
+            },
+        )
     } else {
         return Err(Error::Missing { what: "stsz" });
     };
@@ -535,7 +642,9 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
     let mut samples = Vec::with_capacity(count);
     'runs: for (i, &(first, per_chunk)) in stsc.iter().enumerate() {
         let first = first as usize - 1;
-        let end = stsc.get(i + 1).map_or(chunk_count, |&(f, _)| (f as usize - 1).min(chunk_count));
+        let end = stsc
+            .get(i + 1)
+            .map_or(chunk_count, |&(f, _)| (f as usize - 1).min(chunk_count));
         for chunk in first..end {
             let mut offset = chunk_offset(chunk);
             for _ in 0..per_chunk {
@@ -543,8 +652,17 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
                     break 'runs;
                 }
                 let size = sizes.get(samples.len());
-                samples.push(Sample { offset, size, dts: 0, duration: 0, cts_offset: 0, sync: true });
-                offset = offset.checked_add(u64::from(size)).ok_or_else(|| invalid("sample offset"))?;
+                samples.push(Sample {
+                    offset,
+                    size,
+                    dts: 0,
+                    duration: 0,
+                    cts_offset: 0,
+                    sync: true,
+                });
+                offset = offset
+                    .checked_add(u64::from(size))
+                    .ok_or_else(|| invalid("sample offset"))?;
             }
         }
     }
@@ -566,7 +684,9 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
         for s in samples.iter_mut().skip(i).take(run) {
             s.dts = dts;
             s.duration = delta;
-            dts = dts.checked_add(i64::from(delta)).ok_or_else(|| invalid("stts total duration"))?;
+            dts = dts
+                .checked_add(i64::from(delta))
+                .ok_or_else(|| invalid("stts total duration"))?;
         }
         i = i.saturating_add(run);
         if i >= count {
@@ -576,7 +696,9 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
     for s in samples.iter_mut().skip(i) {
         s.dts = dts;
         s.duration = last;
-        dts = dts.checked_add(i64::from(last)).ok_or_else(|| invalid("stts total duration"))?;
+        dts = dts
+            .checked_add(i64::from(last))
+            .ok_or_else(|| invalid("stts total duration"))?;
     }
 
     // composition offsets: version 0 and 1 are both read as signed (as ffmpeg does)
@@ -618,10 +740,16 @@ fn parse_samples(stbl: &[([u8; 4], &[u8])], limits: &Limits, budget: &mut u64) -
 
 fn check_count(n: u32, limits: &Limits, budget: &u64) -> Result<(), Error> {
     if u64::from(n) > limits.max_entries {
-        return Err(Error::TooLarge { what: "sample count", limit: limits.max_entries });
+        return Err(Error::TooLarge {
+            what: "sample count",
+            limit: limits.max_entries,
+        });
     }
     if u64::from(n) > *budget {
-        return Err(Error::TooLarge { what: "sample count, all tracks", limit: limits.max_samples });
+        return Err(Error::TooLarge {
+            what: "sample count, all tracks",
+            limit: limits.max_samples,
+        });
     }
     Ok(())
 }
