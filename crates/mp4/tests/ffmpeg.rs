@@ -420,15 +420,31 @@ fn hevc_ac3_eac3_mp3() {
         let path = dir.file(name);
         make(&path, &args);
         let movie = check_file(&dir, &path);
+        let data = std::fs::read(&path).unwrap();
         let a = audio(&movie);
+        let first = &data[a.samples[0].offset as usize..][..a.samples[0].size as usize];
         match name {
             "ac3.mp4" => {
-                assert!(matches!(a.codec, CodecConfig::Ac3 { .. }), "{:?}", a.codec);
+                let CodecConfig::Ac3 { dac3 } = &a.codec else {
+                    panic!("{:?}", a.codec)
+                };
                 assert_eq!((a.sample_rate, a.channels), (48000, 6));
+                assert_eq!(
+                    mp4::codec::dac3_from_frame(first).unwrap(),
+                    *dac3,
+                    "dac3 from the first syncframe"
+                );
             }
             "eac3.mp4" => {
-                assert!(matches!(a.codec, CodecConfig::Eac3 { .. }), "{:?}", a.codec);
+                let CodecConfig::Eac3 { dec3 } = &a.codec else {
+                    panic!("{:?}", a.codec)
+                };
                 assert_eq!((a.sample_rate, a.channels), (48000, 2));
+                assert_eq!(
+                    mp4::codec::dec3_from_frame(first).unwrap(),
+                    *dec3,
+                    "dec3 from the first syncframe"
+                );
             }
             "mp3.mp4" => assert_eq!(a.codec, CodecConfig::Mp3),
             _ => {
