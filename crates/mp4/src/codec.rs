@@ -691,8 +691,8 @@ pub(crate) mod tests {
         assert_eq!((hvcc[17], hvcc[18]), (0xf8, 0xf8));
     }
 
-    /// An AC-3 syncframe header: 48 kHz, frmsizecod 28 (384 kbit/s... code 14), bsid 8,
-    /// bsmod 0, acmod 7 (3/2), lfeon 1.
+    /// AC-3 syncframe headers built per A/52 5.3: 48 kHz, frmsizecod 28 (bit_rate_code 14,
+    /// 384 kbit/s), bsid 8, bsmod 0, acmod 7 (3/2), lfeon 1; then 44.1 kHz stereo.
     #[test]
     fn dac3_fields() {
         // syncword, crc1, fscod=00 frmsizecod=011100 (28 -> bit_rate_code 14),

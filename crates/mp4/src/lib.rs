@@ -15,6 +15,7 @@
 //! No IO, no clocks, no panics on any input; every count is checked against the bytes present
 //! and against [`Limits`] before anything is allocated from it.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod codec;
 pub mod read;

@@ -41,10 +41,14 @@ pub struct Track {
     pub width: u32,
     /// Video height in pixels (as `width`).
     pub height: u32,
-    /// Audio sample rate in Hz (sample entry, or the codec configuration when it says more:
-    /// see [`codec::asc_info`]); 0 for non-audio.
+    /// Audio sample rate in Hz: the sample entry's (16.16 integer part, or the f64 of a
+    /// QuickTime v2 sound description); for AAC the larger of that and the AudioSpecificConfig's
+    /// output rate ([`codec::asc_info`], SBR-aware); for AC-3 the `dac3` rate, for E-AC-3 the
+    /// `dec3` rate unless it is a reduced rate. 0 for non-audio.
     pub sample_rate: u32,
-    /// Audio channels (as `sample_rate`); 0 for non-audio.
+    /// Audio channels: the sample entry's; for AAC the AudioSpecificConfig's
+    /// channelConfiguration when it is not 0; for AC-3/E-AC-3 from `dac3`/`dec3` (incl. LFE).
+    /// 0 for non-audio.
     pub channels: u16,
     /// Track media duration (`mdhd`), in the media timescale.
     pub duration: u64,
