@@ -191,3 +191,94 @@ fn prompt(label: &str) -> anyhow::Result<String> {
     r?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
+
+/// `atoll vod import PATH…`: each file remuxed into the library of the data directory, one line
+/// per file (the new title's id, or why it was refused). Ok(false) when any was refused.
+pub fn vod_import(cmd: &crate::config::VodImport, cfg: &Config) -> anyhow::Result<bool> {
+    use crate::vod;
+    let db = cfg.data.join("atoll.db");
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating {}", cfg.data.display()))?;
+    let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let settings = cfg.vod();
+    for d in [".staging", ".uploads", "incoming"] {
+        std::fs::create_dir_all(settings.dir.join(d))
+            .with_context(|| format!("creating {}", settings.dir.join(d).display()))?;
+    }
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    };
+    let mut all_ok = true;
+    for path in &cmd.paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        let import_id = vod::new_id();
+        store.with(|c| vod::catalog::import_started(c, &import_id, "cli", &name, now()))?;
+        let req = vod::import::Request {
+            path: path.clone(),
+            source_name: name.clone(),
+            title: cmd.title.clone(),
+            category: cmd.category.clone(),
+            subtitles: vod::import::sidecars(path),
+        };
+        let staging = settings.dir.join(".staging").join(&import_id);
+        let mut last = 0.0;
+        let result = vod::import::import(&req, &staging, &settings.import, &mut |p| {
+            if p - last >= 0.1 {
+                last = p;
+                let _ = store.with(|c| vod::catalog::import_progress(c, &import_id, p));
+            }
+        });
+        let outcome = match result {
+            Ok(imported) => {
+                for n in &imported.notes {
+                    eprintln!("{}: note: {n}", path.display());
+                }
+                let r = store
+                    .with(|c| {
+                        vod::finalize(c, &settings.dir, &imported, now())
+                            .map_err(|e| store::StoreError::Join(format!("{e:#}")))
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = std::fs::remove_dir_all(&staging);
+                r
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        store.with(|c| {
+            vod::catalog::import_finished(
+                c,
+                &import_id,
+                outcome.as_ref().map(|t| *t).map_err(|e| e.as_str()),
+                now(),
+            )
+        })?;
+        match outcome {
+            Ok(id) => {
+                println!("{}: imported as {id}", path.display());
+                let detail = serde_json::json!({"file": name, "title_id": id}).to_string();
+                let _ = store.with(|c| {
+                    crate::journal::audit(
+                        c,
+                        now(),
+                        "cli",
+                        "",
+                        "vod.import",
+                        &id.to_string(),
+                        &detail,
+                    )
+                });
+            }
+            Err(e) => {
+                all_ok = false;
+                println!("{}: refused: {e}", path.display());
+            }
+        }
+    }
+    Ok(all_ok)
+}

@@ -15,6 +15,10 @@ USAGE:
     atoll user disable NAME [OPTIONS]
     atoll user enable NAME [OPTIONS]
     atoll cluster promote [OPTIONS]   make this backup origin the writer (stops following)
+    atoll vod import [--title T] [--category C] [OPTIONS] PATH…
+      Adds films to the library (MP4/MOV, MKV, MPEG-TS; remuxed, never transcoded; subtitle
+      files beside them, NAME.srt or NAME.LANG.srt, are kept). Prints each new title's id or
+      why the file was refused; exits 1 if any was refused. Works while the server runs.
       The password is read from ATOLL_USER_PASSWORD, or asked for on the terminal (or one line
       of standard input). Works while the server runs; the account's console sessions end.
 
@@ -174,6 +178,29 @@ pub struct Config {
     /// Where live segment copies for `sendfile` go: a directory (unlinked files), or unset for
     /// memory (memfd; a directory under /var/tmp only where memfd is missing).
     pub live_segment_dir: Option<PathBuf>,
+
+    // The VOD library
+    /// Where films and series are stored (default: `{data}/vod`; `incoming/` in it is the
+    /// watch folder).
+    pub vod_dir: Option<PathBuf>,
+    /// Largest file accepted by upload, MiB. 1..10485760.
+    pub vod_max_upload_mib: u64,
+    /// Largest index (moov box) of an imported or stored MP4, MiB. 1..4096.
+    pub vod_max_index_mib: u64,
+    /// Most samples (frames) in one file. 1000..1000000000.
+    pub vod_max_samples: u64,
+    /// Largest subtitle file, bytes. 1024..268435456.
+    pub vod_max_subtitle_bytes: u64,
+    /// Imports waiting at most (one runs at a time); more are refused. 1..10000.
+    pub vod_import_queue: usize,
+    /// Target length of VOD segments, seconds (cut at the keyframe after it). 2..30.
+    pub vod_segment_seconds: u64,
+    /// Memory for the indexes of titles being watched, MiB. 1..65536.
+    pub vod_index_cache_mib: u64,
+    /// A file in the watch folder is imported once its size stays the same this long. 1..3600.
+    pub vod_watch_stable_seconds: u64,
+    /// An unfinished upload is removed this long after its last write, hours. 1..720.
+    pub vod_upload_expiry_hours: u64,
 }
 
 /// `[cluster]` in the TOML file.
@@ -231,6 +258,27 @@ pub enum Role {
 }
 
 impl Config {
+    /// The VOD library's settings.
+    pub fn vod(&self) -> crate::vod::Settings {
+        crate::vod::Settings {
+            dir: self
+                .vod_dir
+                .clone()
+                .unwrap_or_else(|| self.data.join("vod")),
+            import: crate::vod::import::Limits {
+                max_index_bytes: self.vod_max_index_mib << 20,
+                max_samples: self.vod_max_samples,
+                max_subtitle_bytes: self.vod_max_subtitle_bytes,
+            },
+            max_upload_bytes: self.vod_max_upload_mib << 20,
+            import_queue: self.vod_import_queue,
+            segment_seconds: self.vod_segment_seconds,
+            index_cache_bytes: (self.vod_index_cache_mib << 20) as usize,
+            watch_stable: std::time::Duration::from_secs(self.vod_watch_stable_seconds),
+            upload_expiry: std::time::Duration::from_secs(self.vod_upload_expiry_hours * 3600),
+        }
+    }
+
     pub fn role(&self) -> Role {
         if self.role == "edge" {
             Role::Edge
@@ -340,6 +388,16 @@ impl Default for Config {
             segment_max_bytes: 64 << 20,
             no_keyframe_seconds: 10,
             live_segment_dir: None,
+            vod_dir: None,
+            vod_max_upload_mib: 64 << 10,
+            vod_max_index_mib: 256,
+            vod_max_samples: 5_000_000,
+            vod_max_subtitle_bytes: 16 << 20,
+            vod_import_queue: 64,
+            vod_segment_seconds: 6,
+            vod_index_cache_mib: 256,
+            vod_watch_stable_seconds: 10,
+            vod_upload_expiry_hours: 24,
         }
     }
 }
@@ -350,6 +408,9 @@ pub enum Command {
     User(UserCommand, Config),
     /// `atoll cluster promote`: on the database in the configured data directory.
     ClusterPromote(Config),
+    /// `atoll vod import [--title T] [--category C] PATH…`: into the library of the configured
+    /// data directory (works while the server runs).
+    VodImport(VodImport, Config),
     Help,
     Version,
 }
@@ -359,6 +420,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     let mut it = args.iter().peekable();
     let mut user_cmd = None;
     let mut promote = false;
+    let mut vod_import: Option<VodImport> = None;
     if it.peek().map(|s| s.as_str()) == Some("serve") {
         it.next();
     } else if it.peek().map(|s| s.as_str()) == Some("cluster") {
@@ -366,6 +428,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         match it.next().map(|s| s.as_str()) {
             Some("promote") => promote = true,
             _ => return Err("atoll cluster: say promote".into()),
+        }
+    } else if it.peek().map(|s| s.as_str()) == Some("vod") {
+        it.next();
+        match it.next().map(|s| s.as_str()) {
+            Some("import") => vod_import = Some(VodImport::default()),
+            _ => return Err("atoll vod: say import".into()),
         }
     } else if it.peek().map(|s| s.as_str()) == Some("user") {
         it.next();
@@ -420,6 +488,23 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--cluster-key" => cluster_key = Some(value("--cluster-key")?),
             "--node-name" => node_name = Some(value("--node-name")?),
             "--public-url" => public_url = Some(value("--public-url")?),
+            "--title" if vod_import.is_some() => {
+                let v = value("--title")?;
+                if let Some(i) = vod_import.as_mut() {
+                    i.title = Some(v);
+                }
+            }
+            "--category" if vod_import.is_some() => {
+                let v = value("--category")?;
+                if let Some(i) = vod_import.as_mut() {
+                    i.category = Some(v);
+                }
+            }
+            path if vod_import.is_some() && !path.starts_with('-') => {
+                if let Some(i) = vod_import.as_mut() {
+                    i.paths.push(path.into());
+                }
+            }
             "--role" if user_cmd.is_some() => {
                 let r = value("--role")?;
                 if r != "admin" && r != "operator" {
@@ -607,11 +692,55 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     if !(1..=600).contains(&cfg.failover_silence_seconds) {
         return Err("failover_silence_seconds must be 1..600".into());
     }
+    for (name, v, lo, hi) in [
+        ("vod_max_upload_mib", cfg.vod_max_upload_mib, 1, 10 << 20),
+        ("vod_max_index_mib", cfg.vod_max_index_mib, 1, 4096),
+        ("vod_max_samples", cfg.vod_max_samples, 1000, 1_000_000_000),
+        (
+            "vod_max_subtitle_bytes",
+            cfg.vod_max_subtitle_bytes,
+            1024,
+            256 << 20,
+        ),
+        ("vod_import_queue", cfg.vod_import_queue as u64, 1, 10_000),
+        ("vod_segment_seconds", cfg.vod_segment_seconds, 2, 30),
+        ("vod_index_cache_mib", cfg.vod_index_cache_mib, 1, 65536),
+        (
+            "vod_watch_stable_seconds",
+            cfg.vod_watch_stable_seconds,
+            1,
+            3600,
+        ),
+        (
+            "vod_upload_expiry_hours",
+            cfg.vod_upload_expiry_hours,
+            1,
+            720,
+        ),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            return Err(format!("{name} must be {lo}..{hi}"));
+        }
+    }
+    if let Some(v) = vod_import {
+        if v.paths.is_empty() {
+            return Err("atoll vod import: name one or more files".into());
+        }
+        return Ok(Command::VodImport(v, cfg));
+    }
     Ok(match user_cmd {
         Some(u) => Command::User(u, cfg),
         None if promote => Command::ClusterPromote(cfg),
         None => Command::Serve(cfg),
     })
+}
+
+/// `atoll vod import` arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VodImport {
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

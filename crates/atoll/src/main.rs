@@ -16,6 +16,7 @@ mod recorder;
 mod store;
 mod sys;
 mod viewer;
+mod vod;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +44,17 @@ fn main() {
             if let Err(e) = cli::promote(&cfg) {
                 eprintln!("atoll cluster promote: {e:#}");
                 std::process::exit(1);
+            }
+            return;
+        }
+        Ok(config::Command::VodImport(cmd, cfg)) => {
+            match cli::vod_import(&cmd, &cfg) {
+                Ok(true) => {}
+                Ok(false) => std::process::exit(1),
+                Err(e) => {
+                    eprintln!("atoll vod import: {e:#}");
+                    std::process::exit(1);
+                }
             }
             return;
         }
@@ -353,6 +365,21 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         epg_wake.clone(),
         shutdown_rx.clone(),
     ));
+    // the VOD library (origins; an edge's library will be the origin's, mirrored)
+    let vod = if edge {
+        None
+    } else {
+        let now = clock.now_utc().0;
+        if let Ok(n) = store.with(|c| vod::catalog::abandon_unfinished(c, now)) {
+            if n > 0 {
+                tracing::warn!("{n} VOD imports were cut short by the last stop; upload or drop those files again");
+            }
+        }
+        Some(
+            vod::Library::start(cfg.vod(), store.clone(), shutdown_rx.clone())
+                .context("opening the VOD library")?,
+        )
+    };
     let state = api::AppState {
         hub: hub.clone(),
         archive: archive.clone(),
@@ -390,6 +417,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             archive.clone(),
             cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
         )),
+        vod,
     };
     // hot live-HLS requests are answered in front of hyper (sendfile); the rest go to axum
     let server = fastpath::serve(

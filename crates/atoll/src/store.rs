@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_epg.sql"),
     include_str!("../migrations/0004_accounts_audit.sql"),
     include_str!("../migrations/0005_cluster.sql"),
+    include_str!("../migrations/0006_vod.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -819,7 +819,9 @@ fn every_protected_endpoint_needs_an_account() {
                 "{m} {p} without an account: {}",
                 String::from_utf8_lossy(&body)
             );
-            assert_eq!(j(&body)["error"], "unauthorized", "{m} {p}");
+            if m != "HEAD" {
+                assert_eq!(j(&body)["error"], "unauthorized", "{m} {p}");
+            }
             assert!(head_value(&head, "www-authenticate").is_some(), "{m} {p}");
             let admin_only = op["responses"]["403"]["description"]
                 .as_str()

@@ -26,7 +26,9 @@ fn crates_dir() -> std::path::PathBuf {
 }
 
 /// The pure (sans-IO) crates.
-const PURE: &[&str] = &["media", "mpegts", "rtmp", "hls", "testsrc", "epg"];
+const PURE: &[&str] = &[
+    "media", "mpegts", "rtmp", "hls", "testsrc", "epg", "mp4", "mkv",
+];
 
 /// Packages that do IO (async runtimes, sockets, HTTP, databases, file watching): no pure crate may
 /// depend on them, at any depth.

@@ -36,6 +36,9 @@ pub struct Muxer {
     cc: [u8; 4],
     /// DTS of the last frame that carried a PCR.
     last_pcr_dts: Option<i64>,
+    /// Video and audio: the next packet carries discontinuity_indicator (see
+    /// [`mark_discontinuity`](Muxer::mark_discontinuity)).
+    discontinuity: [bool; 2],
 }
 
 impl Muxer {
@@ -45,7 +48,17 @@ impl Muxer {
             pmt_version: 0,
             cc: [0; 4],
             last_pcr_dts: None,
+            discontinuity: [false; 2],
         }
+    }
+
+    /// The next packet of the video and of the audio stream says `discontinuity_indicator`
+    /// (ISO 13818-1 2.4.3.5): for output that is not a continuation of earlier output from this
+    /// muxer (a VOD segment cut on its own), so demuxers reading segments one after another
+    /// expect the continuity counters and the time base to jump.
+    pub fn mark_discontinuity(&mut self) {
+        self.discontinuity = [true; 2];
+        self.last_pcr_dts = None;
     }
 
     /// Replace the stream description (e.g. new source). Next write_psi reflects it.
@@ -171,8 +184,10 @@ impl Muxer {
         }
         let rai = frame.keyframe && (frame.track == Track::Video || pcr_pid == AUDIO_PID);
 
-        let cc = &mut self.cc[cc_slot(pid)];
-        write_packets(out, pid, cc, &[&hdr, head, &prefix, tail], pcr, rai);
+        let slot = cc_slot(pid);
+        let disc = std::mem::take(&mut self.discontinuity[slot - 2]);
+        let cc = &mut self.cc[slot];
+        write_packets(out, pid, cc, &[&hdr, head, &prefix, tail], pcr, rai, disc);
     }
 
     /// For video: where to insert (after a leading AUD, else at 0) and what (AUD if missing,
@@ -315,6 +330,7 @@ fn write_packets(
     parts: &[&[u8]],
     pcr: Option<u64>,
     rai: bool,
+    discontinuity: bool,
 ) {
     debug_assert!(pid < NULL_PID);
     let total: usize = parts.iter().map(|p| p.len()).sum();
@@ -327,7 +343,7 @@ fn write_packets(
     };
     let mut first = true;
     loop {
-        let flags_needed = first && (pcr.is_some() || rai);
+        let flags_needed = first && (pcr.is_some() || rai || discontinuity);
         let pcr_here = if first { pcr } else { None };
         let af_min = if flags_needed {
             2 + if pcr_here.is_some() { 6 } else { 0 }
@@ -344,6 +360,9 @@ fn write_packets(
             out.put_u8((af_total - 1) as u8);
             if af_total > 1 {
                 let mut flags = 0;
+                if flags_needed && discontinuity {
+                    flags |= 0x80;
+                }
                 if flags_needed && rai {
                     flags |= 0x40;
                 }
@@ -404,5 +423,54 @@ impl Parts<'_, '_> {
                 self.off = 0;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use media::{AudioConfig, Ts90k};
+
+    #[test]
+    fn a_marked_discontinuity_flags_the_next_packet_of_each_stream_once() {
+        let info = StreamInfo {
+            video: None,
+            audio: Some(AudioConfig {
+                codec: Some(Codec::Mpeg1Audio),
+                sample_rate: 48_000,
+                channels: 2,
+                asc: None,
+            }),
+        };
+        let mut m = Muxer::new(&info);
+        let frame = Frame {
+            track: Track::Audio,
+            codec: Codec::Mpeg1Audio,
+            pts_90k: Ts90k(0),
+            dts_90k: Ts90k(0),
+            keyframe: true,
+            data: Bytes::from_static(&[0xff, 0xfd, 0x94, 0x00, 1, 2, 3]),
+        };
+        let flags = |out: &BytesMut| {
+            // adaptation field flags of the first packet
+            assert_eq!(out[3] & 0x20, 0x20);
+            out[5]
+        };
+        let mut out = BytesMut::new();
+        m.write_frame(&frame, &mut out);
+        assert_eq!(flags(&out) & 0x80, 0, "no discontinuity unless asked");
+        m.mark_discontinuity();
+        let mut out = BytesMut::new();
+        m.write_frame(&frame, &mut out);
+        assert_eq!(flags(&out) & 0x80, 0x80);
+        assert_eq!(
+            out[3] & 0x0f,
+            1,
+            "the counter goes on; the flag says it may jump"
+        );
+        let mut out = BytesMut::new();
+        m.write_frame(&frame, &mut out);
+        assert_eq!(out[5] & 0x80, 0, "once");
     }
 }

@@ -20,6 +20,11 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         "atoll_uptime_seconds {}",
         st.started.elapsed().as_secs()
     );
+    if let Some(lib) = &st.vod {
+        let (titles, bytes) = lib.cache.usage();
+        let _ = writeln!(out, "# HELP atoll_vod_index_cache_titles Titles whose HLS index is held in memory.\n# TYPE atoll_vod_index_cache_titles gauge\natoll_vod_index_cache_titles {titles}");
+        let _ = writeln!(out, "# HELP atoll_vod_index_cache_bytes Memory held by cached VOD indexes (vod_index_cache_mib).\n# TYPE atoll_vod_index_cache_bytes gauge\natoll_vod_index_cache_bytes {bytes}");
+    }
     type Getter = fn(&crate::hub::ChannelHandle, i64) -> u64;
     let families: &[(&str, &str, &str, Getter)] = &[
         (

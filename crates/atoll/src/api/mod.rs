@@ -13,6 +13,7 @@ mod openapi;
 mod player;
 mod recording;
 pub(crate) mod routes;
+mod vod;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub following: Arc<std::sync::atomic::AtomicBool>,
     /// An edge fetches the catch-up ranges it lacks from its origin when a viewer asks.
     pub fills: Arc<crate::cluster::backfill::OnRequest>,
+    /// The VOD library (None on an edge until VOD mirroring exists).
+    pub vod: Option<Arc<crate::vod::Library>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -95,6 +98,9 @@ pub fn router(state: AppState) -> Router {
 fn viewer_scope(path: &str) -> Option<Option<&str>> {
     if let Some(rest) = path.strip_prefix("/live/") {
         return Some(Some(rest.split('/').next().unwrap_or("")));
+    }
+    if path.starts_with("/vod/") {
+        return Some(None);
     }
     let lineup = matches!(
         path,
@@ -236,8 +242,13 @@ async fn cross_site_guard(
             .unwrap_or("")
             .trim()
             .to_ascii_lowercase();
-        let m3u_ok = req.uri().path() == "/api/channels/import" && media.ends_with("mpegurl");
-        if media != "application/json" && !m3u_ok {
+        let path = req.uri().path();
+        let m3u_ok = path == "/api/channels/import" && media.ends_with("mpegurl");
+        // tus uploads and posters: types an HTML form cannot send either
+        let upload_ok = path.starts_with("/api/vod/uploads/")
+            && media == "application/offset+octet-stream"
+            || path.starts_with("/api/vod/") && path.ends_with("/poster") && media == "image/jpeg";
+        if media != "application/json" && !m3u_ok && !upload_ok {
             return ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -10,7 +10,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::{
-    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording,
+    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording, vod,
 };
 use super::{Admin as AdminCaller, AppState, Authed};
 
@@ -150,6 +150,25 @@ pub const ROUTES: &[Route] = &[
     op("get", "/epg.xml.gz", "viewers", "The same, gzipped", Viewer, None, (200, ""), |m| on(m, epg::epg_xml_gz)),
     Route { query: &[("utc", "integer", "start of a catch-up (shift/flussonic modes)"), ("lutc", "integer", "the app's now"), ("token", "string", "viewer token")],
         ..op("get", "/live/{id}/{file}", "viewers", "Live and catch-up: index.m3u8, {seq}.ts, mpegts, index-{from}-{duration}.m3u8, timeshift_abs-{from}.m3u8, timeshift_rel-{s}.m3u8, archive-{from}-{duration}.ts …", Viewer, None, (200, ""), |m| on(m, live::live_file)) },
+    Route { query: &[("q", "string", "text in a title, the series or the description"), ("category", "string", "category name"), ("series", "string", "series name"), ("limit", "integer", "at most this many (1..1000, default 200)"), ("offset", "integer", "skip this many")],
+        ..op("get", "/api/vod", "vod", "The VOD library: films and episodes, newest first", Staff, None, (200, "VodList"), |m| on(m, vod::list)) },
+    op("get", "/api/vod/categories", "vod", "Categories with their number of titles", Staff, None, (200, "Object"), |m| on(m, vod::categories)),
+    op("get", "/api/vod/imports", "vod", "Imports (uploads, watch folder, CLI), newest first, with progress and outcome", Staff, None, (200, "Object"), |m| on(m, vod::imports)),
+    op("get", "/api/vod/imports/{id}", "vod", "One import", Staff, None, (200, "Object"), |m| on(m, vod::import_one)),
+    op("options", "/api/vod/uploads", "vod", "tus 1.0 discovery: version, extensions, Tus-Max-Size", Open, None, (204, ""), |m| on(m, vod::tus_options)),
+    op("post", "/api/vod/uploads", "vod", "Start a resumable upload (tus 1.0 creation: Upload-Length, Upload-Metadata filename/title/category); the Location header is the upload's URL", Staff, None, (201, ""), |m| on(m, vod::tus_create)),
+    op("head", "/api/vod/uploads/{id}", "vod", "tus 1.0: Upload-Offset and Upload-Length of an upload", Staff, None, (200, ""), |m| on(m, vod::tus_head)),
+    op("get", "/api/vod/uploads/{id}", "vod", "An upload as JSON: offset, length, and its import once complete", Staff, None, (200, "Object"), |m| on(m, vod::upload_status)),
+    op("patch", "/api/vod/uploads/{id}", "vod", "tus 1.0: append bytes at Upload-Offset (application/offset+octet-stream); when complete the file is imported", Staff, None, (204, ""), |m| on(m, vod::tus_patch)),
+    op("delete", "/api/vod/uploads/{id}", "vod", "tus 1.0 termination: abandon an upload", Staff, None, (204, ""), |m| on(m, vod::tus_delete)),
+    op("get", "/api/vod/{id}", "vod", "One title", Staff, None, (200, "VodTitle"), |m| on(m, vod::get_one)),
+    op("put", "/api/vod/{id}", "vod", "Change the fields sent (title, title_en, description, category, year, genre, series, season, episode)", Staff, Some("VodTitle"), (200, "VodTitle"), |m| on(m, vod::update)),
+    op("delete", "/api/vod/{id}", "vod", "Delete a title and its files", Staff, None, (204, ""), |m| on(m, vod::delete)),
+    op("put", "/api/vod/{id}/poster", "vod", "Replace the poster (image/jpeg body, at most 8 MiB)", Staff, None, (200, "VodTitle"), |m| on(m, vod::put_poster)),
+    Route { query: &[("q", "string", "text in a title"), ("category", "string", "category name"), ("series", "string", "series name")],
+        ..op("get", "/api/player/vod", "viewers", "The player's library: categories and titles (posters, tracks, URLs)", Viewer, None, (200, "Object"), |m| on(m, vod::player_list)) },
+    Route { query: &[("token", "string", "viewer token")],
+        ..op("get", "/vod/{id}/{*file}", "viewers", "A title: index.m3u8 (HLS master: video, an audio rendition per language, subtitles), its renditions and segments, file.mp4 (byte ranges), poster.jpg", Viewer, None, (200, ""), |m| on(m, vod::viewer_file)) },
     op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),
     op("post", "/api/cluster/report", "cluster", "Node to node: a node's figures, every 2 s (viewers, egress, CPU, disk, channels, clock)", Cluster, Some("Report"), (200, "Object"), |m| on(m, cluster::report)),
     op("get", "/api/cluster/nodes", "cluster", "Every node known: role, health, last report, load, clock offset, capacity", Staff, None, (200, "Object"), |m| on(m, cluster::nodes)),
@@ -173,6 +192,9 @@ fn filter(method: &str) -> MethodFilter {
         "post" => MethodFilter::POST,
         "put" => MethodFilter::PUT,
         "delete" => MethodFilter::DELETE,
+        "head" => MethodFilter::HEAD,
+        "patch" => MethodFilter::PATCH,
+        "options" => MethodFilter::OPTIONS,
         other => panic!("route table: unknown method {other}"),
     }
 }

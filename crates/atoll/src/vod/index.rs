@@ -1,0 +1,683 @@
+//! A stored title's index, read once and cached: its sample tables (from `moov`, parsed by
+//! `crates/mp4`), the segment plan (`hls::vod`) and its playlists; and the segments themselves,
+//! cut from `media.mp4` on request (the samples read with `pread`, muxed as MPEG-TS).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use hls::vod::{Cut, Rendition, VideoSample};
+use mp4::{CodecConfig, Movie, TrackKind};
+
+/// Why a stored file's index could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Bad(String),
+}
+
+/// Reads the `moov` box of the MP4/MOV at `path` (within `limits`: index size, samples) and parses it.
+pub fn read_movie(path: &Path, limits: &super::import::Limits) -> Result<Movie, IndexError> {
+    let f = File::open(path)?;
+    let size = f.metadata()?.len();
+    read_movie_from(&f, size, limits)
+}
+
+/// The same, from an open file of `size` bytes: walks the top-level boxes to `moov`.
+pub fn read_movie_from(
+    f: &File,
+    size: u64,
+    limits: &super::import::Limits,
+) -> Result<Movie, IndexError> {
+    let max_index_bytes = limits.max_index_bytes;
+    let bad = |s: String| IndexError::Bad(s);
+    let mut off = 0u64;
+    let mut moov = None;
+    let mut saw_mdat = false;
+    let mut fragmented = false;
+    let mut head = [0u8; 16];
+    while off < size {
+        let n = ((size - off) as usize).min(16);
+        f.read_exact_at(&mut head[..n], off)?;
+        let h = mp4::parse_box_header(&head[..n], off)
+            .map_err(|e| bad(format!("not an MP4/MOV file: {e}")))?
+            .ok_or_else(|| bad("the file is truncated (in a box header)".into()))?;
+        let box_size = h.size.unwrap_or(size - off);
+        if box_size < h.header_len as u64 {
+            return Err(bad(format!(
+                "not an MP4/MOV file: a box of {box_size} bytes"
+            )));
+        }
+        let end = off.saturating_add(box_size);
+        if end > size {
+            return Err(bad(format!(
+                "the file is truncated: its {} box runs {} bytes past the end",
+                String::from_utf8_lossy(&h.kind),
+                end - size
+            )));
+        }
+        match &h.kind {
+            b"moov" => {
+                if box_size > max_index_bytes {
+                    return Err(bad(format!(
+                        "its index (moov) is {box_size} bytes, more than the {max_index_bytes} allowed (vod_max_index_mib)"
+                    )));
+                }
+                let mut b = vec![0u8; box_size as usize];
+                f.read_exact_at(&mut b, off)?;
+                moov = Some(b);
+            }
+            b"mdat" => saw_mdat = true,
+            b"moof" => fragmented = true,
+            _ => {}
+        }
+        off = end;
+    }
+    let Some(moov) = moov else {
+        return Err(bad(
+            "the file has no index (moov box): it is truncated or still being written".into(),
+        ));
+    };
+    let mp4_limits = mp4::Limits {
+        max_samples: limits.max_samples,
+        max_entries: limits.max_samples,
+        ..mp4::Limits::default()
+    };
+    let movie = mp4::read::parse_moov(&moov, &mp4_limits)
+        .map_err(|e| bad(format!("its index (moov) is invalid: {e}")))?;
+    if fragmented || movie.fragmented {
+        return Err(bad(
+            "fragmented MP4 (moof boxes) is not supported: remux it as a regular MP4".into(),
+        ));
+    }
+    if !saw_mdat && movie.tracks.iter().any(|t| !t.samples.is_empty()) {
+        return Err(bad(
+            "the file has no media data (mdat box): it is truncated".into(),
+        ));
+    }
+    Ok(movie)
+}
+
+/// Media time of a sample's presentation on the title's timeline, 90 kHz.
+fn pts_90k(t: &mp4::Track, s: &mp4::Sample) -> i64 {
+    let ts = t.timescale.max(1) as i128;
+    let media = s.dts as i128 + s.cts_offset as i128 - t.edit_media_start as i128;
+    (media * 90_000 / ts) as i64
+}
+
+fn dts_90k(t: &mp4::Track, s: &mp4::Sample) -> i64 {
+    let ts = t.timescale.max(1) as i128;
+    ((s.dts as i128 - t.edit_media_start as i128) * 90_000 / ts) as i64
+}
+
+/// The title's length: the end of its longest track, milliseconds.
+pub fn duration_ms(m: &Movie) -> i64 {
+    m.tracks
+        .iter()
+        .filter(|t| matches!(t.kind, TrackKind::Video | TrackKind::Audio))
+        .filter_map(|t| {
+            t.samples
+                .iter()
+                .map(|s| pts_90k(t, s) + (s.duration as i64 * 90_000 / t.timescale.max(1) as i64))
+                .max()
+        })
+        .max()
+        .unwrap_or(0)
+        .max(0)
+        / 90
+}
+
+/// Timestamps written into the segments are the title's time plus this (10 s), so decode times
+/// before presentation (B-frames) never go below zero.
+pub const PTS_OFFSET_90K: i64 = 900_000;
+
+/// A title ready to serve as HLS.
+pub struct Title {
+    pub movie: Movie,
+    /// Index of the video track in `movie.tracks`.
+    video: usize,
+    /// Indices of the audio tracks.
+    audio: Vec<usize>,
+    pub cuts: Vec<Cut>,
+    /// For each audio track, each cut's samples.
+    audio_parts: Vec<Vec<Range<usize>>>,
+    pub master: String,
+    pub video_playlist: String,
+    pub audio_playlists: Vec<String>,
+    /// Subtitle playlists (one WebVTT file each: `s{n}.vtt`).
+    pub subtitle_playlists: Vec<String>,
+    /// Bytes of memory the index holds (for the cache's budget).
+    pub cost: usize,
+}
+
+/// Subtitle tracks as stored beside the file (`media` JSON of the row).
+#[derive(Debug, Clone)]
+pub struct SubtitleFile {
+    pub language: Option<String>,
+    pub file: String,
+}
+
+/// Names of languages for rendition names (what a remote shows).
+pub fn language_name(code: Option<&str>) -> String {
+    let Some(code) = code else {
+        return "Original".into();
+    };
+    let base = code
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(code)
+        .to_ascii_lowercase();
+    let name = match base.as_str() {
+        "en" | "eng" => "English",
+        "zh" | "chi" | "zho" | "cmn" => "中文",
+        "yue" => "粵語",
+        "fr" | "fra" | "fre" => "Français",
+        "de" | "deu" | "ger" => "Deutsch",
+        "es" | "spa" => "Español",
+        "pt" | "por" => "Português",
+        "ru" | "rus" => "Русский",
+        "ja" | "jpn" => "日本語",
+        "ko" | "kor" => "한국어",
+        "ar" | "ara" => "العربية",
+        "hi" | "hin" => "हिन्दी",
+        "it" | "ita" => "Italiano",
+        "id" | "ind" => "Bahasa Indonesia",
+        "ms" | "msa" | "may" => "Bahasa Melayu",
+        "th" | "tha" => "ไทย",
+        "vi" | "vie" => "Tiếng Việt",
+        "tl" | "fil" | "tgl" => "Filipino",
+        _ => return code.to_string(),
+    };
+    name.into()
+}
+
+/// The RFC 6381 codec string of a track (`avc1.64001f`, `hvc1.1.6.L93.B0`, `mp4a.40.2`, …).
+pub fn codecs_string(c: &CodecConfig) -> Option<String> {
+    match c {
+        CodecConfig::H264 { sps, .. } => {
+            let s = sps.first()?;
+            if s.len() < 4 {
+                return None;
+            }
+            Some(format!("avc1.{:02x}{:02x}{:02x}", s[1], s[2], s[3]))
+        }
+        CodecConfig::H265 { hvcc, .. } => {
+            if hvcc.len() < 13 {
+                return None;
+            }
+            let space = ["", "A", "B", "C"][(hvcc[1] >> 6) as usize];
+            let tier = if hvcc[1] & 0x20 != 0 { 'H' } else { 'L' };
+            let profile = hvcc[1] & 0x1f;
+            let compat = u32::from_be_bytes([hvcc[2], hvcc[3], hvcc[4], hvcc[5]]).reverse_bits();
+            let level = hvcc[12];
+            let mut s = format!("hvc1.{space}{profile}.{compat:x}.{tier}{level}");
+            // constraint bytes, trailing zero bytes left out
+            let cons = &hvcc[6..12];
+            let n = cons
+                .iter()
+                .rposition(|b| *b != 0)
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            for b in &cons[..n] {
+                s.push_str(&format!(".{b:X}"));
+            }
+            Some(s)
+        }
+        CodecConfig::Aac { asc } => {
+            let aot = asc.first().map(|b| b >> 3).unwrap_or(2);
+            Some(format!("mp4a.40.{}", aot.max(1)))
+        }
+        CodecConfig::Ac3 { .. } => Some("ac-3".into()),
+        CodecConfig::Eac3 { .. } => Some("ec-3".into()),
+        CodecConfig::Mp3 => Some("mp4a.40.34".into()),
+        CodecConfig::Unsupported { .. } => None,
+    }
+}
+
+impl Title {
+    /// Plans the title's segments (`target_90k` long at least, cut at keyframes).
+    pub fn new(
+        movie: Movie,
+        subtitles: &[SubtitleFile],
+        target_90k: i64,
+    ) -> Result<Title, IndexError> {
+        let video = movie
+            .tracks
+            .iter()
+            .position(|t| t.kind == TrackKind::Video)
+            .ok_or_else(|| IndexError::Bad("the stored file has no video track".into()))?;
+        let audio: Vec<usize> = movie
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.kind == TrackKind::Audio && !matches!(t.codec, CodecConfig::Unsupported { .. })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let vt = &movie.tracks[video];
+        let vs: Vec<VideoSample> = vt
+            .samples
+            .iter()
+            .map(|s| VideoSample {
+                pts_90k: pts_90k(vt, s),
+                keyframe: s.sync,
+            })
+            .collect();
+        let end_90k = duration_ms(&movie) * 90;
+        let cuts = hls::vod::plan(&vs, end_90k, target_90k);
+        if cuts.is_empty() {
+            return Err(IndexError::Bad("the video track has no keyframe".into()));
+        }
+        let audio_parts: Vec<Vec<Range<usize>>> = audio
+            .iter()
+            .map(|&a| {
+                let t = &movie.tracks[a];
+                let times: Vec<i64> = t.samples.iter().map(|s| pts_90k(t, s)).collect();
+                hls::vod::assign(&times, &cuts)
+            })
+            .collect();
+        let video_playlist = hls::vod::media_playlist(&cuts, "v/", ".ts");
+        let audio_playlists = (0..audio.len())
+            .map(|n| hls::vod::media_playlist(&cuts, &format!("a{n}/"), ".ts"))
+            .collect();
+        let total_90k = cuts.last().map(|c| c.end_90k).unwrap_or(0);
+        let subtitle_playlists = (0..subtitles.len())
+            .map(|n| hls::vod::subtitle_playlist(total_90k, &format!("s{n}.vtt")))
+            .collect();
+        // bandwidth: the largest segment's bits per second, all renditions (RFC 8216 4.3.4.2)
+        let peak = cuts
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let mut bytes: u64 = vt.samples[c.video.clone()]
+                    .iter()
+                    .map(|s| s.size as u64)
+                    .sum();
+                if let (Some(&a), Some(parts)) = (audio.first(), audio_parts.first()) {
+                    bytes += movie.tracks[a].samples[parts[k].clone()]
+                        .iter()
+                        .map(|s| s.size as u64)
+                        .sum::<u64>();
+                }
+                // TS overhead about 5 %
+                bytes * 8 * 105 / 100 * 90_000 / c.duration_90k().max(1) as u64
+            })
+            .max()
+            .unwrap_or(0);
+        let mut codecs: Vec<String> = codecs_string(&vt.codec).into_iter().collect();
+        if let Some(&a) = audio.first() {
+            codecs.extend(codecs_string(&movie.tracks[a].codec));
+        }
+        let codecs = codecs.join(",");
+        let renditions: Vec<Rendition> = audio
+            .iter()
+            .enumerate()
+            .map(|(n, &a)| {
+                let t = &movie.tracks[a];
+                Rendition {
+                    name: unique_name(
+                        language_name(t.language.as_deref()),
+                        n,
+                        audio
+                            .iter()
+                            .take(n)
+                            .map(|&b| movie.tracks[b].language.as_deref()),
+                        t.language.as_deref(),
+                    ),
+                    language: t.language.clone(),
+                    default: n == 0,
+                    channels: t.channels,
+                    uri: format!("a{n}.m3u8"),
+                }
+            })
+            .collect();
+        let subs: Vec<Rendition> = subtitles
+            .iter()
+            .enumerate()
+            .map(|(n, s)| Rendition {
+                name: unique_name(
+                    language_name(s.language.as_deref()),
+                    n,
+                    subtitles.iter().take(n).map(|x| x.language.as_deref()),
+                    s.language.as_deref(),
+                ),
+                language: s.language.clone(),
+                default: false,
+                channels: 0,
+                uri: format!("s{n}.m3u8"),
+            })
+            .collect();
+        let master = hls::vod::master_playlist(&hls::vod::Master {
+            bandwidth: peak,
+            codecs: &codecs,
+            width: vt.width,
+            height: vt.height,
+            video_uri: "v.m3u8",
+            audio: &renditions,
+            subtitles: &subs,
+        });
+        let samples: usize = movie.tracks.iter().map(|t| t.samples.len()).sum();
+        let cost = samples * std::mem::size_of::<mp4::Sample>()
+            + cuts.len() * (std::mem::size_of::<Cut>() + 64 * (1 + audio.len()));
+        Ok(Title {
+            movie,
+            video,
+            audio,
+            cuts,
+            audio_parts,
+            master,
+            video_playlist,
+            audio_playlists,
+            subtitle_playlists,
+            cost,
+        })
+    }
+
+    /// Segment `k` of the video (`audio: None`) or of audio rendition `n`, as MPEG-TS, read from
+    /// `file` (the stored media.mp4). None when `k` or `n` is out of range.
+    pub fn segment(
+        &self,
+        file: &File,
+        audio: Option<usize>,
+        k: usize,
+    ) -> Option<std::io::Result<Bytes>> {
+        let (track, range) = match audio {
+            None => (
+                &self.movie.tracks[self.video],
+                self.cuts.get(k)?.video.clone(),
+            ),
+            Some(n) => (
+                &self.movie.tracks[*self.audio.get(n)?],
+                self.audio_parts.get(n)?.get(k)?.clone(),
+            ),
+        };
+        Some(mux_samples(file, track, range))
+    }
+}
+
+/// "English", "English 2" when two renditions share a language.
+fn unique_name<'a>(
+    name: String,
+    _n: usize,
+    before: impl Iterator<Item = Option<&'a str>>,
+    lang: Option<&str>,
+) -> String {
+    let same = before.filter(|l| *l == lang).count();
+    if same == 0 {
+        name
+    } else {
+        format!("{name} {}", same + 1)
+    }
+}
+
+fn stream_info(track: &mp4::Track) -> (media::StreamInfo, media::Codec) {
+    let mut info = media::StreamInfo::default();
+    let codec = match &track.codec {
+        CodecConfig::H264 { sps, pps, .. } => {
+            info.video = Some(media::VideoConfig {
+                codec: Some(media::Codec::H264),
+                width: track.width,
+                height: track.height,
+                fps_milli: 0,
+                sps: sps.clone(),
+                pps: pps.clone(),
+            });
+            media::Codec::H264
+        }
+        CodecConfig::H265 { vps, sps, pps, .. } => {
+            info.video = Some(media::VideoConfig {
+                codec: Some(media::Codec::H265),
+                width: track.width,
+                height: track.height,
+                fps_milli: 0,
+                sps: vps.iter().chain(sps).cloned().collect(),
+                pps: pps.clone(),
+            });
+            media::Codec::H265
+        }
+        c => {
+            let codec = match c {
+                CodecConfig::Aac { .. } => media::Codec::Aac,
+                CodecConfig::Ac3 { .. } => media::Codec::Ac3,
+                CodecConfig::Eac3 { .. } => media::Codec::Eac3,
+                _ => media::Codec::Mpeg1Audio,
+            };
+            info.audio = Some(media::AudioConfig {
+                codec: Some(codec),
+                sample_rate: track.sample_rate,
+                channels: track.channels as u8,
+                asc: match c {
+                    CodecConfig::Aac { asc } => Some(asc.clone()),
+                    _ => None,
+                },
+            });
+            codec
+        }
+    };
+    (info, codec)
+}
+
+/// The samples `range` of `track` as one MPEG-TS segment (PAT/PMT first; the continuity
+/// counters flagged as discontinuous, since each segment is made on its own).
+fn mux_samples(file: &File, track: &mp4::Track, range: Range<usize>) -> std::io::Result<Bytes> {
+    let samples = &track.samples[range];
+    let (info, codec) = stream_info(track);
+    let mut mux = mpegts::Muxer::new(&info);
+    let payload: u64 = samples.iter().map(|s| s.size as u64).sum();
+    let mut out = BytesMut::with_capacity((payload as usize) * 110 / 100 + 4096);
+    mux.mark_discontinuity();
+    mux.write_psi(&mut out);
+    let nal_len = match &track.codec {
+        CodecConfig::H264 {
+            nal_length_size, ..
+        }
+        | CodecConfig::H265 {
+            nal_length_size, ..
+        } => Some(*nal_length_size as usize),
+        _ => None,
+    };
+    // read the samples in runs of adjacent bytes (usually whole chunks), not one by one
+    let mut i = 0;
+    let mut buf = Vec::new();
+    while i < samples.len() {
+        let start = samples[i].offset;
+        let mut end = start + samples[i].size as u64;
+        let mut j = i + 1;
+        while j < samples.len() && samples[j].offset == end && end - start < (4 << 20) {
+            end += samples[j].size as u64;
+            j += 1;
+        }
+        buf.resize((end - start) as usize, 0);
+        file.read_exact_at(&mut buf, start)?;
+        for s in &samples[i..j] {
+            let at = (s.offset - start) as usize;
+            let bytes = &buf[at..at + s.size as usize];
+            let data = match nal_len {
+                Some(n) => match media::h264::avcc_to_annexb(bytes, n) {
+                    Some(b) => b.freeze(),
+                    None => continue, // a damaged sample: left out, the rest plays
+                },
+                None => Bytes::copy_from_slice(bytes),
+            };
+            let pts = pts_90k(track, s) + PTS_OFFSET_90K;
+            let dts = dts_90k(track, s) + PTS_OFFSET_90K;
+            mux.write_frame(
+                &media::Frame {
+                    track: codec.track(),
+                    codec,
+                    pts_90k: media::Ts90k(pts),
+                    dts_90k: media::Ts90k(dts.min(pts)),
+                    keyframe: s.sync,
+                    data,
+                },
+                &mut out,
+            );
+        }
+        i = j;
+    }
+    Ok(out.freeze())
+}
+
+/// The WebVTT file of a subtitle rendition, with the header that maps its times onto the
+/// segments' (`X-TIMESTAMP-MAP`, RFC 8216 3.5).
+pub fn subtitle_with_timestamp_map(vtt: &str) -> String {
+    let body = vtt.trim_start_matches('\u{feff}');
+    let (first, rest) = body.split_once('\n').unwrap_or((body, ""));
+    format!(
+        "{}\nX-TIMESTAMP-MAP=MPEGTS:{PTS_OFFSET_90K},LOCAL:00:00:00.000\n{rest}",
+        first.trim_end()
+    )
+}
+
+/// Titles' indexes in memory, within a budget of bytes; the least recently used go first.
+pub struct Cache {
+    budget: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    /// id → (file identity, title, last use)
+    map: HashMap<i64, (FileKey, Arc<Title>, u64)>,
+    used: usize,
+    tick: u64,
+}
+
+/// Which file an index was read from (a re-import replaces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKey {
+    pub len: u64,
+    pub mtime_ns: i128,
+    pub ino: u64,
+}
+
+impl FileKey {
+    pub fn of(meta: &std::fs::Metadata) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            len: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ino: meta.ino(),
+        }
+    }
+}
+
+impl Cache {
+    pub fn new(budget_bytes: usize) -> Cache {
+        Cache {
+            budget: budget_bytes,
+            inner: Mutex::new(CacheInner::default()),
+        }
+    }
+
+    pub fn get(&self, id: i64, key: FileKey) -> Option<Arc<Title>> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.tick += 1;
+        let tick = g.tick;
+        match g.map.get_mut(&id) {
+            Some((k, t, used)) if *k == key => {
+                *used = tick;
+                Some(t.clone())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn put(&self, id: i64, key: FileKey, title: Arc<Title>) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.tick += 1;
+        let tick = g.tick;
+        if let Some((_, old, _)) = g.map.remove(&id) {
+            g.used -= old.cost;
+        }
+        g.used += title.cost;
+        g.map.insert(id, (key, title, tick));
+        // evict the least recently used until within budget (the newest always stays)
+        while g.used > self.budget && g.map.len() > 1 {
+            let Some((&victim, _)) = g
+                .map
+                .iter()
+                .filter(|(k, _)| **k != id)
+                .min_by_key(|(_, (_, _, used))| *used)
+            else {
+                break;
+            };
+            if let Some((_, t, _)) = g.map.remove(&victim) {
+                g.used -= t.cost;
+            }
+        }
+    }
+
+    pub fn forget(&self, id: i64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t, _)) = g.map.remove(&id) {
+            g.used -= t.cost;
+        }
+    }
+
+    /// (titles, bytes) held.
+    pub fn usage(&self) -> (usize, usize) {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (g.map.len(), g.used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_strings() {
+        let sps = Bytes::from_static(&[0x67, 0x64, 0x00, 0x1f, 0xac]);
+        let c = CodecConfig::H264 {
+            avcc: Bytes::new(),
+            nal_length_size: 4,
+            sps: vec![sps],
+            pps: vec![],
+        };
+        assert_eq!(codecs_string(&c).unwrap(), "avc1.64001f");
+        // HEVC Main, level 3.1: hvcC starts 01 01 60 00 00 00 90 00 00 00 00 00 5d
+        let hvcc = Bytes::from_static(&[
+            0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5d,
+        ]);
+        let c = CodecConfig::H265 {
+            hvcc,
+            nal_length_size: 4,
+            vps: vec![],
+            sps: vec![],
+            pps: vec![],
+        };
+        assert_eq!(codecs_string(&c).unwrap(), "hvc1.1.6.L93.90");
+        let aac = CodecConfig::Aac {
+            asc: Bytes::from_static(&[0x12, 0x10]),
+        };
+        assert_eq!(codecs_string(&aac).unwrap(), "mp4a.40.2");
+    }
+
+    #[test]
+    fn subtitle_header_maps_times() {
+        let v = subtitle_with_timestamp_map("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHi\n");
+        assert!(
+            v.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:00.000\n\n00:00:01")
+        );
+    }
+
+    #[test]
+    fn language_names() {
+        assert_eq!(language_name(Some("eng")), "English");
+        assert_eq!(language_name(Some("zh-Hans")), "中文");
+        assert_eq!(language_name(Some("xx")), "xx");
+        assert_eq!(language_name(None), "Original");
+        assert_eq!(
+            unique_name("English".into(), 1, [Some("eng")].into_iter(), Some("eng")),
+            "English 2"
+        );
+    }
+}
