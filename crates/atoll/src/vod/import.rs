@@ -265,6 +265,15 @@ fn import_into(
     let file_size = std::fs::metadata(&media_path)
         .map_err(io("reading media.mp4"))?
         .len();
+    // a poster from a frame of the video (H.264); a failure only means no poster
+    let poster = match super::poster::from_video(&media_path, &stored, &staging.join("poster.jpg"))
+    {
+        Ok(made) => made,
+        Err(e) => {
+            demuxed.notes.push(format!("no poster made: {e}"));
+            false
+        }
+    };
     let media = describe(&stored, subtitles);
     let duration_ms = super::index::duration_ms(&stored);
     progress(1.0);
@@ -281,7 +290,7 @@ fn import_into(
             media,
             size_bytes: file_size as i64,
             source_name: req.source_name.clone(),
-            poster: false,
+            poster,
         },
         notes: demuxed.notes,
     })

@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod import;
 pub mod index;
+pub mod poster;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
