@@ -39,6 +39,12 @@ CREATE TABLE vod_title (
     media TEXT NOT NULL,
     -- Size of media.mp4 in bytes.
     size_bytes INTEGER NOT NULL,
+    -- Hex SHA-256 of media.mp4 (edges verify their mirrored copy against it).
+    sha256 TEXT NOT NULL DEFAULT '',
+    -- Times the title was started here (its master playlist or file asked from the start).
+    plays INTEGER NOT NULL DEFAULT 0,
+    -- Last start here; NULL = never (edges evict mirrored titles unwatched the longest first).
+    last_played_utc_ms INTEGER,
     -- File name it was imported from (for the operator).
     source_name TEXT NOT NULL DEFAULT '',
     -- 'file' = poster.jpg uploaded or taken from a frame of the video; 'none'.

@@ -201,6 +201,14 @@ pub struct Config {
     pub vod_watch_stable_seconds: u64,
     /// An unfinished upload is removed this long after its last write, hours. 1..720.
     pub vod_upload_expiry_hours: u64,
+    /// Edges: mirror every title of the origin in the background (false: only titles viewers
+    /// start here, fetched on first play and kept).
+    pub vod_mirror_background: bool,
+    /// Edges: disk the mirrored titles may take, MiB (0 = no cap but the free share below).
+    pub vod_mirror_max_mib: u64,
+    /// Edges: keep this share of the library's disk free (percent), evicting the copies
+    /// unwatched the longest. 0..90.
+    pub vod_mirror_min_free_percent: f64,
 }
 
 /// `[cluster]` in the TOML file.
@@ -258,6 +266,15 @@ pub enum Role {
 }
 
 impl Config {
+    /// An edge's mirror of the origin's library.
+    pub fn vod_mirror(&self) -> crate::vod::mirror::Settings {
+        crate::vod::mirror::Settings {
+            background: self.vod_mirror_background,
+            max_bytes: self.vod_mirror_max_mib << 20,
+            min_free_percent: self.vod_mirror_min_free_percent,
+        }
+    }
+
     /// The VOD library's settings.
     pub fn vod(&self) -> crate::vod::Settings {
         crate::vod::Settings {
@@ -398,6 +415,9 @@ impl Default for Config {
             vod_index_cache_mib: 256,
             vod_watch_stable_seconds: 10,
             vod_upload_expiry_hours: 24,
+            vod_mirror_background: true,
+            vod_mirror_max_mib: 0,
+            vod_mirror_min_free_percent: 10.0,
         }
     }
 }
@@ -727,6 +747,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             return Err("atoll vod import: name one or more files".into());
         }
         return Ok(Command::VodImport(v, cfg));
+    }
+    if !(0.0..=90.0).contains(&cfg.vod_mirror_min_free_percent) {
+        return Err("vod_mirror_min_free_percent must be 0..90".into());
     }
     Ok(match user_cmd {
         Some(u) => Command::User(u, cfg),

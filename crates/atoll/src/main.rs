@@ -365,9 +365,21 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         epg_wake.clone(),
         shutdown_rx.clone(),
     ));
-    // the VOD library (origins; an edge's library will be the origin's, mirrored)
+    // the VOD library (an edge's is the origin's, mirrored)
     let vod = if edge {
-        None
+        match ingest::origin::upstream() {
+            Some(up) => Some(
+                vod::Library::start_edge(
+                    cfg.vod(),
+                    cfg.vod_mirror(),
+                    store.clone(),
+                    up,
+                    shutdown_rx.clone(),
+                )
+                .context("opening the VOD library")?,
+            ),
+            None => None,
+        }
     } else {
         let now = clock.now_utc().0;
         if let Ok(n) = store.with(|c| vod::catalog::abandon_unfinished(c, now)) {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -916,4 +917,200 @@ fn a_catch_up_range_an_edge_lacks_is_fetched_from_the_origin_for_the_viewer() {
     }
     let (_, dur) = ffmpeg_read(&e.url(&range), 30);
     assert!(dur >= 10.0, "{dur} s played from the edge");
+}
+
+/// A 20 s 640x480 H.264 + AAC MP4 (about 10 MB: several of the mirror's 4 MiB ranges) and an SRT.
+fn vod_film(dir: &std::path::Path) -> std::path::PathBuf {
+    require("ffmpeg");
+    let film = dir.join("Reef.Film.mp4");
+    let st = Command::new("ffmpeg")
+        .args([
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x480:rate=25:duration=20",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=20",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-b:v",
+            "4M",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&film)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        dir.join("Reef.Film.en.srt"),
+        "1\n00:00:01,000 --> 00:00:04,000\nOn the reef\n",
+    )
+    .unwrap();
+    film
+}
+
+fn vod_import(a: &Atoll, file: &std::path::Path) -> i64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["vod", "import", "--data"])
+        .arg(a.dir.join("data"))
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_edge_mirrors_the_origins_library_verified_and_follows_its_changes() {
+    let dir = temp_dir("cluster-vod");
+    let film = vod_film(&dir);
+    let o = origin("vod-origin");
+    let id = vod_import(&o, &film);
+    let e = edge("vod-edge", &[&o]);
+    // the catalogue, with the origin's id, within seconds
+    let mut t = serde_json::Value::Null;
+    e.wait_for("the title on the edge", Duration::from_secs(15), || {
+        t = e.api("GET", &format!("/api/vod/{id}"), None).1;
+        t["title"] == "Reef Film"
+    });
+    assert_eq!(t["subtitles"][0]["language"], "en", "{t}");
+    // the file, mirrored in the background and identical
+    let theirs = std::fs::read(o.dir.join(format!("data/vod/{id}/media.mp4"))).unwrap();
+    let mine = e.dir.join(format!("data/vod/{id}/media.mp4"));
+    e.wait_for("the file mirrored", Duration::from_secs(60), || {
+        mine.exists()
+    });
+    assert!(
+        std::fs::read(&mine).unwrap() == theirs,
+        "the mirrored copy is the origin's file"
+    );
+    assert!(e.metric("atoll_vod_mirrored_titles_total") >= 1);
+    for f in ["poster.jpg", "sub-0.vtt"] {
+        assert!(
+            e.dir.join(format!("data/vod/{id}/{f}")).exists(),
+            "{f} mirrored"
+        );
+    }
+    // played from the edge: HLS with the origin's duration, and the file
+    let hls = e.url(&format!("/vod/{id}/index.m3u8"));
+    let (errors, secs) = ffmpeg_read(&hls, 60);
+    assert!(errors.trim().is_empty(), "{errors}");
+    assert!((secs - 20.0).abs() < 0.5, "{secs}");
+    let (s, b) = e.get(&format!("/vod/{id}/file.mp4"));
+    assert_eq!((s, b.len()), (200, theirs.len()));
+    // changes are the origin's: made there, refused here
+    let (s, _) = o.api(
+        "PUT",
+        &format!("/api/vod/{id}"),
+        Some(r#"{"title": "珊瑚礁", "category": "Nature"}"#),
+    );
+    assert_eq!(s, 200);
+    e.wait_for("the new title on the edge", Duration::from_secs(15), || {
+        let t = e.api("GET", &format!("/api/vod/{id}"), None).1;
+        t["title"] == "珊瑚礁" && t["category"] == "Nature"
+    });
+    let (s, v) = e.api("PUT", &format!("/api/vod/{id}"), Some(r#"{"title": "x"}"#));
+    assert_eq!((s, v["error"].as_str()), (409, Some("edge")), "{v}");
+    let (s, _) = o.api("DELETE", &format!("/api/vod/{id}"), None);
+    assert_eq!(s, 204);
+    e.wait_for(
+        "the title gone from the edge",
+        Duration::from_secs(15),
+        || {
+            e.api("GET", &format!("/api/vod/{id}"), None).0 == 404
+                && !e.dir.join(format!("data/vod/{id}")).exists()
+        },
+    );
+}
+
+#[test]
+fn an_edge_plays_a_title_it_has_not_mirrored_at_once_resumes_the_copy_and_keeps_it() {
+    let dir = temp_dir("cluster-vod-demand");
+    let film = vod_film(&dir);
+    let o = origin("vod-demand-origin");
+    let id = vod_import(&o, &film);
+    let theirs = std::fs::read(o.dir.join(format!("data/vod/{id}/media.mp4"))).unwrap();
+    // only what viewers start is fetched
+    let e = edge_with(
+        "vod-demand-edge",
+        &[&o],
+        &[("vod_mirror_background", "false")],
+    );
+    e.wait_for("the title on the edge", Duration::from_secs(15), || {
+        e.api("GET", &format!("/api/vod/{id}"), None).0 == 200
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let title_dir = e.dir.join(format!("data/vod/{id}"));
+    assert!(
+        !title_dir.join("media.mp4").exists(),
+        "nothing mirrored before a viewer asks"
+    );
+    // a copy broken off at 40 % (a link that went down): the mirror continues from there
+    std::fs::create_dir_all(&title_dir).unwrap();
+    let seeded = theirs.len() * 2 / 5;
+    std::fs::write(title_dir.join("media.mp4.part"), &theirs[..seeded]).unwrap();
+    // a viewer: the edge plays it at once (its index from the part, the rest from the origin)
+    let hls = e.url(&format!("/vod/{id}/index.m3u8"));
+    let (errors, secs) = ffmpeg_read(&hls, 60);
+    assert!(errors.trim().is_empty(), "{errors}");
+    assert!((secs - 20.0).abs() < 0.5, "{secs}");
+    // and keeps it: complete, verified, identical, fetched from where the part ended
+    e.wait_for("the copy completed", Duration::from_secs(60), || {
+        title_dir.join("media.mp4").exists()
+    });
+    assert!(std::fs::read(title_dir.join("media.mp4")).unwrap() == theirs);
+    let fetched = e.metric("atoll_vod_mirrored_bytes_total");
+    assert_eq!(
+        fetched as usize,
+        theirs.len() - seeded,
+        "only the missing bytes came over the link"
+    );
+    // a damaged copy is refused by its checksum and fetched again
+    std::fs::remove_file(title_dir.join("media.mp4")).unwrap();
+    let mut bad = theirs[..seeded].to_vec();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    std::fs::write(title_dir.join("media.mp4.part"), &bad).unwrap();
+    let (s, _, _) = raw(
+        e.http,
+        "GET",
+        &format!("/vod/{id}/file.mp4"),
+        &[("Range", "bytes=0-99")],
+        b"",
+    );
+    assert_eq!(s, 206);
+    e.wait_for("the damaged copy replaced", Duration::from_secs(60), || {
+        std::fs::read(title_dir.join("media.mp4")).is_ok_and(|b| b == theirs)
+    });
+    assert!(
+        e.log_text().contains("is not the origin's"),
+        "{}",
+        tail(&e.log_text(), 20)
+    );
 }

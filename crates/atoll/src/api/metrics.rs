@@ -23,6 +23,13 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     if let Some(lib) = &st.vod {
         let (titles, bytes) = lib.cache.usage();
         let _ = writeln!(out, "# HELP atoll_vod_index_cache_titles Titles whose HLS index is held in memory.\n# TYPE atoll_vod_index_cache_titles gauge\natoll_vod_index_cache_titles {titles}");
+        if lib.mirror().is_some() {
+            use crate::vod::mirror::{MIRRORED_BYTES, MIRRORED_TITLES, PASSED_THROUGH_BYTES};
+            use std::sync::atomic::Ordering::Relaxed;
+            let _ = writeln!(out, "# HELP atoll_vod_mirrored_bytes_total Bytes of VOD files mirrored from the origin.\n# TYPE atoll_vod_mirrored_bytes_total counter\natoll_vod_mirrored_bytes_total {}", MIRRORED_BYTES.load(Relaxed));
+            let _ = writeln!(out, "# HELP atoll_vod_mirrored_titles_total VOD titles mirrored and verified.\n# TYPE atoll_vod_mirrored_titles_total counter\natoll_vod_mirrored_titles_total {}", MIRRORED_TITLES.load(Relaxed));
+            let _ = writeln!(out, "# HELP atoll_vod_passed_through_bytes_total Bytes read from the origin for viewers of titles not mirrored yet.\n# TYPE atoll_vod_passed_through_bytes_total counter\natoll_vod_passed_through_bytes_total {}", PASSED_THROUGH_BYTES.load(Relaxed));
+        }
         let _ = writeln!(out, "# HELP atoll_vod_index_cache_bytes Memory held by cached VOD indexes (vod_index_cache_mib).\n# TYPE atoll_vod_index_cache_bytes gauge\natoll_vod_index_cache_bytes {bytes}");
     }
     type Getter = fn(&crate::hub::ChannelHandle, i64) -> u64;

@@ -169,6 +169,8 @@ pub const ROUTES: &[Route] = &[
         ..op("get", "/api/player/vod", "viewers", "The player's library: categories and titles (posters, tracks, URLs)", Viewer, None, (200, "Object"), |m| on(m, vod::player_list)) },
     Route { query: &[("token", "string", "viewer token")],
         ..op("get", "/vod/{id}/{*file}", "viewers", "A title: index.m3u8 (HLS master: video, an audio rendition per language, subtitles), its renditions and segments, file.mp4 (byte ranges), poster.jpg", Viewer, None, (200, ""), |m| on(m, vod::viewer_file)) },
+    op("get", "/api/cluster/vod", "cluster", "Node to node: the VOD catalogue (every title with its SHA-256, categories, a revision) an edge mirrors", Cluster, None, (200, "Object"), |m| on(m, vod::cluster_catalogue)),
+    op("get", "/api/cluster/vod/{id}/{file}", "cluster", "Node to node: a title's file for an edge's mirror (media.mp4 with byte ranges, poster.jpg, sub-{n}.vtt)", Cluster, None, (200, ""), |m| on(m, vod::cluster_file)),
     op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),
     op("post", "/api/cluster/report", "cluster", "Node to node: a node's figures, every 2 s (viewers, egress, CPU, disk, channels, clock)", Cluster, Some("Report"), (200, "Object"), |m| on(m, cluster::report)),
     op("get", "/api/cluster/nodes", "cluster", "Every node known: role, health, last report, load, clock offset, capacity", Staff, None, (200, "Object"), |m| on(m, cluster::nodes)),
@@ -238,9 +240,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         })
 }
 
-/// Changes that belong to the origin: an edge's lineup and guide are the origin's.
+/// Changes that belong to the origin: an edge's lineup, guide and library are the origin's.
 fn origin_only(path: &str) -> bool {
-    path.starts_with("/api/channels") || path.starts_with("/api/epg/sources")
+    path.starts_with("/api/channels")
+        || path.starts_with("/api/epg/sources")
+        || path.starts_with("/api/vod")
 }
 
 /// 409 on an edge, and on a backup origin still following its primary, for [`origin_only`]
@@ -255,7 +259,7 @@ async fn refuse_on_edge(
             axum::http::StatusCode::CONFLICT,
             "edge",
             None,
-            "this node is an edge: its channels and guide come from the origin; change them there",
+            "this node is an edge: its channels, guide and library come from the origin; change them there",
         )
         .into_response();
     }

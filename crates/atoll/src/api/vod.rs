@@ -968,13 +968,43 @@ pub async fn viewer_file(
         .map_err(store_err)?;
     let dir = lib.title_dir(id);
     const CACHE: &str = "public, max-age=3600";
+    let played = |st: &AppState| {
+        let now = st.clock.now_utc().0;
+        let store = st.store.clone();
+        tokio::spawn(async move {
+            let _ = store.call(move |c| catalog::played(c, id, now)).await;
+        });
+    };
+    let side = |name: String| {
+        let lib = lib.clone();
+        let dir = dir.clone();
+        async move {
+            match lib.mirror() {
+                Some(m) => m.side_file(id, &name).await.map(|b| b.to_vec()),
+                None => tokio::fs::read(dir.join(&name)).await,
+            }
+        }
+    };
     match file.as_str() {
-        "file.mp4" => return file_mp4(&dir.join("media.mp4"), &headers).await,
+        "file.mp4" => {
+            let from_start = headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|r| r.trim_start().starts_with("bytes=0-"));
+            if from_start {
+                played(&st);
+            }
+            let path = dir.join("media.mp4");
+            if let (false, Some(m)) = (path.exists(), lib.mirror()) {
+                return file_mp4_from_mirror(m.clone(), &t, &headers).await;
+            }
+            return file_mp4(&path, &headers).await;
+        }
         "poster.jpg" => {
             if !t.poster {
                 return Err(not_found("poster"));
             }
-            let b = tokio::fs::read(dir.join("poster.jpg"))
+            let b = side("poster.jpg".into())
                 .await
                 .map_err(|_| not_found("poster"))?;
             return Ok(bytes_answer("image/jpeg", b, CACHE));
@@ -988,22 +1018,32 @@ pub async fn viewer_file(
             .ok()
             .and_then(|n| subs.get(n))
             .ok_or_else(|| not_found("subtitle"))?;
-        let text = tokio::fs::read_to_string(dir.join(&s.file))
+        let bytes = side(s.file.clone())
             .await
             .map_err(|_| not_found("subtitle"))?;
+        let text = String::from_utf8_lossy(&bytes).to_string();
         return Ok(bytes_answer(
             "text/vtt; charset=utf-8",
             index::subtitle_with_timestamp_map(&text),
             CACHE,
         ));
     }
-    let idx = lib.title_index(id, subs).await.map_err(|e| match e {
+    let idx = lib.title_index(&t, subs).await.map_err(|e| match e {
         index::IndexError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => not_found("title"),
+        index::IndexError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            None,
+            e.to_string(),
+        ),
         e => ApiError::internal(format!("title {id}: {e}")),
     })?;
     let playlist = |s: &str| Ok(bytes_answer(PLAYLIST_TYPE, s.to_string(), CACHE));
     match file.as_str() {
-        "index.m3u8" => return playlist(&idx.master),
+        "index.m3u8" => {
+            played(&st);
+            return playlist(&idx.master);
+        }
         "v.m3u8" => return playlist(&idx.video_playlist),
         _ => {}
     }
@@ -1036,16 +1076,68 @@ pub async fn viewer_file(
                 .ok_or_else(|| not_found("rendition"))?,
         ),
     };
-    let path = dir.join("media.mp4");
-    let bytes = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(path)?;
-        idx.segment(&f, audio, k).transpose()
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(format!("title {id} segment {file}: {e}")))?
-    .ok_or_else(|| not_found("segment"))?;
+    let bytes = lib
+        .segment(id, idx, audio, k)
+        .await
+        .ok_or_else(|| not_found("segment"))?
+        .map_err(|e| ApiError::internal(format!("title {id} segment {file}: {e}")))?;
     Ok(bytes_answer("video/mp2t", bytes, CACHE))
+}
+
+/// An edge's `file.mp4` while its copy arrives: the range asked for, from the copy where it has
+/// arrived and from the origin where not, in 1 MiB pieces.
+async fn file_mp4_from_mirror(
+    m: std::sync::Arc<vod::mirror::Mirror>,
+    t: &catalog::Title,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let size = t.size_bytes as u64;
+    let id = t.id;
+    m.want(id);
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, len) = match parse_range(range_header, size) {
+        RangeAnswer::Full => (StatusCode::OK, 0, size),
+        RangeAnswer::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(size)),
+    };
+    const PIECE: u64 = 1 << 20;
+    let stream =
+        futures_util::stream::unfold((m, start, start + len), move |(m, at, end)| async move {
+            if at >= end {
+                return None;
+            }
+            let n = PIECE.min(end - at);
+            match m.read_runs(id, &[(at, n)]).await {
+                Ok(mut v) => Some((Ok::<_, std::io::Error>(v.remove(0)), (m, at + n, end))),
+                Err(e) => Some((Err(e), (m, end, end))),
+            }
+        });
+    let mut r = Response::new(axum::body::Body::from_stream(stream));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(r)
+}
+
+fn unsatisfiable(size: u64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range",
+        Some("range"),
+        format!("the file has {size} bytes"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    r
 }
 
 /// A `Range: bytes=…` header against a file of `size` bytes.
@@ -1123,19 +1215,7 @@ async fn file_mp4(path: &std::path::Path, headers: &HeaderMap) -> Result<Respons
     let (status, start, len) = match parse_range(range_header, size) {
         RangeAnswer::Full => (StatusCode::OK, 0, size),
         RangeAnswer::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        RangeAnswer::Unsatisfiable => {
-            let mut r = ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range",
-                Some("range"),
-                format!("the file has {size} bytes"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(r);
-        }
+        RangeAnswer::Unsatisfiable => return Ok(unsatisfiable(size)),
     };
     f.seek(std::io::SeekFrom::Start(start))
         .await
@@ -1173,6 +1253,64 @@ async fn file_mp4(path: &std::path::Path, headers: &HeaderMap) -> Result<Respons
         }
     }
     Ok(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node to node: what an edge mirrors.
+
+/// `GET /api/cluster/vod`: every title (with its checksum) and category, and a revision.
+pub async fn cluster_catalogue(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    library(&st)?;
+    let (titles, cats) = st.store.read(catalog::export).await.map_err(store_err)?;
+    let revision = {
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
+        for t in &titles {
+            h.update(format!("{}:{}:{};", t.id, t.updated_utc_ms, t.sha256).as_bytes());
+        }
+        for c in &cats {
+            h.update(c.to_string().as_bytes());
+        }
+        h.finish().as_ref()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    Ok(Json(json!({
+        "revision": revision,
+        "titles": titles.iter().map(catalog::Title::to_wire).collect::<Vec<_>>(),
+        "categories": cats,
+    })))
+}
+
+/// `GET /api/cluster/vod/{id}/{file}`: a title's file (media.mp4 with ranges, poster.jpg,
+/// sub-{n}.vtt) for an edge's mirror.
+pub async fn cluster_file(
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lib = library(&st)?.clone();
+    let id = parse_id(&id)?;
+    let ok_name = file == "media.mp4"
+        || file == "poster.jpg"
+        || (file.starts_with("sub-")
+            && file.ends_with(".vtt")
+            && file[4..file.len() - 4].bytes().all(|b| b.is_ascii_digit()));
+    if !ok_name {
+        return Err(not_found("file"));
+    }
+    st.store
+        .read(move |c| catalog::get(c, id))
+        .await
+        .map_err(store_err)?;
+    let path = lib.title_dir(id).join(&file);
+    if file == "media.mp4" {
+        return file_mp4(&path, &headers).await;
+    }
+    let b = tokio::fs::read(&path)
+        .await
+        .map_err(|_| not_found("file"))?;
+    Ok(bytes_answer("application/octet-stream", b, "no-cache"))
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub struct Title {
     pub poster: bool,
     pub added_utc_ms: i64,
     pub updated_utc_ms: i64,
+    /// Hex SHA-256 of media.mp4.
+    pub sha256: String,
+    pub plays: i64,
+    pub last_played_utc_ms: Option<i64>,
 }
 
 impl Title {
@@ -62,9 +66,57 @@ impl Title {
     }
 }
 
+impl Title {
+    /// The whole row, as an origin sends it to its edges (`/api/cluster/vod`).
+    pub fn to_wire(&self) -> Value {
+        json!({
+            "id": self.id, "title": self.title, "title_en": self.title_en,
+            "description": self.description, "category_id": self.category_id,
+            "year": self.year, "genre": self.genre, "series": self.series,
+            "season": self.season, "episode": self.episode, "duration_ms": self.duration_ms,
+            "media": self.media, "size_bytes": self.size_bytes, "source_name": self.source_name,
+            "poster": self.poster, "added_utc_ms": self.added_utc_ms,
+            "updated_utc_ms": self.updated_utc_ms, "sha256": self.sha256,
+        })
+    }
+
+    /// The row an origin sent; None when a field is missing or of the wrong type.
+    pub fn from_wire(v: &Value) -> Option<Title> {
+        let s = |k: &str| v.get(k)?.as_str().map(str::to_string);
+        let oi = |k: &str| v.get(k).and_then(Value::as_i64);
+        let sha = s("sha256")?;
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(Title {
+            id: oi("id").filter(|i| *i > 0)?,
+            title: s("title")?,
+            title_en: s("title_en")?,
+            description: s("description")?,
+            category: None,
+            category_id: oi("category_id"),
+            year: oi("year"),
+            genre: s("genre")?,
+            series: s("series")?,
+            season: oi("season"),
+            episode: oi("episode"),
+            duration_ms: oi("duration_ms")?,
+            media: v.get("media")?.clone(),
+            size_bytes: oi("size_bytes").filter(|n| *n >= 0)?,
+            source_name: s("source_name")?,
+            poster: v.get("poster")?.as_bool()?,
+            added_utc_ms: oi("added_utc_ms")?,
+            updated_utc_ms: oi("updated_utc_ms")?,
+            sha256: sha,
+            plays: 0,
+            last_played_utc_ms: None,
+        })
+    }
+}
+
 const COLUMNS: &str = "t.id, t.title, t.title_en, t.description, c.name, t.category_id, t.year, \
     t.genre, t.series, t.season, t.episode, t.duration_ms, t.media, t.size_bytes, t.source_name, \
-    t.poster, t.added_utc_ms, t.updated_utc_ms";
+    t.poster, t.added_utc_ms, t.updated_utc_ms, t.sha256, t.plays, t.last_played_utc_ms";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<Title> {
     let media: String = r.get(12)?;
@@ -87,6 +139,9 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Title> {
         poster: r.get::<_, String>(15)? == "file",
         added_utc_ms: r.get(16)?,
         updated_utc_ms: r.get(17)?,
+        sha256: r.get(18)?,
+        plays: r.get(19)?,
+        last_played_utc_ms: r.get(20)?,
     })
 }
 
@@ -182,6 +237,7 @@ pub struct NewTitle {
     pub size_bytes: i64,
     pub source_name: String,
     pub poster: bool,
+    pub sha256: String,
 }
 
 /// Adds a title; returns its id.
@@ -193,7 +249,7 @@ pub fn insert(c: &mut Connection, t: &NewTitle, now_utc_ms: i64) -> Result<i64, 
     };
     tx.execute(
         "INSERT INTO vod_title (title, category_id, duration_ms, media, size_bytes, source_name, \
-         poster, added_utc_ms, updated_utc_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+         poster, added_utc_ms, updated_utc_ms, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
         params![
             t.title,
             cat,
@@ -202,7 +258,8 @@ pub fn insert(c: &mut Connection, t: &NewTitle, now_utc_ms: i64) -> Result<i64, 
             t.size_bytes,
             t.source_name,
             if t.poster { "file" } else { "none" },
-            now_utc_ms
+            now_utc_ms,
+            t.sha256
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -391,4 +448,110 @@ pub fn abandon_unfinished(c: &Connection, now_utc_ms: i64) -> Result<usize, Stor
          finished_utc_ms = ?1 WHERE state IN ('queued', 'importing') AND origin != 'cli'",
         [now_utc_ms],
     )?)
+}
+
+/// A title was started (its master playlist or its file from the first byte).
+pub fn played(c: &Connection, id: i64, now_utc_ms: i64) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE vod_title SET plays = plays + 1, last_played_utc_ms = ?2 WHERE id = ?1",
+        params![id, now_utc_ms],
+    )?;
+    Ok(())
+}
+
+/// Every title and category, as the origin gives them to its edges.
+pub fn export(c: &Connection) -> Result<(Vec<Title>, Vec<Value>), StoreError> {
+    let mut st = c.prepare(&format!(
+        "SELECT {COLUMNS} FROM vod_title t LEFT JOIN vod_category c ON c.id = t.category_id ORDER BY t.id"
+    ))?;
+    let titles = st.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
+    Ok((titles, categories(c)?))
+}
+
+/// An edge's copy of the origin's catalogue: categories and titles with the origin's ids;
+/// local figures (plays) kept. Returns the ids removed and the ids whose file changed (their
+/// mirrored copies must go).
+pub fn replace_from_origin(
+    c: &mut Connection,
+    titles: &[Title],
+    categories: &[(i64, String, i64)],
+) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    let tx = c.transaction()?;
+    for (id, name, position) in categories {
+        tx.execute(
+            "DELETE FROM vod_category WHERE name = ?2 AND id != ?1",
+            params![id, name],
+        )?;
+        tx.execute(
+            "INSERT INTO vod_category (id, name, position) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, position = excluded.position",
+            params![id, name, position],
+        )?;
+    }
+    let keep: std::collections::HashSet<i64> = titles.iter().map(|t| t.id).collect();
+    let mut removed = Vec::new();
+    let mut changed = Vec::new();
+    {
+        let mut st = tx.prepare("SELECT id, sha256 FROM vod_title")?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, sha) in rows {
+            if !keep.contains(&id) {
+                removed.push(id);
+            } else if let Some(t) = titles.iter().find(|t| t.id == id) {
+                if t.sha256 != sha {
+                    changed.push(id);
+                }
+            }
+        }
+    }
+    for id in &removed {
+        tx.execute("DELETE FROM vod_title WHERE id = ?1", [id])?;
+    }
+    for t in titles {
+        tx.execute(
+            "INSERT INTO vod_title (id, title, title_en, description, category_id, year, genre, \
+             series, season, episode, duration_ms, media, size_bytes, source_name, poster, \
+             added_utc_ms, updated_utc_ms, sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+             ON CONFLICT (id) DO UPDATE SET title = excluded.title, title_en = excluded.title_en, \
+             description = excluded.description, category_id = excluded.category_id, \
+             year = excluded.year, genre = excluded.genre, series = excluded.series, \
+             season = excluded.season, episode = excluded.episode, \
+             duration_ms = excluded.duration_ms, media = excluded.media, \
+             size_bytes = excluded.size_bytes, source_name = excluded.source_name, \
+             poster = excluded.poster, added_utc_ms = excluded.added_utc_ms, \
+             updated_utc_ms = excluded.updated_utc_ms, sha256 = excluded.sha256",
+            params![
+                t.id,
+                t.title,
+                t.title_en,
+                t.description,
+                t.category_id,
+                t.year,
+                t.genre,
+                t.series,
+                t.season,
+                t.episode,
+                t.duration_ms,
+                t.media.to_string(),
+                t.size_bytes,
+                t.source_name,
+                if t.poster { "file" } else { "none" },
+                t.added_utc_ms,
+                t.updated_utc_ms,
+                t.sha256
+            ],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM vod_category WHERE id NOT IN (SELECT value FROM json_each(?1))",
+        [
+            serde_json::to_string(&categories.iter().map(|c| c.0).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into()),
+        ],
+    )?;
+    tx.commit()?;
+    Ok((removed, changed))
 }

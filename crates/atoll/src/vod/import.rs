@@ -217,6 +217,8 @@ fn import_into(
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&layout.header)
         .map_err(io("writing media.mp4"))?;
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    sha.update(&layout.header);
     let base = if spool.is_some() { 0.5 } else { 0.0 };
     let total = layout.order.len().max(1);
     let mut buf = Vec::new();
@@ -240,6 +242,7 @@ fn import_into(
             }
         })?;
         w.write_all(&buf).map_err(io("writing media.mp4"))?;
+        sha.update(&buf);
         if n % 4096 == 0 {
             progress(base + (1.0 - base) * 0.95 * n as f64 / total as f64);
         }
@@ -275,6 +278,12 @@ fn import_into(
         }
     };
     let media = describe(&stored, subtitles);
+    let sha256: String = sha
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let duration_ms = super::index::duration_ms(&stored);
     progress(1.0);
     let title = req
@@ -291,6 +300,7 @@ fn import_into(
             size_bytes: file_size as i64,
             source_name: req.source_name.clone(),
             poster,
+            sha256,
         },
         notes: demuxed.notes,
     })

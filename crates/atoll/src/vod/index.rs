@@ -35,6 +35,18 @@ pub fn read_movie_from(
     size: u64,
     limits: &super::import::Limits,
 ) -> Result<Movie, IndexError> {
+    read_movie_in(f, size, size, limits)?
+        .ok_or_else(|| IndexError::Bad("the file is truncated (in a box header)".into()))
+}
+
+/// The same, from a file of which only the first `have` of `size` bytes are there yet (an
+/// edge's copy being mirrored): Ok(None) until the index has arrived.
+pub fn read_movie_in(
+    f: &File,
+    have: u64,
+    size: u64,
+    limits: &super::import::Limits,
+) -> Result<Option<Movie>, IndexError> {
     let max_index_bytes = limits.max_index_bytes;
     let bad = |s: String| IndexError::Bad(s);
     let mut off = 0u64;
@@ -44,6 +56,9 @@ pub fn read_movie_from(
     let mut head = [0u8; 16];
     while off < size {
         let n = ((size - off) as usize).min(16);
+        if off + n as u64 > have {
+            return Ok(None);
+        }
         f.read_exact_at(&mut head[..n], off)?;
         let h = mp4::parse_box_header(&head[..n], off)
             .map_err(|e| bad(format!("not an MP4/MOV file: {e}")))?
@@ -69,9 +84,17 @@ pub fn read_movie_from(
                         "its index (moov) is {box_size} bytes, more than the {max_index_bytes} allowed (vod_max_index_mib)"
                     )));
                 }
+                if end > have {
+                    return Ok(None);
+                }
                 let mut b = vec![0u8; box_size as usize];
                 f.read_exact_at(&mut b, off)?;
                 moov = Some(b);
+                if have < size {
+                    // a partial copy: what follows the index is the media data
+                    saw_mdat = true;
+                    break;
+                }
             }
             b"mdat" => saw_mdat = true,
             b"moof" => fragmented = true,
@@ -101,7 +124,7 @@ pub fn read_movie_from(
             "the file has no media data (mdat box): it is truncated".into(),
         ));
     }
-    Ok(movie)
+    Ok(Some(movie))
 }
 
 /// Media time of a sample's presentation on the title's timeline, 90 kHz.
@@ -380,15 +403,14 @@ impl Title {
         })
     }
 
-    /// Segment `k` of the video (`audio: None`) or of audio rendition `n`, as MPEG-TS, read from
-    /// `file` (the stored media.mp4). None when `k` or `n` is out of range.
-    pub fn segment(
+    /// The track and the samples of segment `k` of the video (`audio: None`) or of audio
+    /// rendition `n`; None when `k` or `n` is out of range.
+    pub fn segment_samples(
         &self,
-        file: &File,
         audio: Option<usize>,
         k: usize,
-    ) -> Option<std::io::Result<Bytes>> {
-        let (track, range) = match audio {
+    ) -> Option<(&mp4::Track, Range<usize>)> {
+        Some(match audio {
             None => (
                 &self.movie.tracks[self.video],
                 self.cuts.get(k)?.video.clone(),
@@ -397,9 +419,44 @@ impl Title {
                 &self.movie.tracks[*self.audio.get(n)?],
                 self.audio_parts.get(n)?.get(k)?.clone(),
             ),
-        };
-        Some(mux_samples(file, track, range))
+        })
     }
+
+    /// Segment `k` as MPEG-TS, read from `file` (the stored media.mp4).
+    pub fn segment(
+        &self,
+        file: &File,
+        audio: Option<usize>,
+        k: usize,
+    ) -> Option<std::io::Result<Bytes>> {
+        let (track, range) = self.segment_samples(audio, k)?;
+        let runs = runs(track, range.clone());
+        let mut data = Vec::with_capacity(runs.len());
+        for &(off, len) in &runs {
+            let mut buf = vec![0u8; len as usize];
+            if let Err(e) = file.read_exact_at(&mut buf, off) {
+                return Some(Err(e));
+            }
+            data.push(Bytes::from(buf));
+        }
+        Some(Ok(mux(track, range, &runs, &data)))
+    }
+}
+
+/// The byte runs (offset, length) holding `range`'s samples: adjacent samples (usually whole
+/// chunks) read as one, up to 4 MiB a run.
+pub fn runs(track: &mp4::Track, range: Range<usize>) -> Vec<(u64, u64)> {
+    let samples = &track.samples[range];
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for s in samples {
+        match out.last_mut() {
+            Some((off, len)) if *off + *len == s.offset && *len < (4 << 20) => {
+                *len += s.size as u64
+            }
+            _ => out.push((s.offset, s.size as u64)),
+        }
+    }
+    out
 }
 
 /// "English", "English 2" when two renditions share a language.
@@ -465,8 +522,9 @@ fn stream_info(track: &mp4::Track) -> (media::StreamInfo, media::Codec) {
 }
 
 /// The samples `range` of `track` as one MPEG-TS segment (PAT/PMT first; the continuity
-/// counters flagged as discontinuous, since each segment is made on its own).
-fn mux_samples(file: &File, track: &mp4::Track, range: Range<usize>) -> std::io::Result<Bytes> {
+/// counters flagged as discontinuous, since each segment is made on its own), from the bytes of
+/// its [`runs`].
+pub fn mux(track: &mp4::Track, range: Range<usize>, runs: &[(u64, u64)], data: &[Bytes]) -> Bytes {
     let samples = &track.samples[range];
     let (info, codec) = stream_info(track);
     let mut mux = mpegts::Muxer::new(&info);
@@ -483,46 +541,43 @@ fn mux_samples(file: &File, track: &mp4::Track, range: Range<usize>) -> std::io:
         } => Some(*nal_length_size as usize),
         _ => None,
     };
-    // read the samples in runs of adjacent bytes (usually whole chunks), not one by one
-    let mut i = 0;
-    let mut buf = Vec::new();
-    while i < samples.len() {
-        let start = samples[i].offset;
-        let mut end = start + samples[i].size as u64;
-        let mut j = i + 1;
-        while j < samples.len() && samples[j].offset == end && end - start < (4 << 20) {
-            end += samples[j].size as u64;
-            j += 1;
+    let mut run = 0;
+    for s in samples {
+        while run < runs.len() && runs[run].0 + runs[run].1 <= s.offset {
+            run += 1;
         }
-        buf.resize((end - start) as usize, 0);
-        file.read_exact_at(&mut buf, start)?;
-        for s in &samples[i..j] {
-            let at = (s.offset - start) as usize;
-            let bytes = &buf[at..at + s.size as usize];
-            let data = match nal_len {
-                Some(n) => match media::h264::avcc_to_annexb(bytes, n) {
-                    Some(b) => b.freeze(),
-                    None => continue, // a damaged sample: left out, the rest plays
-                },
-                None => Bytes::copy_from_slice(bytes),
-            };
-            let pts = pts_90k(track, s) + PTS_OFFSET_90K;
-            let dts = dts_90k(track, s) + PTS_OFFSET_90K;
-            mux.write_frame(
-                &media::Frame {
-                    track: codec.track(),
-                    codec,
-                    pts_90k: media::Ts90k(pts),
-                    dts_90k: media::Ts90k(dts.min(pts)),
-                    keyframe: s.sync,
-                    data,
-                },
-                &mut out,
-            );
+        let Some((start, len)) = runs.get(run).copied() else {
+            break;
+        };
+        let Some(buf) = data.get(run) else { break };
+        let at = (s.offset - start) as usize;
+        let end = at + s.size as usize;
+        if s.offset < start || end as u64 > len || end > buf.len() {
+            continue; // not in the bytes given: left out, the rest plays
         }
-        i = j;
+        let bytes = &buf[at..end];
+        let data = match nal_len {
+            Some(n) => match media::h264::avcc_to_annexb(bytes, n) {
+                Some(b) => b.freeze(),
+                None => continue, // a damaged sample: left out, the rest plays
+            },
+            None => buf.slice(at..end),
+        };
+        let pts = pts_90k(track, s) + PTS_OFFSET_90K;
+        let dts = dts_90k(track, s) + PTS_OFFSET_90K;
+        mux.write_frame(
+            &media::Frame {
+                track: codec.track(),
+                codec,
+                pts_90k: media::Ts90k(pts),
+                dts_90k: media::Ts90k(dts.min(pts)),
+                keyframe: s.sync,
+                data,
+            },
+            &mut out,
+        );
     }
-    Ok(out.freeze())
+    out.freeze()
 }
 
 /// The WebVTT file of a subtitle rendition, with the header that maps its times onto the
@@ -559,6 +614,19 @@ pub struct FileKey {
 }
 
 impl FileKey {
+    /// An edge's copy still arriving: known by the origin's size and checksum.
+    pub fn arriving(size: u64, sha256: &str) -> FileKey {
+        let h = sha256
+            .bytes()
+            .take(16)
+            .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64));
+        FileKey {
+            len: size,
+            mtime_ns: -1,
+            ino: h,
+        }
+    }
+
     pub fn of(meta: &std::fs::Metadata) -> FileKey {
         use std::os::unix::fs::MetadataExt;
         FileKey {

@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod import;
 pub mod index;
+pub mod mirror;
 pub mod poster;
 
 use std::collections::HashSet;
@@ -79,6 +80,8 @@ pub struct Library {
     progress: Arc<AtomicU64>,
     /// One writer per upload: striped locks, by the upload id's hash.
     upload_locks: Vec<Arc<tokio::sync::Mutex<()>>>,
+    /// An edge's mirror of its origin's library (None on an origin).
+    mirror: std::sync::OnceLock<Arc<mirror::Mirror>>,
 }
 
 /// A random id (imports, uploads): 16 hex digits.
@@ -137,6 +140,26 @@ impl Library {
         store: Store,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Library>> {
+        Self::start_as(settings, store, None, shutdown)
+    }
+
+    /// An edge's library: the origin's catalogue and files, mirrored (no imports here).
+    pub fn start_edge(
+        settings: Settings,
+        mirror: mirror::Settings,
+        store: Store,
+        up: Arc<crate::ingest::origin::Upstream>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Library>> {
+        Self::start_as(settings, store, Some((mirror, up)), shutdown)
+    }
+
+    fn start_as(
+        settings: Settings,
+        store: Store,
+        edge: Option<(mirror::Settings, Arc<crate::ingest::origin::Upstream>)>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Library>> {
         for d in [".staging", ".uploads", "incoming"] {
             std::fs::create_dir_all(settings.dir.join(d))?;
         }
@@ -150,10 +173,19 @@ impl Library {
             watching: Mutex::new(HashSet::new()),
             progress: Arc::new(AtomicU64::new(0)),
             upload_locks: (0..64).map(|_| Arc::default()).collect(),
+            mirror: std::sync::OnceLock::new(),
         });
-        tokio::spawn(lib.clone().worker(rx, shutdown.clone()));
-        tokio::spawn(lib.clone().watch_folder(shutdown.clone()));
-        tokio::spawn(lib.clone().expire_uploads(shutdown));
+        match edge {
+            Some((ms, up)) => {
+                let m = mirror::Mirror::start(lib.clone(), lib.store.clone(), up, ms, shutdown);
+                let _ = lib.mirror.set(m);
+            }
+            None => {
+                tokio::spawn(lib.clone().worker(rx, shutdown.clone()));
+                tokio::spawn(lib.clone().watch_folder(shutdown.clone()));
+                tokio::spawn(lib.clone().expire_uploads(shutdown));
+            }
+        }
         Ok(lib)
     }
 
@@ -422,17 +454,45 @@ impl Library {
     /// The title's HLS index: from the cache, or read and planned now (on a blocking thread).
     pub async fn title_index(
         &self,
-        id: i64,
+        t: &catalog::Title,
         subtitles: Vec<index::SubtitleFile>,
     ) -> Result<Arc<index::Title>, index::IndexError> {
+        let id = t.id;
         let path = self.title_dir(id).join("media.mp4");
-        let meta = tokio::fs::metadata(&path).await?;
+        let limits = self.settings.import.clone();
+        let target = self.settings.segment_seconds as i64 * 90_000;
+        let meta = match (tokio::fs::metadata(&path).await, self.mirror.get()) {
+            (Ok(m), _) => m,
+            (Err(_), Some(mirror)) => {
+                // an edge's copy still arriving: the index from its first bytes
+                let key = index::FileKey::arriving(t.size_bytes as u64, &t.sha256);
+                if let Some(x) = self.cache.get(id, key) {
+                    return Ok(x);
+                }
+                let movie = mirror
+                    .partial_movie(id, t.size_bytes as u64, std::time::Duration::from_secs(20))
+                    .await?
+                    .ok_or_else(|| {
+                        index::IndexError::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the title's index has not arrived from the origin yet",
+                        ))
+                    })?;
+                let x = tokio::task::spawn_blocking(move || {
+                    index::Title::new(movie, &subtitles, target)
+                })
+                .await
+                .map_err(|e| index::IndexError::Bad(e.to_string()))??;
+                let x = Arc::new(x);
+                self.cache.put(id, key, x.clone());
+                return Ok(x);
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
         let key = index::FileKey::of(&meta);
         if let Some(t) = self.cache.get(id, key) {
             return Ok(t);
         }
-        let limits = self.settings.import.clone();
-        let target = self.settings.segment_seconds as i64 * 90_000;
         let t = tokio::task::spawn_blocking(move || {
             let movie = index::read_movie(&path, &limits)?;
             index::Title::new(movie, &subtitles, target)
@@ -442,6 +502,45 @@ impl Library {
         let t = Arc::new(t);
         self.cache.put(id, key, t.clone());
         Ok(t)
+    }
+
+    /// Segment `k` of the video or audio rendition `audio` of title `id` (its index `idx`), as
+    /// MPEG-TS: from the stored file, or on an edge from the copy and the origin.
+    pub async fn segment(
+        &self,
+        id: i64,
+        idx: Arc<index::Title>,
+        audio: Option<usize>,
+        k: usize,
+    ) -> Option<std::io::Result<bytes::Bytes>> {
+        let path = self.title_dir(id).join("media.mp4");
+        if let Some(m) = self.mirror.get() {
+            if !path.exists() {
+                let (track, range) = idx.segment_samples(audio, k)?;
+                let runs = index::runs(track, range.clone());
+                let data = match m.read_runs(id, &runs).await {
+                    Ok(d) => d,
+                    Err(e) => return Some(Err(e)),
+                };
+                return Some(Ok(index::mux(track, range, &runs, &data)));
+            }
+        }
+        let r = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(path)?;
+            idx.segment(&f, audio, k).transpose()
+        })
+        .await
+        .map_err(std::io::Error::other);
+        match r {
+            Ok(Ok(Some(b))) => Some(Ok(b)),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) | Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// An edge's mirror (None on an origin).
+    pub fn mirror(&self) -> Option<&Arc<mirror::Mirror>> {
+        self.mirror.get()
     }
 
     /// Progress of the import running now (0..1).

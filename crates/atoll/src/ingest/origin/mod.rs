@@ -41,6 +41,8 @@ pub enum UpstreamError {
     Bad(String),
 }
 
+impl std::error::Error for UpstreamError {}
+
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -143,8 +145,42 @@ impl Upstream {
             Bytes::new(),
             max_bytes,
             timeout,
+            None,
         )
         .await
+    }
+
+    /// GET bytes `start..start + len` of `path` from origin `origin` (a `Range` request; the
+    /// answer must be exactly those bytes).
+    pub async fn get_range(
+        &self,
+        origin: usize,
+        path: &str,
+        start: u64,
+        len: u64,
+        timeout: Duration,
+    ) -> Result<Bytes, UpstreamError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let b = self
+            .request(
+                origin,
+                hyper::Method::GET,
+                path,
+                Bytes::new(),
+                len as usize,
+                timeout,
+                Some((start, len)),
+            )
+            .await?;
+        if b.len() as u64 != len {
+            return Err(UpstreamError::Bad(format!(
+                "{path}: {} bytes for a range of {len}",
+                b.len()
+            )));
+        }
+        Ok(b)
     }
 
     /// POST a JSON body to origin `origin` with the cluster key.
@@ -156,10 +192,19 @@ impl Upstream {
         max_bytes: usize,
         timeout: Duration,
     ) -> Result<Bytes, UpstreamError> {
-        self.request(origin, hyper::Method::POST, path, body, max_bytes, timeout)
-            .await
+        self.request(
+            origin,
+            hyper::Method::POST,
+            path,
+            body,
+            max_bytes,
+            timeout,
+            None,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
         origin: usize,
@@ -168,20 +213,23 @@ impl Upstream {
         body: Bytes,
         max_bytes: usize,
         timeout: Duration,
+        range: Option<(u64, u64)>,
     ) -> Result<Bytes, UpstreamError> {
         let Some(pool) = self.pools.get(origin) else {
             return Err(UpstreamError::Bad(format!("no origin {origin}")));
         };
-        let result =
-            tokio::time::timeout(timeout, self.exchange(pool, method, path, body, max_bytes))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(UpstreamError::Unreachable(format!(
-                        "{}{path}: no answer within {} ms",
-                        self.origins[origin],
-                        timeout.as_millis()
-                    )))
-                });
+        let result = tokio::time::timeout(
+            timeout,
+            self.exchange(pool, method, path, body, max_bytes, range),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(UpstreamError::Unreachable(format!(
+                "{}{path}: no answer within {} ms",
+                self.origins[origin],
+                timeout.as_millis()
+            )))
+        });
         let up = match &result {
             Ok(_) => true,
             Err(UpstreamError::Status(s)) => *s < 500,
@@ -199,6 +247,7 @@ impl Upstream {
         path: &str,
         body: Bytes,
         max_bytes: usize,
+        range: Option<(u64, u64)>,
     ) -> Result<Bytes, UpstreamError> {
         let unreachable = |e: String| UpstreamError::Unreachable(format!("{}: {e}", pool.addr));
         let reused = {
@@ -245,6 +294,9 @@ impl Upstream {
         if !body.is_empty() {
             req = req.header("content-type", "application/json");
         }
+        if let Some((start, len)) = range {
+            req = req.header("range", format!("bytes={start}-{}", start + len - 1));
+        }
         let req = req
             .body(Full::new(body))
             .map_err(|e| UpstreamError::Bad(e.to_string()))?;
@@ -284,7 +336,7 @@ impl Upstream {
                 idle.push(sender);
             }
         }
-        if status != 200 {
+        if status != 200 && !(range.is_some() && status == 206) {
             return Err(UpstreamError::Status(status));
         }
         Ok(Bytes::from(out))
