@@ -9,6 +9,7 @@ import { systemPage } from './page-system.js';
 import { epgPage } from './page-epg.js';
 import { nodesPage } from './page-nodes.js';
 import { importPage } from './page-import.js';
+import { vodPage } from './page-vod.js';
 import { usersPage, tokensPage, auditPage, passwordDialog } from './page-accounts.js';
 
 const root = document.getElementById('app');
@@ -17,6 +18,7 @@ let loginMessage = '';
 
 const NAV = [
   { path: 'channels', label: 'nav.channels' },
+  { path: 'vod', label: 'nav.vod' },
   { path: 'system', label: 'nav.system' },
   { path: 'epg', label: 'nav.epg' },
   { path: 'nodes', label: 'nav.nodes' },
@@ -174,6 +176,7 @@ function renderPage(main = document.getElementById('main')) {
     epg: () => epgPage(ctx),
     nodes: () => nodesPage(ctx),
     import: () => importPage(ctx),
+    vod: () => vodPage(ctx),
     users: () => (isAdmin() ? usersPage(ctx) : forbidden()),
     tokens: () => tokensPage(ctx),
     audit: () => (isAdmin() ? auditPage(ctx) : forbidden()),
