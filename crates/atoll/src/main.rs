@@ -255,9 +255,11 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let following = Arc::new(std::sync::atomic::AtomicBool::new(
         cfg.follow.is_some() && !promoted,
     ));
+    let mut primary_up = None;
     if let (Some(primary), false) = (&cfg.follow, promoted) {
         let key = cfg.cluster_key().unwrap_or_default();
         let up = ingest::origin::Upstream::new(std::slice::from_ref(primary), key, clock.clone());
+        primary_up = Some(up.clone());
         tracing::info!(%primary, "backup origin: following the primary's configuration (read-only until `atoll cluster promote`)");
         cluster_tasks.push(tokio::spawn(cluster::follow::run(
             up,
@@ -369,17 +371,33 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let vod = if edge {
         match ingest::origin::upstream() {
             Some(up) => Some(
-                vod::Library::start_edge(
+                vod::Library::start_mirror(
                     cfg.vod(),
                     cfg.vod_mirror(),
                     store.clone(),
                     up,
+                    None,
                     shutdown_rx.clone(),
                 )
                 .context("opening the VOD library")?,
             ),
             None => None,
         }
+    } else if let Some(up) = primary_up {
+        // a backup origin mirrors the primary's whole library (background), until promoted
+        let mut ms = cfg.vod_mirror();
+        ms.background = true;
+        Some(
+            vod::Library::start_mirror(
+                cfg.vod(),
+                ms,
+                store.clone(),
+                up,
+                Some(following.clone()),
+                shutdown_rx.clone(),
+            )
+            .context("opening the VOD library")?,
+        )
     } else {
         let now = clock.now_utc().0;
         if let Ok(n) = store.with(|c| vod::catalog::abandon_unfinished(c, now)) {

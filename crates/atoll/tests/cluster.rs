@@ -801,6 +801,21 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
         Some(&json!({"id": "mine", "name": "Mine"}).to_string()),
     );
     assert_eq!((s, v["error"].as_str()), (409, Some("following")), "{v}");
+    // the primary's library too: the catalogue and a verified copy of every file
+    let film = vod_film(&temp_dir("cl-backup-vod"));
+    let id = vod_import(&p, &film);
+    let copy = b.dir.join(format!("data/vod/{id}/media.mp4"));
+    b.wait_for(
+        "the film mirrored on the backup",
+        Duration::from_secs(60),
+        || copy.exists(),
+    );
+    assert!(
+        std::fs::read(&copy).unwrap()
+            == std::fs::read(p.dir.join(format!("data/vod/{id}/media.mp4"))).unwrap()
+    );
+    let (s, v) = b.api("PUT", &format!("/api/vod/{id}"), Some(r#"{"title": "x"}"#));
+    assert_eq!((s, v["error"].as_str()), (409, Some("following")), "{v}");
     // promoted from the command line while it runs: it takes changes, and follows no more
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
         .args(["cluster", "promote", "--data"])
@@ -837,6 +852,20 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
     assert_eq!(b.api("GET", "/api/channels/later", None).0, 404);
     assert_eq!(b.api("GET", "/api/channels/mine", None).0, 200);
     assert!(b.log_text().contains("promoted"));
+    // the library is its own now: edits are taken and the film plays from its copy
+    let (s, v) = b.api(
+        "PUT",
+        &format!("/api/vod/{id}"),
+        Some(r#"{"title": "Backup's own"}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        b.api("GET", &format!("/api/vod/{id}"), None).1["title"],
+        "Backup's own"
+    );
+    let (errors, _) = ffmpeg_read(&b.url(&format!("/vod/{id}/index.m3u8")), 60);
+    assert!(errors.trim().is_empty(), "{errors}");
 }
 
 #[test]

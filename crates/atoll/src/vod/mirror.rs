@@ -63,6 +63,9 @@ pub struct Mirror {
     wake: Notify,
     /// Bytes of `media.mp4.part` present, per title being mirrored.
     have: Mutex<HashMap<i64, u64>>,
+    /// A backup origin follows its primary's library while this is set (None: an edge,
+    /// always).
+    following: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 fn now_ms() -> i64 {
@@ -78,6 +81,7 @@ impl Mirror {
         store: Store,
         up: Arc<Upstream>,
         settings: Settings,
+        following: Option<Arc<std::sync::atomic::AtomicBool>>,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Mirror> {
         let m = Arc::new(Mirror {
@@ -88,6 +92,7 @@ impl Mirror {
             wanted: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             have: Mutex::new(HashMap::new()),
+            following,
         });
         tokio::spawn(m.clone().follow(shutdown.clone()));
         tokio::spawn(m.clone().mirror_loop(shutdown));
@@ -102,10 +107,21 @@ impl Mirror {
         self.lib.title_dir(id).join("media.mp4.part")
     }
 
+    /// Whether the catalogue still follows the origin (a promoted backup origin stops).
+    pub fn follows(&self) -> bool {
+        self.following
+            .as_ref()
+            .is_none_or(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Keeps the catalogue equal to the origin's.
     async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut last = String::new();
         loop {
+            if !self.follows() {
+                tracing::info!("promoted: the VOD library no longer follows the primary's");
+                return;
+            }
             let origin = self.up.current();
             match self
                 .up

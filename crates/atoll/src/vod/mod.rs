@@ -143,21 +143,29 @@ impl Library {
         Self::start_as(settings, store, None, shutdown)
     }
 
-    /// An edge's library: the origin's catalogue and files, mirrored (no imports here).
-    pub fn start_edge(
+    /// An edge's library, or a backup origin's while it follows its primary (`following`): the
+    /// origin's catalogue and files, mirrored. An edge takes no imports; a backup origin takes
+    /// them once promoted.
+    pub fn start_mirror(
         settings: Settings,
         mirror: mirror::Settings,
         store: Store,
         up: Arc<crate::ingest::origin::Upstream>,
+        following: Option<Arc<std::sync::atomic::AtomicBool>>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Library>> {
-        Self::start_as(settings, store, Some((mirror, up)), shutdown)
+        Self::start_as(settings, store, Some((mirror, up, following)), shutdown)
     }
 
+    #[allow(clippy::type_complexity)]
     fn start_as(
         settings: Settings,
         store: Store,
-        edge: Option<(mirror::Settings, Arc<crate::ingest::origin::Upstream>)>,
+        mirror: Option<(
+            mirror::Settings,
+            Arc<crate::ingest::origin::Upstream>,
+            Option<Arc<std::sync::atomic::AtomicBool>>,
+        )>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Library>> {
         for d in [".staging", ".uploads", "incoming"] {
@@ -175,16 +183,26 @@ impl Library {
             upload_locks: (0..64).map(|_| Arc::default()).collect(),
             mirror: std::sync::OnceLock::new(),
         });
-        match edge {
-            Some((ms, up)) => {
-                let m = mirror::Mirror::start(lib.clone(), lib.store.clone(), up, ms, shutdown);
+        let imports = match mirror {
+            Some((ms, up, following)) => {
+                let backup = following.is_some();
+                let m = mirror::Mirror::start(
+                    lib.clone(),
+                    lib.store.clone(),
+                    up,
+                    ms,
+                    following,
+                    shutdown.clone(),
+                );
                 let _ = lib.mirror.set(m);
+                backup
             }
-            None => {
-                tokio::spawn(lib.clone().worker(rx, shutdown.clone()));
-                tokio::spawn(lib.clone().watch_folder(shutdown.clone()));
-                tokio::spawn(lib.clone().expire_uploads(shutdown));
-            }
+            None => true,
+        };
+        if imports {
+            tokio::spawn(lib.clone().worker(rx, shutdown.clone()));
+            tokio::spawn(lib.clone().watch_folder(shutdown.clone()));
+            tokio::spawn(lib.clone().expire_uploads(shutdown));
         }
         Ok(lib)
     }
