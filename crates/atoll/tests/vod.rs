@@ -886,6 +886,8 @@ fn uploads_have_limits() {
     assert_eq!(post("2000000", "1.0.0").0, 413, "over vod_max_upload_mib");
     assert_eq!(post("1000", "0.2.2").0, 412, "another tus version");
     assert_eq!(post("x", "1.0.0").0, 400);
+    assert_eq!(post("0", "1.0.0").0, 400, "an empty file");
+    assert_eq!(std::fs::read_dir(a.dir.join("data/vod/.uploads")).unwrap().count(), 0, "refused uploads leave nothing");
     // no credentials, no upload
     let (s, _, _) = raw(
         a.http,

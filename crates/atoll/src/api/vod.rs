@@ -508,6 +508,13 @@ pub async fn tus_create(State(st): State<AppState>, who: Authed, headers: Header
             "send Upload-Length (bytes)",
         );
     };
+    if length == 0 {
+        return tus_error(
+            StatusCode::BAD_REQUEST,
+            Some("upload-length"),
+            "an empty file cannot be imported",
+        );
+    }
     if length > lib.settings.max_upload_bytes {
         return tus_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -566,13 +573,6 @@ pub async fn tus_create(State(st): State<AppState>, who: Authed, headers: Header
     }
     r.headers_mut()
         .insert("upload-offset", HeaderValue::from(0u64));
-    if length == 0 {
-        return tus_error(
-            StatusCode::BAD_REQUEST,
-            Some("upload-length"),
-            "an empty file cannot be imported",
-        );
-    }
     r
 }
 
