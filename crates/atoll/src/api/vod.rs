@@ -424,6 +424,18 @@ fn tus_error(
     r
 }
 
+/// What every tus request checks first: a library here, and `Tus-Resumable: 1.0.0`.
+fn tus_start(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<std::sync::Arc<vod::Library>, Box<Response>> {
+    let lib = library(st)
+        .map_err(|e| Box::new(e.into_response()))?
+        .clone();
+    check_tus(headers)?;
+    Ok(lib)
+}
+
 fn check_tus(headers: &HeaderMap) -> Result<(), Box<Response>> {
     match headers.get("tus-resumable").map(|v| v.as_bytes()) {
         Some(b"1.0.0") => Ok(()),
@@ -486,13 +498,10 @@ fn tus_metadata(v: &str) -> Result<Map<String, Value>, String> {
 /// `POST /api/vod/uploads`: starts an upload (`Upload-Length`, `Upload-Metadata` with
 /// `filename`, optional `title` and `category`).
 pub async fn tus_create(State(st): State<AppState>, who: Authed, headers: HeaderMap) -> Response {
-    let lib = match library(&st) {
-        Ok(l) => l.clone(),
-        Err(e) => return e.into_response(),
+    let lib = match tus_start(&st, &headers) {
+        Ok(l) => l,
+        Err(r) => return *r,
     };
-    if let Err(r) = check_tus(&headers) {
-        return *r;
-    }
     let text = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if text("upload-defer-length").is_some() {
         return tus_error(
@@ -635,13 +644,10 @@ pub async fn tus_head(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lib = match library(&st) {
-        Ok(l) => l.clone(),
-        Err(e) => return e.into_response(),
+    let lib = match tus_start(&st, &headers) {
+        Ok(l) => l,
+        Err(r) => return *r,
     };
-    if let Err(r) = check_tus(&headers) {
-        return *r;
-    }
     let u = match load_upload(&st, &id).await {
         Ok(u) => u,
         Err(r) => return r,
@@ -697,13 +703,10 @@ pub async fn tus_patch(
 ) -> Response {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let lib = match library(&st) {
-        Ok(l) => l.clone(),
-        Err(e) => return e.into_response(),
+    let lib = match tus_start(&st, &headers) {
+        Ok(l) => l,
+        Err(r) => return *r,
     };
-    if let Err(r) = check_tus(&headers) {
-        return *r;
-    }
     let ctype = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
     if ctype != Some(b"application/offset+octet-stream") {
         return tus_error(
@@ -887,13 +890,10 @@ pub async fn tus_delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lib = match library(&st) {
-        Ok(l) => l.clone(),
-        Err(e) => return e.into_response(),
+    let lib = match tus_start(&st, &headers) {
+        Ok(l) => l,
+        Err(r) => return *r,
     };
-    if let Err(r) = check_tus(&headers) {
-        return *r;
-    }
     if let Err(r) = load_upload(&st, &id).await {
         return r;
     }
