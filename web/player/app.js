@@ -3,7 +3,8 @@
 // bar over the timeshift window, TV-remote keys, zh/en UI. Plain ES modules, no framework:
 // core (shared state and helpers), storage (guarded localStorage), playback (engine and tuning),
 // channels (the list), guide (guide data, guide and grid), scrub (control and scrub bars),
-// layout (overlays, fullscreen), keys (keyboard and remote). This file wires them and starts.
+// layout (overlays, fullscreen), keys (keyboard and remote), vod (the Films / Series section).
+// This file wires them and starts.
 import { t, setLanguage, detectLanguage, languages, language } from './i18n.js';
 import * as store from './storage.js';
 import { $, S, el, icon, now, showMsg, video } from './core.js';
@@ -13,6 +14,7 @@ import { initScrub, renderControls, showControls } from './scrub.js';
 import { openGrid, openGuide } from './guide.js';
 import { closeOverlay, initLayout, isFull, openList, setListHidden, toggleFull } from './layout.js';
 import { initKeys } from './keys.js';
+import { initVod, openVod, renderVod, vodDebug } from './vod.js';
 
 // ---------- buttons, pointer, touch ----------
 $('#b-play').onclick = () => { video.paused ? tryPlay() : video.pause(); };
@@ -53,7 +55,7 @@ video.addEventListener('dblclick', toggleFull);
   let y0 = null, x0 = 0;
   video.addEventListener('touchstart', (e) => { y0 = e.touches[0].clientY; x0 = e.touches[0].clientX; }, { passive: true });
   video.addEventListener('touchend', (e) => {
-    if (y0 == null) return;
+    if (y0 == null || S.mode === 'vod') { y0 = null; return; }
     const dy = e.changedTouches[0].clientY - y0, dx = e.changedTouches[0].clientX - x0;
     y0 = null;
     if (Math.abs(dy) > 80 && Math.abs(dy) > 2 * Math.abs(dx)) zap(dy < 0 ? +1 : -1);
@@ -74,6 +76,7 @@ video.addEventListener('dblclick', toggleFull);
     renderControls();
     if (S.overlay === 'guide') openGuide(S.guideCh);
     if (S.overlay === 'grid') openGrid(S.gridDay);
+    renderVod();
   };
 }
 
@@ -98,6 +101,7 @@ initPlayback();
 initScrub();
 initLayout();
 initKeys();
+initVod();
 const vol = parseFloat(store.get('atoll.volume'));
 if (!isNaN(vol)) video.volume = Math.min(1, Math.max(0, vol));
 video.muted = store.get('atoll.muted') === '1';
@@ -111,9 +115,15 @@ async function start() {
     setTimeout(start, 3000);
     return;
   }
-  const want = new URLSearchParams(location.search).get('channel') || store.get('atoll.last');
+  const params = new URLSearchParams(location.search);
+  const want = params.get('channel') || store.get('atoll.last');
   const ch = S.channels.find((c) => c.id === want) || S.channels[0];
-  if (ch) {
+  // the section last used comes back (Films / Series, or live TV)
+  const section = params.get('section') || (params.get('channel') ? 'live' : store.get('atoll.section'));
+  if (section === 'vod') {
+    S.current = ch || null;
+    openVod();
+  } else if (ch) {
     tune(ch);
     focusRow(ch.id, !S.listHidden);
   }
@@ -127,6 +137,8 @@ window.atoll = {
   get mode() { return S.mode; },
   get overlay() { return S.overlay; },
   get hls() { return S.hls; },
+  get view() { return S.view; },
+  vod: vodDebug,
   playingWall,
   now,
   language,

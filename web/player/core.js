@@ -60,7 +60,9 @@ export const S = {
   group: store.get('atoll.group') || '',
   query: '',
   current: null,
-  mode: 'live', // live | timeshift | catchup
+  mode: 'live', // live | timeshift | catchup | vod (the Films / Series section)
+  view: 'live', // live | vod: the section shown
+  vodRetry: null, // reloads the playing title where it stopped (set by vod.js)
   from: 0, // timeshift start (unix s)
   prog: null, // the catch-up programme
   hls: null,

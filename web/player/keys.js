@@ -7,6 +7,7 @@ import { focusRow, renderList } from './channels.js';
 import { showControls } from './scrub.js';
 import { gridFocus, openGrid, openGuide } from './guide.js';
 import { closeOverlay, isFull, openList, toggleFull } from './layout.js';
+import { vodKey } from './vod.js';
 
 // ---------- keys: keyboard and TV remote ----------
 let digits = '', digitTimer = 0;
@@ -75,6 +76,8 @@ export function initKeys() {
     const a = document.activeElement;
     const k = keyOf(e);
     if (!k) return;
+    // the Films / Series section has its own keys
+    if (S.view === 'vod') { if (vodKey(k, a, e)) e.preventDefault(); return; }
     // text fields keep their keys, except the ones that leave them
     if (a && (a.tagName === 'INPUT' && a.type !== 'range' || a.tagName === 'SELECT')) {
       if (a.id === 'search') {
@@ -82,6 +85,10 @@ export function initKeys() {
           e.preventDefault();
           const first = $('#channels li');
           if (first) { first.focus(); if (k === 'ok') first.click(); }
+        } else if (k === 'up') {
+          e.preventDefault();
+          const tab = $('#sections button.on');
+          if (tab) tab.focus();
         } else if (k === 'back' && e.key !== 'Backspace') { e.preventDefault(); a.value = ''; S.query = ''; renderList(); a.blur(); openList(); }
       } else if (k === 'back' && e.key !== 'Backspace') { a.blur(); }
       return;
@@ -91,6 +98,7 @@ export function initKeys() {
     if (k === 'ok' && digits) { commitDigits(); return; }
     if (S.overlay === 'grid') return gridKey(k, a);
     if (S.overlay === 'guide') return guideKey(k, a);
+    if (a && a.closest('#sections')) return sectionsKey(k, a);
     if (a && a.closest('#groups')) return groupsKey(k, a);
     if (a && a.closest('#channels')) return listKey(k, a);
     if (a && a.closest('#controls') && a.tagName === 'BUTTON' && ['left', 'right', 'ok', 'up', 'back'].includes(k)) return controlsKey(k, a);
@@ -158,6 +166,15 @@ export function listKey(k, a) {
       break;
     default:
   }
+}
+
+/** The Live TV / Films tabs above the search box. */
+export function sectionsKey(k, a) {
+  const tabs = [...document.querySelectorAll('#sections button')];
+  if (k === 'left' || k === 'right') moveIn(tabs, a, k === 'left' ? -1 : 1);
+  else if (k === 'ok') a.click();
+  else if (k === 'down') $('#search').focus();
+  else if (k === 'back') { if (S.listHidden) closeOverlay(); else $('#stage').focus(); }
 }
 
 export function groupsKey(k, a) {

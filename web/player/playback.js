@@ -16,7 +16,8 @@ export function destroy() {
   video.load();
 }
 
-export function load(url) {
+/** Plays `url`; `start` (seconds) begins a VOD title there instead of at its start. */
+export function load(url, { start } = {}) {
   destroy();
   S.mediaRecoveries = 0;
   S.lastProgress = { t: -1, at: performance.now() };
@@ -31,6 +32,7 @@ export function load(url) {
       manifestLoadingMaxRetry: 1,
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 6,
+      startPosition: start > 0 ? start : -1,
     });
     S.hls = hls;
     hls.on(Hls.Events.ERROR, (_, d) => onHlsError(hls, d));
@@ -39,6 +41,7 @@ export function load(url) {
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.src = src;
+    if (start > 0) video.addEventListener('loadedmetadata', () => { video.currentTime = start; }, { once: true });
     tryPlay();
   } else {
     spinner(false);
@@ -68,6 +71,13 @@ export function onHlsError(hls, d) {
   }
   spinner(false);
   const manifest = d.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR;
+  if (S.mode === 'vod') {
+    // a film: gone from the library (404) is final, anything else is retried where it stopped
+    if (manifest && (code === 404 || code === 400 || code === 403)) { destroy(); showMsg(t('vod_unavailable'), 'error'); return; }
+    showMsg(code === 0 || code === undefined ? t('network_down') : t('vod_retry'), 'error');
+    S.retryTimer = setTimeout(() => { if (S.hls === hls && S.vodRetry) S.vodRetry(); }, 3000);
+    return;
+  }
   if (S.mode !== 'live' && manifest && (code === 404 || code === 400)) {
     destroy();
     if (S.mode === 'catchup') showMsg(t('not_in_archive', { title: S.prog.title }), 'error');
@@ -120,9 +130,10 @@ export function initPlayback() {
 
   // a live picture that froze for 20 s while it should play is reloaded
   setInterval(() => {
-    if (!S.current || video.paused || S.mode === 'catchup' || !$('#msg').hidden && $('#msg').className === 'error') return;
+    if (!S.current && S.mode !== 'vod' || video.paused || S.mode === 'catchup' || !$('#msg').hidden && $('#msg').className === 'error') return;
     if (performance.now() - S.lastProgress.at > 20000) {
       S.lastProgress.at = performance.now();
+      if (S.mode === 'vod') { if (S.vodRetry) S.vodRetry(); return; }
       tune(S.current, { mode: S.mode, from: S.from });
     }
   }, 5000);

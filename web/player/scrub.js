@@ -12,7 +12,7 @@ export function showControls() {
   app.classList.add('ui');
   clearTimeout(hideTimer);
   hideTimer = setTimeout(() => {
-    if (!video.paused && !$('#stage').matches(':hover') && !document.activeElement.closest('#controls')) app.classList.remove('ui');
+    if (!video.paused && !$('#stage').matches(':hover') && !document.activeElement.closest('#controls, #vctl, #vmenu')) app.classList.remove('ui');
   }, 5000);
   renderControls();
 }
