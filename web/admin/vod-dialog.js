@@ -1,5 +1,6 @@
 // The Library's edit dialog: a title's fields (errors from the server shown next to the field they
-// name), its poster (JPEG, uploaded when chosen, with a preview) and an HLS preview.
+// name), its poster (JPEG, uploaded when chosen, with a preview), its subtitle tracks (add an
+// SRT/WebVTT file with its language, remove one) and an HLS preview.
 
 import { api, h, clear, modal, field, showFieldError, clearErrors, errText, toast, loadHls, playHls, fmtDuration, ApiError } from './ui.js';
 import { t } from './i18n.js';
@@ -17,7 +18,8 @@ const TEXT = ['title', 'title_en', 'description', 'category', 'genre', 'series']
 const INTS = ['year', 'season', 'episode'];
 
 /** Opens the dialog for title `v`; resolves truthy when something was saved. */
-export function openVodDialog(v, { categories = [] } = {}) {
+export function openVodDialog(v0, { categories = [] } = {}) {
+  let v = v0;
   let changed = false;
   let stopPreview = null;
   let objectUrl = null;
@@ -64,6 +66,47 @@ export function openVodDialog(v, { categories = [] } = {}) {
       }
     });
 
+    // subtitles: the tracks there are, remove one, add a file with its language
+    const subList = h('ul.sub-list#vod-sub-list');
+    const renderSubs = () => {
+      clear(subList);
+      (v.subtitles || []).forEach((s, n) => subList.append(h('li',
+        h('span', s.language || 'und'), ' ',
+        h('button.small.danger', {
+          type: 'button', 'data-sub': String(n),
+          onclick: async () => {
+            try {
+              v = await api('DELETE', `/api/vod/${v.id}/subtitles/${n}`);
+              changed = true;
+              renderSubs();
+            } catch (e) { fSubs.setError(errText(e)); }
+          },
+        }, t('vod.sub.remove')))));
+      if (!(v.subtitles || []).length) subList.append(h('li.muted', t('vod.sub.none')));
+    };
+    renderSubs();
+    const subLang = h('input#vod-sub-lang', { placeholder: t('vod.sub.lang'), maxlength: 35, size: 8, autocomplete: 'off' });
+    const subInput = h('input#vod-sub-file', { type: 'file', accept: '.srt,.vtt,application/x-subrip,text/vtt' });
+    const fSubs = field('subtitles', t('vod.col.subtitles'), h('div', subList, h('div.row2', subLang, subInput)), t('vod.sub.hint'));
+    subInput.addEventListener('change', async () => {
+      const file = subInput.files && subInput.files[0];
+      if (!file) return;
+      fSubs.setError('');
+      const vtt = /\.vtt$/i.test(file.name);
+      const lang = subLang.value.trim() || (file.name.match(/\.([A-Za-z]{2,3}(?:-[A-Za-z0-9]+)?)\.(srt|vtt)$/i) || [])[1] || '';
+      try {
+        v = await api('POST', `/api/vod/${v.id}/subtitles?language=${encodeURIComponent(lang)}`, file,
+          { contentType: vtt ? 'text/vtt' : 'application/x-subrip' });
+        changed = true;
+        subLang.value = '';
+        renderSubs();
+      } catch (e) {
+        fSubs.setError(errText(e));
+      } finally {
+        subInput.value = '';
+      }
+    });
+
     // HLS preview
     const video = h('video.preview', { controls: true, playsinline: true, preload: 'none' });
     const playBtn = h('button.small.preview-play', {
@@ -87,7 +130,7 @@ export function openVodDialog(v, { categories = [] } = {}) {
       h('div.grid2',
         h('div.col', fTitle, fTitleEn, fDesc, h('div.row2', fCat, fGenre), h('div.row2', fYear, h('div')),
           fSeries, h('div.row2', fSeason, fEpisode)),
-        h('div.col', h('div.poster-box', preview, h('div', fPoster, posterStatus)),
+        h('div.col', h('div.poster-box', preview, h('div', fPoster, posterStatus)), fSubs,
           h('div.preview-box', h('h3', t('vod.preview')), video, h('div.actions.left', playBtn,
             h('a.button.small', { href: v.file, target: '_blank', rel: 'noopener' }, t('vod.open_mp4')))),
           h('p.muted.small.media-info', media),

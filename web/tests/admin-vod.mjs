@@ -11,7 +11,7 @@
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
-const [base, adminPassword, shotDir, smallFile, bigFile, posterFile, bogusFile] = process.argv.slice(2);
+const [base, adminPassword, shotDir, smallFile, bigFile, posterFile, bogusFile, srtFile] = process.argv.slice(2);
 const budgetS = +(process.env.ADMIN_TEST_BUDGET_S || 240);
 const result = { ok: false, steps: [], screenshots: [], error: null, pageErrors: [], resume: {}, refusal: null, edited: null, deletedId: null };
 let printed = false;
@@ -213,6 +213,29 @@ try {
     const r = await pageFetch(page, `/api/vod/${titleId}`);
     result.edited = r.body;
     if (!r.body || !r.body.poster) throw new Error(`after the poster: ${JSON.stringify(r.body)}`);
+  });
+
+  await step('a subtitle file is added with its language from the dialog, then removed', async () => {
+    const row = `#vod-table tr[data-id="${titleId}"]`;
+    await page.click(`${row} button.edit`);
+    await page.waitForSelector('#vod-dialog');
+    await page.fill('#vod-sub-lang', 'zh');
+    await page.setInputFiles('#vod-sub-file', srtFile);
+    await page.waitForFunction(() => [...document.querySelectorAll('#vod-sub-list li span')].some(s => s.textContent === 'zh'), null, { timeout: 10000 });
+    const r = await pageFetch(page, `/api/vod/${titleId}`);
+    if (!r.body || !r.body.subtitles || r.body.subtitles.length !== 1 || r.body.subtitles[0].language !== 'zh') {
+      throw new Error(`after adding the subtitles: ${JSON.stringify(r.body && r.body.subtitles)}`);
+    }
+    const vtt = await page.evaluate(async id => (await fetch(`/vod/${id}/s0.vtt`)).text(), titleId);
+    if (!vtt.includes('海浪来了')) throw new Error(`the subtitle file: ${vtt}`);
+    result.subtitleAdded = true;
+    await page.click('#vod-sub-list button[data-sub="0"]');
+    await page.waitForFunction(() => !document.querySelector('#vod-sub-list button[data-sub]'), null, { timeout: 10000 });
+    const r2 = await pageFetch(page, `/api/vod/${titleId}`);
+    if (r2.body.subtitles.length !== 0) throw new Error('the subtitle was not removed');
+    result.subtitleRemoved = true;
+    await page.click('#vod-dialog button.cancel');
+    await page.waitForSelector('#vod-dialog', { state: 'detached' });
   });
 
   await step('the dialog previews the title over HLS (hls.js)', async () => {

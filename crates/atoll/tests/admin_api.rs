@@ -804,7 +804,8 @@ fn every_protected_endpoint_needs_an_account() {
                     },
                 )
                 .replace("{name}", "admin")
-                .replace("{action}", "stop");
+                .replace("{action}", "stop")
+                .replace("{n}", "0");
             let m = method.to_uppercase();
             let (s, head, body) = raw(
                 a.http,

@@ -101,6 +101,8 @@ fn library_page_upload_edit_poster_refusal_resume_delete_in_chromium() {
         "this is not a video file, only some text\n".repeat(200),
     )
     .unwrap();
+    let srt = dir.join("island.zh.srt");
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:03,000\n海浪来了\n").unwrap();
     let big_len = std::fs::metadata(&big).unwrap().len();
     assert!(big_len > 2_000_000, "the resume file is {big_len} bytes");
 
@@ -118,6 +120,7 @@ fn library_page_upload_edit_poster_refusal_resume_delete_in_chromium() {
             &big.to_string_lossy(),
             &poster.to_string_lossy(),
             &bogus.to_string_lossy(),
+            &srt.to_string_lossy(),
         ],
         240,
     );
@@ -157,6 +160,16 @@ fn library_page_upload_edit_poster_refusal_resume_delete_in_chromium() {
         v["resume"]["postsAfterReload"], 0,
         "no new upload was created: {}",
         v["resume"]
+    );
+
+    // the dialog added a subtitle track and removed it again
+    assert_eq!(
+        (&v["subtitleAdded"], &v["subtitleRemoved"]),
+        (
+            &serde_json::Value::Bool(true),
+            &serde_json::Value::Bool(true)
+        ),
+        "{report}"
     );
 
     // the refusal reason shown is the server's

@@ -838,6 +838,55 @@ fn the_catalogue_api_edits_searches_deletes_and_names_bad_fields() {
         let (s, e) = a.api("PUT", &format!("/api/vod/{id}"), Some(body));
         assert_eq!((s, e["field"].as_str()), (422, Some(field)), "{body}: {e}");
     }
+    // a subtitle file added to the title, kept as WebVTT and offered as a rendition
+    let auth = basic("admin", PASSWORD);
+    let sub = |ctype: &str, lang: &str, body: &[u8]| {
+        raw(
+            a.http,
+            "POST",
+            &format!("/api/vod/{id}/subtitles?language={lang}"),
+            &[("Authorization", &auth), ("Content-Type", ctype)],
+            body,
+        )
+    };
+    let srt = b"1\r\n00:00:01,000 --> 00:00:02,500\r\nTide is coming\r\n";
+    let (s, _, body) = sub("application/x-subrip", "en", srt);
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let t: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(t["subtitles"][0]["language"], "en", "{t}");
+    let (_, master) = a.get(&format!("/vod/{id}/index.m3u8"));
+    assert!(String::from_utf8_lossy(&master)
+        .contains("TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\""));
+    let (_, vtt) = a.get(&format!("/vod/{id}/s0.vtt"));
+    assert!(String::from_utf8_lossy(&vtt).contains("00:00:01.000 --> 00:00:02.500\nTide is coming"));
+    assert_eq!(
+        sub("text/plain", "en", srt).0,
+        415,
+        "a form's type is refused"
+    );
+    let (s, _, e) = sub("application/x-subrip", "e_n", srt);
+    assert_eq!(
+        (
+            s,
+            serde_json::from_slice::<Value>(&e).unwrap()["field"].clone()
+        ),
+        (422, Value::from("language"))
+    );
+    let (s, _, e) = sub("text/vtt", "fr", b"not a subtitle at all");
+    assert_eq!(
+        (
+            s,
+            serde_json::from_slice::<Value>(&e).unwrap()["field"].clone()
+        ),
+        (422, Value::from("body"))
+    );
+    let (s, t) = a.api("DELETE", &format!("/api/vod/{id}/subtitles/0"), None);
+    assert_eq!(
+        (s, t["subtitles"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{t}"
+    );
+    assert_eq!(a.get(&format!("/vod/{id}/s0.vtt")).0, 404);
     let (_, found) = a.api("GET", "/api/vod?q=island", None);
     assert_eq!(found["total"], 1);
     let (_, none) = a.api("GET", "/api/vod?q=nothing-like-it", None);
@@ -887,7 +936,13 @@ fn uploads_have_limits() {
     assert_eq!(post("1000", "0.2.2").0, 412, "another tus version");
     assert_eq!(post("x", "1.0.0").0, 400);
     assert_eq!(post("0", "1.0.0").0, 400, "an empty file");
-    assert_eq!(std::fs::read_dir(a.dir.join("data/vod/.uploads")).unwrap().count(), 0, "refused uploads leave nothing");
+    assert_eq!(
+        std::fs::read_dir(a.dir.join("data/vod/.uploads"))
+            .unwrap()
+            .count(),
+        0,
+        "refused uploads leave nothing"
+    );
     // no credentials, no upload
     let (s, _, _) = raw(
         a.http,

@@ -247,7 +247,10 @@ async fn cross_site_guard(
         // tus uploads and posters: types an HTML form cannot send either
         let upload_ok = path.starts_with("/api/vod/uploads/")
             && media == "application/offset+octet-stream"
-            || path.starts_with("/api/vod/") && path.ends_with("/poster") && media == "image/jpeg";
+            || path.starts_with("/api/vod/") && path.ends_with("/poster") && media == "image/jpeg"
+            || path.starts_with("/api/vod/")
+                && path.ends_with("/subtitles")
+                && (media == "application/x-subrip" || media == "text/vtt");
         if media != "application/json" && !m3u_ok && !upload_ok {
             return ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -370,6 +370,162 @@ pub async fn put_poster(
     Ok(Json(t.to_json()))
 }
 
+#[derive(Deserialize)]
+pub struct SubtitleQuery {
+    language: Option<String>,
+}
+
+/// `POST /api/vod/{id}/subtitles?language=xx`: adds a subtitle track from an SRT or WebVTT file
+/// (`Content-Type: application/x-subrip` or `text/vtt`, at most `vod_max_subtitle_bytes`).
+pub async fn add_subtitle(
+    State(st): State<AppState>,
+    who: Authed,
+    Path(id): Path<String>,
+    Query(q): Query<SubtitleQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    let lib = library(&st)?.clone();
+    let id = parse_id(&id)?;
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(ctype.starts_with("application/x-subrip") || ctype.starts_with("text/vtt")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+            "send an SRT file as Content-Type: application/x-subrip, or WebVTT as text/vtt",
+        ));
+    }
+    let language = q
+        .language
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty());
+    if let Some(l) = &language {
+        let ok = l.len() <= 35 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !ok {
+            return Err(ApiError::invalid(
+                "language",
+                "must be a language code such as en, zh, fra or pt-BR",
+            ));
+        }
+    }
+    let max = lib.settings.import.max_subtitle_bytes as usize;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            Some("body"),
+            format!("a subtitle file is at most {max} bytes (vod_max_subtitle_bytes)"),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&bytes)
+        .trim_start_matches('\u{feff}')
+        .to_string();
+    let cues = if text.starts_with("WEBVTT") {
+        mkv::subtitle::parse_webvtt(&text)
+    } else {
+        mkv::subtitle::parse_srt(&text)
+    }
+    .map_err(|e| ApiError::invalid("body", format!("not a subtitle file we can read: {e}")))?;
+    let t = st
+        .store
+        .read(move |c| catalog::get(c, id))
+        .await
+        .map_err(store_err)?;
+    let mut media = t.media.clone();
+    let list = media["subtitles"].as_array().cloned().unwrap_or_default();
+    let n = (0..)
+        .find(|n| !list.iter().any(|s| s["file"] == format!("sub-{n}.vtt")))
+        .unwrap_or(0);
+    let file = format!("sub-{n}.vtt");
+    let dir = lib.title_dir(id);
+    let vtt = mkv::subtitle::write_webvtt(&cues);
+    let f = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let tmp = dir.join(format!("{f}.tmp"));
+        std::fs::write(&tmp, vtt)?;
+        std::fs::rename(&tmp, dir.join(&f))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let mut list = list;
+    list.push(json!({"language": language, "file": file}));
+    media["subtitles"] = Value::Array(list);
+    let now = st.clock.now_utc().0;
+    let m = media.clone();
+    st.store
+        .call(move |c| catalog::set_media(c, id, &m, now))
+        .await
+        .map_err(store_err)?;
+    lib.cache.forget(id);
+    who.audit(
+        &st,
+        "vod.subtitle",
+        &id.to_string(),
+        json!({"language": language, "cues": cues.len()}),
+    )
+    .await;
+    let t = st
+        .store
+        .read(move |c| catalog::get(c, id))
+        .await
+        .map_err(store_err)?;
+    Ok(Json(t.to_json()))
+}
+
+/// `DELETE /api/vod/{id}/subtitles/{n}`: removes subtitle track `n` (its place in `subtitles`).
+pub async fn delete_subtitle(
+    State(st): State<AppState>,
+    who: Authed,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let lib = library(&st)?.clone();
+    let id = parse_id(&id)?;
+    let t = st
+        .store
+        .read(move |c| catalog::get(c, id))
+        .await
+        .map_err(store_err)?;
+    let mut media = t.media.clone();
+    let mut list = media["subtitles"].as_array().cloned().unwrap_or_default();
+    let n = n
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n < list.len())
+        .ok_or_else(|| not_found("subtitle"))?;
+    let gone = list.remove(n);
+    media["subtitles"] = Value::Array(list);
+    let now = st.clock.now_utc().0;
+    let m = media.clone();
+    st.store
+        .call(move |c| catalog::set_media(c, id, &m, now))
+        .await
+        .map_err(store_err)?;
+    if let Some(f) = gone["file"].as_str() {
+        if f.starts_with("sub-") && f.ends_with(".vtt") && !f.contains('/') {
+            let _ = tokio::fs::remove_file(lib.title_dir(id).join(f)).await;
+        }
+    }
+    lib.cache.forget(id);
+    who.audit(
+        &st,
+        "vod.subtitle.delete",
+        &id.to_string(),
+        json!({"language": gone["language"]}),
+    )
+    .await;
+    let t = st
+        .store
+        .read(move |c| catalog::get(c, id))
+        .await
+        .map_err(store_err)?;
+    Ok(Json(t.to_json()))
+}
+
 /// `GET /api/vod/imports`: imports, newest first, with progress.
 pub async fn imports(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let lib = library(&st)?.clone();

@@ -555,3 +555,19 @@ pub fn replace_from_origin(
     tx.commit()?;
     Ok((removed, changed))
 }
+
+/// Replaces a title's track list (a subtitle added or removed).
+pub fn set_media(
+    c: &Connection,
+    id: i64,
+    media: &Value,
+    now_utc_ms: i64,
+) -> Result<(), StoreError> {
+    match c.execute(
+        "UPDATE vod_title SET media = ?2, updated_utc_ms = ?3 WHERE id = ?1",
+        params![id, media.to_string(), now_utc_ms],
+    )? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
