@@ -1,13 +1,20 @@
-//! `atoll-load`: live HLS viewer load generator.
+//! `atoll-load`: live and VOD HLS viewer load generator.
 //!
-//! Every viewer is a player at real pace on its own keep-alive connection: it loads the
-//! playlist, joins 3 segments behind the live edge, downloads the segments in order,
-//! reloads the playlist every target duration / 2, and keeps a play head; a stall is the
-//! play head running dry before the next segment is in.
+//! Every viewer is a player at real pace on its own keep-alive connection and keeps a play
+//! head; a stall is the play head running dry before the next segment is in.
+//!
+//! Live (`--url`): it loads the playlist, joins 3 segments behind the live edge, downloads the
+//! segments in order and reloads the playlist every target duration / 2.
+//!
+//! VOD (`--vod`): it picks a title, loads its master playlist (the first video variant and the
+//! default audio rendition) and both media playlists once, starts at a random segment (a
+//! viewer seeking), and keeps a forward buffer of `--buffer` seconds, fetching video segment
+//! k and audio segment k together; at the end of a title it starts another one.
 
 mod http;
 mod player;
 mod playlist;
+mod vod;
 
 use std::collections::VecDeque;
 use std::io;
@@ -19,13 +26,22 @@ use std::time::{Duration, Instant};
 use tokio::time::{sleep, sleep_until, timeout, timeout_at};
 
 const HELP: &str = "\
-atoll-load — live HLS viewer load generator (real-pace players, stall accounting)
+atoll-load — live and VOD HLS viewer load generator (real-pace players, stall accounting)
 
 USAGE:
     atoll-load --url URL --viewers N --duration SECS [OPTIONS]
+    atoll-load --vod URL[,URL…] --viewers N --duration SECS [OPTIONS]
 
 OPTIONS:
     --url URL         live media playlist, e.g. http://127.0.0.1:8080/live/demo/index.m3u8
+    --vod URL[,URL…]  VOD mode: titles' master (or media) playlists, all on one host, e.g.
+                      http://127.0.0.1:8080/vod/1/index.m3u8; may be repeated. Viewer i
+                      starts on title i mod N at a random segment, keeps --buffer seconds
+                      ahead (video segment k and the default audio rendition's segment k),
+                      and at a title's end goes on with a random title and position
+    --vod-list FILE   VOD mode: title URLs from FILE, one per line (# comments)
+    --buffer SECS     VOD: forward buffer a player keeps filled            [default 30]
+    --seed N          VOD: seed of the titles and positions picked          [default 1]
     --viewers N       simulated players, each on its own keep-alive connection
     --duration SECS   measured run after the ramp (Gbit/s is over this window)
     --ramp SECS       viewers start spread over this many seconds        [default 10]
@@ -36,13 +52,19 @@ OPTIONS:
     -h, --help        print this help
 
 Each viewer sends `User-Agent: atoll-load/{i}`. Progress goes to stderr every 10 s; the
-result line goes to stdout. Raise the open-files limit first (ulimit -n) for many viewers.
+result line goes to stdout. Segment fetch times (p50/p99/max) count every segment request,
+video and audio alike; in VOD mode, title_ends counts titles played to their end. Raise the open-files limit first (ulimit -n) for many viewers.
 ";
 
 struct Config {
     addr: SocketAddr,
     host_header: String,
+    /// Live: the media playlist.
     path: String,
+    /// VOD mode when not empty: the titles' playlist paths (on `addr`).
+    vod: Vec<String>,
+    buffer_s: f64,
+    seed: u64,
     viewers: u64,
     duration: Duration,
     ramp: Duration,
@@ -53,6 +75,9 @@ struct Config {
 
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     let mut url = None;
+    let mut vod_urls: Vec<String> = Vec::new();
+    let mut buffer_s = 30.0;
+    let mut seed = 1u64;
     let (mut viewers, mut duration) = (None, None);
     let mut ramp = 10.0;
     let mut src_ips = 0u32;
@@ -77,6 +102,26 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         match flag {
             "-h" | "--help" => return Ok(None),
             "--url" => url = Some(value()?),
+            "--vod" => vod_urls.extend(
+                value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
+            ),
+            "--vod-list" => {
+                let f = value()?;
+                let text =
+                    std::fs::read_to_string(&f).map_err(|e| format!("--vod-list {f}: {e}"))?;
+                vod_urls.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_string),
+                );
+            }
+            "--buffer" => buffer_s = num::<f64>(flag, value()?)?,
+            "--seed" => seed = num(flag, value()?)?,
             "--viewers" => viewers = Some(num::<u64>(flag, value()?)?),
             "--duration" => duration = Some(num::<f64>(flag, value()?)?),
             "--ramp" => ramp = num::<f64>(flag, value()?)?,
@@ -86,19 +131,33 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             _ => return Err(format!("unknown argument {a} (see --help)")),
         }
     }
-    let url = url.ok_or("--url is required")?;
+    let url = match (url, vod_urls.first()) {
+        (Some(_), Some(_)) => {
+            return Err("give either --url (live) or --vod (VOD), not both".into())
+        }
+        (Some(u), None) => u,
+        (None, Some(u)) => u.clone(),
+        (None, None) => return Err("--url or --vod is required".into()),
+    };
     let viewers = viewers.ok_or("--viewers is required")?;
     let duration = duration.ok_or("--duration is required")?;
     if viewers == 0 || duration <= 0.0 || !(0.0..=3600.0).contains(&ramp) || duration > 86400.0 {
         return Err("--viewers and --duration must be positive, --ramp 0..3600".into());
     }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs are supported")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(p) => (&rest[..p], &rest[p..]),
-        None => (rest, "/"),
-    };
+    if !(buffer_s > 0.0 && buffer_s <= 3600.0) {
+        return Err("--buffer must be in 0..3600 seconds".into());
+    }
+    let (hostport, path) = split_url(&url)?;
+    let mut vod = Vec::with_capacity(vod_urls.len());
+    for u in &vod_urls {
+        let (h, p) = split_url(u)?;
+        if h != hostport {
+            return Err(format!(
+                "--vod: all titles must be on one host ({u} is not on {hostport})"
+            ));
+        }
+        vod.push(p.to_string());
+    }
     let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| {
         !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !hostport.ends_with(']')
     }) {
@@ -118,6 +177,9 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         addr,
         host_header: hostport.to_string(),
         path: path.to_string(),
+        vod,
+        buffer_s,
+        seed,
         viewers,
         duration: Duration::from_secs_f64(duration),
         ramp: Duration::from_secs_f64(ramp),
@@ -125,6 +187,17 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         threads,
         json,
     }))
+}
+
+/// `http://host[:port]/path` → (`host[:port]`, `/path`).
+fn split_url(url: &str) -> Result<(&str, &str), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
+    Ok(match rest.find('/') {
+        Some(p) => (&rest[..p], &rest[p..]),
+        None => (rest, "/"),
+    })
 }
 
 /// Counters shared by all viewers, for progress lines and the byte total.
@@ -137,6 +210,7 @@ struct Shared {
     http_errors: AtomicU64,
     conn_errors: AtomicU64,
     skipped: AtomicU64,
+    title_ends: AtomicU64,
     active: AtomicI64,
     errors_printed: AtomicU64,
     hint_emfile: AtomicBool,
@@ -172,6 +246,7 @@ impl Shared {
 
 #[derive(Default)]
 struct ViewerResult {
+    title_ends: u64,
     stalls: u64,
     stalled: Duration,
     fetch_us: Vec<u32>,
@@ -185,6 +260,26 @@ struct Viewer {
     conn: Option<http::Conn>,
     play: player::PlayHead,
     fetch_us: Vec<u32>,
+    /// VOD: the viewer's number, its random titles and positions, and titles played to the end.
+    index: u64,
+    rng: vod::Rng,
+    title_ends: u64,
+}
+
+/// A VOD title as a player holds it: the video and audio media playlists (paths resolved).
+struct Title {
+    video: Vec<playlist::Segment>,
+    /// Empty when the audio is in the video segments.
+    audio: Vec<playlist::Segment>,
+}
+
+/// The outcome of one segment request.
+enum Got {
+    Done,
+    /// 404: a player skips it.
+    Skipped,
+    /// A connection error or another status: try again.
+    Retry,
 }
 
 impl Viewer {
@@ -246,6 +341,149 @@ impl Viewer {
                 self.sh.conn_error(&format!("GET {path}"), &e);
                 sleep(Duration::from_millis(500)).await;
                 None
+            }
+        }
+    }
+
+    /// A playlist's text, or `None` after an error (counted, and paced for HTTP errors).
+    async fn text(&mut self, path: &str) -> Option<String> {
+        let resp = self.get(path, true).await?;
+        if resp.status != 200 {
+            self.sh.http_error(path, resp.status);
+            sleep(Duration::from_secs(1)).await;
+            return None;
+        }
+        Some(String::from_utf8_lossy(&resp.body).into_owned())
+    }
+
+    /// A media playlist with its segment paths resolved.
+    async fn media(&mut self, path: &str, text: Option<String>) -> Option<Vec<playlist::Segment>> {
+        let text = match text {
+            Some(t) => t,
+            None => self.text(path).await?,
+        };
+        match playlist::parse(&text) {
+            Ok(pl) => Some(
+                pl.segments
+                    .into_iter()
+                    .map(|s| playlist::Segment {
+                        uri: playlist::resolve(path, &s.uri),
+                        ..s
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                self.bad_playlist(path, e).await;
+                None
+            }
+        }
+    }
+
+    async fn bad_playlist(&self, path: &str, e: &str) {
+        self.sh.http_errors.fetch_add(1, Ordering::Relaxed);
+        if self.sh.errors_printed.fetch_add(1, Ordering::Relaxed) < 10 {
+            eprintln!("atoll-load: {path}: {e}");
+        }
+        sleep(Duration::from_secs(1)).await;
+    }
+
+    /// Loads a title as a player does: the master playlist (when it is one), then the video
+    /// variant's and the audio rendition's media playlists.
+    async fn title(&mut self, path: &str) -> Option<Title> {
+        let text = self.text(path).await?;
+        let (video_path, audio_path, video_text) = match vod::parse_master(&text) {
+            Ok(Some(m)) => (
+                playlist::resolve(path, &m.video),
+                m.audio.map(|a| playlist::resolve(path, &a)),
+                None,
+            ),
+            Ok(None) => (path.to_string(), None, Some(text)),
+            Err(e) => {
+                self.bad_playlist(path, e).await;
+                return None;
+            }
+        };
+        let video = self.media(&video_path, video_text).await?;
+        let audio = match audio_path {
+            Some(a) => self.media(&a, None).await?,
+            None => Vec::new(),
+        };
+        if video.is_empty() {
+            self.bad_playlist(&video_path, "no segments").await;
+            return None;
+        }
+        Some(Title { video, audio })
+    }
+
+    /// One segment request, timed; the time counts in the fetch figures when it is a 200.
+    async fn segment(&mut self, uri: &str) -> Got {
+        let t = Instant::now();
+        let Some(resp) = self.get(uri, false).await else {
+            return Got::Retry;
+        };
+        if resp.status == 200 {
+            let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+            self.fetch_us.push(us);
+            self.sh.segments.fetch_add(1, Ordering::Relaxed);
+            return Got::Done;
+        }
+        self.sh.http_error(uri, resp.status);
+        if resp.status == 404 {
+            self.sh.skipped.fetch_add(1, Ordering::Relaxed);
+            return Got::Skipped;
+        }
+        sleep(Duration::from_secs(1)).await;
+        Got::Retry
+    }
+
+    /// VOD: titles one after another, each from a random segment, with a forward buffer.
+    async fn run_vod(&mut self) {
+        let titles = self.cfg.vod.clone();
+        let mut pick = (self.index % titles.len() as u64) as usize;
+        // the title playing, its next segment, and whether that segment's video is in
+        let mut current: Option<(Title, usize, Option<Got>)> = None;
+        loop {
+            let c = self.play.advance(Instant::now());
+            self.note(c);
+            let Some((title, k, video)) = current.as_mut() else {
+                if let Some(t) = self.title(&titles[pick]).await {
+                    let k = self.rng.below(t.video.len());
+                    current = Some((t, k, None));
+                } else {
+                    pick = self.rng.below(titles.len());
+                }
+                continue;
+            };
+            let ahead = self.play.buffer_s();
+            if ahead >= self.cfg.buffer_s {
+                // full: wait until the play head has used up what is over the target
+                sleep(Duration::from_secs_f64(ahead - self.cfg.buffer_s + 0.005)).await;
+                continue;
+            }
+            let seg = title.video[*k].clone();
+            if video.is_none() {
+                match self.segment(&seg.uri).await {
+                    Got::Retry => continue,
+                    got => *video = Some(got),
+                }
+            }
+            if let Some(a) = title.audio.get(*k) {
+                let uri = a.uri.clone();
+                if let Got::Retry = self.segment(&uri).await {
+                    continue;
+                }
+            }
+            if let Some(Got::Done) = video {
+                let c = self.play.add(seg.duration_s, Instant::now());
+                self.note(c);
+            }
+            *k += 1;
+            *video = None;
+            if *k >= title.video.len() {
+                self.title_ends += 1;
+                self.sh.title_ends.fetch_add(1, Ordering::Relaxed);
+                current = None;
+                pick = self.rng.below(titles.len());
             }
         }
     }
@@ -351,6 +589,7 @@ async fn viewer(
     deadline: Instant,
 ) -> ViewerResult {
     sleep_until(start_at.into()).await;
+    let cfg_seed = cfg.seed;
     let bind = match (cfg.src_ips, cfg.addr.ip()) {
         (n, IpAddr::V4(ip)) if n > 1 && ip.is_loopback() => {
             let k = (i % n as u64) as u32 + 1;
@@ -368,13 +607,21 @@ async fn viewer(
         conn: None,
         play: player::PlayHead::default(),
         fetch_us: Vec::new(),
+        index: i,
+        rng: vod::Rng::new(cfg_seed, i),
+        title_ends: 0,
     };
     sh.active.fetch_add(1, Ordering::Relaxed);
-    let _ = timeout_at(deadline.into(), v.run()).await;
+    if v.cfg.vod.is_empty() {
+        let _ = timeout_at(deadline.into(), v.run()).await;
+    } else {
+        let _ = timeout_at(deadline.into(), v.run_vod()).await;
+    }
     let c = v.play.finish(deadline);
     v.note(c);
     sh.active.fetch_sub(1, Ordering::Relaxed);
     ViewerResult {
+        title_ends: v.title_ends,
         stalls: v.play.stalls,
         stalled: v.play.stalled,
         fetch_us: v.fetch_us,
@@ -438,11 +685,22 @@ async fn run(cfg: Arc<Config>) -> i32 {
     let t0 = Instant::now();
     let ramp_end = t0 + cfg.ramp;
     let deadline = ramp_end + cfg.duration;
+    let what = if cfg.vod.is_empty() {
+        cfg.path.clone()
+    } else {
+        format!(
+            " (VOD: {} title{}, {:.0} s buffer, seed {})",
+            cfg.vod.len(),
+            if cfg.vod.len() == 1 { "" } else { "s" },
+            cfg.buffer_s,
+            cfg.seed
+        )
+    };
     eprintln!(
         "atoll-load: {} viewers on {}{} over {:.0} s ramp + {:.0} s measured, {} threads{}",
         cfg.viewers,
         cfg.host_header,
-        cfg.path,
+        what,
         cfg.ramp.as_secs_f64(),
         cfg.duration.as_secs_f64(),
         cfg.threads,
@@ -470,6 +728,7 @@ async fn run(cfg: Arc<Config>) -> i32 {
     let monitor = {
         let sh = sh.clone();
         let viewers = cfg.viewers;
+        let vod = !cfg.vod.is_empty();
         tokio::spawn(async move {
             let mut at_ramp_end = None;
             let mut last_bytes = 0u64;
@@ -494,7 +753,7 @@ async fn run(cfg: Arc<Config>) -> i32 {
                     let dt = (now - last_t).as_secs_f64().max(1e-3);
                     eprintln!(
                         "[{:>4.0}s] active={}/{} gbit_s={:.2} segments={} stalls={} \
-                         stalled_now={} http_errors={} conn_errors={} skipped={}",
+                         stalled_now={} http_errors={} conn_errors={} skipped={}{}",
                         (now - t0).as_secs_f64(),
                         sh.active.load(Ordering::Relaxed),
                         viewers,
@@ -505,6 +764,11 @@ async fn run(cfg: Arc<Config>) -> i32 {
                         sh.http_errors.load(Ordering::Relaxed),
                         sh.conn_errors.load(Ordering::Relaxed),
                         sh.skipped.load(Ordering::Relaxed),
+                        if vod {
+                            format!(" title_ends={}", sh.title_ends.load(Ordering::Relaxed))
+                        } else {
+                            String::new()
+                        },
                     );
                     last_bytes = bytes;
                     last_t = now;
@@ -517,10 +781,12 @@ async fn run(cfg: Arc<Config>) -> i32 {
     let mut stalls = 0u64;
     let mut stalled = Duration::ZERO;
     let mut stalled_viewers = 0u64;
+    let mut title_ends = 0u64;
     let mut fetch_us: Vec<u32> = Vec::new();
     for h in handles {
         if let Ok(r) = h.await {
             stalls += r.stalls;
+            title_ends += r.title_ends;
             stalled += r.stalled;
             stalled_viewers += (r.stalls > 0) as u64;
             fetch_us.extend(r.fetch_us);
@@ -544,7 +810,7 @@ async fn run(cfg: Arc<Config>) -> i32 {
             "{{\"viewers\":{},\"duration_s\":{},\"ramp_s\":{},\"gbit_s\":{:.3},\"stalls\":{},\
              \"stalled_s\":{:.1},\"stalled_viewers\":{},\"segments\":{},\"errors\":{},\
              \"http_errors\":{},\"conn_errors\":{},\"skipped\":{},\"seg_fetch_p50_ms\":{:.1},\
-             \"seg_fetch_p99_ms\":{:.1},\"seg_fetch_max_ms\":{:.1},\"bytes\":{},\"viewer_s\":{:.1}}}",
+             \"seg_fetch_p99_ms\":{:.1},\"seg_fetch_max_ms\":{:.1},\"bytes\":{},\"viewer_s\":{:.1}{}}}",
             cfg.viewers,
             dur,
             cfg.ramp.as_secs_f64(),
@@ -561,13 +827,18 @@ async fn run(cfg: Arc<Config>) -> i32 {
             p99,
             max,
             b1,
-            viewer_s
+            viewer_s,
+            if cfg.vod.is_empty() {
+                String::new()
+            } else {
+                format!(",\"mode\":\"vod\",\"title_ends\":{title_ends}")
+            }
         );
     } else {
         println!(
             "viewers={} duration={}s gbit_s={:.2} stalls={} stalled_s={:.1} segments={} \
              errors={} seg_fetch_p50_ms={:.1} seg_fetch_p99_ms={:.1} seg_fetch_max_ms={:.1} \
-             http_errors={} conn_errors={} skipped={} stalled_viewers={} viewer_s={:.0}",
+             http_errors={} conn_errors={} skipped={} stalled_viewers={} viewer_s={:.0}{}",
             cfg.viewers,
             dur,
             gbit_s,
@@ -582,7 +853,12 @@ async fn run(cfg: Arc<Config>) -> i32 {
             conn_errors,
             skipped,
             stalled_viewers,
-            viewer_s
+            viewer_s,
+            if cfg.vod.is_empty() {
+                String::new()
+            } else {
+                format!(" title_ends={title_ends}")
+            }
         );
     }
     if segments == 0 {

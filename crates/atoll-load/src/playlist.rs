@@ -75,7 +75,38 @@ pub fn resolve(base_path: &str, uri: &str) -> String {
         Some(p) => &base[..=p],
         None => "/",
     };
-    format!("{dir}{uri}")
+    normalize(&format!("{dir}{uri}"))
+}
+
+/// Removes `.` and `..` path segments (RFC 3986 5.2.4); the query is left alone.
+fn normalize(path: &str) -> String {
+    let (p, query) = match path.find('?') {
+        Some(i) => (&path[..i], &path[i..]),
+        None => (path, ""),
+    };
+    if !p.split('/').any(|s| s == "." || s == "..") {
+        return path.to_string();
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let segs: Vec<&str> = p.split('/').skip(1).collect();
+    for (i, s) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        match *s {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}{query}", out.join("/"))
 }
 
 #[cfg(test)]
@@ -105,5 +136,8 @@ mod tests {
         );
         assert_eq!(resolve("/a/b.m3u8", "/x/1.ts"), "/x/1.ts");
         assert_eq!(resolve("/a/b.m3u8", "http://h:1/y/2.ts"), "/y/2.ts");
+        assert_eq!(resolve("/a/b/c.m3u8", "../d/1.ts"), "/a/d/1.ts");
+        assert_eq!(resolve("/a/b/c.m3u8", "./1.ts?x=../y"), "/a/b/1.ts?x=../y");
+        assert_eq!(resolve("/a/c.m3u8", "../../1.ts"), "/1.ts");
     }
 }
