@@ -114,7 +114,7 @@ export function openVodDialog(v0, { categories = [] } = {}) {
       onclick: async () => {
         playBtn.disabled = true;
         await loadHls();
-        if (video.isConnected && !stopPreview) { stopPreview = playHls(video, v.hls); video.muted = false; }
+        if (video.isConnected && !stopPreview) { stopPreview = playHls(video, v.hls_fmp4 || v.hls); video.muted = false; }
       },
     }, `▶ ${t('vod.preview')}`);
     const media = [

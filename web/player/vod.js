@@ -397,15 +397,18 @@ function play(ti, from) {
   $('#vmenu').dataset.sig = '';
   push('play');
   S.mode = 'vod';
+  // fragmented MP4 renditions where the server offers them (the stored samples as they are:
+  // the cheapest to serve); MPEG-TS otherwise
+  const url = ti.hls_fmp4 || ti.hls;
   S.vodRetry = () => {
     const at = video.currentTime || from;
-    load(ti.hls, { start: at });
+    load(url, { start: at });
     if (S.hls) wireHls(S.hls);
   };
   $('#vt-title').textContent = ti.series ? `${ti.series} · ${seLabel(ti)}` : ti.title;
   $('#vt-sub').textContent = ti.series ? ti.title : subTitle(ti);
   hideMsg();
-  load(ti.hls, { start: from > 0 ? from : undefined });
+  load(url, { start: from > 0 ? from : undefined });
   if (S.hls) wireHls(S.hls);
   renderVodControls();
   showControls();

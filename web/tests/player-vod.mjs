@@ -271,7 +271,7 @@ try {
     const fra = await (async () => {
       const end = Date.now() + 10000;
       while (Date.now() < end) {
-        const n = requests.filter((u) => /\/vod\/\d+\/a1[./]/.test(new URL(u).pathname)).length;
+        const n = requests.filter((u) => /\/vod\/\d+\/af?1[./]/.test(new URL(u).pathname)).length;
         if (n >= 2) return n;
         await page.waitForTimeout(200);
       }
@@ -425,7 +425,7 @@ try {
     await step('the viewer token is on every library, poster and title request', async () => {
       const vod = requests.filter((u) => { const p = new URL(u).pathname; return p.startsWith('/vod/') || p.startsWith('/api/player/vod'); });
       const missing = vod.filter((u) => new URL(u).searchParams.get('token') !== cfg.token);
-      const kinds = ['/api/player/vod', '/poster.jpg', 'index.m3u8', '.ts', '.vtt'];
+      const kinds = ['/api/player/vod', '/poster.jpg', 'index-fmp4.m3u8', 'init.mp4', '.m4s', '.vtt'];
       for (const k of kinds) assert(vod.some((u) => u.includes(k)), `no ${k} request seen`);
       assert(!missing.length, `without the token: ${missing.slice(0, 5).join(' ')}`);
       result.facts.vodRequests = vod.length;

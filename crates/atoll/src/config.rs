@@ -286,6 +286,7 @@ impl Config {
                 max_index_bytes: self.vod_max_index_mib << 20,
                 max_samples: self.vod_max_samples,
                 max_subtitle_bytes: self.vod_max_subtitle_bytes,
+                segment_90k: self.vod_segment_seconds as i64 * 90_000,
             },
             max_upload_bytes: self.vod_max_upload_mib << 20,
             import_queue: self.vod_import_queue,

@@ -91,18 +91,22 @@ pub fn assign(times_90k: &[i64], cuts: &[Cut]) -> Vec<Range<usize>> {
     out
 }
 
-/// The rendition of one media playlist's segments: `{prefix}{k}{ext}` for every cut.
-pub fn media_playlist(cuts: &[Cut], prefix: &str, ext: &str) -> String {
+/// The media playlist of one rendition: `{prefix}{k}{ext}` for every cut; with `init` (fragmented
+/// MP4 segments) an `EXT-X-MAP` names the initialisation segment (version 7).
+pub fn media_playlist(cuts: &[Cut], prefix: &str, ext: &str, init: Option<&str>) -> String {
     let target = cuts
         .iter()
         .map(|c| (c.duration_90k() + 89_999) / 90_000)
         .max()
         .unwrap_or(1)
         .max(1);
-    let mut s = String::with_capacity(128 + cuts.len() * 32);
-    s.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
+    let mut s = String::with_capacity(160 + cuts.len() * 32);
+    let _ = writeln!(s, "#EXTM3U\n#EXT-X-VERSION:{}", if init.is_some() { 7 } else { 3 });
     let _ = writeln!(s, "#EXT-X-TARGETDURATION:{target}");
-    s.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    s.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    if let Some(uri) = init {
+        let _ = writeln!(s, "#EXT-X-MAP:URI=\"{uri}\"");
+    }
     for (k, c) in cuts.iter().enumerate() {
         let _ = writeln!(s, "#EXTINF:{:.3},", c.duration_90k() as f64 / 90_000.0);
         let _ = writeln!(s, "{prefix}{k}{ext}");
@@ -221,9 +225,11 @@ mod tests {
         assert_eq!((cuts[0].start_90k, cuts[0].end_90k), (0, 540_000));
         assert_eq!(cuts[1].video, 150..250);
         assert_eq!(cuts[1].end_90k, 900_000);
-        let p = media_playlist(&cuts, "v/", ".ts");
+        let p = media_playlist(&cuts, "v/", ".ts", None);
         assert!(p.contains("#EXTINF:6.000,\nv/0.ts\n#EXTINF:4.000,\nv/1.ts\n#EXT-X-ENDLIST"));
-        assert!(p.contains("#EXT-X-TARGETDURATION:6\n"));
+        assert!(p.contains("#EXT-X-TARGETDURATION:6\n") && p.contains("#EXT-X-VERSION:3\n"));
+        let f = media_playlist(&cuts, "v/", ".m4s", Some("v/init.mp4"));
+        assert!(f.contains("#EXT-X-VERSION:7\n") && f.contains("#EXT-X-MAP:URI=\"v/init.mp4\"\n#EXTINF:6.000,\nv/0.m4s\n"));
     }
 
     #[test]

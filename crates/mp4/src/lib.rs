@@ -27,7 +27,9 @@ mod bits;
 mod tests;
 
 pub use read::{parse_moov, Movie, Sample, Track};
-pub use write::{fast_start, Layout, SampleOut, TrackOut};
+pub use write::{
+    fast_start, fast_start_in_groups, fragment_header, init_segment, Layout, SampleOut, TrackOut,
+};
 
 use bytes::Bytes;
 

@@ -823,3 +823,67 @@ proptest! {
         check_round_trip(&tracks, &movie, &file);
     }
 }
+
+#[test]
+fn groups_make_each_segment_one_byte_range() {
+    let tracks = vec![video_track(60), aac_track(100)];
+    // video in groups of 20 samples, audio in groups of 33/33/34, one after the other
+    let groups: Vec<(u16, u32, u32)> = vec![
+        (0, 0, 20),
+        (1, 0, 33),
+        (0, 20, 20),
+        (1, 33, 33),
+        (0, 40, 20),
+        (1, 66, 34),
+    ];
+    let layout = crate::fast_start_in_groups(&tracks, 1000, &groups).unwrap();
+    let file = build_file(&tracks, &layout);
+    let movie = crate::parse_moov(moov_of(&file), &Limits::default()).unwrap();
+    check_round_trip(&tracks, &movie, &file);
+    // each group's samples are contiguous, and the groups are in the given order
+    let mut last_end = 0;
+    for &(t, first, count) in &groups {
+        let s = &movie.tracks[t as usize].samples[first as usize..(first + count) as usize];
+        for w in s.windows(2) {
+            assert_eq!(w[0].offset + w[0].size as u64, w[1].offset);
+        }
+        assert!(s[0].offset >= last_end);
+        last_end = s[count as usize - 1].offset + s[count as usize - 1].size as u64;
+    }
+    // groups that skip or repeat samples are refused
+    assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 1, 99)]).is_err());
+    assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 0, 50)]).is_err());
+    assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 0, 100), (1, 0, 1)]).is_err());
+}
+
+#[test]
+fn init_segment_and_fragment_header() {
+    let t = video_track(30);
+    let init = crate::init_segment(&t).unwrap();
+    assert_eq!(&init[4..8], b"ftyp");
+    let moov = &init[top_level(&init).iter().find(|(k, _, _)| k == b"moov").unwrap().1 as usize..];
+    let movie = crate::parse_moov(moov, &Limits::default()).unwrap();
+    assert!(movie.fragmented, "mvex: a fragmented file");
+    assert_eq!(movie.tracks.len(), 1);
+    assert_eq!(movie.tracks[0].codec, t.codec);
+    assert!(movie.tracks[0].samples.is_empty());
+
+    let samples = &t.samples[..10];
+    let h = crate::fragment_header(7, 123_456, samples).unwrap();
+    assert_eq!(&h[4..8], b"moof");
+    let moof_len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    assert_eq!(h.len(), moof_len + 8, "moof then the mdat header");
+    assert_eq!(&h[moof_len + 4..moof_len + 8], b"mdat");
+    let payload: u32 = samples.iter().map(|s| s.size).sum();
+    assert_eq!(
+        u32::from_be_bytes([h[moof_len], h[moof_len + 1], h[moof_len + 2], h[moof_len + 3]]),
+        payload + 8
+    );
+    // trun's data offset points just past the mdat header
+    let trun = h.windows(4).position(|w| w == b"trun").unwrap();
+    let count = u32::from_be_bytes([h[trun + 8], h[trun + 9], h[trun + 10], h[trun + 11]]);
+    let offset = u32::from_be_bytes([h[trun + 12], h[trun + 13], h[trun + 14], h[trun + 15]]);
+    assert_eq!((count, offset as usize), (10, h.len()));
+    let tfdt = h.windows(4).position(|w| w == b"tfdt").unwrap();
+    assert_eq!(u64::from_be_bytes(h[tfdt + 8..tfdt + 16].try_into().unwrap()), 123_456);
+}

@@ -130,9 +130,70 @@ pub fn fast_start(tracks: &[TrackOut], movie_timescale: u32) -> Result<Layout, E
             .then(ca.track.cmp(&cb.track))
             .then(a.cmp(&b))
     });
+    lay_out(tracks, movie_timescale, chunks, &order)
+}
+
+/// As [`fast_start`], with the samples stored in the given groups, in this file order: each
+/// group is `(track index, first sample, sample count)`, and each track's groups must follow
+/// one another and cover all its samples. A group is one chunk, its samples' bytes contiguous:
+/// grouping each track's samples by HLS segment makes every segment one byte range of the file
+/// (an fMP4 segment is then a small header plus that range).
+pub fn fast_start_in_groups(
+    tracks: &[TrackOut],
+    movie_timescale: u32,
+    groups: &[(u16, u32, u32)],
+) -> Result<Layout, Error> {
+    if movie_timescale == 0 {
+        return Err(invalid("movie timescale"));
+    }
+    if tracks.len() > usize::from(u16::MAX) {
+        return Err(Error::TooLarge {
+            what: "track count",
+            limit: u64::from(u16::MAX),
+        });
+    }
+    for t in tracks {
+        validate(t)?;
+    }
+    let mut next = vec![0usize; tracks.len()];
+    let mut dts = vec![0u64; tracks.len()];
+    let mut chunks = Vec::with_capacity(groups.len());
+    for &(track, first, count) in groups {
+        let ti = usize::from(track);
+        let t = tracks.get(ti).ok_or_else(|| invalid("group track"))?;
+        let (first, count) = (first as usize, count as usize);
+        if first != next[ti] || count == 0 || first + count > t.samples.len() {
+            return Err(invalid("groups (each track's must follow one another)"));
+        }
+        chunks.push(Chunk {
+            track: ti,
+            first,
+            count,
+            start_dts: dts[ti],
+            rel_offset: 0,
+        });
+        dts[ti] += t.samples[first..first + count]
+            .iter()
+            .map(|s| u64::from(s.duration))
+            .sum::<u64>();
+        next[ti] = first + count;
+    }
+    if next.iter().zip(tracks).any(|(n, t)| *n != t.samples.len()) {
+        return Err(invalid("groups (every sample in one)"));
+    }
+    let order: Vec<usize> = (0..chunks.len()).collect();
+    lay_out(tracks, movie_timescale, chunks, &order)
+}
+
+fn lay_out(
+    tracks: &[TrackOut],
+    movie_timescale: u32,
+    mut chunks: Vec<Chunk>,
+    order: &[usize],
+) -> Result<Layout, Error> {
     let mut rel = 0u64;
     let mut file_order = Vec::with_capacity(tracks.iter().map(|t| t.samples.len()).sum());
-    for &ci in &order {
+    for &ci in order {
         let c = &mut chunks[ci];
         c.rel_offset = rel;
         let t = &tracks[c.track];
@@ -518,6 +579,104 @@ fn trak(
     w.close(mdia)?;
     w.close(trak)?;
     Ok(())
+}
+
+/// The initialisation segment of one track for fragmented MP4 (HLS `EXT-X-MAP`, CMAF): `ftyp`
+/// (iso6, cmfc) and a `moov` holding the track (ID 1) with its sample entry and empty sample
+/// tables, and `mvex/trex`. The track's samples are not used.
+pub fn init_segment(t: &TrackOut) -> Result<Vec<u8>, Error> {
+    validate(t)?;
+    let empty = TrackOut {
+        samples: Vec::new(),
+        edit_media_start: 0,
+        ..t.clone()
+    };
+    let mut w = W::default();
+    let ftyp = w.open(b"ftyp");
+    w.bytes(b"iso6");
+    w.u32(0);
+    for b in [b"iso6", b"cmfc", b"mp41"] {
+        w.bytes(b);
+    }
+    w.close(ftyp)?;
+    let moov = w.open(b"moov");
+    let mvhd = w.open_full(b"mvhd", 0, 0);
+    time_fields(&mut w, false, 1000, 0);
+    w.u32(0x0001_0000);
+    w.u16(0x0100);
+    w.zeros(10);
+    w.matrix();
+    w.zeros(24);
+    w.u32(2);
+    w.close(mvhd)?;
+    trak(&mut w, &empty, 1, 1000, &[], 0, false)?;
+    let mvex = w.open(b"mvex");
+    let trex = w.open_full(b"trex", 0, 0);
+    w.u32(1); // track ID
+    w.u32(1); // sample description index
+    w.u32(0); // default duration
+    w.u32(0); // default size
+    w.u32(0); // default flags
+    w.close(trex)?;
+    w.close(mvex)?;
+    w.close(moov)?;
+    Ok(w.buf)
+}
+
+/// A media segment's header for fragmented MP4: `moof` (`mfhd` with `sequence`, `traf` of track 1
+/// with `tfhd` default-base-is-moof, `tfdt` = `base_decode_time` in the track's timescale, and a
+/// `trun` giving every sample's duration, size, flags (sync or not) and composition offset)
+/// followed by the `mdat` header. The samples' bytes, in order, follow it.
+pub fn fragment_header(
+    sequence: u32,
+    base_decode_time: u64,
+    samples: &[SampleOut],
+) -> Result<Vec<u8>, Error> {
+    let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
+    let mdat_header_len: usize = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mut w = W::default();
+    let moof = w.open(b"moof");
+    let mfhd = w.open_full(b"mfhd", 0, 0);
+    w.u32(sequence);
+    w.close(mfhd)?;
+    let traf = w.open(b"traf");
+    let tfhd = w.open_full(b"tfhd", 0, 0x02_0000);
+    w.u32(1);
+    w.close(tfhd)?;
+    let tfdt = w.open_full(b"tfdt", 1, 0);
+    w.u64(base_decode_time);
+    w.close(tfdt)?;
+    // data offset, duration, size, flags, composition offset (signed: version 1)
+    let trun = w.open_full(b"trun", 1, 0x00_0001 | 0x00_0100 | 0x00_0200 | 0x00_0400 | 0x00_0800);
+    w.u32(u32::try_from(samples.len()).map_err(|_| Error::TooLarge {
+        what: "fragment sample count",
+        limit: u64::from(u32::MAX),
+    })?);
+    let data_offset_at = w.buf.len();
+    w.u32(0);
+    for s in samples {
+        w.u32(s.duration);
+        w.u32(s.size);
+        w.u32(if s.sync { 0x0200_0000 } else { 0x0101_0000 });
+        w.u32(s.cts_offset as u32);
+    }
+    w.close(trun)?;
+    w.close(traf)?;
+    w.close(moof)?;
+    let data_offset = u32::try_from(w.buf.len() + mdat_header_len).map_err(|_| Error::TooLarge {
+        what: "moof size",
+        limit: u64::from(u32::MAX),
+    })?;
+    w.buf[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
+    if mdat_header_len == 16 {
+        w.u32(1);
+        w.bytes(b"mdat");
+        w.u64(payload + 16);
+    } else {
+        w.u32((payload + 8) as u32);
+        w.bytes(b"mdat");
+    }
+    Ok(w.buf)
 }
 
 /// (run length, value) pairs.

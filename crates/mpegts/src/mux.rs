@@ -132,6 +132,17 @@ impl Muxer {
     /// Video PES use PES_packet_length 0 (unbounded) when > 65535. Stuffing via adaptation
     /// field so every packet is exactly 188 bytes.
     pub fn write_frame(&mut self, frame: &media::Frame, out: &mut BytesMut) {
+        self.write(frame, out, false)
+    }
+
+    /// As [`write_frame`](Muxer::write_frame) for a video access unit the caller already made
+    /// complete: it starts with an AUD and a keyframe carries its parameter sets, so nothing is
+    /// inserted and the access unit is not scanned (a stored film's frames, converted once).
+    pub fn write_prepared_frame(&mut self, frame: &media::Frame, out: &mut BytesMut) {
+        self.write(frame, out, true)
+    }
+
+    fn write(&mut self, frame: &media::Frame, out: &mut BytesMut, prepared: bool) {
         let data = &frame.data[..];
         let (pid, stream_id) = match (frame.track, frame.codec) {
             (Track::Video, _) => (VIDEO_PID, 0xe0),
@@ -141,6 +152,7 @@ impl Muxer {
 
         // elementary stream payload = data[..split] + prefix + data[split..]
         let (split, prefix) = match frame.codec {
+            Codec::H264 | Codec::H265 if prepared => (0, Vec::new()),
             Codec::H264 | Codec::H265 => self.video_prefix(frame),
             Codec::Aac => (0, self.adts_header(data)),
             Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3 => (0, Vec::new()),

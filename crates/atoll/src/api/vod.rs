@@ -1109,7 +1109,8 @@ fn bytes_answer(
 }
 
 /// `GET /vod/{id}/{*file}`: index.m3u8 (master), v.m3u8, a{n}.m3u8, s{n}.m3u8, s{n}.vtt,
-/// v/{k}.ts, a{n}/{k}.ts, file.mp4 (ranges), poster.jpg.
+/// v/{k}.ts, a{n}/{k}.ts (MPEG-TS); index-fmp4.m3u8, vf.m3u8, af{n}.m3u8, vf/init.mp4,
+/// vf/{k}.m4s, af{n}/init.mp4, af{n}/{k}.m4s (fragmented MP4); file.mp4 (ranges), poster.jpg.
 pub async fn viewer_file(
     State(st): State<AppState>,
     Path((id, file)): Path<(String, String)>,
@@ -1200,44 +1201,67 @@ pub async fn viewer_file(
             played(&st);
             return playlist(&idx.master);
         }
+        "index-fmp4.m3u8" => {
+            played(&st);
+            return playlist(&idx.master_fmp4);
+        }
         "v.m3u8" => return playlist(&idx.video_playlist),
+        "vf.m3u8" => return playlist(&idx.video_playlist_fmp4),
         _ => {}
     }
     if let Some(rest) = file.strip_suffix(".m3u8") {
-        let pick = |prefix: char, list: &Vec<String>| -> Option<String> {
+        let pick = |prefix: &str, list: &Vec<String>| -> Option<String> {
             rest.strip_prefix(prefix)?
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| list.get(n))
                 .cloned()
         };
-        if let Some(p) =
-            pick('a', &idx.audio_playlists).or_else(|| pick('s', &idx.subtitle_playlists))
+        if let Some(p) = pick("af", &idx.audio_playlists_fmp4)
+            .or_else(|| pick("a", &idx.audio_playlists))
+            .or_else(|| pick("s", &idx.subtitle_playlists))
         {
             return playlist(&p);
         }
         return Err(not_found("playlist"));
     }
-    // segments: v/{k}.ts, a{n}/{k}.ts
+    // MPEG-TS: v/{k}.ts, a{n}/{k}.ts; fMP4: vf/init.mp4, vf/{k}.m4s, af{n}/init.mp4, af{n}/{k}.m4s
     let (rendition, seg) = file.split_once('/').ok_or_else(|| not_found("file"))?;
+    let (format, audio) = match rendition {
+        "v" => (index::Format::Ts, None),
+        "vf" => (index::Format::Fmp4, None),
+        a => {
+            let (format, n) = match a.strip_prefix("af") {
+                Some(n) => (index::Format::Fmp4, n),
+                None => (index::Format::Ts, a.strip_prefix('a').unwrap_or("x")),
+            };
+            let n = n.parse::<usize>().map_err(|_| not_found("rendition"))?;
+            (format, Some(n))
+        }
+    };
+    if format == index::Format::Fmp4 && seg == "init.mp4" {
+        let b = idx.init(audio).ok_or_else(|| not_found("rendition"))?;
+        return Ok(bytes_answer("video/mp4", b, CACHE));
+    }
+    let (ext, ctype) = match format {
+        index::Format::Ts => (".ts", "video/mp2t"),
+        index::Format::Fmp4 => (".m4s", "video/mp4"),
+    };
     let k = seg
-        .strip_suffix(".ts")
+        .strip_suffix(ext)
         .and_then(|k| k.parse::<usize>().ok())
         .ok_or_else(|| not_found("segment"))?;
-    let audio = match rendition {
-        "v" => None,
-        a => Some(
-            a.strip_prefix('a')
-                .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| not_found("rendition"))?,
-        ),
-    };
-    let bytes = lib
-        .segment(id, idx, audio, k)
+    let (head, body) = lib
+        .segment(id, idx, format, audio, k)
         .await
         .ok_or_else(|| not_found("segment"))?
         .map_err(|e| ApiError::internal(format!("title {id} segment {file}: {e}")))?;
-    Ok(bytes_answer("video/mp2t", bytes, CACHE))
+    let len = head.len() + body.len();
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(head), Ok(body)]);
+    let mut r = bytes_answer(ctype, axum::body::Body::from_stream(stream), CACHE);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(r)
 }
 
 /// An edge's `file.mp4` while its copy arrives: the range asked for, from the copy where it has

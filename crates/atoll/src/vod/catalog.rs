@@ -61,6 +61,7 @@ impl Title {
             "container_extension": "mp4",
             "poster": if self.poster { json!(format!("/vod/{}/poster.jpg", self.id)) } else { Value::Null },
             "hls": format!("/vod/{}/index.m3u8", self.id),
+            "hls_fmp4": format!("/vod/{}/index-fmp4.m3u8", self.id),
             "file": format!("/vod/{}/file.mp4", self.id),
         })
     }

@@ -26,6 +26,9 @@ pub struct Limits {
     pub max_samples: u64,
     /// Largest subtitle file (sidecar), bytes.
     pub max_subtitle_bytes: u64,
+    /// HLS segment target (`vod_segment_seconds`), 90 kHz: the stored file keeps each segment's
+    /// samples together.
+    pub segment_90k: i64,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             max_index_bytes: 256 << 20,
             max_samples: 5_000_000,
             max_subtitle_bytes: 16 << 20,
+            segment_90k: 6 * 90_000,
         }
     }
 }
@@ -210,8 +214,12 @@ fn import_into(
 
     // write media.mp4: the header, then every sample's bytes in the layout's order
     let outs: Vec<TrackOut> = demuxed.tracks.iter().map(|t| t.out.clone()).collect();
-    let layout = mp4::write::fast_start(&outs, 1000)
-        .map_err(|e| refused(format!("cannot lay out the MP4: {e}")))?;
+    // each HLS segment of each rendition stored as one byte range (see index::segment_groups)
+    let layout = match super::index::segment_groups(&outs, limits.segment_90k) {
+        Some(groups) => mp4::fast_start_in_groups(&outs, 1000, &groups),
+        None => mp4::write::fast_start(&outs, 1000),
+    }
+    .map_err(|e| refused(format!("cannot lay out the MP4: {e}")))?;
     let media_path = staging.join("media.mp4");
     let file = File::create(&media_path).map_err(io("creating media.mp4"))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);

@@ -1,6 +1,9 @@
 //! A stored title's index, read once and cached: its sample tables (from `moov`, parsed by
-//! `crates/mp4`), the segment plan (`hls::vod`) and its playlists; and the segments themselves,
-//! cut from `media.mp4` on request (the samples read with `pread`, muxed as MPEG-TS).
+//! `crates/mp4`), the segment plan (`hls::vod`), its playlists and each rendition's fMP4
+//! initialisation segment; and the segments themselves, cut from `media.mp4` on request: a
+//! `moof` header made from the sample table and the samples' bytes, which the import stored as
+//! one byte range per segment and rendition (`segment_groups`), so a segment is a small header
+//! plus one read of the file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -134,11 +137,6 @@ fn pts_90k(t: &mp4::Track, s: &mp4::Sample) -> i64 {
     (media * 90_000 / ts) as i64
 }
 
-fn dts_90k(t: &mp4::Track, s: &mp4::Sample) -> i64 {
-    let ts = t.timescale.max(1) as i128;
-    ((s.dts as i128 - t.edit_media_start as i128) * 90_000 / ts) as i64
-}
-
 /// The title's length: the end of its longest track, milliseconds.
 pub fn duration_ms(m: &Movie) -> i64 {
     m.tracks
@@ -160,6 +158,80 @@ pub fn duration_ms(m: &Movie) -> i64 {
 /// before presentation (B-frames) never go below zero.
 pub const PTS_OFFSET_90K: i64 = 900_000;
 
+/// Presentation times (90 kHz, on the title's timeline) of samples given as (dts, cts offset)
+/// in a track's timescale with its edit.
+fn presentation_90k(
+    timescale: u32,
+    edit_media_start: i64,
+    samples: impl Iterator<Item = (i64, i32)>,
+) -> Vec<i64> {
+    let ts = timescale.max(1) as i128;
+    samples
+        .map(|(dts, cts)| {
+            ((dts as i128 + cts as i128 - edit_media_start as i128) * 90_000 / ts) as i64
+        })
+        .collect()
+}
+
+/// The segments of a title: its cuts (video), and for each audio track each cut's samples.
+fn plan_tracks(
+    video: &[i64],
+    video_sync: &[bool],
+    audio: &[Vec<i64>],
+    end_90k: i64,
+    target_90k: i64,
+) -> (Vec<Cut>, Vec<Vec<Range<usize>>>) {
+    let vs: Vec<VideoSample> = video
+        .iter()
+        .zip(video_sync)
+        .map(|(&pts_90k, &keyframe)| VideoSample { pts_90k, keyframe })
+        .collect();
+    let cuts = hls::vod::plan(&vs, end_90k, target_90k);
+    let parts = audio.iter().map(|a| hls::vod::assign(a, &cuts)).collect();
+    (cuts, parts)
+}
+
+/// How the import stores a title's samples: one group (one byte range of the file) per segment
+/// and track, in segment order: video, then each audio track. None without a video keyframe.
+pub fn segment_groups(tracks: &[mp4::TrackOut], target_90k: i64) -> Option<Vec<(u16, u32, u32)>> {
+    let vi = tracks.iter().position(|t| t.kind == TrackKind::Video)?;
+    let times = |t: &mp4::TrackOut| {
+        let mut dts = 0i64;
+        presentation_90k(
+            t.timescale,
+            t.edit_media_start,
+            t.samples.iter().map(|s| {
+                let d = dts;
+                dts += s.duration as i64;
+                (d, s.cts_offset)
+            }),
+        )
+    };
+    let v = &tracks[vi];
+    let audio_idx: Vec<usize> = (0..tracks.len())
+        .filter(|&i| tracks[i].kind == TrackKind::Audio)
+        .collect();
+    let audio: Vec<Vec<i64>> = audio_idx.iter().map(|&i| times(&tracks[i])).collect();
+    let sync: Vec<bool> = v.samples.iter().map(|s| s.sync).collect();
+    let (cuts, parts) = plan_tracks(&times(v), &sync, &audio, 0, target_90k);
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut groups = Vec::new();
+    for (k, c) in cuts.iter().enumerate() {
+        // samples before the first keyframe go with the first segment's (never served)
+        let first = if k == 0 { 0 } else { c.video.start };
+        groups.push((vi as u16, first as u32, (c.video.end - first) as u32));
+        for (a, &ti) in audio_idx.iter().enumerate() {
+            let r = &parts[a][k];
+            if !r.is_empty() {
+                groups.push((ti as u16, r.start as u32, r.len() as u32));
+            }
+        }
+    }
+    Some(groups)
+}
+
 /// A title ready to serve as HLS.
 pub struct Title {
     pub movie: Movie,
@@ -171,7 +243,14 @@ pub struct Title {
     /// For each audio track, each cut's samples.
     audio_parts: Vec<Vec<Range<usize>>>,
     pub master: String,
+    /// fMP4 initialisation segments: the video's, and each audio rendition's.
+    pub video_init: Bytes,
+    pub audio_init: Vec<Bytes>,
     pub video_playlist: String,
+    /// The same renditions as fragmented MP4 (`index-fmp4.m3u8`, `vf.m3u8`, `af{n}.m3u8`).
+    pub master_fmp4: String,
+    pub video_playlist_fmp4: String,
+    pub audio_playlists_fmp4: Vec<String>,
     pub audio_playlists: Vec<String>,
     /// Subtitle playlists (one WebVTT file each: `s{n}.vtt`).
     pub subtitle_playlists: Vec<String>,
@@ -285,31 +364,46 @@ impl Title {
             .map(|(i, _)| i)
             .collect();
         let vt = &movie.tracks[video];
-        let vs: Vec<VideoSample> = vt
-            .samples
-            .iter()
-            .map(|s| VideoSample {
-                pts_90k: pts_90k(vt, s),
-                keyframe: s.sync,
-            })
-            .collect();
         let end_90k = duration_ms(&movie) * 90;
-        let cuts = hls::vod::plan(&vs, end_90k, target_90k);
+        let times = |t: &mp4::Track| {
+            presentation_90k(
+                t.timescale,
+                t.edit_media_start,
+                t.samples.iter().map(|s| (s.dts, s.cts_offset)),
+            )
+        };
+        let audio_times: Vec<Vec<i64>> = audio.iter().map(|&a| times(&movie.tracks[a])).collect();
+        let sync: Vec<bool> = vt.samples.iter().map(|s| s.sync).collect();
+        let (cuts, audio_parts) = plan_tracks(&times(vt), &sync, &audio_times, end_90k, target_90k);
         if cuts.is_empty() {
             return Err(IndexError::Bad("the video track has no keyframe".into()));
         }
-        let audio_parts: Vec<Vec<Range<usize>>> = audio
-            .iter()
-            .map(|&a| {
-                let t = &movie.tracks[a];
-                let times: Vec<i64> = t.samples.iter().map(|s| pts_90k(t, s)).collect();
-                hls::vod::assign(&times, &cuts)
+        let video_playlist = hls::vod::media_playlist(&cuts, "v/", ".ts", None);
+        let audio_playlists = (0..audio.len())
+            .map(|n| hls::vod::media_playlist(&cuts, &format!("a{n}/"), ".ts", None))
+            .collect();
+        let video_playlist_fmp4 =
+            hls::vod::media_playlist(&cuts, "vf/", ".m4s", Some("vf/init.mp4"));
+        let audio_playlists_fmp4 = (0..audio.len())
+            .map(|n| {
+                hls::vod::media_playlist(
+                    &cuts,
+                    &format!("af{n}/"),
+                    ".m4s",
+                    Some(&format!("af{n}/init.mp4")),
+                )
             })
             .collect();
-        let video_playlist = hls::vod::media_playlist(&cuts, "v/", ".ts");
-        let audio_playlists = (0..audio.len())
-            .map(|n| hls::vod::media_playlist(&cuts, &format!("a{n}/"), ".ts"))
-            .collect();
+        let init = |t: &mp4::Track| {
+            mp4::init_segment(&track_out(t))
+                .map(Bytes::from)
+                .map_err(|e| IndexError::Bad(format!("track {}: {e}", t.id)))
+        };
+        let video_init = init(vt)?;
+        let audio_init = audio
+            .iter()
+            .map(|&a| init(&movie.tracks[a]))
+            .collect::<Result<Vec<_>, _>>()?;
         let total_90k = cuts.last().map(|c| c.end_90k).unwrap_or(0);
         let subtitle_playlists = (0..subtitles.len())
             .map(|n| hls::vod::subtitle_playlist(total_90k, &format!("s{n}.vtt")))
@@ -386,6 +480,23 @@ impl Title {
             audio: &renditions,
             subtitles: &subs,
         });
+        let renditions_fmp4: Vec<Rendition> = renditions
+            .iter()
+            .enumerate()
+            .map(|(n, r)| Rendition {
+                uri: format!("af{n}.m3u8"),
+                ..r.clone()
+            })
+            .collect();
+        let master_fmp4 = hls::vod::master_playlist(&hls::vod::Master {
+            bandwidth: peak,
+            codecs: &codecs,
+            width: vt.width,
+            height: vt.height,
+            video_uri: "vf.m3u8",
+            audio: &renditions_fmp4,
+            subtitles: &subs,
+        });
         let samples: usize = movie.tracks.iter().map(|t| t.samples.len()).sum();
         let cost = samples * std::mem::size_of::<mp4::Sample>()
             + cuts.len() * (std::mem::size_of::<Cut>() + 64 * (1 + audio.len()));
@@ -396,7 +507,12 @@ impl Title {
             cuts,
             audio_parts,
             master,
+            video_init,
+            audio_init,
             video_playlist,
+            master_fmp4,
+            video_playlist_fmp4,
+            audio_playlists_fmp4,
             audio_playlists,
             subtitle_playlists,
             cost,
@@ -422,13 +538,22 @@ impl Title {
         })
     }
 
-    /// Segment `k` as MPEG-TS, read from `file` (the stored media.mp4).
+    /// The initialisation segment of the video (`None`) or of audio rendition `n`.
+    pub fn init(&self, audio: Option<usize>) -> Option<Bytes> {
+        match audio {
+            None => Some(self.video_init.clone()),
+            Some(n) => self.audio_init.get(n).cloned(),
+        }
+    }
+
+    /// Segment `k` read from `file` (the stored media.mp4), as MPEG-TS or fragmented MP4.
     pub fn segment(
         &self,
         file: &File,
+        format: Format,
         audio: Option<usize>,
         k: usize,
-    ) -> Option<std::io::Result<Bytes>> {
+    ) -> Option<std::io::Result<(Bytes, Bytes)>> {
         let (track, range) = self.segment_samples(audio, k)?;
         let runs = runs(track, range.clone());
         let mut data = Vec::with_capacity(runs.len());
@@ -439,8 +564,95 @@ impl Title {
             }
             data.push(Bytes::from(buf));
         }
-        Some(Ok(mux(track, range, &runs, &data)))
+        Some(build(format, track, range, k, &runs, &data))
     }
+}
+
+/// The two shapes a title's HLS segments come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// MPEG-TS (`index.m3u8`): every player, old TV boxes and ffmpeg-based ones included.
+    Ts,
+    /// Fragmented MP4 (`index-fmp4.m3u8`, CMAF): the samples as stored, behind a small header.
+    Fmp4,
+}
+
+/// A segment's bytes as (head, body).
+pub fn build(
+    format: Format,
+    track: &mp4::Track,
+    range: Range<usize>,
+    k: usize,
+    runs: &[(u64, u64)],
+    data: &[Bytes],
+) -> std::io::Result<(Bytes, Bytes)> {
+    match format {
+        Format::Ts => Ok((Bytes::new(), mux_ts(track, range, runs, data))),
+        Format::Fmp4 => fragment(track, range, k, runs, data),
+    }
+}
+
+/// A stored track's description for an fMP4 initialisation segment.
+fn track_out(t: &mp4::Track) -> mp4::TrackOut {
+    mp4::TrackOut {
+        kind: t.kind,
+        codec: t.codec.clone(),
+        timescale: t.timescale,
+        language: t.language.clone(),
+        width: t.width,
+        height: t.height,
+        sample_rate: t.sample_rate,
+        channels: t.channels,
+        edit_media_start: 0,
+        samples: Vec::new(),
+    }
+}
+
+/// Segment `k` (the samples `range` of `track`) as fragmented MP4: its `moof`+`mdat` header, and
+/// the samples' bytes (one piece when the import stored them as one range). Decode times are
+/// the title's time plus [`PTS_OFFSET_90K`], as in every rendition.
+pub fn fragment(
+    track: &mp4::Track,
+    range: Range<usize>,
+    k: usize,
+    runs: &[(u64, u64)],
+    data: &[Bytes],
+) -> std::io::Result<(Bytes, Bytes)> {
+    let samples = &track.samples[range];
+    let Some(first) = samples.first() else {
+        return Err(std::io::Error::other("an empty segment"));
+    };
+    let ts = track.timescale.max(1) as i128;
+    let base =
+        first.dts as i128 - track.edit_media_start as i128 + PTS_OFFSET_90K as i128 * ts / 90_000;
+    let out: Vec<mp4::SampleOut> = samples
+        .iter()
+        .map(|s| mp4::SampleOut {
+            size: s.size,
+            duration: s.duration,
+            cts_offset: s.cts_offset,
+            sync: s.sync,
+        })
+        .collect();
+    let header = mp4::fragment_header(k as u32 + 1, base.max(0) as u64, &out)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let body = match data {
+        [one] if runs.len() == 1 => one.clone(),
+        many => {
+            let mut b = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+            for d in many {
+                b.extend_from_slice(d);
+            }
+            b.freeze()
+        }
+    };
+    let want: u64 = samples.iter().map(|s| s.size as u64).sum();
+    if body.len() as u64 != want {
+        return Err(std::io::Error::other(
+            "the samples' bytes do not match the index",
+        ));
+    }
+    Ok((Bytes::from(header), body))
 }
 
 /// The byte runs (offset, length) holding `range`'s samples: adjacent samples (usually whole
@@ -523,8 +735,14 @@ fn stream_info(track: &mp4::Track) -> (media::StreamInfo, media::Codec) {
 
 /// The samples `range` of `track` as one MPEG-TS segment (PAT/PMT first; the continuity
 /// counters flagged as discontinuous, since each segment is made on its own), from the bytes of
-/// its [`runs`].
-pub fn mux(track: &mp4::Track, range: Range<usize>, runs: &[(u64, u64)], data: &[Bytes]) -> Bytes {
+/// its [`runs`]. Video access units are made complete here (AUD, and the parameter sets on
+/// keyframes) while the length prefixes become start codes, so the muxer never scans them.
+pub fn mux_ts(
+    track: &mp4::Track,
+    range: Range<usize>,
+    runs: &[(u64, u64)],
+    data: &[Bytes],
+) -> Bytes {
     let samples = &track.samples[range];
     let (info, codec) = stream_info(track);
     let mut mux = mpegts::Muxer::new(&info);
@@ -532,50 +750,114 @@ pub fn mux(track: &mp4::Track, range: Range<usize>, runs: &[(u64, u64)], data: &
     let mut out = BytesMut::with_capacity((payload as usize) * 110 / 100 + 4096);
     mux.mark_discontinuity();
     mux.write_psi(&mut out);
-    let nal_len = match &track.codec {
+    let (nal_len, params, aud): (Option<usize>, Vec<Bytes>, &[u8]) = match &track.codec {
         CodecConfig::H264 {
-            nal_length_size, ..
-        }
-        | CodecConfig::H265 {
-            nal_length_size, ..
-        } => Some(*nal_length_size as usize),
-        _ => None,
+            nal_length_size,
+            sps,
+            pps,
+            ..
+        } => (
+            Some(*nal_length_size as usize),
+            sps.iter().chain(pps).cloned().collect(),
+            &[0, 0, 0, 1, 0x09, 0xf0],
+        ),
+        CodecConfig::H265 {
+            nal_length_size,
+            vps,
+            sps,
+            pps,
+            ..
+        } => (
+            Some(*nal_length_size as usize),
+            vps.iter().chain(sps).chain(pps).cloned().collect(),
+            &[0, 0, 0, 1, 0x46, 0x01, 0x50],
+        ),
+        _ => (None, Vec::new(), &[]),
     };
+    let hevc = matches!(track.codec, CodecConfig::H265 { .. });
+    let mut au = BytesMut::new();
     let mut run = 0;
     for s in samples {
         while run < runs.len() && runs[run].0 + runs[run].1 <= s.offset {
             run += 1;
         }
-        let Some((start, len)) = runs.get(run).copied() else {
+        let (Some((start, len)), Some(buf)) = (runs.get(run).copied(), data.get(run)) else {
             break;
         };
-        let Some(buf) = data.get(run) else { break };
         let at = (s.offset - start) as usize;
         let end = at + s.size as usize;
         if s.offset < start || end as u64 > len || end > buf.len() {
             continue; // not in the bytes given: left out, the rest plays
         }
-        let bytes = &buf[at..end];
         let data = match nal_len {
-            Some(n) => match media::h264::avcc_to_annexb(bytes, n) {
-                Some(b) => b.freeze(),
-                None => continue, // a damaged sample: left out, the rest plays
-            },
+            Some(n) => {
+                au.reserve(s.size as usize + 64);
+                au.extend_from_slice(aud);
+                if s.sync {
+                    for p in &params {
+                        au.extend_from_slice(&[0, 0, 0, 1]);
+                        au.extend_from_slice(p);
+                    }
+                }
+                // length-prefixed NAL units → start codes, leaving out AUDs and parameter sets
+                // already written
+                let mut p = at;
+                let mut ok = true;
+                while p < end {
+                    if p + n > end {
+                        ok = false;
+                        break;
+                    }
+                    let l = buf[p..p + n]
+                        .iter()
+                        .fold(0usize, |a, b| (a << 8) | *b as usize);
+                    p += n;
+                    if l == 0 || p + l > end {
+                        ok = false;
+                        break;
+                    }
+                    let nal = &buf[p..p + l];
+                    let t = if hevc {
+                        (nal[0] >> 1) & 0x3f
+                    } else {
+                        nal[0] & 0x1f
+                    };
+                    let skip = if hevc {
+                        matches!(t, 32..=35)
+                    } else {
+                        matches!(t, 7..=9)
+                    };
+                    if !skip {
+                        au.extend_from_slice(&[0, 0, 0, 1]);
+                        au.extend_from_slice(nal);
+                    }
+                    p += l;
+                }
+                if !ok {
+                    au.clear();
+                    continue; // a damaged sample: left out, the rest plays
+                }
+                au.split().freeze()
+            }
             None => buf.slice(at..end),
         };
         let pts = pts_90k(track, s) + PTS_OFFSET_90K;
-        let dts = dts_90k(track, s) + PTS_OFFSET_90K;
-        mux.write_frame(
-            &media::Frame {
-                track: codec.track(),
-                codec,
-                pts_90k: media::Ts90k(pts),
-                dts_90k: media::Ts90k(dts.min(pts)),
-                keyframe: s.sync,
-                data,
-            },
-            &mut out,
-        );
+        let ts = track.timescale.max(1) as i128;
+        let dts = ((s.dts as i128 - track.edit_media_start as i128) * 90_000 / ts) as i64
+            + PTS_OFFSET_90K;
+        let frame = media::Frame {
+            track: codec.track(),
+            codec,
+            pts_90k: media::Ts90k(pts),
+            dts_90k: media::Ts90k(dts.min(pts)),
+            keyframe: s.sync,
+            data,
+        };
+        if nal_len.is_some() {
+            mux.write_prepared_frame(&frame, &mut out);
+        } else {
+            mux.write_frame(&frame, &mut out);
+        }
     }
     out.freeze()
 }

@@ -523,14 +523,16 @@ impl Library {
     }
 
     /// Segment `k` of the video or audio rendition `audio` of title `id` (its index `idx`), as
-    /// MPEG-TS: from the stored file, or on an edge from the copy and the origin.
+    /// fragmented MP4 (header, samples): from the stored file, or on an edge from the copy and
+    /// the origin.
     pub async fn segment(
         &self,
         id: i64,
         idx: Arc<index::Title>,
+        format: index::Format,
         audio: Option<usize>,
         k: usize,
-    ) -> Option<std::io::Result<bytes::Bytes>> {
+    ) -> Option<std::io::Result<(bytes::Bytes, bytes::Bytes)>> {
         let path = self.title_dir(id).join("media.mp4");
         if let Some(m) = self.mirror.get() {
             if !path.exists() {
@@ -540,12 +542,12 @@ impl Library {
                     Ok(d) => d,
                     Err(e) => return Some(Err(e)),
                 };
-                return Some(Ok(index::mux(track, range, &runs, &data)));
+                return Some(index::build(format, track, range, k, &runs, &data));
             }
         }
         let r = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(path)?;
-            idx.segment(&f, audio, k).transpose()
+            idx.segment(&f, format, audio, k).transpose()
         })
         .await
         .map_err(std::io::Error::other);
