@@ -9,7 +9,8 @@
 #
 # Environment: VIEWERS (list), DURATION (measured seconds per run), RAMP (seconds; default
 # viewers/50 clamped to 1..10), BUFFER (player forward buffer, seconds; default 30), SEED (1),
-# SERVERS ("atoll nginx"), ports ATOLL_HTTP_PORT, ATOLL_RTMP_PORT, NGINX_HTTP_PORT,
+# SERVERS ("atoll atoll-ts nginx": Atoll's fMP4 renditions, the web player's; its MPEG-TS ones;
+# nginx serving ffmpeg's segmented copies), ports ATOLL_HTTP_PORT, ATOLL_RTMP_PORT, NGINX_HTTP_PORT,
 # SKIP_BUILD=1, KEEP_TMP=1, SERVER_CPUS / LOAD_CPUS (taskset lists; default: the server on CPU 0
 # — nginx's one worker, and Atoll sizes its worker threads to the CPUs it may use — and the load
 # tool on the others; PIN=0 turns pinning off).
@@ -37,7 +38,7 @@ VIEWERS=${VIEWERS:-500}
 DURATION=${DURATION:-60}
 BUFFER=${BUFFER:-30}
 SEED=${SEED:-1}
-SERVERS=${SERVERS:-atoll nginx}
+SERVERS=${SERVERS:-atoll atoll-ts nginx}
 ATOLL_HTTP_PORT=${ATOLL_HTTP_PORT:-18090}
 ATOLL_RTMP_PORT=${ATOLL_RTMP_PORT:-11945}
 NGINX_HTTP_PORT=${NGINX_HTTP_PORT:-18091}
@@ -216,7 +217,9 @@ kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/logs/"* >&2; die "nginx ex
 
 title_url() { # server, title number
     case $1 in
-        atoll) echo "http://127.0.0.1:$ATOLL_HTTP_PORT/vod/${IDS[$2]}/index.m3u8" ;;
+        # atoll: the fragmented-MP4 renditions the web player plays; atoll-ts: the MPEG-TS ones
+        atoll) echo "http://127.0.0.1:$ATOLL_HTTP_PORT/vod/${IDS[$2]}/index-fmp4.m3u8" ;;
+        atoll-ts) echo "http://127.0.0.1:$ATOLL_HTTP_PORT/vod/${IDS[$2]}/index.m3u8" ;;
         nginx) echo "http://127.0.0.1:$NGINX_HTTP_PORT/vod/t$(printf %02d "$2")/index.m3u8" ;;
     esac
 }
@@ -249,13 +252,13 @@ cpu_ticks() {
 }
 pids_of() {
     case $1 in
-        atoll) echo "$ATOLL_PID" ;;
+        atoll | atoll-ts) echo "$ATOLL_PID" ;;
         nginx) echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" ;;
     esac
 }
 disk_of() {
     case $1 in
-        atoll) echo "$ATOLL_DISK" ;;
+        atoll | atoll-ts) echo "$ATOLL_DISK" ;;
         nginx) echo "$NGINX_DISK" ;;
     esac
 }
@@ -313,13 +316,14 @@ if [ ${#ON_SERVER[@]} -gt 0 ]; then
 else
     echo "(atoll-load and the server share this machine's $NCPU cores; cpu_s is the server's over the measured window)"
 fi
-printf '%-6s %7s %6s %8s %7s %7s %8s %6s %6s %6s %18s %8s %10s %10s\n' server viewers stalls \
+printf '%-8s %7s %6s %8s %7s %7s %8s %6s %6s %6s %18s %8s %10s %10s\n' server viewers stalls \
     stalled_v p50_ms p99_ms max_ms errors gbit_s cpu_s cpu_ms/viewer_min disk_GB load_cpu_s title_ends
 while read -r s n st sv p50 p99 mx err g cpu per disk lcpu te; do
-    printf '%-6s %7s %6s %8s %7s %7s %8s %6s %6s %6s %18s %8s %10s %10s\n' "$s" "$n" "$st" "$sv" \
+    printf '%-8s %7s %6s %8s %7s %7s %8s %6s %6s %6s %18s %8s %10s %10s\n' "$s" "$n" "$st" "$sv" \
         "$p50" "$p99" "$mx" "$err" "$g" "$cpu" "$per" \
         "$(awk -v b="$disk" 'BEGIN{printf "%.2f", b/1e9}')" "$lcpu" "$te"
 done <"$RESULTS"
+echo "atoll = the fragmented-MP4 renditions (index-fmp4.m3u8, what the web player plays); atoll-ts = the MPEG-TS ones (index.m3u8)"
 echo "disk: Atoll = its library ($NTITLES MP4s as imported); nginx = the $NTITLES MP4 titles + their segmented copies"
 for n in $VIEWERS; do
     a=$(awk -v n="$n" '$1=="atoll" && $2==n {print $11, $3}' "$RESULTS")

@@ -1095,6 +1095,15 @@ fn subtitle_files(t: &catalog::Title) -> Vec<index::SubtitleFile> {
         .unwrap_or_default()
 }
 
+/// Counts a start of title `id` (in the background: never delays the answer).
+fn played(st: &AppState, id: i64) {
+    let now = st.clock.now_utc().0;
+    let store = st.store.clone();
+    tokio::spawn(async move {
+        let _ = store.call(move |c| catalog::played(c, id, now)).await;
+    });
+}
+
 fn bytes_answer(
     ctype: &'static str,
     body: impl Into<axum::body::Body>,
@@ -1118,6 +1127,16 @@ pub async fn viewer_file(
 ) -> Result<Response, ApiError> {
     let lib = library(&st)?.clone();
     let id = parse_id(&id)?;
+    // hot path: playlists and segments of a title whose index is in memory (no database read)
+    let hls = file.ends_with(".m3u8")
+        || file.ends_with(".ts")
+        || file.ends_with(".m4s")
+        || file.ends_with("/init.mp4");
+    if hls {
+        if let Some(idx) = lib.cached_index(id) {
+            return hls_answer(&st, &lib, id, idx, &file).await;
+        }
+    }
     let t = st
         .store
         .read(move |c| catalog::get(c, id))
@@ -1125,13 +1144,6 @@ pub async fn viewer_file(
         .map_err(store_err)?;
     let dir = lib.title_dir(id);
     const CACHE: &str = "public, max-age=3600";
-    let played = |st: &AppState| {
-        let now = st.clock.now_utc().0;
-        let store = st.store.clone();
-        tokio::spawn(async move {
-            let _ = store.call(move |c| catalog::played(c, id, now)).await;
-        });
-    };
     let side = |name: String| {
         let lib = lib.clone();
         let dir = dir.clone();
@@ -1149,7 +1161,7 @@ pub async fn viewer_file(
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|r| r.trim_start().starts_with("bytes=0-"));
             if from_start {
-                played(&st);
+                played(&st, id);
             }
             let path = dir.join("media.mp4");
             if let (false, Some(m)) = (path.exists(), lib.mirror()) {
@@ -1195,14 +1207,26 @@ pub async fn viewer_file(
         ),
         e => ApiError::internal(format!("title {id}: {e}")),
     })?;
+    hls_answer(&st, &lib, id, idx, &file).await
+}
+
+/// The HLS part of a title: playlists, init and media segments, from its index.
+async fn hls_answer(
+    st: &AppState,
+    lib: &std::sync::Arc<vod::Library>,
+    id: i64,
+    idx: std::sync::Arc<index::Title>,
+    file: &str,
+) -> Result<Response, ApiError> {
+    const CACHE: &str = "public, max-age=3600";
     let playlist = |s: &str| Ok(bytes_answer(PLAYLIST_TYPE, s.to_string(), CACHE));
-    match file.as_str() {
+    match file {
         "index.m3u8" => {
-            played(&st);
+            played(st, id);
             return playlist(&idx.master);
         }
         "index-fmp4.m3u8" => {
-            played(&st);
+            played(st, id);
             return playlist(&idx.master_fmp4);
         }
         "v.m3u8" => return playlist(&idx.video_playlist),

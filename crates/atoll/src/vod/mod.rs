@@ -558,6 +558,12 @@ impl Library {
         }
     }
 
+    /// The index of title `id` when it is in memory and its stored file has not changed.
+    pub fn cached_index(&self, id: i64) -> Option<Arc<index::Title>> {
+        let meta = std::fs::metadata(self.title_dir(id).join("media.mp4")).ok()?;
+        self.cache.get(id, index::FileKey::of(&meta))
+    }
+
     /// An edge's mirror (None on an origin).
     pub fn mirror(&self) -> Option<&Arc<mirror::Mirror>> {
         self.mirror.get()
