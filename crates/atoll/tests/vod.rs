@@ -1036,3 +1036,68 @@ fn uploads_have_limits() {
     );
     assert_eq!(s, 404);
 }
+
+#[test]
+fn audio_that_ends_before_the_video_still_has_every_segment() {
+    let dir = temp_dir("vod-short-audio");
+    // 14 s of video, 5 s of audio: the audio renditions' last segments hold nothing
+    let src = make(
+        &dir,
+        "short-audio.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25:duration=14",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=5",
+            "-map",
+            "1:v",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let a = Atoll::start("vod-short-audio");
+    let out = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["vod", "import", "--data"])
+        .arg(a.dir.join("data"))
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let id: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (playlist, ext) in [("a0.m3u8", ".ts"), ("af0.m3u8", ".m4s")] {
+        let (_, text) = a.get(&format!("/vod/{id}/{playlist}"));
+        let text = String::from_utf8(text).unwrap();
+        let segs: Vec<&str> = text.lines().filter(|l| l.ends_with(ext)).collect();
+        assert!(segs.len() >= 2, "{text}");
+        for s in segs {
+            let dirname = playlist.trim_end_matches(".m3u8");
+            assert_eq!(a.get(&format!("/vod/{id}/{s}")).0, 200, "{dirname}: {s}");
+        }
+    }
+    let (errors, _) = ffmpeg_read(&a.url(&format!("/vod/{id}/index-fmp4.m3u8")), 60);
+    assert!(errors.trim().is_empty(), "{errors}");
+}

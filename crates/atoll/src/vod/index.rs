@@ -618,13 +618,21 @@ pub fn fragment(
     runs: &[(u64, u64)],
     data: &[Bytes],
 ) -> std::io::Result<(Bytes, Bytes)> {
+    let start = range.start;
     let samples = &track.samples[range];
-    let Some(first) = samples.first() else {
-        return Err(std::io::Error::other("an empty segment"));
+    // an audio rendition may have nothing in a segment (audio that ends before the video): an
+    // empty fragment at the time the track ended keeps the renditions aligned
+    let first_dts = match (
+        samples.first(),
+        start.checked_sub(1).and_then(|i| track.samples.get(i)),
+    ) {
+        (Some(f), _) => f.dts,
+        (None, Some(prev)) => prev.dts + prev.duration as i64,
+        (None, None) => 0,
     };
     let ts = track.timescale.max(1) as i128;
     let base =
-        first.dts as i128 - track.edit_media_start as i128 + PTS_OFFSET_90K as i128 * ts / 90_000;
+        first_dts as i128 - track.edit_media_start as i128 + PTS_OFFSET_90K as i128 * ts / 90_000;
     let out: Vec<mp4::SampleOut> = samples
         .iter()
         .map(|s| mp4::SampleOut {
