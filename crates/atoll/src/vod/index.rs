@@ -235,6 +235,9 @@ pub fn segment_groups(tracks: &[mp4::TrackOut], target_90k: i64) -> Option<Vec<(
 /// A title ready to serve as HLS.
 pub struct Title {
     pub movie: Movie,
+    /// The stored file, opened once while the index is cached (segments `pread` from it);
+    /// None for an edge's copy still arriving.
+    pub file: std::sync::OnceLock<Arc<File>>,
     /// Index of the video track in `movie.tracks`.
     video: usize,
     /// Indices of the audio tracks.
@@ -502,6 +505,7 @@ impl Title {
             + cuts.len() * (std::mem::size_of::<Cut>() + 64 * (1 + audio.len()));
         Ok(Title {
             movie,
+            file: std::sync::OnceLock::new(),
             video,
             audio,
             cuts,

@@ -546,7 +546,13 @@ impl Library {
             }
         }
         let r = tokio::task::spawn_blocking(move || {
-            let f = std::fs::File::open(path)?;
+            let f = match idx.file.get() {
+                Some(f) => f.clone(),
+                None => {
+                    let f = Arc::new(std::fs::File::open(path)?);
+                    idx.file.get_or_init(|| f).clone()
+                }
+            };
             idx.segment(&f, format, audio, k).transpose()
         })
         .await
