@@ -75,6 +75,7 @@ pub async fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
     viewer: Arc<crate::viewer::Rules>,
+    vod: Option<Arc<crate::vod::Library>>,
     app: axum::Router,
     limits: Limits,
     shutdown: watch::Receiver<bool>,
@@ -100,6 +101,7 @@ pub async fn serve(
         viewer,
         handoff: handoff_tx,
         limits: conns.limits.clone(),
+        vod,
     });
     let (close_tx, close_rx) = watch::channel(());
     let mut errors = AcceptErrors::default();
@@ -476,6 +478,9 @@ struct Front {
     viewer: Arc<crate::viewer::Rules>,
     handoff: mpsc::Sender<(Prefixed, SocketAddr)>,
     limits: Limits,
+    /// The film library: fMP4 playlists and segments of titles whose index is cached are
+    /// answered here (segments by `sendfile` from the stored file).
+    vod: Option<Arc<crate::vod::Library>>,
 }
 
 /// One connection: fast requests are answered here, in order, until the first other one.
@@ -530,7 +535,32 @@ async fn connection(
             {
                 req
             }
-            Head::Live(_) | Head::Partial | Head::Other => {
+            Head::Vod(v)
+                if front.viewer.token_key.is_none()
+                    && front.viewer.address_allowed(peer.ip())
+                    && front
+                        .vod
+                        .as_ref()
+                        .is_some_and(|l| l.cached_index(v.id).is_some()) =>
+            {
+                guard.busy();
+                let sent = vod_answer(&front, &mut stream, &v, limits).await;
+                if sent.is_err() || guard.kicked() {
+                    return;
+                }
+                buf.drain(..v.head_len);
+                if buf.is_empty() {
+                    buf = Vec::new();
+                }
+                head_started = None;
+                deadline = Instant::now() + limits.idle_timeout;
+                if !v.keep_alive {
+                    let _ = stream.shutdown().await;
+                    return;
+                }
+                continue;
+            }
+            Head::Live(_) | Head::Vod(_) | Head::Partial | Head::Other => {
                 let io = Prefixed::new(buf, stream, guard, limits, head_started);
                 tokio::select! {
                     _ = front.handoff.send((io, peer)) => {},
@@ -715,6 +745,25 @@ async fn sendfile_body(
     file: &SegmentFile,
     write_timeout: Duration,
 ) -> io::Result<()> {
+    send_head(stream, sock, head, write_timeout).await?;
+    sendfile_range(
+        stream,
+        sock,
+        file.fd().as_raw_fd(),
+        0,
+        file.len(),
+        write_timeout,
+    )
+    .await
+}
+
+/// The head of an answer whose body follows by `sendfile` (`MSG_MORE`: held for full packets).
+async fn send_head(
+    stream: &TcpStream,
+    sock: std::os::fd::RawFd,
+    head: &[u8],
+    write_timeout: Duration,
+) -> io::Result<()> {
     let stalled = |_| {
         stats::add(&stats::WRITE_TIMEOUTS);
         io::Error::from(io::ErrorKind::TimedOut)
@@ -745,16 +794,34 @@ async fn sendfile_body(
         .await
         .map_err(stalled)??;
     }
-    let len = file.len() as libc::off_t;
-    let mut off: libc::off_t = 0;
+    Ok(())
+}
+
+/// `len` bytes of file `fd` from `start` by `sendfile`, after whatever was sent before.
+async fn sendfile_range(
+    stream: &TcpStream,
+    sock: std::os::fd::RawFd,
+    fd: std::os::fd::RawFd,
+    start: u64,
+    len: u64,
+    write_timeout: Duration,
+) -> io::Result<()> {
+    let stalled = |_| {
+        stats::add(&stats::WRITE_TIMEOUTS);
+        io::Error::from(io::ErrorKind::TimedOut)
+    };
+    let end = (start + len) as libc::off_t;
+    let mut off: libc::off_t = start as libc::off_t;
+    let len = end;
     while off < len {
         let n = tokio::time::timeout(
             write_timeout,
             stream.async_io(Interest::WRITABLE, || {
                 let want = ((len - off) as usize).min(SENDFILE_MAX_CHUNK);
-                // SAFETY: both descriptors stay open during the call (`stream` and `file` are
-                // borrowed); `off` is a valid in/out offset, advanced by the kernel.
-                let n = unsafe { libc::sendfile(sock, file.fd().as_raw_fd(), &mut off, want) };
+                // SAFETY: both descriptors stay open during the call (the caller borrows the
+                // socket and holds the file); `off` is a valid in/out offset, advanced by the
+                // kernel.
+                let n = unsafe { libc::sendfile(sock, fd, &mut off, want) };
                 if n < 0 {
                     Err(io::Error::last_os_error())
                 } else {
@@ -782,6 +849,16 @@ struct LiveReq {
     http10: bool,
 }
 
+/// A film's fMP4 playlist or segment: `/vod/{id}/{file}`.
+#[derive(Debug, PartialEq)]
+struct VodReq {
+    head_len: usize,
+    id: i64,
+    file: String,
+    keep_alive: bool,
+    http10: bool,
+}
+
 #[derive(Debug, PartialEq)]
 enum Head {
     /// Not a complete head yet.
@@ -789,6 +866,28 @@ enum Head {
     /// A request for hyper.
     Other,
     Live(LiveReq),
+    Vod(VodReq),
+}
+
+/// What of a title the front door answers: the fMP4 renditions (`index-fmp4.m3u8`, `vf.m3u8`,
+/// `af{n}.m3u8`, `vf|af{n}/init.mp4`, `vf|af{n}/{k}.m4s`); everything else is hyper's.
+fn vod_file(file: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+    if matches!(file, "index-fmp4.m3u8" | "vf.m3u8") {
+        return true;
+    }
+    if let Some(n) = file
+        .strip_prefix("af")
+        .and_then(|r| r.strip_suffix(".m3u8"))
+    {
+        return digits(n);
+    }
+    let Some((rendition, seg)) = file.split_once('/') else {
+        return false;
+    };
+    let rendition_ok = rendition == "vf" || rendition.strip_prefix("af").is_some_and(digits);
+    let seg_ok = seg == "init.mp4" || seg.strip_suffix(".m4s").is_some_and(digits);
+    rendition_ok && seg_ok
 }
 
 fn parse(buf: &[u8]) -> Head {
@@ -806,21 +905,33 @@ fn parse(buf: &[u8]) -> Head {
         return Head::Other;
     }
     let http10 = req.version == Some(0);
-    let Some((id, file)) = req
-        .path
-        .and_then(|p| p.strip_prefix("/live/"))
-        .and_then(|r| r.split_once('/'))
-    else {
-        return Head::Other;
-    };
+    let path = req.path.unwrap_or("");
     let plain = |s: &str| !s.is_empty() && !s.contains(['/', '?', '#', '%']);
-    if !plain(id) || !plain(file) {
-        return Head::Other;
-    }
-    // the one parser of live file names: anything but a playlist or a segment is hyper's
-    let what = match LiveFile::parse(file) {
-        w @ (LiveFile::Playlist | LiveFile::Segment(_)) => w,
-        LiveFile::Stream | LiveFile::Unknown => return Head::Other,
+    // a film: /vod/{id}/{file} with a number and one of the fMP4 files
+    let vod = path.strip_prefix("/vod/").and_then(|r| {
+        let (id, file) = r.split_once('/')?;
+        let id = id
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && id.len() <= 18)?;
+        (!file.contains(['?', '#', '%']) && vod_file(file)).then(|| (id, file.to_string()))
+    });
+    let live = match &vod {
+        Some(_) => None,
+        None => {
+            let Some((id, file)) = path.strip_prefix("/live/").and_then(|r| r.split_once('/'))
+            else {
+                return Head::Other;
+            };
+            if !plain(id) || !plain(file) {
+                return Head::Other;
+            }
+            // the one parser of live file names: anything but a playlist or a segment is hyper's
+            match LiveFile::parse(file) {
+                w @ (LiveFile::Playlist | LiveFile::Segment(_)) => Some((id, w)),
+                LiveFile::Stream | LiveFile::Unknown => return Head::Other,
+            }
+        }
     };
     let mut keep_alive = !http10;
     let mut close = false;
@@ -851,15 +962,152 @@ fn parse(buf: &[u8]) -> Head {
             return Head::Other;
         }
     }
-    Head::Live(LiveReq {
-        head_len,
-        id: id.to_string(),
-        what,
-        ua: ua_hash(ua.unwrap_or_default()),
-        // "close" wins over any keep-alive token
-        keep_alive: keep_alive && !close,
-        http10,
-    })
+    // "close" wins over any keep-alive token
+    let keep_alive = keep_alive && !close;
+    match (vod, live) {
+        (Some((id, file)), _) => Head::Vod(VodReq {
+            head_len,
+            id,
+            file,
+            keep_alive,
+            http10,
+        }),
+        (None, Some((id, what))) => Head::Live(LiveReq {
+            head_len,
+            id: id.to_string(),
+            what,
+            ua: ua_hash(ua.unwrap_or_default()),
+            keep_alive,
+            http10,
+        }),
+        (None, None) => Head::Other,
+    }
+}
+
+/// A film's fMP4 playlist, init segment or media segment, from its cached index: playlists and
+/// init segments in one write, a media segment as its `moof` header then its byte range of the
+/// stored file by `sendfile` (a segment not stored as one range is made in memory).
+async fn vod_answer(
+    front: &Front,
+    stream: &mut TcpStream,
+    v: &VodReq,
+    limits: &Limits,
+) -> io::Result<()> {
+    const PLAYLIST: &str = "application/vnd.apple.mpegurl";
+    const CACHE: &str = "public, max-age=3600";
+    let conn_hdr = match (v.keep_alive, v.http10) {
+        (false, _) => "connection: close\r\n",
+        (true, true) => "connection: keep-alive\r\n",
+        (true, false) => "",
+    };
+    let timeout = limits.write_timeout;
+    let whole = |status: &str, ctype: &str, cache: &str, body: &[u8]| {
+        let mut one = head(status, ctype, cache, conn_hdr, body.len());
+        one.extend_from_slice(body);
+        one
+    };
+    let missing = whole(
+        "404 Not Found",
+        "application/json",
+        "no-store",
+        b"{\"error\":\"not_found\",\"field\":null,\"message\":\"no such file\"}",
+    );
+    let (Some(lib), Some(idx)) = (
+        front.vod.as_ref(),
+        front.vod.as_ref().and_then(|l| l.cached_index(v.id)),
+    ) else {
+        return write_all_timed(stream, &missing, timeout).await;
+    };
+    let f = v.file.as_str();
+    let playlist = match f {
+        "index-fmp4.m3u8" => {
+            lib.count_play(v.id);
+            Some(idx.master_fmp4.clone())
+        }
+        "vf.m3u8" => Some(idx.video_playlist_fmp4.clone()),
+        _ => f
+            .strip_prefix("af")
+            .and_then(|r| r.strip_suffix(".m3u8"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|n| idx.audio_playlists_fmp4.get(n).cloned().unwrap_or_default()),
+    };
+    if let Some(p) = playlist {
+        let out = match p.is_empty() {
+            true => missing,
+            false => whole("200 OK", PLAYLIST, CACHE, p.as_bytes()),
+        };
+        return write_all_timed(stream, &out, timeout).await;
+    }
+    let (rendition, seg) = f.split_once('/').unwrap_or(("", ""));
+    let audio = match rendition.strip_prefix("af") {
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => return write_all_timed(stream, &missing, timeout).await,
+        },
+        None => None,
+    };
+    if seg == "init.mp4" {
+        let out = match idx.init(audio) {
+            Some(b) => whole("200 OK", "video/mp4", CACHE, &b),
+            None => missing,
+        };
+        return write_all_timed(stream, &out, timeout).await;
+    }
+    let found = seg
+        .strip_suffix(".m4s")
+        .and_then(|k| k.parse::<usize>().ok())
+        .and_then(|k| idx.segment_samples(audio, k).map(|(t, r)| (k, t, r)));
+    let Some((k, track, range)) = found else {
+        return write_all_timed(stream, &missing, timeout).await;
+    };
+    let runs = crate::vod::index::runs(track, range.clone());
+    let file = match idx.file.get() {
+        Some(f) => f.clone(),
+        None => {
+            let path = lib.title_dir(v.id).join("media.mp4");
+            let opened = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+                .await
+                .map_err(io::Error::other)??;
+            idx.file.get_or_init(|| Arc::new(opened)).clone()
+        }
+    };
+    let (start, len) = match runs.as_slice() {
+        [one] => *one,
+        [] => (0, 0),
+        _ => {
+            // not stored as one range: made in memory
+            let out = match idx.segment(&file, crate::vod::index::Format::Fmp4, audio, k) {
+                Some(Ok((h, body))) => {
+                    let mut one =
+                        head("200 OK", "video/mp4", CACHE, conn_hdr, h.len() + body.len());
+                    one.extend_from_slice(&h);
+                    one.extend_from_slice(&body);
+                    one
+                }
+                _ => missing,
+            };
+            return write_all_timed(stream, &out, timeout).await;
+        }
+    };
+    let Ok(moof) = crate::vod::index::fragment_head(track, range, k) else {
+        return write_all_timed(stream, &missing, timeout).await;
+    };
+    let mut h = head(
+        "200 OK",
+        "video/mp4",
+        CACHE,
+        conn_hdr,
+        moof.len() + len as usize,
+    );
+    h.extend_from_slice(&moof);
+    let sock = stream.as_raw_fd();
+    cork(sock, true);
+    let r = match send_head(stream, sock, &h, timeout).await {
+        Ok(()) => sendfile_range(stream, sock, file.as_raw_fd(), start, len, timeout).await,
+        Err(e) => Err(e),
+    };
+    cork(sock, false);
+    r
 }
 
 /// Connections handed to axum, as its listener.
@@ -1212,6 +1460,42 @@ mod tests {
         let start = Instant::now();
         assert_eq!(c.admit_draining(ip).await.err(), Some(Refused::Draining));
         assert!(start.elapsed() >= DRAIN_WAIT);
+    }
+
+    #[test]
+    fn film_fmp4_requests_are_recognised_and_the_rest_is_hypers() {
+        let vod = |path: &str| match parse(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        ) {
+            Head::Vod(v) => Some((v.id, v.file)),
+            _ => None,
+        };
+        assert_eq!(vod("/vod/12/vf/3.m4s"), Some((12, "vf/3.m4s".into())));
+        assert_eq!(
+            vod("/vod/12/af1/init.mp4"),
+            Some((12, "af1/init.mp4".into()))
+        );
+        assert_eq!(
+            vod("/vod/12/index-fmp4.m3u8"),
+            Some((12, "index-fmp4.m3u8".into()))
+        );
+        assert_eq!(vod("/vod/12/af0.m3u8"), Some((12, "af0.m3u8".into())));
+        for other in [
+            "/vod/12/index.m3u8",
+            "/vod/12/v/3.ts",
+            "/vod/12/file.mp4",
+            "/vod/12/poster.jpg",
+            "/vod/12/s0.vtt",
+            "/vod/0/vf/1.m4s",
+            "/vod/-1/vf/1.m4s",
+            "/vod/x/vf/1.m4s",
+            "/vod/12/vf/1.m4s?token=a",
+            "/vod/12/vf/../1.m4s",
+            "/vod/12/afx/1.m4s",
+            "/vod/12/vf/1234567890.m4s",
+        ] {
+            assert_eq!(vod(other), None, "{other}");
+        }
     }
 
     #[test]

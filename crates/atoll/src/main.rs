@@ -454,6 +454,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         http,
         hub.clone(),
         viewer_rules,
+        state.vod.clone(),
         api::router(state),
         http_limits,
         shutdown_rx.clone(),

@@ -612,20 +612,12 @@ fn track_out(t: &mp4::Track) -> mp4::TrackOut {
     }
 }
 
-/// Segment `k` (the samples `range` of `track`) as fragmented MP4: its `moof`+`mdat` header, and
-/// the samples' bytes (one piece when the import stored them as one range). Decode times are
-/// the title's time plus [`PTS_OFFSET_90K`], as in every rendition.
-pub fn fragment(
-    track: &mp4::Track,
-    range: Range<usize>,
-    k: usize,
-    runs: &[(u64, u64)],
-    data: &[Bytes],
-) -> std::io::Result<(Bytes, Bytes)> {
+/// The `moof`+`mdat` header of segment `k` (the samples `range` of `track`) as fragmented MP4.
+/// Decode times are the title's time plus [`PTS_OFFSET_90K`], as in every rendition; an empty
+/// range (audio that ended before the video) gives an empty fragment at the track's end.
+pub fn fragment_head(track: &mp4::Track, range: Range<usize>, k: usize) -> std::io::Result<Bytes> {
     let start = range.start;
     let samples = &track.samples[range];
-    // an audio rendition may have nothing in a segment (audio that ends before the video): an
-    // empty fragment at the time the track ended keeps the renditions aligned
     let first_dts = match (
         samples.first(),
         start.checked_sub(1).and_then(|i| track.samples.get(i)),
@@ -646,8 +638,23 @@ pub fn fragment(
             sync: s.sync,
         })
         .collect();
-    let header = mp4::fragment_header(k as u32 + 1, base.max(0) as u64, &out)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    mp4::fragment_header(k as u32 + 1, base.max(0) as u64, &out)
+        .map(Bytes::from)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Segment `k` (the samples `range` of `track`) as fragmented MP4: its header
+/// ([`fragment_head`]) and the samples' bytes (one piece when the import stored them as one
+/// range).
+pub fn fragment(
+    track: &mp4::Track,
+    range: Range<usize>,
+    k: usize,
+    runs: &[(u64, u64)],
+    data: &[Bytes],
+) -> std::io::Result<(Bytes, Bytes)> {
+    let header = fragment_head(track, range.clone(), k)?;
+    let samples = &track.samples[range];
     let body = match data {
         [one] if runs.len() == 1 => one.clone(),
         many => {
@@ -664,7 +671,7 @@ pub fn fragment(
             "the samples' bytes do not match the index",
         ));
     }
-    Ok((Bytes::from(header), body))
+    Ok((header, body))
 }
 
 /// The byte runs (offset, length) holding `range`'s samples: adjacent samples (usually whole

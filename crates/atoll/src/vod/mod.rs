@@ -564,6 +564,15 @@ impl Library {
         }
     }
 
+    /// Counts a start of title `id` (in the background).
+    pub fn count_play(&self, id: i64) {
+        let now = now_ms();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let _ = store.call(move |c| catalog::played(c, id, now)).await;
+        });
+    }
+
     /// The index of title `id` when it is in memory and its stored file has not changed.
     pub fn cached_index(&self, id: i64) -> Option<Arc<index::Title>> {
         let meta = std::fs::metadata(self.title_dir(id).join("media.mp4")).ok()?;
