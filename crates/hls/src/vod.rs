@@ -101,7 +101,11 @@ pub fn media_playlist(cuts: &[Cut], prefix: &str, ext: &str, init: Option<&str>)
         .unwrap_or(1)
         .max(1);
     let mut s = String::with_capacity(160 + cuts.len() * 32);
-    let _ = writeln!(s, "#EXTM3U\n#EXT-X-VERSION:{}", if init.is_some() { 7 } else { 3 });
+    let _ = writeln!(
+        s,
+        "#EXTM3U\n#EXT-X-VERSION:{}",
+        if init.is_some() { 7 } else { 3 }
+    );
     let _ = writeln!(s, "#EXT-X-TARGETDURATION:{target}");
     s.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if let Some(uri) = init {
@@ -229,7 +233,10 @@ mod tests {
         assert!(p.contains("#EXTINF:6.000,\nv/0.ts\n#EXTINF:4.000,\nv/1.ts\n#EXT-X-ENDLIST"));
         assert!(p.contains("#EXT-X-TARGETDURATION:6\n") && p.contains("#EXT-X-VERSION:3\n"));
         let f = media_playlist(&cuts, "v/", ".m4s", Some("v/init.mp4"));
-        assert!(f.contains("#EXT-X-VERSION:7\n") && f.contains("#EXT-X-MAP:URI=\"v/init.mp4\"\n#EXTINF:6.000,\nv/0.m4s\n"));
+        assert!(
+            f.contains("#EXT-X-VERSION:7\n")
+                && f.contains("#EXT-X-MAP:URI=\"v/init.mp4\"\n#EXTINF:6.000,\nv/0.m4s\n")
+        );
     }
 
     #[test]

@@ -853,7 +853,9 @@ fn groups_make_each_segment_one_byte_range() {
     // groups that skip or repeat samples are refused
     assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 1, 99)]).is_err());
     assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 0, 50)]).is_err());
-    assert!(crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 0, 100), (1, 0, 1)]).is_err());
+    assert!(
+        crate::fast_start_in_groups(&tracks, 1000, &[(0, 0, 60), (1, 0, 100), (1, 0, 1)]).is_err()
+    );
 }
 
 #[test]
@@ -861,7 +863,11 @@ fn init_segment_and_fragment_header() {
     let t = video_track(30);
     let init = crate::init_segment(&t).unwrap();
     assert_eq!(&init[4..8], b"ftyp");
-    let moov = &init[top_level(&init).iter().find(|(k, _, _)| k == b"moov").unwrap().1 as usize..];
+    let moov = &init[top_level(&init)
+        .iter()
+        .find(|(k, _, _)| k == b"moov")
+        .unwrap()
+        .1 as usize..];
     let movie = crate::parse_moov(moov, &Limits::default()).unwrap();
     assert!(movie.fragmented, "mvex: a fragmented file");
     assert_eq!(movie.tracks.len(), 1);
@@ -876,7 +882,12 @@ fn init_segment_and_fragment_header() {
     assert_eq!(&h[moof_len + 4..moof_len + 8], b"mdat");
     let payload: u32 = samples.iter().map(|s| s.size).sum();
     assert_eq!(
-        u32::from_be_bytes([h[moof_len], h[moof_len + 1], h[moof_len + 2], h[moof_len + 3]]),
+        u32::from_be_bytes([
+            h[moof_len],
+            h[moof_len + 1],
+            h[moof_len + 2],
+            h[moof_len + 3]
+        ]),
         payload + 8
     );
     // trun's data offset points just past the mdat header
@@ -885,5 +896,8 @@ fn init_segment_and_fragment_header() {
     let offset = u32::from_be_bytes([h[trun + 12], h[trun + 13], h[trun + 14], h[trun + 15]]);
     assert_eq!((count, offset as usize), (10, h.len()));
     let tfdt = h.windows(4).position(|w| w == b"tfdt").unwrap();
-    assert_eq!(u64::from_be_bytes(h[tfdt + 8..tfdt + 16].try_into().unwrap()), 123_456);
+    assert_eq!(
+        u64::from_be_bytes(h[tfdt + 8..tfdt + 16].try_into().unwrap()),
+        123_456
+    );
 }

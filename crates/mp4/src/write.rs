@@ -633,7 +633,11 @@ pub fn fragment_header(
     samples: &[SampleOut],
 ) -> Result<Vec<u8>, Error> {
     let payload: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
-    let mdat_header_len: usize = if payload + 8 > u64::from(u32::MAX) { 16 } else { 8 };
+    let mdat_header_len: usize = if payload + 8 > u64::from(u32::MAX) {
+        16
+    } else {
+        8
+    };
     let mut w = W::default();
     let moof = w.open(b"moof");
     let mfhd = w.open_full(b"mfhd", 0, 0);
@@ -647,7 +651,11 @@ pub fn fragment_header(
     w.u64(base_decode_time);
     w.close(tfdt)?;
     // data offset, duration, size, flags, composition offset (signed: version 1)
-    let trun = w.open_full(b"trun", 1, 0x00_0001 | 0x00_0100 | 0x00_0200 | 0x00_0400 | 0x00_0800);
+    let trun = w.open_full(
+        b"trun",
+        1,
+        0x00_0001 | 0x00_0100 | 0x00_0200 | 0x00_0400 | 0x00_0800,
+    );
     w.u32(u32::try_from(samples.len()).map_err(|_| Error::TooLarge {
         what: "fragment sample count",
         limit: u64::from(u32::MAX),
@@ -663,10 +671,11 @@ pub fn fragment_header(
     w.close(trun)?;
     w.close(traf)?;
     w.close(moof)?;
-    let data_offset = u32::try_from(w.buf.len() + mdat_header_len).map_err(|_| Error::TooLarge {
-        what: "moof size",
-        limit: u64::from(u32::MAX),
-    })?;
+    let data_offset =
+        u32::try_from(w.buf.len() + mdat_header_len).map_err(|_| Error::TooLarge {
+            what: "moof size",
+            limit: u64::from(u32::MAX),
+        })?;
     w.buf[data_offset_at..data_offset_at + 4].copy_from_slice(&data_offset.to_be_bytes());
     if mdat_header_len == 16 {
         w.u32(1);
