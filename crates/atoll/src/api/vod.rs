@@ -309,6 +309,23 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// 415 with `message` unless the body's Content-Type is one of `types`.
+fn require_type(headers: &HeaderMap, types: &[&str], message: &str) -> Result<(), ApiError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if types.iter().any(|t| ctype.starts_with(t)) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        None,
+        message,
+    ))
+}
+
 /// `PUT /api/vod/{id}/poster`: a JPEG (at most 8 MiB) replaces the poster.
 pub async fn put_poster(
     State(st): State<AppState>,
@@ -319,18 +336,11 @@ pub async fn put_poster(
 ) -> Result<Json<Value>, ApiError> {
     let lib = library(&st)?.clone();
     let id = parse_id(&id)?;
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ctype.starts_with("image/jpeg") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            None,
-            "send the poster as Content-Type: image/jpeg",
-        ));
-    }
+    require_type(
+        &headers,
+        &["image/jpeg"],
+        "send the poster as Content-Type: image/jpeg",
+    )?;
     let bytes = axum::body::to_bytes(body, 8 << 20).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -387,18 +397,11 @@ pub async fn add_subtitle(
 ) -> Result<Json<Value>, ApiError> {
     let lib = library(&st)?.clone();
     let id = parse_id(&id)?;
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(ctype.starts_with("application/x-subrip") || ctype.starts_with("text/vtt")) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            None,
-            "send an SRT file as Content-Type: application/x-subrip, or WebVTT as text/vtt",
-        ));
-    }
+    require_type(
+        &headers,
+        &["application/x-subrip", "text/vtt"],
+        "send an SRT file as Content-Type: application/x-subrip, or WebVTT as text/vtt",
+    )?;
     let language = q
         .language
         .map(|l| l.trim().to_string())
