@@ -3,7 +3,9 @@
 //! Publishers are handed to the channels through [`PublisherRegistry`], an interface owned by
 //! ingest (the hub implements it), so this module never imports the hub. Limits: total
 //! connections, unauthenticated connections (when full, the least advanced, longest-waiting
-//! one is evicted: a silent socket goes before an encoder that has sent `connect`), a
+//! one is evicted: a silent socket goes before an encoder that has sent `connect`, and one
+//! whose bytes wait unread in its socket is spared for a silent one; at the total cap a
+//! newcomer waits briefly for evicted connections to close before it is refused), a
 //! deadline from accept to an accepted publish, the chunk decoder's memory / chunk streams /
 //! message sizes ([`rtmp::ChunkLimits`]) and a per-address back-off after failed publish keys
 //! ([`KeyLimiter`]).
@@ -267,11 +269,21 @@ struct Gate {
     max_total: usize,
     max_unauth: usize,
     state: Mutex<GateState>,
+    /// Signalled whenever a connection's place is released.
+    freed: tokio::sync::Notify,
 }
+
+/// How long the accept loop waits, at the total cap, for evicted connections to be gone
+/// before it refuses a newcomer (it waits in the kernel's backlog meanwhile): a flood of
+/// silent sockets evicts faster than the evicted tasks run, and an encoder arriving behind
+/// it must not be refused for places that are about to be free.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 struct GateState {
     total: usize,
+    /// Evicted connections whose tasks have not ended yet (still counted in `total`).
+    draining: usize,
     next_id: u64,
     /// Unauthenticated connections by admission order (ids grow): id → eviction trigger.
     unauth: std::collections::BTreeMap<(Progress, u64), oneshot::Sender<()>>,
@@ -295,6 +307,10 @@ struct Admission {
     progress: Progress,
     /// Resolves when the connection was evicted to make room (while unauthenticated).
     evicted: Option<oneshot::Receiver<()>>,
+    /// Publishing with a valid key (no longer in the unauthenticated table).
+    authenticated: bool,
+    /// Already spared once ([`Admission::reprieve`]).
+    reprieved: bool,
 }
 
 impl Gate {
@@ -302,28 +318,70 @@ impl Gate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`Gate::admit`], waiting up to [`DRAIN_WAIT`] while the total cap is reached only
+    /// because evicted connections have not closed yet.
+    async fn admit_draining(self: &Arc<Self>) -> Option<Admission> {
+        let until = tokio::time::Instant::now() + DRAIN_WAIT;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.try_admit() {
+                Ok(a) => return Some(a),
+                Err(Full { draining: true }) => {
+                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                        return None;
+                    }
+                }
+                Err(Full { draining: false }) => return None,
+            }
+        }
+    }
+
+    #[cfg(test)]
     fn admit(self: &Arc<Self>) -> Option<Admission> {
+        self.try_admit().ok()
+    }
+
+    fn try_admit(self: &Arc<Self>) -> Result<Admission, Full> {
         let mut s = self.lock();
         if s.total >= self.max_total {
-            return None;
+            return Err(Full {
+                draining: s.draining > 0,
+            });
         }
         if s.unauth.len() >= self.max_unauth {
-            if let Some((_, evict)) = s.unauth.pop_first() {
-                stats::add(&stats::EVICTED_UNAUTHENTICATED);
-                let _ = evict.send(());
-            }
+            s.evict_first();
         }
         s.total += 1;
         s.next_id += 1;
         let id = s.next_id;
         let (tx, rx) = oneshot::channel();
         s.unauth.insert((Progress::Silent, id), tx);
-        Some(Admission {
+        Ok(Admission {
             gate: self.clone(),
             id,
             progress: Progress::Silent,
             evicted: Some(rx),
+            authenticated: false,
+            reprieved: false,
         })
+    }
+}
+
+/// The total cap is reached; `draining` when evicted connections still hold places.
+struct Full {
+    draining: bool,
+}
+
+impl GateState {
+    /// Asks the least advanced, longest-waiting unauthenticated connection to close.
+    fn evict_first(&mut self) {
+        if let Some((_, evict)) = self.unauth.pop_first() {
+            stats::add(&stats::EVICTED_UNAUTHENTICATED);
+            self.draining += 1;
+            let _ = evict.send(());
+        }
     }
 }
 
@@ -332,6 +390,34 @@ impl Admission {
     fn authenticated(&mut self) {
         self.gate.lock().unauth.remove(&(self.progress, self.id));
         self.evicted = None;
+        self.authenticated = true;
+    }
+
+    /// Called when this connection was evicted as the least advanced: if it has in fact sent
+    /// bytes its task has not read yet (an encoder's handshake that arrived while the runtime
+    /// was busy accepting a flood), it is not silent. It takes its place back, ranked as
+    /// talking, and the least advanced of the others goes instead. Once per connection; false
+    /// when it must go.
+    fn reprieve(&mut self, pending_bytes: bool) -> bool {
+        if self.reprieved || !pending_bytes || self.authenticated {
+            return false;
+        }
+        self.reprieved = true;
+        let mut s = self.gate.lock();
+        let me = (Progress::Talking.max(self.progress), self.id);
+        if s.unauth.len() >= self.gate.max_unauth {
+            match s.unauth.first_key_value() {
+                Some((first, _)) if *first < me => s.evict_first(),
+                _ => return false,
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        s.unauth.insert(me, tx);
+        s.draining -= 1;
+        drop(s);
+        self.progress = me.0;
+        self.evicted = Some(rx);
+        true
     }
 
     /// The connection got further (eviction takes the least advanced first).
@@ -363,7 +449,11 @@ impl Drop for Admission {
     fn drop(&mut self) {
         let mut s = self.gate.lock();
         s.total -= 1;
-        s.unauth.remove(&(self.progress, self.id));
+        if s.unauth.remove(&(self.progress, self.id)).is_none() && !self.authenticated {
+            s.draining -= 1; // it had been evicted
+        }
+        drop(s);
+        self.gate.freed.notify_waiters();
     }
 }
 
@@ -385,6 +475,7 @@ pub async fn serve<R: PublisherRegistry>(
         max_total: limits.max_connections,
         max_unauth: limits.max_unauthenticated,
         state: Mutex::new(GateState::default()),
+        freed: Default::default(),
     });
     let shared = Arc::new(Shared {
         registry,
@@ -397,7 +488,7 @@ pub async fn serve<R: PublisherRegistry>(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    let Some(admission) = gate.admit() else {
+                    let Some(admission) = gate.admit_draining().await else {
                         stats::add(&stats::REFUSED_CONNECTIONS);
                         let now = shared.clock.now_mono_ms();
                         // one line per 10 s at most: the refusals themselves are the flood
@@ -427,6 +518,13 @@ async fn dismissed(publisher: &mut Option<(String, SourceTx)>) {
         Some(rx) => while rx.changed().await.is_ok() {},
         None => std::future::pending().await,
     }
+}
+
+/// Whether the peer has sent bytes not read yet (a non-blocking `MSG_PEEK` of the socket
+/// itself, not tokio's readiness, which may not have seen them yet).
+fn has_pending_bytes(stream: &TcpStream) -> bool {
+    let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    matches!(socket2::SockRef::from(stream).peek(&mut one), Ok(n) if n > 0)
 }
 
 /// Resolves at `deadline` unless the connection is publishing by then.
@@ -481,6 +579,9 @@ async fn connection<R: PublisherRegistry>(
                 break 'conn format!("no accepted publish within {} ms (rtmp_handshake_timeout_ms)", shared.limits.handshake_timeout.as_millis());
             }
             _ = admission.evicted() => {
+                if admission.reprieve(has_pending_bytes(&stream)) {
+                    continue 'conn;
+                }
                 protocol_error = true;
                 break 'conn format!("evicted: {} unauthenticated connections open (rtmp_max_unauthenticated)", shared.limits.max_unauthenticated);
             }
@@ -722,6 +823,7 @@ mod tests {
             max_total: 4,
             max_unauth: 2,
             state: Mutex::new(GateState::default()),
+            freed: Default::default(),
         });
         let mut a = gate.admit().unwrap();
         let mut b = gate.admit().unwrap();
@@ -750,6 +852,7 @@ mod tests {
             max_total: 10,
             max_unauth: 2,
             state: Mutex::new(GateState::default()),
+            freed: Default::default(),
         });
         let mut encoder = gate.admit().unwrap(); // oldest, but it has sent connect
         encoder.advanced(Progress::Connected);
@@ -768,5 +871,95 @@ mod tests {
                 .is_err(),
             "the encoder that sent connect stays"
         );
+    }
+
+    fn new_gate(max_total: usize, max_unauth: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            max_total,
+            max_unauth,
+            state: Mutex::new(GateState::default()),
+            freed: Default::default(),
+        })
+    }
+
+    async fn is_evicted(a: &mut Admission) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), a.evicted())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn an_evicted_connection_with_unread_bytes_is_spared_once_and_a_silent_one_goes() {
+        let gate = new_gate(10, 2);
+        let mut encoder = gate.admit().unwrap(); // its handshake is in the socket, unread
+        let mut silent = gate.admit().unwrap();
+        let _newcomer = gate.admit().unwrap();
+        assert!(is_evicted(&mut encoder).await, "ranked silent: evicted");
+        assert!(!encoder.reprieve(false), "no bytes: it goes");
+        assert!(encoder.reprieve(true), "bytes waiting: it stays");
+        assert!(is_evicted(&mut silent).await, "the silent one goes instead");
+        assert!(!is_evicted(&mut encoder).await);
+        assert_eq!(gate.lock().unauth.len(), 2);
+        assert_eq!(gate.lock().draining, 1, "only the silent one is draining");
+        drop(silent);
+        assert_eq!(gate.lock().draining, 0);
+        // spared once only: a second eviction (all others talking and newer) is final
+        let mut b = gate.admit().unwrap(); // evicts the newcomer (silent)
+        b.advanced(Progress::Talking);
+        drop(_newcomer);
+        let mut c = gate.admit().unwrap(); // evicts the encoder (talking, oldest)
+        c.advanced(Progress::Talking);
+        assert!(is_evicted(&mut encoder).await);
+        assert!(!encoder.reprieve(true));
+        drop(encoder);
+        assert_eq!(gate.lock().draining, 0);
+        assert_eq!(gate.lock().total, 2);
+        assert!(!is_evicted(&mut b).await && !is_evicted(&mut c).await);
+    }
+
+    #[tokio::test]
+    async fn a_reprieve_never_evicts_a_more_advanced_connection() {
+        let gate = new_gate(10, 2);
+        let mut first = gate.admit().unwrap();
+        let mut a = gate.admit().unwrap();
+        a.advanced(Progress::Connected);
+        let mut b = gate.admit().unwrap();
+        b.advanced(Progress::Connected);
+        assert!(is_evicted(&mut first).await);
+        let mut c = gate.admit().unwrap(); // evicts a (least advanced left)
+        assert!(is_evicted(&mut a).await);
+        c.advanced(Progress::Connected);
+        assert!(
+            !first.reprieve(true),
+            "talking ranks below connected: it goes"
+        );
+        assert!(!is_evicted(&mut b).await && !is_evicted(&mut c).await);
+    }
+
+    #[tokio::test]
+    async fn at_the_total_cap_a_newcomer_waits_for_evicted_connections_then_is_refused() {
+        let gate = new_gate(2, 1);
+        let mut a = gate.admit().unwrap();
+        let _b = gate.admit().unwrap(); // evicts a, which has not closed yet
+        assert!(is_evicted(&mut a).await);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit_draining().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(a);
+        let _admitted = waiting
+            .await
+            .unwrap()
+            .expect("admitted once the evicted one closed");
+        // nothing draining: refused at once; draining but nothing closes: refused after the wait
+        assert!(gate.admit_draining().await.is_none());
+        let gate = new_gate(2, 1);
+        let mut a = gate.admit().unwrap();
+        let _b = gate.admit().unwrap();
+        assert!(is_evicted(&mut a).await);
+        let t = std::time::Instant::now();
+        assert!(gate.admit_draining().await.is_none());
+        assert!(t.elapsed() >= DRAIN_WAIT);
     }
 }
