@@ -375,7 +375,7 @@ pub struct Authenticator {
 
 /// One password check in progress in the limiter; ends as a failure if dropped unfinished
 /// (the client went away during the check).
-struct Slot<'a> {
+pub(crate) struct Slot<'a> {
     limiter: &'a Mutex<LoginLimiter>,
     ip: IpAddr,
     account: String,
@@ -384,7 +384,7 @@ struct Slot<'a> {
 }
 
 impl<'a> Slot<'a> {
-    fn take(
+    pub(crate) fn take(
         limiter: &'a Mutex<LoginLimiter>,
         ip: IpAddr,
         account: &str,
@@ -403,7 +403,7 @@ impl<'a> Slot<'a> {
         })
     }
 
-    fn finish(mut self, ok: bool) {
+    pub(crate) fn finish(mut self, ok: bool) {
         self.end(ok);
     }
 
@@ -425,7 +425,7 @@ impl Drop for Slot<'_> {
 }
 
 /// A valid argon2id hash of a random password, verified against when the user does not exist.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0hUVNidxuOkYxIRnYNRRD0x0B2YJYwSrPfyl7s/sJrk";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0hUVNidxuOkYxIRnYNRRD0x0B2YJYwSrPfyl7s/sJrk";
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
 

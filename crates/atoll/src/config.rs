@@ -209,6 +209,20 @@ pub struct Config {
     /// Edges: keep this share of the library's disk free (percent), evicting the copies
     /// unwatched the longest. 0..90.
     pub vod_mirror_min_free_percent: f64,
+
+    // Viewer accounts and the Xtream Codes API
+    /// IPTV apps log in with viewer accounts (`/player_api.php`, `/get.php`, stream URLs with
+    /// a username and password). Off: those URLs answer 404.
+    pub viewer_accounts: bool,
+    /// The zone of the XC API's time strings (EPG start/end, time_now, timeshift starts):
+    /// `UTC` or a fixed offset like `+08:00`.
+    pub xc_timezone: String,
+    /// An HLS or file session of an account ends this long after its last request. 5..3600.
+    pub viewer_session_idle_seconds: u64,
+    /// Most viewer accounts. 1..10000000.
+    pub viewer_max_accounts: usize,
+    /// Largest CSV import of viewer accounts, KiB. 1..1048576.
+    pub viewer_import_max_kib: usize,
 }
 
 /// `[cluster]` in the TOML file.
@@ -272,6 +286,22 @@ impl Config {
             background: self.vod_mirror_background,
             max_bytes: self.vod_mirror_max_mib << 20,
             min_free_percent: self.vod_mirror_min_free_percent,
+        }
+    }
+
+    /// Viewer accounts and the XC API.
+    pub fn xc(&self) -> crate::xc::Settings {
+        crate::xc::Settings {
+            enabled: self.viewer_accounts,
+            zone: crate::xc::wire::Zone::parse(&self.xc_timezone).unwrap_or_default(),
+            session_idle_ms: self.viewer_session_idle_seconds as i64 * 1000,
+            max_accounts: self.viewer_max_accounts,
+            import_max_bytes: self.viewer_import_max_kib << 10,
+            rtmp_port: self
+                .rtmp
+                .rsplit_once(':')
+                .map_or("1935", |(_, p)| p)
+                .to_string(),
         }
     }
 
@@ -419,6 +449,11 @@ impl Default for Config {
             vod_mirror_background: true,
             vod_mirror_max_mib: 0,
             vod_mirror_min_free_percent: 10.0,
+            viewer_accounts: false,
+            xc_timezone: "UTC".into(),
+            viewer_session_idle_seconds: 30,
+            viewer_max_accounts: crate::xc::accounts::DEFAULT_MAX_ACCOUNTS,
+            viewer_import_max_kib: 1024,
         }
     }
 }
@@ -751,6 +786,31 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !(0.0..=90.0).contains(&cfg.vod_mirror_min_free_percent) {
         return Err("vod_mirror_min_free_percent must be 0..90".into());
+    }
+    crate::xc::wire::Zone::parse(&cfg.xc_timezone).map_err(|e| format!("xc_timezone: {e}"))?;
+    for (name, v, lo, hi) in [
+        (
+            "viewer_session_idle_seconds",
+            cfg.viewer_session_idle_seconds,
+            5,
+            3600,
+        ),
+        (
+            "viewer_max_accounts",
+            cfg.viewer_max_accounts as u64,
+            1,
+            10_000_000,
+        ),
+        (
+            "viewer_import_max_kib",
+            cfg.viewer_import_max_kib as u64,
+            1,
+            1 << 20,
+        ),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            return Err(format!("{name} must be {lo}..{hi}"));
+        }
     }
     Ok(match user_cmd {
         Some(u) => Command::User(u, cfg),

@@ -1,4 +1,5 @@
 //! The `atoll` binary: configuration, logging, wiring and graceful shutdown.
+#![recursion_limit = "256"]
 
 mod api;
 mod auth;
@@ -17,6 +18,7 @@ mod store;
 mod sys;
 mod viewer;
 mod vod;
+mod xc;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -410,6 +412,28 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
                 .context("opening the VOD library")?,
         )
     };
+    let login_limits = auth::LoginLimits {
+        max_fails_per_ip: cfg.signin_max_fails_per_ip,
+        max_fails_per_account: cfg.signin_max_fails_per_account,
+        window_ms: cfg.signin_fail_window_seconds as i64 * 1000,
+        max_keys: cfg.signin_max_tracked,
+    };
+    let viewers = Arc::new(xc::Viewers::new(store.clone(), cfg.xc(), login_limits));
+    viewers
+        .reload_blocking()
+        .context("reading the viewer accounts")?;
+    {
+        // sessions of devices gone quiet are forgotten now and then
+        let (v, clock, mut stop) = (viewers.clone(), clock.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => v.prune(clock.now_mono_ms()),
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
     let state = api::AppState {
         hub: hub.clone(),
         archive: archive.clone(),
@@ -418,15 +442,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         epg_wake: epg_wake.clone(),
         public_url: cfg.public_url.clone(),
         store: store.clone(),
-        auth: Arc::new(auth::Authenticator::new(
-            store.clone(),
-            auth::LoginLimits {
-                max_fails_per_ip: cfg.signin_max_fails_per_ip,
-                max_fails_per_account: cfg.signin_max_fails_per_account,
-                window_ms: cfg.signin_fail_window_seconds as i64 * 1000,
-                max_keys: cfg.signin_max_tracked,
-            },
-        )),
+        auth: Arc::new(auth::Authenticator::new(store.clone(), login_limits)),
+        viewers,
         started: Instant::now(),
         config_writes: Arc::default(),
         playlists: Arc::default(),

@@ -1,6 +1,7 @@
 //! The configuration store: SQLite, blocking. Callers on the async side go through
 //! [`Store::call`], which runs the closure on the blocking pool.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_accounts_audit.sql"),
     include_str!("../migrations/0005_cluster.sql"),
     include_str!("../migrations/0006_vod.sql"),
+    include_str!("../migrations/0007_viewers.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +260,23 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
     })
 }
 
+/// Every channel's Xtream Codes `stream_id` and creation time: id → (stream_id, created_utc_ms).
+pub fn stream_ids(c: &Connection) -> Result<HashMap<String, (i64, i64)>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT id, stream_id, created_utc_ms FROM channel")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (
+                    r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                    r.get::<_, i64>(2)?,
+                ),
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
     let mut ch = c
         .query_row(
@@ -291,8 +310,9 @@ pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let tx = c.transaction()?;
     tx.execute(
         "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, record, retention_hours,
-                              epg_id, created_utc_ms, updated_utc_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10, ?10)",
+                              epg_id, created_utc_ms, updated_utc_ms, stream_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10, ?10,
+                 (SELECT COALESCE(MAX(stream_id), 0) + 1 FROM channel))",
         params![
             ch.id,
             ch.name,

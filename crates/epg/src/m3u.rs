@@ -55,7 +55,8 @@ impl Catchup {
     }
 }
 
-fn percent_encode_segment(s: &str) -> String {
+/// Percent-encodes one URL path segment (everything outside `A-Z a-z 0-9 - . _ ~`).
+pub fn percent_encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

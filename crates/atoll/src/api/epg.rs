@@ -275,7 +275,7 @@ pub struct GuideQuery {
 }
 
 /// Programmes with their catch-up state: `catchup` is true when the archive holds part of it.
-async fn programmes_json(
+pub(super) async fn programmes_json(
     st: &AppState,
     channel: &str,
     rows: Vec<ProgrammeRow>,
@@ -465,13 +465,21 @@ pub async fn playlist(
 }
 
 async fn xmltv_bytes(st: &AppState) -> Result<Vec<u8>, ApiError> {
+    xmltv_bytes_for(st, |_| true).await
+}
+
+/// The guide of the active channels `keep` lets through (an XC account's packages), as XMLTV.
+pub(super) async fn xmltv_bytes_for(
+    st: &AppState,
+    keep: impl Fn(&crate::store::Channel) -> bool + Send + 'static,
+) -> Result<Vec<u8>, ApiError> {
     let now = st.clock.now_utc().0;
     let (channels, rows) = st
         .store
         .call(move |c| {
             let channels: Vec<_> = crate::store::list_channels(c)?
                 .into_iter()
-                .filter(|c| c.active)
+                .filter(|c| c.active && keep(c))
                 .collect();
             let max_h = channels
                 .iter()

@@ -43,11 +43,23 @@ pub async fn live_file(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    serve(&st, id, &file, peer, &query, &headers).await
+}
+
+/// A live or catch-up file of channel `id` (also what the XC stream URLs map onto).
+pub(super) async fn serve(
+    st: &AppState,
+    id: String,
+    file: &str,
+    peer: SocketAddr,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     // catch-up forms read the archive only, so they work for stopped channels too
-    let catchup = super::archive::parse_catchup(&file).or_else(|| shift_mode(&file, &query));
+    let catchup = super::archive::parse_catchup(file).or_else(|| shift_mode(file, query));
     if let Some(req) = catchup {
         return match req {
-            Ok(req) if super::channels::valid_id(&id) => super::archive::serve(&st, id, req).await,
+            Ok(req) if super::channels::valid_id(&id) => super::archive::serve(st, id, req).await,
             Ok(_) => plain(StatusCode::NOT_FOUND, "no such channel\n"),
             Err(msg) => {
                 let mut r = plain(StatusCode::BAD_REQUEST, "bad catch-up URL\n");
@@ -67,7 +79,7 @@ pub async fn live_file(
     respond(live_answer::answer(
         &st.hub,
         &id,
-        LiveFile::parse(&file),
+        LiveFile::parse(file),
         viewer,
     ))
 }

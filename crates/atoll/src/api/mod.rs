@@ -13,7 +13,9 @@ mod openapi;
 mod player;
 mod recording;
 pub(crate) mod routes;
+mod viewers;
 mod vod;
+mod xc;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub fills: Arc<crate::cluster::backfill::OnRequest>,
     /// The VOD library (None on an edge until VOD mirroring exists).
     pub vod: Option<Arc<crate::vod::Library>>,
+    /// Viewer accounts (the Xtream Codes API's logins).
+    pub viewers: Arc<crate::xc::Viewers>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -97,6 +101,10 @@ pub fn router(state: AppState) -> Router {
 /// lineup-wide ones (playlist, guide, player data), None for everything else (pages, admin API).
 fn viewer_scope(path: &str) -> Option<Option<&str>> {
     if let Some(rest) = path.strip_prefix("/live/") {
+        // `/live/{user}/{password}/{stream}[/{file}]`: the XC form, its account is the credential
+        if rest.split('/').count() >= 3 {
+            return None;
+        }
         return Some(Some(rest.split('/').next().unwrap_or("")));
     }
     if path.starts_with("/vod/") {
@@ -202,7 +210,13 @@ async fn cross_site_guard(
     next: axum::middleware::Next,
 ) -> Response {
     let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    if safe {
+    // the XC API's POSTs carry their own username and password (never a cookie or Basic) and
+    // change nothing: apps and web players on other origins send them as forms
+    let xc = matches!(
+        req.uri().path(),
+        "/player_api.php" | "/get.php" | "/panel_api.php" | "/xmltv.php"
+    );
+    if safe || xc {
         return next.run(req).await;
     }
     let h = req.headers();
@@ -243,7 +257,8 @@ async fn cross_site_guard(
             .trim()
             .to_ascii_lowercase();
         let path = req.uri().path();
-        let m3u_ok = path == "/api/channels/import" && media.ends_with("mpegurl");
+        let m3u_ok = path == "/api/channels/import" && media.ends_with("mpegurl")
+            || path == "/api/viewers/import" && media == "text/csv";
         // tus uploads and posters: types an HTML form cannot send either
         let upload_ok = path.starts_with("/api/vod/uploads/")
             && media == "application/offset+octet-stream"

@@ -10,7 +10,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::{
-    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording, vod,
+    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording,
+    viewers, vod, xc,
 };
 use super::{Admin as AdminCaller, AppState, Authed};
 
@@ -93,6 +94,27 @@ const RANGE: &[(&str, &str, &str)] = &[
     ("to", "integer", "unix seconds"),
 ];
 
+const XC_LOGIN: &[(&str, &str, &str)] = &[
+    ("username", "string", "viewer account"),
+    ("password", "string", "its password"),
+];
+const XC_LOGIN_ACTION: &[(&str, &str, &str)] = &[
+    ("username", "string", "viewer account"),
+    ("password", "string", "its password"),
+    ("action", "string", "what to list (none: the login object)"),
+    ("category_id", "string", "only this category"),
+    ("stream_id", "integer", "a channel (EPG actions)"),
+    ("vod_id", "integer", "a film (get_vod_info)"),
+    ("series_id", "integer", "a series (get_series_info)"),
+    ("limit", "integer", "programmes (get_short_epg, default 4)"),
+];
+const XC_GET_PHP: &[(&str, &str, &str)] = &[
+    ("username", "string", "viewer account"),
+    ("password", "string", "its password"),
+    ("type", "string", "m3u_plus"),
+    ("output", "string", "ts (default) or m3u8"),
+];
+
 use Who::*;
 
 /// Every route the server has.
@@ -172,6 +194,28 @@ pub const ROUTES: &[Route] = &[
         ..op("get", "/api/player/vod", "viewers", "The player's library: categories and titles (posters, tracks, URLs)", Viewer, None, (200, "Object"), |m| on(m, vod::player_list)) },
     Route { query: &[("token", "string", "viewer token")],
         ..op("get", "/vod/{id}/{*file}", "viewers", "A title: index.m3u8 (HLS master: video, an audio rendition per language, subtitles), its renditions and segments, file.mp4 (byte ranges), poster.jpg", Viewer, None, (200, ""), |m| on(m, vod::viewer_file)) },
+    op("get", "/api/viewers", "viewer accounts", "Viewer accounts (IPTV app logins) with their active connections", Staff, None, (200, "ViewerList"), |m| on(m, viewers::list)),
+    op("post", "/api/viewers", "viewer accounts", "Add a viewer account (username and password required)", Staff, Some("ViewerInput"), (201, "Viewer"), |m| on(m, viewers::create)),
+    op("get", "/api/viewers/export", "viewer accounts", "Every viewer account as CSV (username,password,enabled,expires,max_connections,groups,vod_categories,note; the password column empty)", Staff, None, (200, ""), |m| on(m, viewers::export)),
+    op("post", "/api/viewers/import", "viewer accounts", "Create and update viewer accounts from CSV (text/csv, the export's columns; groups and categories |-separated); all or nothing; new accounts without a password get one, returned once", Staff, None, (200, "ViewerImport"), |m| on(m, viewers::import)),
+    op("get", "/api/viewers/{username}", "viewer accounts", "One viewer account", Staff, None, (200, "Viewer"), |m| on(m, viewers::get_one)),
+    op("put", "/api/viewers/{username}", "viewer accounts", "Change the fields sent (password, enabled, expires, max_connections, packages, note)", Staff, Some("ViewerInput"), (200, "Viewer"), |m| on(m, viewers::update)),
+    op("delete", "/api/viewers/{username}", "viewer accounts", "Delete a viewer account (its apps are logged out)", Staff, None, (204, ""), |m| on(m, viewers::delete)),
+    Route { query: XC_LOGIN_ACTION, ..op("get", "/player_api.php", "xtream codes", "Xtream Codes API: the login object (user_info, server_info), or an action's answer: get_live_categories, get_live_streams, get_vod_categories, get_vod_streams, get_vod_info, get_series_categories, get_series, get_series_info, get_short_epg, get_simple_data_table (needs viewer_accounts = true)", Open, None, (200, "Object"), |m| on(m, xc::player_api)) },
+    Route { query: XC_LOGIN_ACTION, ..op("post", "/player_api.php", "xtream codes", "The same, with a form body", Open, None, (200, "Object"), |m| on(m, xc::player_api)) },
+    Route { query: XC_GET_PHP, ..op("get", "/get.php", "xtream codes", "The account's channels as M3U (type=m3u_plus, output=ts|m3u8), with catch-up attributes", Open, None, (200, ""), |m| on(m, xc::get_php)) },
+    Route { query: XC_GET_PHP, ..op("post", "/get.php", "xtream codes", "The same, with a form body", Open, None, (200, ""), |m| on(m, xc::get_php)) },
+    Route { query: XC_LOGIN, ..op("get", "/xmltv.php", "xtream codes", "The account's guide as XMLTV", Open, None, (200, ""), |m| on(m, xc::xmltv_php)) },
+    Route { query: XC_LOGIN, ..op("get", "/panel_api.php", "xtream codes", "The login object with the categories and available channels (older apps)", Open, None, (200, "Object"), |m| on(m, xc::panel_api)) },
+    Route { query: XC_LOGIN, ..op("post", "/panel_api.php", "xtream codes", "The same, with a form body", Open, None, (200, "Object"), |m| on(m, xc::panel_api)) },
+    op("get", "/live/{user}/{password}/{stream}", "xtream codes", "A channel: {stream_id}.ts (endless MPEG-TS) or {stream_id}.m3u8 (302 to its HLS playlist)", Open, None, (200, ""), |m| on(m, xc::live_stream_url)),
+    op("get", "/live/{user}/{password}/{stream}/{file}", "xtream codes", "The HLS playlists and segments behind a .m3u8 stream or timeshift URL", Open, None, (200, ""), |m| on(m, xc::live_hls_file)),
+    op("get", "/movie/{user}/{password}/{stream}", "xtream codes", "A film's MP4 file ({id}.{ext}, byte ranges)", Open, None, (200, ""), |m| on(m, xc::movie_url)),
+    op("get", "/series/{user}/{password}/{stream}", "xtream codes", "An episode's MP4 file ({id}.{ext}, byte ranges)", Open, None, (200, ""), |m| on(m, xc::series_url)),
+    op("get", "/timeshift/{user}/{password}/{minutes}/{start}/{stream}", "xtream codes", "Catch-up: {minutes} from {start} (YYYY-MM-DD:HH-MM[-SS], YYYY-MM-DD_HH-MM or unix seconds, in xc_timezone) of {stream_id}.ts (one MPEG-TS) or .m3u8 (302 to the range playlist)", Open, None, (200, ""), |m| on(m, xc::timeshift_url)),
+    Route { query: &[("username", "string", ""), ("password", "string", ""), ("stream", "integer", "stream_id"), ("start", "string", "as in /timeshift/"), ("duration", "integer", "minutes")],
+        ..op("get", "/streaming/timeshift.php", "xtream codes", "Catch-up, the query form", Open, None, (200, ""), |m| on(m, xc::timeshift_php)) },
+    op("get", "/{user}/{password}/{stream}", "xtream codes", "A channel as endless MPEG-TS: the short form Kodi's and set-top boxes' playlists use", Open, None, (200, ""), |m| on(m, xc::short_stream_url)),
     op("get", "/api/cluster/vod", "cluster", "Node to node: the VOD catalogue (every title with its SHA-256, categories, a revision) an edge mirrors", Cluster, None, (200, "Object"), |m| on(m, vod::cluster_catalogue)),
     op("get", "/api/cluster/vod/{id}/{file}", "cluster", "Node to node: a title's file for an edge's mirror (media.mp4 with byte ranges, poster.jpg, sub-{n}.vtt)", Cluster, None, (200, ""), |m| on(m, vod::cluster_file)),
     op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),
