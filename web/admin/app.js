@@ -11,6 +11,7 @@ import { nodesPage } from './page-nodes.js';
 import { importPage } from './page-import.js';
 import { vodPage } from './page-vod.js';
 import { usersPage, tokensPage, auditPage, passwordDialog } from './page-accounts.js';
+import { viewersPage } from './page-viewers.js';
 
 const root = document.getElementById('app');
 let current = null; // {el, destroy}
@@ -23,6 +24,7 @@ const NAV = [
   { path: 'epg', label: 'nav.epg' },
   { path: 'nodes', label: 'nav.nodes' },
   { path: 'import', label: 'nav.import' },
+  { path: 'viewers', label: 'nav.viewers' },
   { path: 'users', label: 'nav.users', admin: true },
   { path: 'tokens', label: 'nav.tokens' },
   { path: 'audit', label: 'nav.audit', admin: true },
@@ -177,6 +179,7 @@ function renderPage(main = document.getElementById('main')) {
     nodes: () => nodesPage(ctx),
     import: () => importPage(ctx),
     vod: () => vodPage(ctx),
+    viewers: () => viewersPage(ctx),
     users: () => (isAdmin() ? usersPage(ctx) : forbidden()),
     tokens: () => tokensPage(ctx),
     audit: () => (isAdmin() ? auditPage(ctx) : forbidden()),

@@ -26,7 +26,7 @@ use super::{epg, AppState};
 use crate::store::Channel;
 use crate::vod::catalog::{self, Title};
 use crate::xc::accounts::Account;
-use crate::xc::{wire, Denied, Presence};
+use crate::xc::{wire, Denied, Kind, Presence};
 
 type Params = HashMap<String, String>;
 
@@ -139,20 +139,15 @@ fn enter(
     account: &Account,
     peer: SocketAddr,
     headers: &HeaderMap,
+    kind: Kind,
 ) -> Result<Presence, Response> {
     let ua = headers
         .get(header::USER_AGENT)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     let device = (peer.ip(), crate::hub::live::ua_hash(ua));
-    let clock = st.clock.clone();
     st.viewers
-        .enter(
-            account,
-            device,
-            st.clock.now_mono_ms(),
-            Arc::new(move || clock.now_mono_ms()),
-        )
+        .enter(account, device, kind, st.clock.now_mono_ms())
         .map_err(|over| {
             tracing::info!(account = %account.username, ip = %peer.ip(), "viewer account over its max_connections ({})", over.max);
             text(
@@ -201,8 +196,9 @@ fn base(st: &AppState, headers: &HeaderMap) -> (String, String, String) {
     (base, host, port)
 }
 
+/// A username or password as a URL path segment (`@` kept: apps write names as they are).
 fn seg(s: &str) -> String {
-    ::epg::m3u::percent_encode_segment(s)
+    ::epg::m3u::percent_encode_segment(s).replace("%40", "@")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -989,7 +985,17 @@ async fn live_or_shift(
     let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
         return not_found("channel");
     };
-    let presence = match enter(st, &account, peer, headers) {
+    let presence = match enter(
+        st,
+        &account,
+        peer,
+        headers,
+        if matches!(ext, "m3u8" | "m3u") {
+            Kind::Request
+        } else {
+            Kind::Stream
+        },
+    ) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -1058,7 +1064,7 @@ pub async fn live_hls_file(
     let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
         return not_found("channel");
     };
-    let presence = match enter(&st, &account, peer, &headers) {
+    let presence = match enter(&st, &account, peer, &headers, Kind::Request) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -1145,7 +1151,17 @@ async fn timeshift(
     let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
         return not_found("channel");
     };
-    let presence = match enter(st, &account, peer, headers) {
+    let presence = match enter(
+        st,
+        &account,
+        peer,
+        headers,
+        if matches!(ext, "m3u8" | "m3u") {
+            Kind::Request
+        } else {
+            Kind::Stream
+        },
+    ) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -1221,7 +1237,7 @@ async fn title_file(
     {
         return not_found("title");
     }
-    let presence = match enter(st, &account, peer, headers) {
+    let presence = match enter(st, &account, peer, headers, Kind::Request) {
         Ok(p) => p,
         Err(r) => return r,
     };

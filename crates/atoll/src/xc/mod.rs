@@ -75,10 +75,17 @@ pub type Device = (IpAddr, u64);
 
 struct Session {
     device: Device,
-    /// Streams open now (a TS stream, a file being sent).
+    /// Responses being sent now (a TS stream, a file).
     open: usize,
-    /// Monotonic ms of the last request (or of the end of the last stream).
-    last_ms: i64,
+    /// Monotonic ms of the last HLS or file request; None = only streams (the session ends
+    /// with the last one).
+    last_ms: Option<i64>,
+}
+
+impl Session {
+    fn alive(&self, now_ms: i64, idle_ms: i64) -> bool {
+        self.open > 0 || self.last_ms.is_some_and(|t| now_ms - t < idle_ms)
+    }
 }
 
 /// Most cached password checks; the cache is emptied when full.
@@ -100,18 +107,27 @@ pub struct Viewers {
     seen_written: Mutex<HashMap<String, i64>>,
 }
 
-/// A device's place in its account's sessions while a stream is open; dropping it ends the
-/// stream (the session then lasts `session_idle_ms` more).
+/// A device's place in its account's sessions while a response is being sent; dropping it
+/// ends that response. A TS stream's session ends with it; an HLS or file session lasts
+/// `session_idle_ms` after its last request.
 pub struct Presence {
     viewers: Arc<Viewers>,
     username: String,
     device: Device,
-    now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// What a request is, for the device limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An endless or one-piece MPEG-TS stream: active while it is sent.
+    Stream,
+    /// An HLS playlist or segment, or a byte range of a file: the session lasts
+    /// `session_idle_ms` after the last one.
+    Request,
 }
 
 impl Drop for Presence {
     fn drop(&mut self) {
-        let now = (self.now_ms)();
         let mut s = self
             .viewers
             .sessions
@@ -120,7 +136,6 @@ impl Drop for Presence {
         if let Some(list) = s.get_mut(&self.username) {
             if let Some(x) = list.iter_mut().find(|x| x.device == self.device) {
                 x.open = x.open.saturating_sub(1);
-                x.last_ms = now;
             }
         }
     }
@@ -264,22 +279,24 @@ impl Viewers {
     }
 
     /// A request of `device` for `account`: its session is kept (or made, when the account has
-    /// room). With `stream`, the returned presence keeps the session active until dropped.
+    /// room: the newest device over `max_connections` is refused). The presence keeps the
+    /// session active while the response is sent.
     pub fn enter(
         self: &Arc<Self>,
         account: &Account,
         device: Device,
+        kind: Kind,
         now_ms: i64,
-        clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Result<Presence, Over> {
         let idle = self.settings.session_idle_ms;
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let list = s.entry(account.username.clone()).or_default();
-        list.retain(|x| x.open > 0 || now_ms - x.last_ms < idle);
+        list.retain(|x| x.alive(now_ms, idle));
+        let touched = (kind == Kind::Request).then_some(now_ms);
         match list.iter_mut().find(|x| x.device == device) {
             Some(x) => {
                 x.open += 1;
-                x.last_ms = now_ms;
+                x.last_ms = touched.or(x.last_ms);
             }
             None => {
                 if list.len() >= account.max_connections as usize {
@@ -290,7 +307,7 @@ impl Viewers {
                 list.push(Session {
                     device,
                     open: 1,
-                    last_ms: now_ms,
+                    last_ms: touched,
                 });
             }
         }
@@ -298,7 +315,6 @@ impl Viewers {
             viewers: self.clone(),
             username: account.username.clone(),
             device,
-            now_ms: clock,
         })
     }
 
@@ -309,11 +325,7 @@ impl Viewers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(username)
-            .map_or(0, |l| {
-                l.iter()
-                    .filter(|x| x.open > 0 || now_ms - x.last_ms < idle)
-                    .count()
-            })
+            .map_or(0, |l| l.iter().filter(|x| x.alive(now_ms, idle)).count())
     }
 
     /// Forgets the sessions of an account (deleted, or disabled).
@@ -330,7 +342,7 @@ impl Viewers {
         let idle = self.settings.session_idle_ms;
         let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         s.retain(|_, l| {
-            l.retain(|x| x.open > 0 || now_ms - x.last_ms < idle);
+            l.retain(|x| x.alive(now_ms, idle));
             !l.is_empty()
         });
     }
@@ -368,22 +380,29 @@ mod tests {
         let v = viewers(30_000);
         let mut a = accounts::new_account("cabin", 0);
         a.max_connections = 2;
-        let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(|| 1_000);
+        use Kind::*;
         // an HLS request: the presence is dropped at once, the session stays for the idle time
-        drop(v.enter(&a, dev(1), 0, clock.clone()).unwrap());
-        let ts = v.enter(&a, dev(2), 0, clock.clone()).unwrap();
+        drop(v.enter(&a, dev(1), Request, 0).unwrap());
+        let ts = v.enter(&a, dev(2), Stream, 0).unwrap();
         assert_eq!(v.active("cabin", 10), 2);
         // the same devices come back freely; a third is refused
-        drop(v.enter(&a, dev(1), 20_000, clock.clone()).unwrap());
+        drop(v.enter(&a, dev(1), Request, 20_000).unwrap());
         assert_eq!(
-            v.enter(&a, dev(3), 20_000, clock.clone()).err(),
+            v.enter(&a, dev(3), Request, 20_000).err(),
             Some(Over { max: 2 })
         );
         // device 1 goes quiet: after the idle time its place is free; the TS stream holds on
-        assert!(v.enter(&a, dev(3), 50_001, clock.clone()).is_ok());
+        let three = v.enter(&a, dev(3), Request, 50_001).unwrap();
         assert_eq!(v.active("cabin", 50_001), 2);
-        drop(ts); // ended at 1_000 (the clock): gone 30 s later
-        assert_eq!(v.active("cabin", 40_000), 1);
+        // a TS stream's session ends with it
+        drop(ts);
+        assert_eq!(v.active("cabin", 50_002), 1);
+        drop(three);
+        assert_eq!(
+            v.active("cabin", 60_000),
+            1,
+            "an HLS session outlives its request"
+        );
         v.prune(100_000);
         assert_eq!(v.active("cabin", 100_000), 0);
         assert!(v.sessions.lock().unwrap().is_empty());

@@ -988,3 +988,58 @@ pub fn browser_script(script: &str, args: &[&str], budget_s: u64) -> (serde_json
     }
     (v, report)
 }
+
+/// Runs ffmpeg with `args`, failing the test with its stderr.
+pub fn ffmpeg_run(args: &[&str]) {
+    let out = Command::new("ffmpeg").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An 8 s H.264/AAC MP4 made by ffmpeg at `path`.
+pub fn make_small_film(path: &Path) {
+    ffmpeg_run(&[
+        "-y",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25:duration=8",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=8",
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path_str(path),
+    ]);
+}
+
+/// `atoll vod import` of `file` into the running server's data directory; the new title's id.
+pub fn vod_import(a: &Atoll, file: &Path, title: &str, category: &str) -> i64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args(["vod", "import", "--data"])
+        .arg(a.dir.join("data"))
+        .args(["--title", title, "--category", category])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && stdout.contains("imported as"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
+}
