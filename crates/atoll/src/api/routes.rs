@@ -215,7 +215,7 @@ pub const ROUTES: &[Route] = &[
     op("get", "/timeshift/{user}/{password}/{minutes}/{start}/{stream}", "xtream codes", "Catch-up: {minutes} from {start} (YYYY-MM-DD:HH-MM[-SS], YYYY-MM-DD_HH-MM or unix seconds, in xc_timezone) of {stream_id}.ts (one MPEG-TS) or .m3u8 (302 to the range playlist)", Open, None, (200, ""), |m| on(m, xc::timeshift_url)),
     Route { query: &[("username", "string", ""), ("password", "string", ""), ("stream", "integer", "stream_id"), ("start", "string", "as in /timeshift/"), ("duration", "integer", "minutes")],
         ..op("get", "/streaming/timeshift.php", "xtream codes", "Catch-up, the query form", Open, None, (200, ""), |m| on(m, xc::timeshift_php)) },
-    op("get", "/{user}/{password}/{stream}", "xtream codes", "A channel as endless MPEG-TS: the short form Kodi's and set-top boxes' playlists use", Open, None, (200, ""), |m| on(m, xc::short_stream_url)),
+    op("get", "/{user}/{password}/{stream}", "xtream codes", "A channel as endless MPEG-TS: the short form Kodi's and set-top boxes' playlists use", Open, None, (200, ""), |m| on(m, xc::live_stream_url)),
     op("get", "/api/cluster/vod", "cluster", "Node to node: the VOD catalogue (every title with its SHA-256, categories, a revision) an edge mirrors", Cluster, None, (200, "Object"), |m| on(m, vod::cluster_catalogue)),
     op("get", "/api/cluster/vod/{id}/{file}", "cluster", "Node to node: a title's file for an edge's mirror (media.mp4 with byte ranges, poster.jpg, sub-{n}.vtt)", Cluster, None, (200, ""), |m| on(m, vod::cluster_file)),
     op("get", "/api/cluster/ping", "cluster", "Node to node: this node is up", Cluster, None, (200, "Object"), |m| on(m, cluster::ping)),

@@ -9,6 +9,9 @@
 //! `added`, `exp_date`; numbers for `stream_id`, `num`, `auth`), and every time string is in
 //! the one zone `xc_timezone` names, because apps copy EPG strings into timeshift URLs.
 
+// the helpers return the refusal itself as the early answer of a handler (an axum Response)
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -433,7 +436,7 @@ fn film_info(base: &str, t: &Title) -> Value {
 }
 
 /// Series: name → its episodes (in season, episode order).
-fn series_of<'a>(titles: &'a [Title]) -> Vec<(&'a str, Vec<&'a Title>)> {
+fn series_of(titles: &[Title]) -> Vec<(&str, Vec<&Title>)> {
     let mut out: Vec<(&str, Vec<&Title>)> = Vec::new();
     for t in titles.iter().filter(|t| !t.series.is_empty()) {
         match out.iter_mut().find(|(n, _)| *n == t.series) {
@@ -1014,20 +1017,6 @@ async fn live_or_shift(
         }
         _ => not_found("stream format (use .ts or .m3u8)"),
     }
-}
-
-/// `/U/P/{id}`: the short live form.
-pub async fn short_stream_url(
-    State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path((user, password, stream)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if !st.viewers.settings.enabled {
-        return super::ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such page")
-            .into_response();
-    }
-    live_or_shift(&st, peer, &user, &password, &stream, &headers).await
 }
 
 fn redirect(to: &str) -> Response {

@@ -314,8 +314,11 @@ pub struct CsvLine {
     pub change: Change,
 }
 
+/// A CSV record: its first line number and its fields.
+type Record = (usize, Vec<String>);
+
 /// Splits CSV text into records (RFC 4180: quoted fields with `""`, CRLF or LF).
-fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
     let mut out = Vec::new();
     let mut field = String::new();
     let mut rec: Vec<String> = Vec::new();
