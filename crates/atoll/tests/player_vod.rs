@@ -13,41 +13,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 
 const CUE: &str = "Hello from the subtitle";
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `atoll vod import` of `file` into the running server's data directory; the new title's id.
-fn import(a: &Atoll, file: &Path, title: &str, category: &str) -> i64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_atoll"))
-        .args(["vod", "import", "--data"])
-        .arg(a.dir.join("data"))
-        .args(["--title", title, "--category", category])
-        .arg(file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success() && stdout.contains("imported as"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.trim().rsplit(' ').next().unwrap().parse().unwrap()
-}
 
 #[test]
 fn films_section_plays_seeks_switches_tracks_and_resumes_in_chromium() {
@@ -57,7 +29,7 @@ fn films_section_plays_seeks_switches_tracks_and_resumes_in_chromium() {
     let srt = dir.join("cue.srt");
     std::fs::write(&srt, format!("1\n00:00:01,000 --> 00:00:06,000\n{CUE}\n\n")).unwrap();
     let film = dir.join("film.mkv");
-    ffmpeg(&[
+    ffmpeg_run(&[
         "-y",
         "-v",
         "error",
@@ -104,7 +76,7 @@ fn films_section_plays_seeks_switches_tracks_and_resumes_in_chromium() {
         path_str(&film),
     ]);
     let poster = dir.join("poster.jpg");
-    ffmpeg(&[
+    ffmpeg_run(&[
         "-y",
         "-v",
         "error",
@@ -119,9 +91,9 @@ fn films_section_plays_seeks_switches_tracks_and_resumes_in_chromium() {
 
     let a = Atoll::start("player-vod");
     // the film, and two episodes of a series (imported last episode first: the page orders them)
-    let id = import(&a, &film, "Test Film", "Films");
-    let ep2 = import(&a, &film, "Second Night", "Series");
-    let ep1 = import(&a, &film, "Pilot", "Series");
+    let id = vod_import(&a, &film, "Test Film", "Films");
+    let ep2 = vod_import(&a, &film, "Second Night", "Series");
+    let ep1 = vod_import(&a, &film, "Pilot", "Series");
     for (ep, n) in [(ep2, 2), (ep1, 1)] {
         let body = json!({"series": "Atoll Tales", "season": 1, "episode": n}).to_string();
         let (s, v) = a.api("PUT", &format!("/api/vod/{ep}"), Some(&body));

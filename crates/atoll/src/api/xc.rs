@@ -163,6 +163,33 @@ fn enter(
         })
 }
 
+/// An HLS playlist is a request of a session; anything else a stream URL names is a stream.
+fn kind_of(ext: &str) -> Kind {
+    if matches!(ext, "m3u8" | "m3u") {
+        Kind::Request
+    } else {
+        Kind::Stream
+    }
+}
+
+/// The account's channel with stream id `sid`, and the device's place in the account's
+/// sessions (or the answer refusing either).
+async fn channel_watched(
+    st: &AppState,
+    account: &Account,
+    sid: i64,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    kind: Kind,
+) -> Result<(XcChannel, Presence), Response> {
+    let c = channels(st, account)
+        .await?
+        .into_iter()
+        .find(|c| c.stream_id == sid)
+        .ok_or_else(|| not_found("channel"))?;
+    Ok((c, enter(st, account, peer, headers, kind)?))
+}
+
 /// A response whose body keeps `presence` until it is sent or dropped (a stream counts as a
 /// connection while open).
 fn holding(resp: Response, presence: Presence) -> Response {
@@ -981,25 +1008,9 @@ async fn live_or_shift(
     let Some((sid, ext)) = split_stream(stream) else {
         return not_found("stream");
     };
-    let chs = match channels(st, &account).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
-        return not_found("channel");
-    };
-    let presence = match enter(
-        st,
-        &account,
-        peer,
-        headers,
-        if matches!(ext, "m3u8" | "m3u") {
-            Kind::Request
-        } else {
-            Kind::Stream
-        },
-    ) {
-        Ok(p) => p,
+    let (c, presence) = match channel_watched(st, &account, sid, peer, headers, kind_of(ext)).await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
     match ext {
@@ -1046,17 +1057,11 @@ pub async fn live_hls_file(
     let Some((sid, "")) = split_stream(&sid) else {
         return not_found("stream");
     };
-    let chs = match channels(&st, &account).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
-        return not_found("channel");
-    };
-    let presence = match enter(&st, &account, peer, &headers, Kind::Request) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let (c, presence) =
+        match channel_watched(&st, &account, sid, peer, &headers, Kind::Request).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let r = super::live::serve(&st, c.ch.id, &file, peer, &query, &headers).await;
     holding(r, presence)
 }
@@ -1133,25 +1138,9 @@ async fn timeshift(
     let Some((sid, ext)) = split_stream(stream) else {
         return not_found("stream");
     };
-    let chs = match channels(st, &account).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(c) = chs.into_iter().find(|c| c.stream_id == sid) else {
-        return not_found("channel");
-    };
-    let presence = match enter(
-        st,
-        &account,
-        peer,
-        headers,
-        if matches!(ext, "m3u8" | "m3u") {
-            Kind::Request
-        } else {
-            Kind::Stream
-        },
-    ) {
-        Ok(p) => p,
+    let (c, presence) = match channel_watched(st, &account, sid, peer, headers, kind_of(ext)).await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let duration_s = minutes * 60;
