@@ -10,6 +10,7 @@
 //! - `incoming/`: the watch folder; files that fail go to `incoming/failed/` with a `.error.txt`.
 
 pub mod catalog;
+pub mod hevc;
 pub mod import;
 pub mod index;
 pub mod mirror;

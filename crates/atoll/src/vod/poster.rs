@@ -1,7 +1,8 @@
-//! A poster for a title imported without one: a keyframe of its H.264 video about a tenth of the
-//! way in (past the opening titles), decoded with openh264 (already in the binary for the test
-//! card), scaled to at most 480 pixels wide and written as a JPEG. HEVC has no decoder here: such
-//! titles keep the player's placeholder until the operator uploads a poster.
+//! A poster for a title imported without one: a keyframe of its video about a tenth of the way in
+//! (past the opening titles), decoded — H.264 with openh264 (already in the binary for the test
+//! card), HEVC with libde265 loaded at run time (`vod::hevc`) — scaled to at most 480 pixels wide
+//! and written as a JPEG. Where libde265 is missing, HEVC titles keep the player's placeholder
+//! until the operator uploads a poster.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -10,6 +11,11 @@ use std::path::Path;
 use mp4::{CodecConfig, Movie, TrackKind};
 use openh264::formats::YUVSource;
 
+/// A decoded picture: RGB bytes, width, height.
+type Rgb = (Vec<u8>, usize, usize);
+/// Decodes one keyframe sample of a track.
+type Decoder<'a> = dyn Fn(&[u8]) -> Option<Rgb> + 'a;
+
 /// Widest poster made, pixels.
 const MAX_WIDTH: usize = 480;
 /// Largest picture decoded for a poster (a hostile SPS cannot make us allocate more).
@@ -17,20 +23,38 @@ const MAX_PIXELS: usize = 4096 * 2304;
 /// Keyframes tried before giving up (a black first frame is common: try a few).
 const TRIES: usize = 4;
 
-/// Writes `poster.jpg` from the stored `media.mp4`; Ok(false) when there is no H.264 video or no
-/// keyframe decodes.
+/// Writes `poster.jpg` from the stored `media.mp4`; Ok(false) when there is no H.264 or HEVC
+/// video (or no HEVC decoder), or no keyframe decodes.
 pub fn from_video(media: &Path, movie: &Movie, out: &Path) -> std::io::Result<bool> {
     let Some(t) = movie.tracks.iter().find(|t| t.kind == TrackKind::Video) else {
         return Ok(false);
     };
-    let CodecConfig::H264 {
-        sps,
-        pps,
-        nal_length_size,
-        ..
-    } = &t.codec
-    else {
-        return Ok(false);
+    let decoder: Box<Decoder> = match &t.codec {
+        CodecConfig::H264 {
+            sps,
+            pps,
+            nal_length_size,
+            ..
+        } => {
+            let n = *nal_length_size as usize;
+            Box::new(move |sample| decode(sps, pps, sample, n))
+        }
+        CodecConfig::H265 {
+            vps,
+            sps,
+            pps,
+            nal_length_size,
+            ..
+        } if super::hevc::available() => {
+            let n = *nal_length_size as usize;
+            Box::new(move |sample| {
+                let mut nals: Vec<&[u8]> =
+                    vps.iter().chain(sps).chain(pps).map(|b| &b[..]).collect();
+                nals.extend(super::hevc::split_nals(sample, n)?);
+                super::hevc::decode_rgb(&nals, MAX_PIXELS)
+            })
+        }
+        _ => return Ok(false),
     };
     let keys: Vec<usize> = t
         .samples
@@ -58,7 +82,7 @@ pub fn from_video(media: &Path, movie: &Movie, out: &Path) -> std::io::Result<bo
         }
         let mut sample = vec![0u8; s.size as usize];
         file.read_exact_at(&mut sample, s.offset)?;
-        let Some(frame) = decode(sps, pps, &sample, *nal_length_size as usize) else {
+        let Some(frame) = decoder(&sample) else {
             continue;
         };
         let bright = mean_luma(&frame.0);
