@@ -119,6 +119,55 @@ pub fn delete_source(c: &Connection, id: i64) -> Result<(), StoreError> {
     }
 }
 
+/// Makes the table's sources (name, URL, refresh, enabled) equal to `wanted`, by id, keeping
+/// each kept source's sync state: how a backup origin keeps its primary's sources. Returns how
+/// many were added, changed and removed.
+pub fn mirror_sources(
+    c: &Connection,
+    wanted: &[crate::ingest::origin::wire::ConfigGuideSource],
+    now: i64,
+) -> Result<(usize, usize, usize), StoreError> {
+    let local = list_sources(c)?;
+    let (mut added, mut changed, mut removed) = (0, 0, 0);
+    for l in &local {
+        if !wanted.iter().any(|w| w.id == l.id) {
+            delete_source(c, l.id)?;
+            removed += 1;
+        }
+    }
+    for w in wanted {
+        match local.iter().find(|l| l.id == w.id) {
+            Some(l)
+                if l.name == w.name
+                    && l.url == w.url
+                    && l.refresh_minutes == w.refresh_minutes
+                    && l.enabled == w.enabled => {}
+            Some(l) => {
+                update_source(
+                    c,
+                    &Source {
+                        name: w.name.clone(),
+                        url: w.url.clone(),
+                        refresh_minutes: w.refresh_minutes,
+                        enabled: w.enabled,
+                        ..l.clone()
+                    },
+                )?;
+                changed += 1;
+            }
+            None => {
+                c.execute(
+                    "INSERT INTO epg_source (id, name, url, refresh_minutes, enabled, next_attempt_utc_ms, created_utc_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    params![w.id, w.name, w.url, w.refresh_minutes, w.enabled as i64, now],
+                )?;
+                added += 1;
+            }
+        }
+    }
+    Ok((added, changed, removed))
+}
+
 /// Makes a source due now.
 pub fn sync_now(c: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     match c.execute(
@@ -793,11 +842,14 @@ pub async fn fetch_and_parse(url: &str, l: &Limits) -> Result<epg::Guide, String
 
 /// Syncs due sources until shutdown. `wake` makes it look at once (sync now, new source).
 /// Each source syncs in its own task, under a timeout, at most `max_concurrent` at once: one
-/// slow or stuck source never holds the others.
+/// slow or stuck source never holds the others. While `following` (a backup origin following
+/// its primary), nothing is synced here: the sources are the primary's copies and the guide is
+/// the primary's, imported by `cluster::follow`; once promoted, this node syncs them itself.
 pub async fn sync_loop(
     store: Store,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    following: Arc<std::sync::atomic::AtomicBool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let l = limits().clone();
@@ -807,7 +859,9 @@ pub async fn sync_loop(
     loop {
         while tasks.try_join_next().is_some() {}
         let now = clock.now_utc();
+        let following = following.load(std::sync::atomic::Ordering::Relaxed);
         let due: Vec<Source> = match store.call(|c| list_sources(c)).await {
+            Ok(_) if following => Vec::new(),
             Ok(s) => s
                 .into_iter()
                 .filter(|s| s.enabled && s.next_attempt_utc_ms.is_none_or(|t| t <= now.0))

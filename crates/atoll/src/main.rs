@@ -125,6 +125,27 @@ fn http_limits(cfg: &config::Config, nofile: Option<u64>) -> fastpath::Limits {
     }
 }
 
+/// The viewer-token keys (`viewer_access = "token"`): with a cluster key, tokens are signed with
+/// the key every node derives from it (valid on every edge and origin) and this node's own stored
+/// key is still accepted; without, the node's own key.
+fn viewer_token_keys(cfg: &config::Config, store: &store::Store) -> anyhow::Result<viewer::Rules> {
+    if cfg.viewer_access != "token" {
+        return Ok(viewer::Rules::default());
+    }
+    let own = store.with(store::viewer_token_key)?;
+    Ok(match cfg.cluster_key() {
+        Some(k) => viewer::Rules {
+            token_key: Some(viewer::cluster_token_key(k)),
+            also_accepted: vec![own],
+            ..Default::default()
+        },
+        None => viewer::Rules {
+            token_key: Some(own),
+            ..Default::default()
+        },
+    })
+}
+
 async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let http_limits = http_limits(&cfg, nofile);
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock::default());
@@ -351,9 +372,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             .iter()
             .map(|s| viewer::Subnet::parse(s).map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()?,
-        token_key: (cfg.viewer_access == "token")
-            .then(|| store.with(store::viewer_token_key))
-            .transpose()?,
+        ..viewer_token_keys(&cfg, &store)?
     });
     let events_task = tokio::spawn(journal::run_writer(
         store.clone(),
@@ -367,6 +386,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
         store.clone(),
         clock.clone(),
         epg_wake.clone(),
+        following.clone(),
         shutdown_rx.clone(),
     ));
     // the VOD library (an edge's is the origin's, mirrored)

@@ -91,8 +91,21 @@ impl Denied {
 pub struct Rules {
     /// Empty: every address.
     pub subnets: Vec<Subnet>,
-    /// Some(key): a token signed with this key is required.
+    /// Some(key): a token signed with this key is required; new tokens are signed with it.
     pub token_key: Option<Vec<u8>>,
+    /// Keys whose tokens are accepted too: this node's own key, once tokens are signed with the
+    /// cluster's ([`cluster_token_key`]), so tokens handed out before keep working.
+    pub also_accepted: Vec<Vec<u8>>,
+}
+
+/// The viewer-token key of every node of a cluster, derived from the cluster key: a token an
+/// origin hands out opens the same URLs on every edge and on the backup origin (a viewer
+/// redirected to an edge carries it there).
+pub fn cluster_token_key(cluster_key: &str) -> Vec<u8> {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, cluster_key.as_bytes());
+    ring::hmac::sign(&k, b"atoll viewer-token key v1")
+        .as_ref()
+        .to_vec()
 }
 
 impl Rules {
@@ -120,7 +133,10 @@ impl Rules {
             return Ok(());
         };
         let token = token.filter(|t| !t.is_empty()).ok_or(Denied::NoToken)?;
-        let (exp, for_channel) = verify(key, token).ok_or(Denied::BadToken)?;
+        let (exp, for_channel) = std::iter::once(key)
+            .chain(&self.also_accepted)
+            .find_map(|k| verify(k, token))
+            .ok_or(Denied::BadToken)?;
         if let Some(c) = for_channel {
             if channel != Some(c) {
                 return Err(Denied::BadToken);
@@ -260,6 +276,7 @@ mod tests {
         let rules = Rules {
             subnets: vec![],
             token_key: Some(key.to_vec()),
+            also_accepted: vec![],
         };
         let me = ip("10.0.0.1");
         assert_eq!(rules.check(me, Some(&all), Some("news"), 1_000), Ok(()));
@@ -305,6 +322,7 @@ mod tests {
         let net = Rules {
             subnets: vec![Subnet::parse("10.0.0.0/8").unwrap()],
             token_key: Some(key.to_vec()),
+            also_accepted: vec![],
         };
         assert_eq!(
             net.check(ip("192.168.0.1"), Some(&all), None, 1),
@@ -339,5 +357,29 @@ mod tests {
         for s in ["", "\n", "#EXTINF:-1 URI=\"", "x", "#URI=\"\"", "\r\n\r\n"] {
             let _ = add_token_to_playlist(s, "T");
         }
+    }
+
+    /// With a cluster key, every node signs with the same derived key (a token from one opens
+    /// the others), and a node still takes tokens signed with its own key from before.
+    #[test]
+    fn cluster_nodes_share_the_token_key_and_keep_accepting_their_own() {
+        let me = ip("10.0.0.1");
+        let shared = cluster_token_key("cluster-secret");
+        assert_eq!(shared, cluster_token_key("cluster-secret"));
+        assert_ne!(shared, cluster_token_key("another-secret"));
+        let node = |own: &[u8]| Rules {
+            subnets: vec![],
+            token_key: Some(cluster_token_key("cluster-secret")),
+            also_accepted: vec![own.to_vec()],
+        };
+        let (origin, edge) = (node(b"origin's own key"), node(b"edge's own key"));
+        let t = sign(origin.token_key.as_ref().unwrap(), 2_000, None);
+        assert!(edge.check(me, Some(&t), Some("news"), 1_000).is_ok());
+        let old = sign(b"edge's own key", 2_000, None);
+        assert!(edge.check(me, Some(&old), None, 1_000).is_ok());
+        assert_eq!(
+            origin.check(me, Some(&old), None, 1_000),
+            Err(Denied::BadToken)
+        );
     }
 }

@@ -816,6 +816,28 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
     );
     let (s, v) = b.api("PUT", &format!("/api/vod/{id}"), Some(r#"{"title": "x"}"#));
     assert_eq!((s, v["error"].as_str()), (409, Some("following")), "{v}");
+    // the primary's guide sources too: kept, but not synced by the backup while it follows
+    let src = json!({
+        "name": "Primary's guide",
+        "url": format!("http://127.0.0.1:{}/epg.xml", p.http),
+        "refresh_minutes": 60
+    });
+    let (s, v) = p.api("POST", "/api/epg/sources", Some(&src.to_string()));
+    assert_eq!(s, 201, "{v}");
+    let source = format!("/api/epg/sources/{}", v["id"]);
+    b.wait_for(
+        "the primary's guide source on the backup",
+        Duration::from_secs(5),
+        || b.api("GET", &source, None).0 == 200,
+    );
+    let on_backup = b.api("GET", &source, None).1;
+    assert_eq!(
+        (&on_backup["name"], &on_backup["url"]),
+        (&src["name"], &src["url"]),
+        "{on_backup}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(b.api("GET", &source, None).1["last_attempt"].is_null());
     // promoted from the command line while it runs: it takes changes, and follows no more
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
         .args(["cluster", "promote", "--data"])
@@ -852,6 +874,12 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
     assert_eq!(b.api("GET", "/api/channels/later", None).0, 404);
     assert_eq!(b.api("GET", "/api/channels/mine", None).0, 200);
     assert!(b.log_text().contains("promoted"));
+    // the guide sources are its own now: it syncs them itself
+    b.wait_for(
+        "the backup syncing the guide source",
+        Duration::from_secs(30),
+        || b.api("GET", &source, None).1["last_attempt"].is_string(),
+    );
     // the library is its own now: edits are taken and the film plays from its copy
     let (s, v) = b.api(
         "PUT",
@@ -1141,5 +1169,149 @@ fn an_edge_plays_a_title_it_has_not_mirrored_at_once_resumes_the_copy_and_keeps_
         e.log_text().contains("is not the origin's"),
         "{}",
         tail(&e.log_text(), 20)
+    );
+}
+
+/// The primary origin is SIGKILLed while real-pace players (the project's load tool,
+/// `atoll-load`) watch through an edge: the edge goes on from the backup origin with no player
+/// stalling or skipping a segment, and the edge's archive has no gap across the switch. The
+/// backup ingests the same channel itself; both cut it on the wall-clock grid (the test card's
+/// keyframes are on it, as a multicast both receive would be), so the backup's next segment
+/// starts where the primary's last one ended.
+#[test]
+fn killing_the_primary_origin_stalls_no_edge_viewer_and_leaves_no_gap_in_the_edge_archive() {
+    // 6 s segments of 2 s GOPs: cut by media time alone, two origins started at different
+    // moments would cut at different keyframes two times in three
+    let mut a = Atoll::start_with(
+        "cl-kill-primary",
+        &[("segment_seconds", "6"), ("cluster_key", KEY)],
+    );
+    let b = Atoll::start_with(
+        "cl-kill-backup",
+        &[
+            ("segment_seconds", "6"),
+            ("cluster_key", KEY),
+            ("follow", &format!("\"http://127.0.0.1:{}\"", a.http)),
+        ],
+    );
+    wait_segments(&b, "demo", 3);
+    let e = edge("cl-kill-edge", &[&a, &b]);
+    wait_segments(&e, "demo", 3);
+    e.wait_for("the edge recording", T, || {
+        e.api("GET", "/api/channels/demo/recording", None).1["segments"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 3
+    });
+    // the two origins cut the same segments: same duration, wall start within 100 ms
+    let pdt_ms = |p: &str| {
+        let hms = p.split('T').nth(1).unwrap_or_default();
+        let (hms, frac) = hms.split_once('.').unwrap_or((hms, "0"));
+        let f: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap_or(0)).collect();
+        let ms: i64 = frac
+            .chars()
+            .take(3)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0);
+        (f[0] * 3600 + f[1] * 60 + f[2]) * 1000 + ms
+    };
+    let (on_a, on_b) = (
+        segments(&playlist(&a, "demo")),
+        segments(&playlist(&b, "demo")),
+    );
+    let same = on_a
+        .iter()
+        .filter(|s| {
+            on_b.iter()
+                .any(|t| t.1 == s.1 && (pdt_ms(&t.2) - pdt_ms(&s.2)).abs() <= 100)
+        })
+        .count();
+    assert!(same >= 2, "{on_a:?}\n{on_b:?}");
+
+    let from = now_s();
+    let url = e.url("/live/demo/index.m3u8");
+    let load = std::thread::spawn(move || {
+        let args: Vec<String> = [
+            "--url",
+            &url,
+            "--viewers",
+            "20",
+            "--ramp",
+            "2",
+            "--duration",
+            "30",
+            "--threads",
+            "1",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        atoll_load::run_args(&args)
+    });
+    std::thread::sleep(Duration::from_secs(8)); // every player joined and buffered
+    a.child.kill().unwrap(); // SIGKILL: no goodbye
+    a.child.wait().unwrap();
+    let killed = now_s();
+    let (code, line) = load.join().unwrap().unwrap().expect("a result");
+    let r: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(code, 0, "{line}");
+    assert_eq!(r["stalls"], 0, "a player ran dry: {line}");
+    assert_eq!(r["skipped"], 0, "a player skipped a segment: {line}");
+    assert!(r["segments"].as_u64().unwrap_or(0) >= 20 * 4, "{line}");
+    let ch = e.channel("demo");
+    assert!(
+        ch["active_source"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&b.http.to_string()),
+        "{ch}"
+    );
+    // the edge's archive runs on across the switch without a gap
+    let to = now_s() - 12;
+    assert!(to > killed + 6, "{to} {killed}");
+    let cov = e
+        .api(
+            "GET",
+            &format!("/api/channels/demo/archive?from={from}&to={to}"),
+            None,
+        )
+        .1;
+    assert_eq!(cov["gaps"].as_array().map(|g| g.len()), Some(0), "{cov}");
+}
+
+/// With viewer tokens on, a token handed out by the origin opens the edge too (every node signs
+/// with the key derived from the cluster key), so a viewer redirected to an edge keeps playing;
+/// a forged one opens neither.
+#[test]
+fn a_viewer_token_from_the_origin_opens_the_edge() {
+    let token_on = ("viewer_access", "\"token\"");
+    let o = Atoll::start_with(
+        "cl-token-origin",
+        &[("segment_seconds", "2"), ("cluster_key", KEY), token_on],
+    );
+    let e = edge_with("cl-token-edge", &[&o], &[token_on]);
+    let (s, t) = o.api("POST", "/api/viewer-tokens", Some(r#"{"ttl_s": 3600}"#));
+    assert_eq!(s, 200, "{t}");
+    let token = t["token"].as_str().unwrap().to_string();
+    let path = format!("/live/demo/index.m3u8?token={token}");
+    let mut text = String::new();
+    e.wait_for("the edge's playlist with the origin's token", T, || {
+        let (s, b) = e.get(&path);
+        text = String::from_utf8_lossy(&b).into_owned();
+        s == 200 && text.lines().filter(|l| l.contains(".ts?token=")).count() >= 2
+    });
+    // its segment URLs carry the token and play on the edge
+    let seg = text
+        .lines()
+        .find(|l| l.contains(".ts?token="))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(e.get(&format!("/live/demo/{seg}")).0, 200, "{seg}");
+    assert_eq!(e.get("/live/demo/index.m3u8").0, 401);
+    let forged = format!("{}.AAAAAAAAAAAAAAAAAAAAAA", 4_000_000_000i64);
+    assert_eq!(
+        e.get(&format!("/live/demo/index.m3u8?token={forged}")).0,
+        403
     );
 }

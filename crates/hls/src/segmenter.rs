@@ -13,8 +13,13 @@ use crate::timeline::WallClock;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SegmenterConfig {
-    /// Target segment duration; segments are cut at the first keyframe at or after it.
+    /// Target segment duration. With `wall_grid`, segments are cut at the first keyframe on or
+    /// after the next wall-clock multiple of it (see [`Segmenter`]); without, at the first
+    /// keyframe at or after this much media time.
     pub target_90k: i64,
+    /// Cut segments on the wall-clock grid (multiples of the target since the Unix epoch), so
+    /// two servers fed the same source cut the same segments. Default: on.
+    pub wall_grid: bool,
     /// A segment this long is cut even without a keyframe (a source that stopped sending them);
     /// the next segment starts with a discontinuity at the next keyframe. Default: 3 × target.
     pub max_duration_90k: i64,
@@ -27,6 +32,7 @@ impl SegmenterConfig {
     pub fn with_target(target_90k: i64) -> Self {
         SegmenterConfig {
             target_90k,
+            wall_grid: true,
             max_duration_90k: 3 * target_90k,
             max_bytes: 64 << 20,
         }
@@ -80,6 +86,24 @@ struct Open {
     last_frame_90k: i64,
 }
 
+/// Cuts frames into segments.
+///
+/// **The wall-clock grid.** Two origins ingesting the same source (multicast, or an encoder that
+/// pushes to both) must cut the same segments, so that an edge switching from one to the other
+/// continues its archive without a hole or an overlap, and a viewer moved between them keeps its
+/// place. Their media timelines differ (each starts its own), but their wall clocks agree (the
+/// head-end synchronises them), so cuts are decided on the wall clock: with a target of T ms, a
+/// segment starting at wall time S (its PROGRAM-DATE-TIME) ends at the first keyframe whose wall
+/// time is at or after `B - tol`, where B is the first multiple of T at or after `S + T/2` and
+/// `tol` = min(500 ms, T/4) absorbs the ms by which the two servers see the same keyframe apart.
+/// In steady state every segment then starts just after a multiple of T and both servers cut at
+/// the same keyframe. A run starting mid-grid has a shorter or longer first segment; a GOP longer
+/// than T gives segments spanning several grid steps (still cut at the same keyframes on both).
+///
+/// Numbers are not taken from the grid: they must never repeat across restarts (segment URLs
+/// are cached as immutable) and never skip inside a run (HLS numbers segments implicitly), which
+/// a grid number cannot promise once a discontinuity adds a cut between grid points. They start
+/// at the caller's `first_seq` and rise by one; an edge maps each origin's numbers onto its own.
 pub struct Segmenter {
     cfg: SegmenterConfig,
     muxer: Muxer,
@@ -188,6 +212,26 @@ impl Segmenter {
         }
     }
 
+    /// Whether a cut point at `dts` ends the open segment `o` (see the grid in [`Segmenter`]).
+    fn cut_due(&self, o: &Open, dts: Ts90k) -> bool {
+        let elapsed_90k = (dts - o.start_90k).0;
+        if !self.cfg.wall_grid {
+            return elapsed_90k >= self.cfg.target_90k - 900;
+        }
+        let target_ms = (self.cfg.target_90k / 90).max(1);
+        let tol_ms = (target_ms / 4).min(500);
+        let boundary_ms = {
+            let half_way = o.start_utc.0 + target_ms / 2;
+            half_way.div_euclid(target_ms) * target_ms
+                + if half_way.rem_euclid(target_ms) == 0 {
+                    0
+                } else {
+                    target_ms
+                }
+        };
+        o.start_utc.0 + elapsed_90k / 90 >= boundary_ms - tol_ms
+    }
+
     /// Add one frame (output timeline) received at `arrival` wall time.
     pub fn push(&mut self, frame: &Frame, arrival: UtcMs, out: &mut Vec<SegmentEvent>) {
         let primary = if self.has_video {
@@ -237,7 +281,7 @@ impl Segmenter {
                 }
                 true
             }
-            Some(o) => cut_point && (frame.dts_90k - o.start_90k).0 >= self.cfg.target_90k - 900,
+            Some(o) => cut_point && self.cut_due(o, frame.dts_90k),
         };
         let mut chunk = BytesMut::with_capacity(frame.data.len() + frame.data.len() / 8 + 400);
         if must_open {
@@ -335,16 +379,20 @@ mod tests {
         }
     }
 
-    /// 25 fps video with a keyframe every `gop` frames, plus audio, for `secs` seconds.
+    /// A wall time on the 6 s grid (arrival of dts 0 in [`run`]).
+    const WALL0: i64 = 1_800_000_000_000;
+
+    /// 25 fps video with a keyframe every `gop` frames, plus audio, for `secs` seconds; a frame
+    /// with dts `d` arrives at `WALL0 + d / 90`.
     fn run(seg: &mut Segmenter, start: i64, secs: i64, gop: i64, out: &mut Vec<SegmentEvent>) {
         let mut a = start;
         for i in 0..secs * 25 {
             let dts = start + i * 3600;
             while a <= dts {
-                seg.push(&audio(a), UtcMs(1_000_000 + a / 90), out);
+                seg.push(&audio(a), UtcMs(WALL0 + a / 90), out);
                 a += 1920;
             }
-            seg.push(&video(dts, i % gop == 0), UtcMs(1_000_000 + dts / 90), out);
+            seg.push(&video(dts, i % gop == 0), UtcMs(WALL0 + dts / 90), out);
         }
     }
 
@@ -362,14 +410,14 @@ mod tests {
         let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
         seg.set_info(&info());
         let mut out = Vec::new();
-        run(&mut seg, 90_000, 31, 50, &mut out);
+        run(&mut seg, 0, 31, 50, &mut out);
         let segs = segments(&out);
         assert_eq!(segs.len(), 5);
         for (k, s) in segs.iter().enumerate() {
             assert_eq!(s.seq, k as u64);
             assert_eq!(s.duration_90k, 540_000);
-            assert_eq!(s.start_90k, Ts90k(90_000 + k as i64 * 540_000));
-            assert_eq!(s.start_utc, UtcMs(1_001_000 + k as i64 * 6000));
+            assert_eq!(s.start_90k, Ts90k(k as i64 * 540_000));
+            assert_eq!(s.start_utc, UtcMs(WALL0 + k as i64 * 6000));
             assert!(!s.discontinuity);
             assert_eq!(s.data.len() % 188, 0);
             assert_eq!(&s.data[..1], &[0x47]);
@@ -396,6 +444,21 @@ mod tests {
         seg.push(&video(0, false), UtcMs(0), &mut out);
         assert_eq!(seg.dropped_waiting_for_keyframe, 1);
         run(&mut seg, 3600, 40, 250, &mut out); // 10 s GOP
+        let segs = segments(&out);
+        assert_eq!(segs[0].seq, 7);
+        assert!(segs.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        assert!(segs.iter().all(|s| s.duration_90k == 900_000));
+        // off the grid: cut by media time
+        let mut seg = Segmenter::new(
+            SegmenterConfig {
+                wall_grid: false,
+                ..SegmenterConfig::default()
+            },
+            7,
+        );
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        run(&mut seg, 3600, 40, 250, &mut out);
         let segs = segments(&out);
         assert_eq!(segs[0].seq, 7);
         assert!(segs.iter().all(|s| s.duration_90k == 900_000));
@@ -539,7 +602,7 @@ mod tests {
         let stepped: Vec<u64> = segs
             .iter()
             .filter(|s| s.clock_step)
-            .map(|s| s.seq)
+            .map(|s| s.seq - segs[0].seq)
             .collect();
         assert_eq!(stepped, vec![20, 80], "{stepped:?}");
         assert!(segs
@@ -549,5 +612,55 @@ mod tests {
         // back on time after the forward step
         let last = segs.last().unwrap();
         assert!((last.start_utc.0 - (t0 + last.start_90k.0 / 90)).abs() < 1000);
+    }
+
+    /// Two servers fed the same source (keyframes every 2 s at any phase to the grid), each
+    /// with its own media timeline, its own few ms of arrival jitter, one joining 7.3 s after
+    /// the other: once the later one runs, both cut the same segments (same wall start within
+    /// the jitter, same media duration). Phases whose keyframes fall
+    /// within the jitter of a cut threshold (`B - 500 ms`) are the known exception.
+    #[test]
+    fn two_servers_fed_the_same_source_cut_the_same_segments_on_the_wall_grid() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut jitter = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % 30) as i64
+        };
+        for phase_ms in (0..2000).step_by(37) {
+            if (phase_ms - 1500i64).abs() < 60 {
+                continue;
+            }
+            // source time s (ms): frame every 40 ms, keyframe when (s - phase) % 2000 == 0
+            let run_server = |join_ms: i64, dts_offset: i64, jitter: &mut dyn FnMut() -> i64| {
+                let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+                seg.set_info(&info());
+                let mut out = Vec::new();
+                let first = (join_ms + 39) / 40;
+                for f in first..(120_000 / 40) {
+                    let s_ms = f * 40 + phase_ms % 40;
+                    let key = (s_ms - phase_ms).rem_euclid(2000) == 0;
+                    let dts = dts_offset + s_ms * 90;
+                    seg.push(&video(dts, key), UtcMs(WALL0 + s_ms + jitter()), &mut out);
+                }
+                segments(&out)
+            };
+            let a = run_server(0, 0, &mut jitter);
+            let b = run_server(7_300, 5_000_000, &mut jitter);
+            // b's first segment may be partial; every later one has its twin in a
+            for s in &b[1..] {
+                let twin = a
+                    .iter()
+                    .find(|t| (t.start_utc.0 - s.start_utc.0).abs() <= 60)
+                    .unwrap_or_else(|| panic!("phase {phase_ms}: no twin for {}", s.start_utc.0));
+                assert_eq!(twin.duration_90k, s.duration_90k, "phase {phase_ms}");
+            }
+            // and each starts within a GOP after a grid point
+            for s in &a[1..] {
+                let into = (s.start_utc.0 + 500).rem_euclid(6000);
+                assert!(into < 2000 + 60, "phase {phase_ms}: {}", s.start_utc.0);
+            }
+        }
     }
 }

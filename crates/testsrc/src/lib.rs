@@ -120,6 +120,9 @@ pub struct TestSource {
     next_video: u64,
     next_audio: u64,
     encode_errors: u64,
+    /// Frames by which the IDR cadence is shifted: frame `n` is an IDR when
+    /// `(n + gop_phase) % gop == 0` (see [`TestSource::align_gop_to_wall`]).
+    gop_phase: u64,
 }
 
 impl std::fmt::Debug for TestSource {
@@ -246,6 +249,7 @@ impl TestSource {
             next_video: 0,
             next_audio: 0,
             encode_errors: 0,
+            gop_phase: 0,
         })
     }
 
@@ -268,6 +272,23 @@ impl TestSource {
     pub fn set_label(&mut self, label: &str) {
         self.cfg.label = label.to_string();
         self.renderer.set_label(label.to_string());
+    }
+
+    /// Places the IDR frames on wall-clock multiples of the GOP duration, given the wall time
+    /// of frame 0 (`first_frame_utc`): two sources started at different moments (two origins
+    /// running the same test channel) then have their keyframes at the same wall times, so
+    /// segments cut on the wall-clock grid line up. Frame 0 is an IDR anyway (the first GOP is
+    /// shorter). Call before the first `generate`.
+    pub fn align_gop_to_wall(&mut self, first_frame_utc: UtcMs) {
+        let gop_ms = self.cfg.gop as i64 * 1000 / self.cfg.fps as i64;
+        if gop_ms <= 0 {
+            return;
+        }
+        let into_gop_ms = first_frame_utc.0.rem_euclid(gop_ms);
+        // whole frames since the last grid point: the IDR is the first frame at or after the next
+        // one (less than a frame late)
+        let frames = into_gop_ms * self.cfg.fps as i64 / 1000;
+        self.gop_phase = frames as u64 % self.cfg.gop as u64;
     }
 
     /// Number of video frames produced so far.
@@ -330,7 +351,7 @@ impl TestSource {
     fn video_frame(&mut self, pts: i64, shown_ms: i64) -> Option<Frame> {
         let n = self.next_video;
         self.renderer.render(&mut self.canvas, n, shown_ms);
-        let want_idr = n.checked_rem(self.cfg.gop as u64) == Some(0);
+        let want_idr = (n + self.gop_phase).checked_rem(self.cfg.gop as u64) == Some(0);
         // the encoder is initialised lazily by its first encode, which is an IDR anyway
         if want_idr && n > 0 {
             self.encoder.force_intra_frame();

@@ -325,3 +325,39 @@ fn ffmpeg_decodes_slate() {
         "/tmp/testsrc-slate.png",
     );
 }
+
+/// Two sources started 0.7 s apart, each aligned to the wall clock, put their keyframes at the
+/// same wall times (the first frame at or after each multiple of the 2 s GOP), the later one's
+/// first GOP being shorter.
+#[test]
+fn gops_aligned_to_the_wall_clock_line_up_across_sources() {
+    let keyframe_walls = |first_frame_ms: i64| {
+        let mut src = TestSource::new(TestSourceConfig {
+            width: 160,
+            height: 90,
+            ..Default::default()
+        })
+        .unwrap();
+        src.align_gop_to_wall(UtcMs(first_frame_ms));
+        let mut out = Vec::new();
+        src.generate(Ts90k::from_ms(6000), UtcMs(first_frame_ms + 6000), &mut out);
+        out.iter()
+            .filter(|f| f.track == Track::Video && f.keyframe)
+            .map(|f| first_frame_ms + f.dts_90k.0 / 90)
+            .collect::<Vec<_>>()
+    };
+    let a = keyframe_walls(1_800_000_000_000);
+    let b = keyframe_walls(1_800_000_000_700);
+    assert_eq!(a, [1_800_000_000_000, 1_800_000_002_000, 1_800_000_004_000]);
+    // b's frame 0 is an IDR (the encoder starts with one), then the first frame on or after
+    // each grid point (its frames are 40 ms apart from 0.7 s: 2.02 s, 4.02 s)
+    assert_eq!(
+        b,
+        [
+            1_800_000_000_700,
+            1_800_000_002_020,
+            1_800_000_004_020,
+            1_800_000_006_020
+        ]
+    );
+}

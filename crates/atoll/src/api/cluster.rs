@@ -92,11 +92,27 @@ pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, A
 pub(super) async fn config(
     State(st): State<AppState>,
 ) -> Result<Json<wire::OriginConfig>, ApiError> {
-    let (channels, guide_revision) = st
+    let (channels, guide_revision, sources) = st
         .store
-        .read(|c| Ok((store::list_channels(c)?, crate::guide::revision(c)?)))
+        .read(|c| {
+            Ok((
+                store::list_channels(c)?,
+                crate::guide::revision(c)?,
+                crate::guide::list_sources(c)?,
+            ))
+        })
         .await
         .map_err(store_err)?;
+    let guide_sources: Vec<wire::ConfigGuideSource> = sources
+        .into_iter()
+        .map(|s| wire::ConfigGuideSource {
+            id: s.id,
+            name: s.name,
+            url: s.url,
+            refresh_minutes: s.refresh_minutes,
+            enabled: s.enabled,
+        })
+        .collect();
     let channels: Vec<wire::ConfigChannel> = channels
         .into_iter()
         .map(|c| wire::ConfigChannel {
@@ -113,11 +129,12 @@ pub(super) async fn config(
             epg_id: c.epg_id,
         })
         .collect();
-    let text = serde_json::to_string(&channels).map_err(ApiError::internal)?;
+    let text = serde_json::to_string(&(&channels, &guide_sources)).map_err(ApiError::internal)?;
     Ok(Json(wire::OriginConfig {
         revision: format!("{:016x}", fnv1a(text.as_bytes())),
         channels,
         guide_revision,
+        guide_sources,
     }))
 }
 

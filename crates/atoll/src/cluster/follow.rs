@@ -4,7 +4,8 @@
 //! keys, which it ingests itself) until `atoll cluster promote` makes it the writer. Every second
 //! the node asks; when the revision changed, its own channel table is made equal to it (added,
 //! changed, removed) and the hub applies each change; when the guide's revision changed, the
-//! origin's guide is imported. The table is the node's memory: after a restart with the origin
+//! origin's guide is imported. A backup also keeps the primary's guide sources (not synced
+//! while following; synced by the backup itself once promoted). The table is the node's memory: after a restart with the origin
 //! unreachable it serves what it last knew (its archive included).
 
 use std::sync::Arc;
@@ -101,6 +102,8 @@ struct Wanted {
     revision: String,
     channels: Vec<Channel>,
     guide_revision: String,
+    /// A backup origin's: the primary's guide sources (an edge has none of its own).
+    guide_sources: Option<Vec<crate::ingest::origin::wire::ConfigGuideSource>>,
 }
 
 async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String> {
@@ -119,6 +122,7 @@ async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String
                 revision: l.revision,
                 channels: l.channels.iter().map(edge_channel).collect(),
                 guide_revision: l.guide_revision,
+                guide_sources: None,
             })
         }
         Mode::Backup { .. } => {
@@ -128,6 +132,7 @@ async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String
                 revision: c.revision,
                 channels: c.channels.iter().map(backup_channel).collect(),
                 guide_revision: c.guide_revision,
+                guide_sources: Some(c.guide_sources),
             })
         }
     }
@@ -276,6 +281,19 @@ async fn apply(
     now_utc_ms: i64,
     lineup: &Wanted,
 ) -> Result<(), store::StoreError> {
+    if let Some(sources) = lineup.guide_sources.clone() {
+        let (a, c, r) = store
+            .call(move |c| crate::guide::mirror_sources(c, &sources, now_utc_ms))
+            .await?;
+        if a + c + r > 0 {
+            tracing::info!(
+                added = a,
+                changed = c,
+                removed = r,
+                "following the primary's guide sources"
+            );
+        }
+    }
     let local = store.read(store::list_channels).await?;
     let p = plan(&local, &lineup.channels);
     if p == Plan::default() {

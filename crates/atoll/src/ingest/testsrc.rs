@@ -31,6 +31,11 @@ pub fn run(width: u32, height: u32, fps: u32, label: String, tx: SourceTx, stop:
         return;
     }
     let start = Instant::now();
+    let start_wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // keyframes on the wall-clock grid: two origins running this channel cut the same segments
+    src.align_gop_to_wall(UtcMs(start_wall.as_millis() as i64));
     let mut frames = Vec::new();
     let frame_time = Duration::from_micros(1_000_000 / fps as u64);
     while !stop.load(Ordering::Relaxed) {

@@ -124,6 +124,20 @@ pub struct OriginConfig {
     /// As in [`Lineup`].
     #[serde(default)]
     pub guide_revision: String,
+    /// The guide sources (part of `revision`): the backup keeps them, and syncs them itself
+    /// once promoted.
+    #[serde(default)]
+    pub guide_sources: Vec<ConfigGuideSource>,
+}
+
+/// A guide source of the primary, as configured (its sync state stays on each node).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigGuideSource {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub refresh_minutes: i64,
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
