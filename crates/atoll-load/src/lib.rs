@@ -33,7 +33,8 @@ USAGE:
     atoll-load --vod URL[,URL…] --viewers N --duration SECS [OPTIONS]
 
 OPTIONS:
-    --url URL         live media playlist, e.g. http://127.0.0.1:8080/live/demo/index.m3u8
+    --url URL         live media playlist, e.g. http://127.0.0.1:8080/live/demo/index.m3u8;
+                      may be repeated (all on one host): viewer i watches URL i mod N
     --vod URL[,URL…]  VOD mode: titles' master (or media) playlists, all on one host, e.g.
                       http://127.0.0.1:8080/vod/1/index.m3u8; may be repeated. Viewer i
                       starts on title i mod N at a random segment, keeps --buffer seconds
@@ -59,8 +60,8 @@ video and audio alike; in VOD mode, title_ends counts titles played to their end
 struct Config {
     addr: SocketAddr,
     host_header: String,
-    /// Live: the media playlist.
-    path: String,
+    /// Live: the media playlists (viewer i watches `paths[i % len]`).
+    paths: Vec<String>,
     /// VOD mode when not empty: the titles' playlist paths (on `addr`).
     vod: Vec<String>,
     buffer_s: f64,
@@ -74,7 +75,7 @@ struct Config {
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
-    let mut url = None;
+    let mut urls: Vec<String> = Vec::new();
     let mut vod_urls: Vec<String> = Vec::new();
     let mut buffer_s = 30.0;
     let mut seed = 1u64;
@@ -101,7 +102,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         }
         match flag {
             "-h" | "--help" => return Ok(None),
-            "--url" => url = Some(value()?),
+            "--url" => urls.push(value()?),
             "--vod" => vod_urls.extend(
                 value()?
                     .split(',')
@@ -131,11 +132,11 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
             _ => return Err(format!("unknown argument {a} (see --help)")),
         }
     }
-    let url = match (url, vod_urls.first()) {
+    let url = match (urls.first(), vod_urls.first()) {
         (Some(_), Some(_)) => {
             return Err("give either --url (live) or --vod (VOD), not both".into())
         }
-        (Some(u), None) => u,
+        (Some(u), None) => u.clone(),
         (None, Some(u)) => u.clone(),
         (None, None) => return Err("--url or --vod is required".into()),
     };
@@ -148,6 +149,16 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
         return Err("--buffer must be in 0..3600 seconds".into());
     }
     let (hostport, path) = split_url(&url)?;
+    let mut paths = vec![path.to_string()];
+    for u in urls.iter().skip(1) {
+        let (h, p) = split_url(u)?;
+        if h != hostport {
+            return Err(format!(
+                "--url: all live URLs must be on one host ({u} is not on {hostport})"
+            ));
+        }
+        paths.push(p.to_string());
+    }
     let mut vod = Vec::with_capacity(vod_urls.len());
     for u in &vod_urls {
         let (h, p) = split_url(u)?;
@@ -176,7 +187,7 @@ fn parse_args(args: &[String]) -> Result<Option<Config>, String> {
     Ok(Some(Config {
         addr,
         host_header: hostport.to_string(),
-        path: path.to_string(),
+        paths,
         vod,
         buffer_s,
         seed,
@@ -489,7 +500,7 @@ impl Viewer {
     }
 
     async fn run(&mut self) {
-        let playlist_path = self.cfg.path.clone();
+        let playlist_path = self.cfg.paths[self.index as usize % self.cfg.paths.len()].clone();
         let mut known: VecDeque<playlist::Segment> = VecDeque::new();
         let mut next: Option<u64> = None;
         let mut target_s = 6.0f64;
@@ -697,7 +708,10 @@ async fn run(cfg: Arc<Config>) -> (i32, String) {
     let ramp_end = t0 + cfg.ramp;
     let deadline = ramp_end + cfg.duration;
     let what = if cfg.vod.is_empty() {
-        cfg.path.clone()
+        match cfg.paths.len() {
+            1 => cfg.paths[0].clone(),
+            n => format!("{} (+{} more live URLs)", cfg.paths[0], n - 1),
+        }
     } else {
         format!(
             " (VOD: {} title{}, {:.0} s buffer, seed {})",

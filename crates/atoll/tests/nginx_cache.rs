@@ -1,5 +1,6 @@
 //! `docs/nginx-cache.conf`, the documented nginx `proxy_cache` edge, run as it is in front of a
-//! real Atoll: live and catch-up play through it (ffmpeg), segments are served from its cache.
+//! real Atoll: live, catch-up and a film play through it (ffmpeg), segments are served from its
+//! cache, and a film's download passes through with its byte ranges.
 
 mod common;
 
@@ -29,7 +30,7 @@ impl Drop for Nginx {
 }
 
 #[test]
-fn nginx_proxy_cache_in_front_of_an_origin_serves_live_and_catch_up() {
+fn nginx_proxy_cache_in_front_of_an_origin_serves_live_catch_up_and_films() {
     require("nginx");
     require("ffprobe");
     let o = Atoll::start_with("nginx-origin", &[("segment_seconds", "2")]);
@@ -115,4 +116,29 @@ fn nginx_proxy_cache_in_front_of_an_origin_serves_live_and_catch_up() {
     // the endless MPEG-TS stream passes through
     let (_, dur) = ffmpeg_read(&format!("http://127.0.0.1:{port}/live/demo/mpegts"), 3);
     assert!(dur >= 2.0, "{dur} s of MPEG-TS through nginx");
+    // a film: its playlists and segments are cached (one fetch from the origin), it plays whole
+    let film = o.dir.join("film.mp4");
+    make_small_film(&film);
+    let id = vod_import(&o, &film, "Reef", "Films");
+    let master = format!("http://127.0.0.1:{port}/vod/{id}/index.m3u8");
+    let (_, dur) = ffmpeg_read(&master, 30);
+    assert!(dur >= 7.0, "{dur} s of the 8 s film through nginx");
+    let seg = format!("/vod/{id}/v/0.ts");
+    let (s1, h1, b1) = raw(port, "GET", &seg, &[], b"");
+    assert_eq!(s1, 200, "{h1}");
+    assert_eq!(
+        head_value(&h1, "x-cache-status").as_deref(),
+        Some("HIT"),
+        "played once already: {h1}"
+    );
+    assert!(b1 == o.get(&seg).1);
+    // the download streams through, byte ranges and all
+    let (s, h, b) = raw(
+        port,
+        "GET",
+        &format!("/vod/{id}/file.mp4"),
+        &[("Range", "bytes=0-99")],
+        b"",
+    );
+    assert_eq!((s, b.len()), (206, 100), "{h}");
 }
