@@ -21,7 +21,7 @@ export function sourceProblem(url) {
  */
 export function openChannelDialog(ch, { groups = [] } = {}) {
   const editing = !!ch;
-  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: ['testsrc://'], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '' };
+  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: [], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '' };
   let stopPreview = null;
 
   const title = editing ? t('dlg.edit', { id: c.id }) : t('dlg.add');
@@ -74,6 +74,8 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       return input;
     };
     for (const s of c.sources || []) addRow(s);
+    // one empty row to type into; left empty, the channel takes RTMP push from an encoder
+    if (!rows.children.length) addRow();
     const srcWrap = h('div', rows, h('button.small', { type: 'button', onclick: () => addRow().focus() }, `+ ${t('f.add_source')}`));
     const fSources = field('sources', t('f.sources'), h('input', { type: 'hidden' }), t('f.sources.hint'));
     fSources.insertBefore(srcWrap, fSources.querySelector('.hint'));
@@ -186,6 +188,9 @@ export async function deleteChannel(ch) {
     const r = await api('GET', `/api/channels/${encodeURIComponent(ch.id)}/recording`);
     size = fmtBytes(r.bytes || 0);
   } catch (_) { size = t('common.none'); }
+  // a deleted channel's recordings are kept for the server's default retention, not the channel's
+  let keptHours = 72;
+  try { keptHours = (await api('GET', '/api/archive/usage')).deleted_channel_retention_hours || keptHours; } catch (_) { /* the default */ }
   const choice = await modal(t('del.title', { name: ch.name }), close => {
     const keep = h('input', { type: 'radio', name: 'archive', value: 'keep', checked: true });
     const remove = h('input', { type: 'radio', name: 'archive', value: 'remove' });
@@ -207,7 +212,7 @@ export async function deleteChannel(ch) {
     return [
       h('p', t('del.text', { size })),
       h('div.choices',
-        h('label.choice', keep, ' ', t('del.keep', { h: ch.retention_hours })),
+        h('label.choice', keep, ' ', t('del.keep', { h: keptHours, id: ch.id })),
         h('label.choice', remove, ' ', t('del.remove'))),
       err,
       h('div.actions', h('button', { type: 'button', onclick: () => close(undefined) }, t('common.cancel')), btn),

@@ -845,3 +845,173 @@ fn every_protected_endpoint_needs_an_account() {
         2
     );
 }
+
+/// Unix seconds of an RFC 3339 UTC time (`2026-12-02T16:25:27Z`, fractions ignored).
+fn rfc3339_s(t: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    let days = media::time::days_from_civil(n(0..4), n(5..7) as u32, n(8..10) as u32);
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+/// A channel without sources takes RTMP push: the API says what its encoder needs (the port of
+/// the RTMP listener, the application and the stream key with the publish key), that it waits for
+/// an encoder (not "connecting"), and an error keeps its time after the channel recovered. The
+/// encoder is ffmpeg publishing to exactly that URL.
+#[test]
+fn push_channel_tells_the_encoder_settings_and_error_times() {
+    require("ffmpeg");
+    let a = Atoll::start("push-info");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"push","name":"Push","sources":[],"publish_key":"k3y","record":false}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let ch = a.channel("push");
+    assert_eq!(ch["publish"]["port"], a.rtmp.to_string(), "{ch}");
+    assert_eq!(ch["publish"]["app"], "live");
+    assert_eq!(ch["publish"]["stream_key"], "push?key=k3y");
+    assert_eq!(ch["awaiting_encoder"], true, "{ch}");
+    assert_ne!(ch["state"], "live");
+    // a channel with sources has no publish settings and never waits for an encoder
+    assert!(a.channel("demo")["publish"].is_null());
+    assert_eq!(a.channel("demo")["awaiting_encoder"], false);
+
+    let url = format!(
+        "rtmp://127.0.0.1:{}/{}/{}",
+        ch["publish"]["port"].as_str().unwrap(),
+        ch["publish"]["app"].as_str().unwrap(),
+        ch["publish"]["stream_key"].as_str().unwrap()
+    );
+    let push = rtmp_push_loop(&fixture_clip(), &url);
+    a.wait_for("the pushed channel live", Duration::from_secs(40), || {
+        let c = a.channel("push");
+        c["state"] == "live" && c["awaiting_encoder"] == false
+    });
+    assert!(a.channel("push")["last_error"].is_null());
+    drop(push);
+    let before = now_s();
+    a.wait_for("the encoder's loss noted", Duration::from_secs(20), || {
+        let c = a.channel("push");
+        c["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("publisher disconnected"))
+            && c["awaiting_encoder"] == true
+    });
+    let c = a.channel("push");
+    let at = rfc3339_s(c["last_error_at"].as_str().expect("last_error_at"));
+    assert!(
+        (before - 5..=now_s() + 1).contains(&at),
+        "error time {at} vs now {}",
+        now_s()
+    );
+    // back on air: the error stays, with the time it happened (the console shows it as history)
+    let _push = rtmp_push_loop(&fixture_clip(), &url);
+    a.wait_for("live again", Duration::from_secs(40), || {
+        a.channel("push")["state"] == "live"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let c = a.channel("push");
+    assert_eq!(
+        rfc3339_s(c["last_error_at"].as_str().unwrap()),
+        at,
+        "the error's time does not move while the channel is healthy: {c}"
+    );
+}
+
+/// A channel deleted with `archive=keep` leaves its recordings: admins list them (size, span, when
+/// retention removes them) and remove them, audited; operators may not; a channel that exists or
+/// an id with nothing kept is refused.
+#[test]
+fn kept_archives_of_deleted_channels_list_and_remove() {
+    let a = Atoll::start("kept-archives");
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"gone","name":"Gone","sources":["testsrc://"],"record":true}"#),
+    );
+    assert_eq!(s, 201);
+    a.wait_for("archived segments", Duration::from_secs(40), || {
+        let (_, u) = a.api("GET", "/api/archive/usage", None);
+        u["channels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["channel"] == "gone"))
+    });
+    let (_, u) = a.api("GET", "/api/archive/usage", None);
+    assert_eq!(u["deleted_channel_retention_hours"], 72);
+    let (s, v) = a.api("GET", "/api/archive/kept", None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["archives"],
+        json!([]),
+        "a live channel's archive is not kept: {v}"
+    );
+    let (s, v) = a.api("DELETE", "/api/archive/kept/gone", None);
+    assert_eq!((s, v["field"].as_str()), (409, Some("id")), "{v}");
+
+    assert_eq!(
+        a.api("DELETE", "/api/channels/gone?archive=keep", None).0,
+        204
+    );
+    let (_, v) = a.api("GET", "/api/archive/kept", None);
+    let list = v["archives"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    let k = &list[0];
+    assert_eq!(k["channel"], "gone");
+    let bytes = k["bytes"].as_u64().unwrap();
+    assert!(bytes > 0 && k["segments"].as_i64().unwrap() > 0, "{k}");
+    let (from, to) = (
+        rfc3339_s(k["from"].as_str().unwrap()),
+        rfc3339_s(k["to"].as_str().unwrap()),
+    );
+    assert!(from < to && to <= now_s() + 1, "{k}");
+    assert_eq!(
+        rfc3339_s(k["removed_by_retention_at"].as_str().unwrap()),
+        to + 72 * 3600
+    );
+
+    // operators may neither list nor remove
+    assert_eq!(
+        a.api(
+            "POST",
+            "/api/users",
+            Some(r#"{"name":"op","password":"operator-pw","role":"operator"}"#)
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        as_user(&a, "op", "operator-pw", "GET", "/api/archive/kept", None).0,
+        403
+    );
+    assert_eq!(
+        as_user(
+            &a,
+            "op",
+            "operator-pw",
+            "DELETE",
+            "/api/archive/kept/gone",
+            None
+        )
+        .0,
+        403
+    );
+    let (s, v) = a.api("DELETE", "/api/archive/kept/never-was", None);
+    assert_eq!((s, v["field"].as_str()), (404, Some("id")), "{v}");
+
+    let (s, v) = a.api("DELETE", "/api/archive/kept/gone", None);
+    assert_eq!(s, 200, "{v}");
+    // the channel's last segment may land after the list was read
+    let freed = v["bytes_freed"].as_u64().unwrap();
+    assert!(freed >= bytes, "freed {freed} of {bytes} listed");
+    assert_eq!(
+        a.api("GET", "/api/archive/kept", None).1["archives"],
+        json!([])
+    );
+    let (_, u) = a.api("GET", "/api/archive/usage", None);
+    assert!(!u.to_string().contains("\"gone\""), "{u}");
+    let (_, log) = a.api("GET", "/api/audit?limit=1", None);
+    assert_eq!(log[0]["action"], "archive.remove", "{log}");
+    assert_eq!(log[0]["target"], "gone");
+    assert_eq!(log[0]["detail"]["bytes_freed"].as_u64(), Some(freed));
+}

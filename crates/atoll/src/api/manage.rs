@@ -492,7 +492,12 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
     let per_channel: Vec<Value> = channels
         .iter()
         .map(|ch| {
-            let v = super::channels::channel_json(ch, st.hub.get(&ch.id).as_deref(), now_mono);
+            let v = super::channels::channel_json(
+                ch,
+                st.hub.get(&ch.id).as_deref(),
+                now_mono,
+                &st.viewers.settings.rtmp_port,
+            );
             viewers_total += v["viewers"].as_u64().unwrap_or(0);
             json!({
                 "id": ch.id,
