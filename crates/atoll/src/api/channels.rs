@@ -495,6 +495,11 @@ pub async fn delete(
     st.hub.remove(&id).await;
     let mut freed = None;
     if remove_archive {
+        // the runner's last segment may still be queued for the writer: let it land first, or
+        // it would be written after the removal and stay behind as a kept archive
+        if let Some(r) = &st.hub.settings.recorder {
+            r.flush(std::time::Duration::from_secs(10)).await;
+        }
         let (a, ch) = (st.archive.clone(), id.clone());
         freed = Some(
             tokio::task::spawn_blocking(move || a.delete_channel(&ch))
