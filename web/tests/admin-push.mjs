@@ -93,10 +93,13 @@ try {
   page.setDefaultTimeout(15000);
   page.on('pageerror', e => result.pageErrors.push(String(e)));
 
-  await step('admin signs in', async () => {
+  await step('admin signs in (after one wrong password)', async () => {
     await page.goto(`${base}/admin#/channels`);
     await page.waitForSelector('#login-form');
     await page.fill('#login-user', 'admin');
+    await page.fill('#login-password', 'not-the-password');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#login-error')?.textContent.trim().length > 0, null, { timeout: 15000 });
     await page.fill('#login-password', adminPassword);
     await page.click('#login-form button[type=submit]');
     await page.waitForSelector('#channel-table tbody tr[data-id="demo"]', { timeout: 20000 });
@@ -237,6 +240,26 @@ try {
     await page.waitForSelector('dialog.modal button.danger');
     await page.click('dialog.modal button.danger');
     await page.waitForSelector('#kept-none', { timeout: 10000 });
+  });
+
+  await step('the audit log reads in words: the removal, its size, the failed sign-in', async () => {
+    await page.goto(`${base}/admin#/audit`);
+    const rm = '#audit-table tr[data-action="archive.remove"]';
+    await page.waitForSelector(rm, { timeout: 10000 });
+    const act = await text(page, `${rm} td.action`);
+    if (act !== 'removed kept recordings') throw new Error(`action cell "${act}"`);
+    const det = await text(page, `${rm} td.detail`);
+    if (!/freed: [\d.]+ [kKMG]?B/.test(det) || /[{}"]/.test(det)) throw new Error(`detail cell "${det}"`);
+    const failed = await text(page, '#audit-table tr[data-action="session.sign_in_failed"] td.action');
+    if (failed !== 'failed sign-in') throw new Error(`failed sign-in row: "${failed}"`);
+    await shot(page, 'admin-audit.png');
+    await setLang(page, 'zh');
+    await page.waitForFunction(() => document.querySelector('#audit-table tr[data-action="archive.remove"] td.action')?.textContent === '删除保留的录像', null, { timeout: 10000 });
+    const detZh = await text(page, `${rm} td.detail`);
+    if (!/释放/.test(detZh)) throw new Error(`Chinese detail cell "${detZh}"`);
+    if (await text(page, '#audit-table tr[data-action="session.sign_in_failed"] td.action') !== '登录失败') throw new Error('the failed sign-in is not in Chinese');
+    await shot(page, 'admin-audit-zh.png');
+    await setLang(page, 'en');
   });
 } catch (e) {
   result.error = String(e && e.message || e);

@@ -371,6 +371,36 @@ pub struct Authenticator {
     /// Argon2 verifications running at once (each takes tens of ms of CPU).
     verifying: tokio::sync::Semaphore,
     limiter: Mutex<LoginLimiter>,
+    /// Failed sign-ins written to the audit log in the current minute, and those left out.
+    fail_audit: Mutex<FailAudit>,
+}
+
+/// Audit entries of failed sign-ins and lockouts written per minute at most; more are counted
+/// and the count goes into the next entry written (`not_recorded_before`), so a guessing storm
+/// from many addresses cannot fill the database.
+pub const FAIL_AUDITS_PER_MINUTE: u32 = 60;
+
+#[derive(Default)]
+struct FailAudit {
+    minute_start_ms: i64,
+    written: u32,
+    left_out: u64,
+}
+
+impl FailAudit {
+    /// Whether one more entry may be written now; when it may, how many were left out before it.
+    fn admit(&mut self, now_ms: i64) -> Option<u64> {
+        if now_ms - self.minute_start_ms >= 60_000 {
+            self.minute_start_ms = now_ms;
+            self.written = 0;
+        }
+        if self.written >= FAIL_AUDITS_PER_MINUTE {
+            self.left_out += 1;
+            return None;
+        }
+        self.written += 1;
+        Some(std::mem::take(&mut self.left_out))
+    }
 }
 
 /// One password check in progress in the limiter; ends as a failure if dropped unfinished
@@ -437,6 +467,69 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             verifying: tokio::sync::Semaphore::new(2),
             limiter: Mutex::new(LoginLimiter::new(limits)),
+            fail_audit: Mutex::new(FailAudit::default()),
+        }
+    }
+
+    /// Writes a failed sign-in for `name` from `ip` to the audit log (`session.sign_in_failed`),
+    /// and `session.locked` when this failure locked the account or the address (bounded by
+    /// [`FAIL_AUDITS_PER_MINUTE`]). The name is the one tried (it may not be an account).
+    async fn audit_failure(&self, name: &str, ip: IpAddr, now_ms: i64, now_utc_ms: i64) {
+        let locked_s = match self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(ip, name, now_ms)
+        {
+            Err(Refusal::RateLimited { retry_after_s }) => Some(retry_after_s),
+            _ => None,
+        };
+        let name: String = name.chars().take(64).collect();
+        let mut rows = Vec::new();
+        for (action, lock) in [
+            ("session.sign_in_failed", None),
+            ("session.locked", locked_s),
+        ] {
+            if action == "session.locked" && lock.is_none() {
+                continue;
+            }
+            let Some(left_out) = self
+                .fail_audit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .admit(now_ms)
+            else {
+                continue;
+            };
+            let mut detail = serde_json::Map::new();
+            if let Some(s) = lock {
+                detail.insert("retry_after_s".into(), s.into());
+            }
+            if left_out > 0 {
+                detail.insert("not_recorded_before".into(), left_out.into());
+            }
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(detail).to_string()
+            };
+            rows.push((action, detail));
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let ip = ip.to_string();
+        let r = self
+            .store
+            .call(move |c| {
+                for (action, detail) in &rows {
+                    crate::journal::audit(c, now_utc_ms, &name, &ip, action, &name, detail)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!("audit log: {e}");
         }
     }
 
@@ -510,6 +603,7 @@ impl Authenticator {
         slot.finish(principal.is_some());
         let Some(p) = principal else {
             tracing::warn!(account = %name, %ip, "failed sign-in");
+            self.audit_failure(name, ip, now_ms, now_utc_ms).await;
             return Err(Refusal::BadCredentials);
         };
         if let Some(h) = verified_hash {
@@ -713,15 +807,23 @@ pub fn list_tokens(c: &Connection, user: Option<&str>) -> Result<Vec<TokenRow>, 
 }
 
 /// Revokes token `id` (only if it belongs to `user`, when given).
-pub fn delete_token(c: &Connection, id: i64, user: Option<&str>) -> Result<(), store::StoreError> {
-    let n = c.execute(
-        "DELETE FROM api_token WHERE id = ?1 AND (?2 IS NULL OR user_name = ?2)",
+/// Revokes token `id` (of `user` only, when given); answers its name and owner (for the audit log).
+pub fn delete_token(
+    c: &Connection,
+    id: i64,
+    user: Option<&str>,
+) -> Result<(String, String), store::StoreError> {
+    let row = c.query_row(
+        "DELETE FROM api_token WHERE id = ?1 AND (?2 IS NULL OR user_name = ?2) \
+         RETURNING name, user_name",
         rusqlite::params![id, user],
-    )?;
-    if n == 0 {
-        return Err(store::StoreError::NotFound);
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
+    match row {
+        Ok(v) => Ok(v),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(store::StoreError::NotFound),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// An account as listed.

@@ -1015,3 +1015,80 @@ fn kept_archives_of_deleted_channels_list_and_remove() {
     assert_eq!(log[0]["target"], "gone");
     assert_eq!(log[0]["detail"]["bytes_freed"].as_u64(), Some(freed));
 }
+
+/// The audit log records failed sign-ins (console and HTTP Basic) and the lockout they cause, and
+/// names what was deleted: a revoked token's and a deleted EPG source's name, not a bare number.
+#[test]
+fn audit_log_records_failed_sign_ins_lockouts_and_names() {
+    let a = Atoll::start("audit-fails");
+    for (name, role) in [("boss", "admin"), ("op", "operator")] {
+        let body = json!({"name": name, "password": format!("{name}-password"), "role": role});
+        assert_eq!(a.api("POST", "/api/users", Some(&body.to_string())).0, 201);
+    }
+    let boss = |method: &str, path: &str, body: Option<Value>| {
+        as_user(&a, "boss", "boss-password", method, path, body)
+    };
+    // 5 wrong passwords lock the account
+    for _ in 0..5 {
+        assert_eq!(sign_in(&a, "op", "wrong-wrong").0, 401);
+    }
+    assert_eq!(sign_in(&a, "op", "op-password").0, 429);
+    // a wrong Basic password is a failed sign-in too
+    assert_eq!(
+        as_user(&a, "ghost", "nope", "GET", "/api/channels", None).0,
+        401
+    );
+    let (s, log) = boss("GET", "/api/audit?limit=50", None);
+    assert_eq!(s, 200, "{log}");
+    let log = log.as_array().unwrap().clone();
+    let of = |action: &str, target: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| e["action"] == action && e["target"] == target)
+            .cloned()
+            .collect()
+    };
+    let failed = of("session.sign_in_failed", "op");
+    assert_eq!(failed.len(), 5, "{log:?}");
+    assert_eq!(failed[0]["user"], "op");
+    assert_eq!(failed[0]["ip"], "127.0.0.1");
+    let locked = of("session.locked", "op");
+    assert_eq!(locked.len(), 1, "one lockout entry: {log:?}");
+    let retry = locked[0]["detail"]["retry_after_s"].as_u64().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_eq!(of("session.sign_in_failed", "ghost").len(), 1, "{log:?}");
+    assert!(
+        of("session.locked", "ghost").is_empty(),
+        "one failure locks nothing"
+    );
+
+    // deleted things keep their names in the log
+    let (s, tok) = boss(
+        "POST",
+        "/api/tokens",
+        Some(json!({"name": "backup script"})),
+    );
+    assert_eq!(s, 201, "{tok}");
+    let id = tok["id"].as_i64().unwrap();
+    assert_eq!(boss("DELETE", &format!("/api/tokens/{id}"), None).0, 204);
+    let (s, src) = boss(
+        "POST",
+        "/api/epg/sources",
+        Some(
+            json!({"name": "Satellite guide", "url": "http://127.0.0.1:9/guide.xml", "enabled": false}),
+        ),
+    );
+    assert_eq!(s, 201, "{src}");
+    let sid = src["id"].as_i64().unwrap();
+    assert_eq!(
+        boss("DELETE", &format!("/api/epg/sources/{sid}"), None).0,
+        204
+    );
+    let (_, log) = boss("GET", "/api/audit?limit=3", None);
+    assert_eq!(log[0]["action"], "epg_source.delete");
+    assert_eq!(log[0]["target"], sid.to_string());
+    assert_eq!(log[0]["detail"]["name"], "Satellite guide");
+    assert_eq!(log[1]["action"], "epg_source.create");
+    assert_eq!(log[2]["action"], "token.revoke");
+    assert_eq!(log[2]["detail"]["name"], "backup script");
+    assert_eq!(log[2]["detail"]["user"], "boss");
+}

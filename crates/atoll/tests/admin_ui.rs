@@ -47,7 +47,8 @@ fn admin_console_flow_in_chromium() {
 /// no test pattern pre-filled, "waiting for encoder", the server URL and stream key with copy
 /// buttons, ffmpeg publishing to what the page shows, the last error with its time and as history
 /// once live again, the archive gap at every zoom, the truthful "keep" on delete, and the kept
-/// recordings on the System page removed from there. Screenshots: target/screenshots/admin-push-*.png,
+/// recordings on the System page removed from there, and the audit log in words (that removal,
+/// a failed sign-in) in both languages. Screenshots: target/screenshots/admin-push-*.png,
 /// admin-system-kept*.png.
 #[test]
 fn push_channel_encoder_settings_errors_gaps_and_kept_archive_in_chromium() {

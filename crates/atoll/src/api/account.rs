@@ -398,7 +398,8 @@ pub async fn delete_token(
         .parse()
         .map_err(|_| ApiError::invalid("id", "must be a token number"))?;
     let user = (who.who.role != Role::Admin).then(|| who.who.name.clone());
-    st.store
+    let (name, owner) = st
+        .store
         .call(move |c| auth::delete_token(c, id, user.as_deref()))
         .await
         .map_err(|e| match e {
@@ -407,8 +408,13 @@ pub async fn delete_token(
             }
             e => ApiError::internal(e),
         })?;
-    who.audit(&st, "token.revoke", &id.to_string(), Value::Null)
-        .await;
+    who.audit(
+        &st,
+        "token.revoke",
+        &id.to_string(),
+        json!({"name": name, "user": owner}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
