@@ -7,6 +7,11 @@ import { t } from './i18n.js';
 export const ID_RE = /^[a-z0-9_-]{1,64}$/;
 const SCHEMES = ['udp', 'rtmp', 'http', 'https', 'testsrc'];
 
+/** A server message's `sources[i]` (from 0) as a person counts: "source i+1". */
+export function humanSources(msg) {
+  return String(msg).replace(/sources\[(\d+)\]/g, (_, i) => t('f.source_n', { n: +i + 1 }));
+}
+
 /** A client-side problem with a source URL, or null. */
 export function sourceProblem(url) {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
@@ -42,7 +47,14 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
     // sources: one row per URL, each with its own probe
     const rows = h('div.source-rows');
     const addRow = (url = '') => {
-      const input = h('input.src', { value: url, placeholder: 'udp://@239.1.1.1:1234', spellcheck: 'false', autocomplete: 'off', 'aria-label': t('f.sources') });
+      const input = h('input.src', { value: url, placeholder: 'udp://@239.1.1.1:1234', spellcheck: 'false', autocomplete: 'off', 'aria-label': t('f.sources'),
+        // an edited source is no longer the one the error was about
+        oninput: () => {
+          input.classList.remove('invalid');
+          result.className = 'probe-result';
+          result.textContent = '';
+          if (!rows.querySelector('.src.invalid')) rows.closest('.field')?.setError('');
+        } });
       const result = h('div.probe-result');
       const probe = h('button.small', {
         type: 'button',
@@ -125,7 +137,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       [...rows.querySelectorAll('.src')].forEach((i, k) => {
         const v = i.value.trim();
         const bad = v && sourceProblem(v);
-        if (bad) { i.classList.add('invalid'); problems.push(['sources', `sources[${k}] ${v}: ${bad}`]); }
+        if (bad) { i.classList.add('invalid'); problems.push(['sources', t('v.source_n', { n: k + 1, url: v, problem: bad })]); }
       });
       const key = value('publish_key');
       body.publish_key = key || null;
@@ -162,8 +174,9 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       } catch (e) {
         if (e instanceof ApiError && e.field === 'sources') {
           const m = /sources\[(\d+)\]/.exec(e.message);
-          const input = m && rows.querySelectorAll('.src')[+m[1]];
+          const input = m && [...rows.querySelectorAll('.src')].filter(i => i.value.trim())[+m[1]];
           if (input) input.classList.add('invalid');
+          e.message = humanSources(e.message);
         }
         showFieldError(form, e, formErr);
       } finally {

@@ -65,10 +65,15 @@ export function usersPage() {
         'aria-label': `${t('users.role')} ${u.name}`,
         disabled: u.name === me,
         onchange: async e => {
-          try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { role: e.target.value }); toast(t('common.saved')); } catch (ex) { toast(errText(ex), 'error'); }
+          const role = e.target.value;
+          // a change of rights is asked first: taking admin away, or giving it
+          const ok = await confirmBox(t(`users.to_${role}_title`, { name: u.name }), t(`users.to_${role}_text`, { name: u.name }),
+            t(`users.to_${role}`), role === 'operator');
+          if (!ok) { e.target.value = u.role; return; }
+          try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { role }); toast(t('common.saved')); } catch (ex) { toast(errText(ex), 'error'); }
           refresh();
         },
-      }, ['admin', 'operator'].map(r => h('option', { value: r, selected: u.role === r }, r)))),
+      }, ['admin', 'operator'].map(r => h('option', { value: r, selected: u.role === r }, t(`users.role_short.${r}`))))),
       h('td', u.disabled ? badge('offline', t('users.disabled')) : badge('live', t('users.enabled'))),
       h('td', fmtTime(u.created_utc)),
       h('td', u.last_login_utc ? fmtTime(u.last_login_utc) : t('common.never')),
@@ -77,6 +82,7 @@ export function usersPage() {
         u.name === me ? null : h(`button.small${u.disabled ? '' : '.danger'}`, {
           type: 'button',
           onclick: async () => {
+            if (!u.disabled && !await confirmBox(t('users.disable_title', { name: u.name }), t('users.disable_text', { name: u.name }), t('users.disable'))) return;
             try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { disabled: !u.disabled }); } catch (ex) { toast(errText(ex), 'error'); }
             refresh();
           },
@@ -202,6 +208,7 @@ export function auditDetail(d, skipEmpty = false) {
   if (d === null || d === undefined || d === '') return '';
   if (typeof d !== 'object' || Array.isArray(d)) return String(d);
   // what was created: only the fields given a value
-  const empty = v => v === null || v === '' || (Array.isArray(v) && !v.length);
-  return Object.entries(d).filter(([, v]) => !(skipEmpty && empty(v))).map(([k, v]) => h('span.kvp', h('b', `${tOr(`audit.k.${k}`, tOr(`f.${k}`, k))}: `), detailValue(k, v)));
+  // (a null is a field not given)
+  const empty = v => v === '' || (Array.isArray(v) && !v.length);
+  return Object.entries(d).filter(([, v]) => v !== null && !(skipEmpty && empty(v))).map(([k, v]) => h('span.kvp', h('b', `${tOr(`audit.k.${k}`, tOr(`f.${k}`, k))}: `), detailValue(k, v)));
 }

@@ -94,8 +94,9 @@ export function channelPage(ctx, id) {
   const lastErrorRows = c => {
     if (!c.last_error) return [];
     const when = c.last_error_at ? `${fmtTime(c.last_error_at)} · ` : '';
-    if (c.state === 'live') return row(t('chp.last_error_old'), `${when}${c.last_error}`, 'err-old');
-    return row(t('chp.last_error'), `${when}${c.last_error}`, 'err');
+    const msg = evMessage(c.last_error);
+    if (c.state === 'live') return row(t('chp.last_error_old'), `${when}${msg}`, 'err-old');
+    return row(t('chp.last_error'), `${when}${msg}`, 'err');
   };
 
   // what the encoder of a push channel needs: OBS's "Server" and "Stream key", and the whole URL
@@ -143,7 +144,7 @@ export function channelPage(ctx, id) {
       clear(events).append(...list.map(e => h(`tr.ev-${e.kind}`,
         h('td.time', fmtTime(e.at_utc)),
         h('td', h(`span.evkind.k-${e.kind}`, tOr(`ev.${e.kind}`, e.kind))),
-        h('td', e.message && /^[a-z_]+$/.test(e.message) ? tOr(`gap.${e.message}`, e.message) : (e.message || '')))));
+        h('td', e.message && /^[a-z_]+$/.test(e.message) ? tOr(`gap.${e.message}`, e.message) : evMessage(e.message || '')))));
     } catch (e) {
       eventsNote.textContent = errText(e);
     }
@@ -206,3 +207,37 @@ export function channelPage(ctx, id) {
   };
 }
 
+
+// The server writes event details in English; the known forms are said in the console's language
+// (source URLs, addresses and names kept as they are).
+const EV_FIXED = {
+  'no source on air': 'evm.no_source',
+  'switched off, or the server is stopping': 'evm.switched_off',
+  'the server stopped unexpectedly': 'evm.crash',
+  'removed by retention': 'evm.retention',
+  'recording interrupted': 'evm.interrupted',
+  'origin stopped sending segments': 'evm.origin_stopped',
+  'segments from the origin': 'evm.origin_segments',
+  'sources reconfigured': 'evm.reconfigured',
+  'publisher disconnected': 'evm.publisher_gone_plain',
+  'closed by peer': 'evm.closed_by_peer',
+};
+const EV_FORMS = [
+  [/^by (.+)$/, m => t('evm.by', { name: m[1] })],
+  [/^rtmp publish from (.+)$/, m => t('evm.publish_from', { peer: m[1] })],
+  [/^publisher disconnected: (.+)$/, m => t('evm.publisher_gone', { why: evMessage(m[1]) })],
+  [/^no media for (\d+) s$/, m => t('evm.no_media', { s: m[1] })],
+  [/^no keyframe for (\d+) s$/, m => t('evm.no_keyframe', { s: m[1] })],
+  [/^wall clock stepped by (-?\d+) ms$/, m => t('evm.clock_step', { ms: m[1] })],
+  [/^(.+) on air$/, m => t('evm.on_air', { src: m[1] })],
+  [/^(.+) -> (.+)$/, m => t('evm.failover', { from: m[1], to: m[2] })],
+  [/^(rtmp publish \/live\/\S+|[a-z]+:\/\/\S+): (.+)$/, m => `${m[1]}: ${evMessage(m[2])}`],
+];
+export function evMessage(msg) {
+  if (EV_FIXED[msg]) return t(EV_FIXED[msg]);
+  for (const [re, f] of EV_FORMS) {
+    const m = re.exec(msg);
+    if (m) return f(m);
+  }
+  return msg;
+}

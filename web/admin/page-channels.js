@@ -1,6 +1,6 @@
 // The channel table: live state, recording toggle, archive coverage bar; filters and sort.
 
-import { api, h, clear, badge, fmtBitrate, fmtVideo, errText, toast, fmtTime } from './ui.js';
+import { api, h, clear, badge, fmtBitrate, fmtVideo, errText, toast, fmtTime, confirmBox } from './ui.js';
 import { t } from './i18n.js';
 import { live, listen, refreshChannels, coverageSoon } from './store.js';
 import { drawTimeline } from './timeline.js';
@@ -51,6 +51,8 @@ export function shortUrl(u) {
 
 export async function toggleRecording(ch, btn) {
   const action = ch.record ? 'stop' : 'start';
+  // stopping leaves a hole in the archive that cannot be filled later: asked first
+  if (action === 'stop' && !await confirmBox(t('rec.stop_title', { name: ch.name }), t('rec.stop_text', { name: ch.name }), t('rec.stop_long'))) return;
   if (btn) btn.disabled = true;
   try {
     const r = await api('POST', `/api/channels/${encodeURIComponent(ch.id)}/recording/${action}`);

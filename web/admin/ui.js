@@ -265,6 +265,8 @@ export function field(name, label, input, hint) {
     wrap.classList.toggle('invalid', !!msg);
     input.toggleAttribute('aria-invalid', !!msg);
   };
+  // an edited value is no longer the one the error was about
+  input.addEventListener('input', () => { if (wrap.classList.contains('invalid')) wrap.setError(''); });
   return wrap;
 }
 

@@ -204,6 +204,13 @@ try {
     await shot(page, 'admin-push-channel.png');
     await setLang(page, 'zh');
     await page.waitForFunction(() => /之前的错误/.test(document.querySelector('#channel-status')?.textContent || ''), null, { timeout: 5000 });
+    // event details and the role badge in Chinese too
+    await until('the status history in Chinese', 15000, async () => {
+      const ev = await text(page, '#event-log') || '';
+      return /操作人：admin/.test(ev) && /没有信号源在播出/.test(ev) && /推流端已断开：对方关闭了连接/.test(ev) && /\/live\/push-ui 已播出/.test(ev) && !/by admin|no source on air| on air/.test(ev);
+    });
+    const role = await text(page, '#who .role');
+    if (role !== '管理员') throw new Error(`the role badge says "${role}"`);
     await shot(page, 'admin-push-channel-zh.png');
     await setLang(page, 'en');
   });

@@ -34,6 +34,32 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
     }
 }
 
+/// [`store_err`] for saving `ch`; a taken channel number names the channel that has it.
+pub(super) async fn save_err(st: &AppState, e: StoreError, ch: &Channel) -> ApiError {
+    let (StoreError::Conflict { field: "number" }, Some(n)) = (&e, ch.number) else {
+        return store_err(e);
+    };
+    let id = ch.id.clone();
+    let holder = st
+        .store
+        .read(store::list_channels)
+        .await
+        .ok()
+        .and_then(|l| l.into_iter().find(|c| c.number == Some(n) && c.id != id));
+    match holder {
+        Some(h) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            Some("number"),
+            format!(
+                "number {n} is already used by channel {} ({})",
+                h.name, h.id
+            ),
+        ),
+        None => store_err(e),
+    }
+}
+
 /// Applies the fields present in `body` onto `ch`, validating each.
 pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Result<(), ApiError> {
     const KNOWN: &[&str] = &[
@@ -402,10 +428,13 @@ pub async fn create(
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();
-    st.store
+    if let Err(e) = st
+        .store
         .call(move |c| store::insert_channel(c, &saved, now_utc))
         .await
-        .map_err(store_err)?;
+    {
+        return Err(save_err(&st, e, &ch).await);
+    }
     tracing::info!(channel = %ch.id, "channel created");
     st.hub.apply(ch.clone()).await;
     who.audit(&st, "channel.create", &ch.id, audit_detail(&body))
@@ -450,10 +479,13 @@ pub async fn update(
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();
-    st.store
+    if let Err(e) = st
+        .store
         .call(move |c| store::update_channel(c, &saved, now_utc))
         .await
-        .map_err(store_err)?;
+    {
+        return Err(save_err(&st, e, &ch).await);
+    }
     tracing::info!(channel = %ch.id, "channel updated");
     st.hub.apply(ch.clone()).await;
     who.audit(&st, "channel.update", &ch.id, audit_detail(&body))

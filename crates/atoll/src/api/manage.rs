@@ -434,7 +434,7 @@ pub async fn import(
             })
             .await;
         if let Err(e) = r {
-            fail(store_err(e), &mut errors);
+            fail(super::channels::save_err(&st, e, &ch).await, &mut errors);
             continue;
         }
         st.hub.apply(ch.clone()).await;
