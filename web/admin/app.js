@@ -72,7 +72,9 @@ function showLogin() {
       pw.value = '';
       pw.focus();
       if (ex instanceof ApiError && ex.status === 429) {
-        err.textContent = t('login.rate_limited', { d: fmtDuration(ex.body && ex.body.retry_after ? ex.body.retry_after : (ex.retryAfter || 60)) });
+        const s = +(ex.body && ex.body.retry_after ? ex.body.retry_after : (ex.retryAfter || 60));
+        // a lockout of minutes is said in whole minutes (rounded up), not "294 s"
+        err.textContent = t('login.rate_limited', { d: s >= 60 ? t('login.minutes', { n: Math.ceil(s / 60) }) : fmtDuration(s) });
       } else if (ex instanceof ApiError && ex.status === 401) {
         err.textContent = t('login.wrong');
       } else if (ex instanceof ApiError && ex.status === 403 && ex.code === 'disabled') {

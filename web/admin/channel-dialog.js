@@ -42,7 +42,13 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
     const fActive = field('active', t('f.active'), inp('active', { type: 'checkbox', checked: c.active !== false }));
     const fRecord = field('record', t('f.record'), inp('record', { type: 'checkbox', checked: !!c.record }));
     const fRet = field('retention_hours', t('f.retention_hours'), inp('retention_hours', { type: 'number', min: 1, max: 8760, step: 1, value: c.retention_hours ?? 72 }));
-    const fEpg = field('epg_id', t('f.epg_id'), inp('epg_id', { value: c.epg_id || '', maxlength: 200 }));
+    // the guide's channels no channel takes yet are suggested (what an operator looks for here)
+    const epgList = h('datalist#epg-id-options');
+    const fEpg = field('epg_id', t('f.epg_id'), inp('epg_id', { value: c.epg_id || '', maxlength: 200, list: 'epg-id-options', spellcheck: 'false' }), t('f.epg_id.suggest'));
+    api('GET', '/api/epg/sources').then(list => {
+      const ids = [...new Set(list.flatMap(s => s.unmatched_channels || []))].sort().slice(0, 500);
+      epgList.append(...ids.map(id => h('option', { value: id })));
+    }).catch(() => { /* no suggestions */ });
 
     // sources: one row per URL, each with its own probe
     const rows = h('div.source-rows');
@@ -106,6 +112,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
         h('div.col', fId, fName, h('div.row2', fNumber, fGroup), fLogo, fSources),
         h('div.col', preview, fKey, h('div.row2', fActive, fRecord), h('div.row2', fRet, fEpg))),
       groupList,
+      epgList,
       formErr,
       h('div.actions',
         h('button', { type: 'button', onclick: () => close(undefined) }, t('common.cancel')),

@@ -45,6 +45,7 @@ const en = {
   'login.submit': 'Sign in',
   'login.wrong': 'Wrong user name or password.',
   'login.rate_limited': 'Too many failed attempts. Try again in {d}.',
+  'login.minutes': '{n} min',
   'login.expired': 'Your session has ended. Please sign in again.',
   'login.disabled': 'This account is disabled.',
 
@@ -285,6 +286,8 @@ const en = {
   'epg.next_attempt': 'Next attempt',
   'epg.counts': 'Channels / programmes',
   'epg.unmatched': 'Unmatched channels',
+  'epg.unmatched_n': 'XMLTV ids no channel uses ({n})',
+  'f.epg_id.suggest': 'the guide’s ids no channel uses yet are suggested',
   'epg.sync': 'Sync now',
   'epg.sync_started': 'Sync started.',
   'epg.ok': 'ok',
@@ -635,6 +638,7 @@ const zh = {
   'login.submit': '登录',
   'login.wrong': '用户名或密码错误。',
   'login.rate_limited': '失败次数过多，请 {d}后再试。',
+  'login.minutes': '{n} 分钟',
   'login.expired': '会话已结束，请重新登录。',
   'login.disabled': '此账户已停用。',
 
@@ -875,6 +879,8 @@ const zh = {
   'epg.next_attempt': '下次尝试',
   'epg.counts': '频道 / 节目',
   'epg.unmatched': '未匹配的频道',
+  'epg.unmatched_n': '没有频道使用的 XMLTV ID（{n} 个）',
+  'f.epg_id.suggest': '会提示节目单中尚无频道使用的 ID',
   'epg.sync': '立即同步',
   'epg.sync_started': '已开始同步。',
   'epg.ok': '正常',

@@ -106,8 +106,8 @@ export function tokensPage() {
     let list;
     try { list = await api('GET', '/api/tokens'); errBox.textContent = ''; } catch (e) { errBox.textContent = errText(e); return; }
     note.textContent = list.length ? '' : t('tok.empty');
-    clear(tbody).append(...list.map(k => h('tr',
-      h('td', k.name), h('td', k.user || ''), h('td', fmtTime(k.created_utc)), h('td', k.last_used_utc ? fmtTime(k.last_used_utc) : t('common.never')),
+    clear(tbody).append(...list.map(k => h('tr', { dataset: { name: k.name, id: k.id } },
+      h('td', k.name), h('td', k.user || ''), h('td', fmtTime(k.created_utc)), h('td.last-used', k.last_used_utc ? fmtTime(k.last_used_utc) : t('common.never')),
       h('td.actions', h('button.small.danger', {
         type: 'button',
         onclick: async () => {
@@ -150,7 +150,9 @@ export function tokensPage() {
       tbody)),
     note);
   refresh();
-  return { el, destroy: () => {} };
+  // "Last used" changes as scripts use their tokens: follow it (the server notes a use at most once a minute)
+  const timer = setInterval(() => { if (!document.hidden && !document.querySelector('dialog.modal')) refresh(); }, 10_000);
+  return { el, destroy: () => clearInterval(timer) };
 }
 
 export function auditPage() {

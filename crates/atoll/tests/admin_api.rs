@@ -1092,3 +1092,46 @@ fn audit_log_records_failed_sign_ins_lockouts_and_names() {
     assert_eq!(log[2]["detail"]["name"], "backup script");
     assert_eq!(log[2]["detail"]["user"], "boss");
 }
+
+/// A channel number already in use is refused naming the channel that has it (create, update and
+/// import alike).
+#[test]
+fn a_taken_channel_number_names_its_channel() {
+    let a = Atoll::start("taken-number");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"news","name":"News 24","number":7,"sources":[],"active":false}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"sport","name":"Sport","number":7,"sources":[],"active":false}"#),
+    );
+    assert_eq!((s, v["field"].as_str()), (409, Some("number")), "{v}");
+    assert_eq!(
+        v["message"], "number 7 is already used by channel News 24 (news)",
+        "{v}"
+    );
+    let (s, v) = a.api("PUT", "/api/channels/demo", Some(r#"{"number":7}"#));
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("News 24 (news)"),
+        "{v}"
+    );
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels/import",
+        Some(r#"{"channels":[{"id":"sport","name":"Sport","number":7,"sources":[]}]}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["errors"][0]["field"], "number", "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("News 24 (news)"),
+        "{v}"
+    );
+}
