@@ -996,6 +996,42 @@ fn kept_archives_of_deleted_channels_list_and_remove() {
         .0,
         403
     );
+    // what "keep" promises: a channel added again with the same id has its recordings back
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"back","name":"Back","sources":["testsrc://"],"record":true}"#),
+    );
+    assert_eq!(s, 201);
+    a.wait_for("back's segments", Duration::from_secs(40), || {
+        let (_, u) = a.api("GET", "/api/archive/usage", None);
+        u["channels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["channel"] == "back"))
+    });
+    assert_eq!(
+        a.api("DELETE", "/api/channels/back?archive=keep", None).0,
+        204
+    );
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"back","name":"Back again","sources":[],"record":false}"#),
+    );
+    assert_eq!(s, 201);
+    let (_, cov) = a.api("GET", "/api/channels/back/archive", None);
+    assert!(
+        !cov["intervals"].as_array().unwrap().is_empty(),
+        "the kept recordings are the channel's again: {cov}"
+    );
+    assert!(
+        !a.api("GET", "/api/archive/kept", None)
+            .1
+            .to_string()
+            .contains("\"back\""),
+        "and no longer listed as kept"
+    );
+
     let (s, v) = a.api("DELETE", "/api/archive/kept/never-was", None);
     assert_eq!((s, v["field"].as_str()), (404, Some("id")), "{v}");
 
