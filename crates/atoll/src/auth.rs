@@ -380,6 +380,29 @@ pub struct Authenticator {
 /// from many addresses cannot fill the database.
 pub const FAIL_AUDITS_PER_MINUTE: u32 = 60;
 
+/// One audit entry about a failed sign-in ([`Authenticator::failure_notes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureNote {
+    /// `session.sign_in_failed` or `session.locked`.
+    pub action: &'static str,
+    /// How long the lock lasts (`session.locked`).
+    pub retry_after_s: Option<u64>,
+    /// Failure entries left out (over the budget) since the last one written.
+    pub not_recorded_before: u64,
+}
+
+/// The user name an HTTP Basic header carries (for the audit of a failed sign-in).
+pub fn basic_user(header: &str) -> Option<String> {
+    let b64 = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    raw.split_once(':').map(|(u, _)| u.to_string())
+}
+
 #[derive(Default)]
 struct FailAudit {
     minute_start_ms: i64,
@@ -471,10 +494,11 @@ impl Authenticator {
         }
     }
 
-    /// Writes a failed sign-in for `name` from `ip` to the audit log (`session.sign_in_failed`),
-    /// and `session.locked` when this failure locked the account or the address (bounded by
-    /// [`FAIL_AUDITS_PER_MINUTE`]). The name is the one tried (it may not be an account).
-    async fn audit_failure(&self, name: &str, ip: IpAddr, now_ms: i64, now_utc_ms: i64) {
+    /// What to put in the audit log after a failed password check of `name` from `ip` (the API
+    /// writes it): `session.sign_in_failed`, and `session.locked` when this failure locked the
+    /// account or the address; bounded by [`FAIL_AUDITS_PER_MINUTE`] (entries beyond it are
+    /// counted into the next one's `not_recorded_before`).
+    pub fn failure_notes(&self, name: &str, ip: IpAddr, now_ms: i64) -> Vec<FailureNote> {
         let locked_s = match self
             .limiter
             .lock()
@@ -484,8 +508,8 @@ impl Authenticator {
             Err(Refusal::RateLimited { retry_after_s }) => Some(retry_after_s),
             _ => None,
         };
-        let name: String = name.chars().take(64).collect();
-        let mut rows = Vec::new();
+        let mut budget = self.fail_audit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut notes = Vec::new();
         for (action, lock) in [
             ("session.sign_in_failed", None),
             ("session.locked", locked_s),
@@ -493,44 +517,15 @@ impl Authenticator {
             if action == "session.locked" && lock.is_none() {
                 continue;
             }
-            let Some(left_out) = self
-                .fail_audit
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .admit(now_ms)
-            else {
-                continue;
-            };
-            let mut detail = serde_json::Map::new();
-            if let Some(s) = lock {
-                detail.insert("retry_after_s".into(), s.into());
+            if let Some(left_out) = budget.admit(now_ms) {
+                notes.push(FailureNote {
+                    action,
+                    retry_after_s: lock,
+                    not_recorded_before: left_out,
+                });
             }
-            if left_out > 0 {
-                detail.insert("not_recorded_before".into(), left_out.into());
-            }
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                serde_json::Value::Object(detail).to_string()
-            };
-            rows.push((action, detail));
         }
-        if rows.is_empty() {
-            return;
-        }
-        let ip = ip.to_string();
-        let r = self
-            .store
-            .call(move |c| {
-                for (action, detail) in &rows {
-                    crate::journal::audit(c, now_utc_ms, &name, &ip, action, &name, detail)?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::error!("audit log: {e}");
-        }
+        notes
     }
 
     /// Forgets cached password checks (after an account changed).
@@ -603,7 +598,6 @@ impl Authenticator {
         slot.finish(principal.is_some());
         let Some(p) = principal else {
             tracing::warn!(account = %name, %ip, "failed sign-in");
-            self.audit_failure(name, ip, now_ms, now_utc_ms).await;
             return Err(Refusal::BadCredentials);
         };
         if let Some(h) = verified_hash {

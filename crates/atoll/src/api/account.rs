@@ -37,15 +37,19 @@ pub async fn sign_in(
     let user = str_field(&body, "user")?;
     let password = str_field(&body, "password")?;
     let now_utc = st.clock.now_utc().0;
-    let mut p = st
+    let mut p = match st
         .auth
         .password(user, password, peer.ip(), st.clock.now_mono_ms(), now_utc)
         .await
-        .map_err(|r| {
+    {
+        Ok(p) => p,
+        Err(r) => {
+            super::audit_refusal(&st, &r, user, peer.ip()).await;
             let mut e = refused(r);
             e.challenge = false; // the console's form, not a browser dialog
-            e
-        })?;
+            return Err(e);
+        }
+    };
     p.via = Via::Session;
     let s = st
         .auth
@@ -279,8 +283,9 @@ pub async fn update_user(
             .await
         {
             Ok(_) => {}
-            Err(auth::Refusal::BadCredentials) => {
-                return Err(ApiError::invalid("current_password", "is wrong"))
+            Err(r @ auth::Refusal::BadCredentials) => {
+                super::audit_refusal(&st, &r, &name, who.ip).await;
+                return Err(ApiError::invalid("current_password", "is wrong"));
             }
             Err(r) => return Err(refused(r)),
         }
