@@ -1,8 +1,9 @@
 // The system page: CPU, memory, disks, uptime, version, ingest and viewers per channel, and the
 // server's clock next to this computer's (a wrong system clock breaks archive and guide times).
 
-import { api, h, clear, fmtBytes, fmtBitrate, fmtDuration, fmtUtc, fmtTime, errText, toMs, badge, session, confirmBox, toast } from './ui.js';
+import { api, h, clear, fmtBytes, fmtBitrate, fmtDuration, fmtUtc, fmtTime, errText, toMs, session, confirmBox, toast } from './ui.js';
 import { t } from './i18n.js';
+import { stateBadge } from './page-channels.js';
 
 export function systemPage() {
   const body = h('div');
@@ -68,7 +69,7 @@ export function systemPage() {
           h('thead', h('tr', h('th', t('ch.col.id')), h('th', t('ch.col.state')), h('th.num', t('chp.bitrate')), h('th.num', t('ch.col.viewers')))),
           h('tbody', chans.map(c => h('tr',
             h('td', h('a', { href: `#/channel/${encodeURIComponent(c.id)}` }, c.id)),
-            h('td', badge(c.state || 'offline', t(`state.${c.state || 'offline'}`))),
+            h('td', stateBadge(c)),
             h('td.num', fmtBitrate(c.input_bitrate_bps || 0)),
             h('td.num', String(c.viewers || 0))))))),
     );

@@ -236,10 +236,13 @@ try {
     if (!(bytes > 0)) throw new Error(`kept bytes ${bytes}`);
     const size = await text(page, `${kept} td.num`);
     if (!/\d.*[kKMG]i?B/.test(size)) throw new Error(`size cell "${size}"`);
-    await page.locator('#sys-kept').scrollIntoViewIfNeeded();
+    await page.waitForSelector('#sys-clock .bigclock', { timeout: 15000 });
+    const demo = await text(page, '#sys-channels tr:has(a[href="#/channel/demo"]) .badge');
+    if (demo !== 'live') throw new Error(`the live demo channel's badge on the System page says "${demo}"`);
     await shot(page, 'admin-system-kept.png');
     await setLang(page, 'zh');
     await page.waitForFunction(() => /已删除频道保留的录像/.test(document.querySelector('#sys-kept')?.textContent || ''), null, { timeout: 10000 });
+    await page.waitForSelector('#sys-clock .bigclock', { timeout: 15000 });
     await shot(page, 'admin-system-kept-zh.png');
     await setLang(page, 'en');
     await page.waitForSelector(kept, { timeout: 15000 });

@@ -503,6 +503,8 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
                 "id": ch.id,
                 "name": ch.name,
                 "state": v["state"],
+                "active": ch.active,
+                "awaiting_encoder": v["awaiting_encoder"],
                 "input_bitrate_bps": v["input_bitrate_bps"],
                 "viewers": v["viewers"],
                 "archive_bytes": usage.iter().find(|u| u.0 == ch.id).map(|u| u.1).unwrap_or(0),
