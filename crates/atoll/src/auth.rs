@@ -1003,6 +1003,21 @@ mod tests {
     }
 
     #[test]
+    fn failed_sign_in_audits_are_bounded_per_minute_and_the_rest_counted() {
+        let mut b = FailAudit::default();
+        for _ in 0..FAIL_AUDITS_PER_MINUTE {
+            assert_eq!(b.admit(1_000), Some(0));
+        }
+        // over the budget: left out and counted
+        for _ in 0..5 {
+            assert_eq!(b.admit(30_000), None);
+        }
+        // a minute later the next one written carries the count, then it starts again
+        assert_eq!(b.admit(61_000), Some(5));
+        assert_eq!(b.admit(61_001), Some(0));
+    }
+
+    #[test]
     fn a_full_table_never_forgets_a_locked_account() {
         let mut l = LoginLimiter::with_max_keys(20);
         let ip = |i: u32| IpAddr::from(i.to_be_bytes());
