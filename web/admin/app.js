@@ -1,7 +1,7 @@
 // The console's shell: sign-in, navigation (hash routes), language switch, sign-out.
 
-import { api, h, clear, session, errText, ApiError } from './ui.js';
-import { t, setLang, getLang, LANGS } from './i18n.js';
+import { api, h, clear, session, errText, fmtDuration, ApiError } from './ui.js';
+import { t, tOr, setLang, getLang, LANGS } from './i18n.js';
 import { resetLive } from './store.js';
 import { channelsPage } from './page-channels.js';
 import { channelPage } from './page-channel.js';
@@ -72,7 +72,9 @@ function showLogin() {
       pw.value = '';
       pw.focus();
       if (ex instanceof ApiError && ex.status === 429) {
-        err.textContent = t('login.rate_limited', { s: ex.body && ex.body.retry_after ? ex.body.retry_after : (ex.retryAfter || 60) });
+        const s = +(ex.body && ex.body.retry_after ? ex.body.retry_after : (ex.retryAfter || 60));
+        // a lockout of minutes is said in whole minutes (rounded up), not "294 s"
+        err.textContent = t('login.rate_limited', { d: s >= 60 ? t('login.minutes', { n: Math.ceil(s / 60) }) : fmtDuration(s) });
       } else if (ex instanceof ApiError && ex.status === 401) {
         err.textContent = t('login.wrong');
       } else if (ex instanceof ApiError && ex.status === 403 && ex.code === 'disabled') {
@@ -157,7 +159,7 @@ function showApp() {
       dataset: { nav: n.path },
     }, t(n.label))));
   const userBox = h('div.user',
-    h('span.who#who', { title: u.role }, u.user, ' ', h('span.role', u.role)),
+    h('span.who#who', { title: t(`users.role.${u.role}`) }, u.user, ' ', h('span.role', tOr(`users.role_short.${u.role}`, u.role))),
     u.basic ? null : h('button.small.link', { type: 'button', onclick: () => passwordDialog(u.user, { own: true }) }, t('nav.password')),
     h('button.small#logout', { type: 'button', onclick: signOut }, t('nav.logout')));
   const main = h('main#main');

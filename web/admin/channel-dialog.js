@@ -7,6 +7,11 @@ import { t } from './i18n.js';
 export const ID_RE = /^[a-z0-9_-]{1,64}$/;
 const SCHEMES = ['udp', 'rtmp', 'http', 'https', 'testsrc'];
 
+/** A server message's `sources[i]` (from 0) as a person counts: "source i+1". */
+export function humanSources(msg) {
+  return String(msg).replace(/sources\[(\d+)\]/g, (_, i) => t('f.source_n', { n: +i + 1 }));
+}
+
 /** A client-side problem with a source URL, or null. */
 export function sourceProblem(url) {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
@@ -21,7 +26,7 @@ export function sourceProblem(url) {
  */
 export function openChannelDialog(ch, { groups = [] } = {}) {
   const editing = !!ch;
-  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: ['testsrc://'], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '' };
+  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: [], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '' };
   let stopPreview = null;
 
   const title = editing ? t('dlg.edit', { id: c.id }) : t('dlg.add');
@@ -37,12 +42,25 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
     const fActive = field('active', t('f.active'), inp('active', { type: 'checkbox', checked: c.active !== false }));
     const fRecord = field('record', t('f.record'), inp('record', { type: 'checkbox', checked: !!c.record }));
     const fRet = field('retention_hours', t('f.retention_hours'), inp('retention_hours', { type: 'number', min: 1, max: 8760, step: 1, value: c.retention_hours ?? 72 }));
-    const fEpg = field('epg_id', t('f.epg_id'), inp('epg_id', { value: c.epg_id || '', maxlength: 200 }));
+    // the guide's channels no channel takes yet are suggested (what an operator looks for here)
+    const epgList = h('datalist#epg-id-options');
+    const fEpg = field('epg_id', t('f.epg_id'), inp('epg_id', { value: c.epg_id || '', maxlength: 200, list: 'epg-id-options', spellcheck: 'false' }), t('f.epg_id.suggest'));
+    api('GET', '/api/epg/sources').then(list => {
+      const ids = [...new Set(list.flatMap(s => s.unmatched_channels || []))].sort().slice(0, 500);
+      epgList.append(...ids.map(id => h('option', { value: id })));
+    }).catch(() => { /* no suggestions */ });
 
     // sources: one row per URL, each with its own probe
     const rows = h('div.source-rows');
     const addRow = (url = '') => {
-      const input = h('input.src', { value: url, placeholder: 'udp://@239.1.1.1:1234', spellcheck: 'false', autocomplete: 'off', 'aria-label': t('f.sources') });
+      const input = h('input.src', { value: url, placeholder: 'udp://@239.1.1.1:1234', spellcheck: 'false', autocomplete: 'off', 'aria-label': t('f.sources'),
+        // an edited source is no longer the one the error was about
+        oninput: () => {
+          input.classList.remove('invalid');
+          result.className = 'probe-result';
+          result.textContent = '';
+          if (!rows.querySelector('.src.invalid')) rows.closest('.field')?.setError('');
+        } });
       const result = h('div.probe-result');
       const probe = h('button.small', {
         type: 'button',
@@ -74,6 +92,8 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       return input;
     };
     for (const s of c.sources || []) addRow(s);
+    // one empty row to type into; left empty, the channel takes RTMP push from an encoder
+    if (!rows.children.length) addRow();
     const srcWrap = h('div', rows, h('button.small', { type: 'button', onclick: () => addRow().focus() }, `+ ${t('f.add_source')}`));
     const fSources = field('sources', t('f.sources'), h('input', { type: 'hidden' }), t('f.sources.hint'));
     fSources.insertBefore(srcWrap, fSources.querySelector('.hint'));
@@ -92,6 +112,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
         h('div.col', fId, fName, h('div.row2', fNumber, fGroup), fLogo, fSources),
         h('div.col', preview, fKey, h('div.row2', fActive, fRecord), h('div.row2', fRet, fEpg))),
       groupList,
+      epgList,
       formErr,
       h('div.actions',
         h('button', { type: 'button', onclick: () => close(undefined) }, t('common.cancel')),
@@ -123,7 +144,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       [...rows.querySelectorAll('.src')].forEach((i, k) => {
         const v = i.value.trim();
         const bad = v && sourceProblem(v);
-        if (bad) { i.classList.add('invalid'); problems.push(['sources', `sources[${k}] ${v}: ${bad}`]); }
+        if (bad) { i.classList.add('invalid'); problems.push(['sources', t('v.source_n', { n: k + 1, url: v, problem: bad })]); }
       });
       const key = value('publish_key');
       body.publish_key = key || null;
@@ -160,8 +181,9 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       } catch (e) {
         if (e instanceof ApiError && e.field === 'sources') {
           const m = /sources\[(\d+)\]/.exec(e.message);
-          const input = m && rows.querySelectorAll('.src')[+m[1]];
+          const input = m && [...rows.querySelectorAll('.src')].filter(i => i.value.trim())[+m[1]];
           if (input) input.classList.add('invalid');
+          e.message = humanSources(e.message);
         }
         showFieldError(form, e, formErr);
       } finally {
@@ -186,6 +208,9 @@ export async function deleteChannel(ch) {
     const r = await api('GET', `/api/channels/${encodeURIComponent(ch.id)}/recording`);
     size = fmtBytes(r.bytes || 0);
   } catch (_) { size = t('common.none'); }
+  // a deleted channel's recordings are kept for the server's default retention, not the channel's
+  let keptHours = 72;
+  try { keptHours = (await api('GET', '/api/archive/usage')).deleted_channel_retention_hours || keptHours; } catch (_) { /* the default */ }
   const choice = await modal(t('del.title', { name: ch.name }), close => {
     const keep = h('input', { type: 'radio', name: 'archive', value: 'keep', checked: true });
     const remove = h('input', { type: 'radio', name: 'archive', value: 'remove' });
@@ -207,7 +232,7 @@ export async function deleteChannel(ch) {
     return [
       h('p', t('del.text', { size })),
       h('div.choices',
-        h('label.choice', keep, ' ', t('del.keep', { h: ch.retention_hours })),
+        h('label.choice', keep, ' ', t('del.keep', { h: keptHours, id: ch.id })),
         h('label.choice', remove, ' ', t('del.remove'))),
       err,
       h('div.actions', h('button', { type: 'button', onclick: () => close(undefined) }, t('common.cancel')), btn),

@@ -1,7 +1,7 @@
 // Accounts: users (admins), API tokens, the audit log, and changing one's own password.
 
-import { api, h, clear, modal, field, showFieldError, clearErrors, errText, toast, fmtTime, badge, confirmBox, session } from './ui.js';
-import { t } from './i18n.js';
+import { api, h, clear, modal, field, showFieldError, clearErrors, errText, toast, fmtTime, fmtBytes, fmtDuration, badge, confirmBox, session } from './ui.js';
+import { t, tOr } from './i18n.js';
 
 const NAME_RE = /^[a-z0-9_.-]{1,64}$/;
 
@@ -65,10 +65,15 @@ export function usersPage() {
         'aria-label': `${t('users.role')} ${u.name}`,
         disabled: u.name === me,
         onchange: async e => {
-          try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { role: e.target.value }); toast(t('common.saved')); } catch (ex) { toast(errText(ex), 'error'); }
+          const role = e.target.value;
+          // a change of rights is asked first: taking admin away, or giving it
+          const ok = await confirmBox(t(`users.to_${role}_title`, { name: u.name }), t(`users.to_${role}_text`, { name: u.name }),
+            t(`users.to_${role}`), role === 'operator');
+          if (!ok) { e.target.value = u.role; return; }
+          try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { role }); toast(t('common.saved')); } catch (ex) { toast(errText(ex), 'error'); }
           refresh();
         },
-      }, ['admin', 'operator'].map(r => h('option', { value: r, selected: u.role === r }, r)))),
+      }, ['admin', 'operator'].map(r => h('option', { value: r, selected: u.role === r }, t(`users.role_short.${r}`))))),
       h('td', u.disabled ? badge('offline', t('users.disabled')) : badge('live', t('users.enabled'))),
       h('td', fmtTime(u.created_utc)),
       h('td', u.last_login_utc ? fmtTime(u.last_login_utc) : t('common.never')),
@@ -77,6 +82,7 @@ export function usersPage() {
         u.name === me ? null : h(`button.small${u.disabled ? '' : '.danger'}`, {
           type: 'button',
           onclick: async () => {
+            if (!u.disabled && !await confirmBox(t('users.disable_title', { name: u.name }), t('users.disable_text', { name: u.name }), t('users.disable'))) return;
             try { await api('PUT', `/api/users/${encodeURIComponent(u.name)}`, { disabled: !u.disabled }); } catch (ex) { toast(errText(ex), 'error'); }
             refresh();
           },
@@ -100,8 +106,8 @@ export function tokensPage() {
     let list;
     try { list = await api('GET', '/api/tokens'); errBox.textContent = ''; } catch (e) { errBox.textContent = errText(e); return; }
     note.textContent = list.length ? '' : t('tok.empty');
-    clear(tbody).append(...list.map(k => h('tr',
-      h('td', k.name), h('td', k.user || ''), h('td', fmtTime(k.created_utc)), h('td', k.last_used_utc ? fmtTime(k.last_used_utc) : t('common.never')),
+    clear(tbody).append(...list.map(k => h('tr', { dataset: { name: k.name, id: k.id } },
+      h('td', k.name), h('td', k.user || ''), h('td', fmtTime(k.created_utc)), h('td.last-used', k.last_used_utc ? fmtTime(k.last_used_utc) : t('common.never')),
       h('td.actions', h('button.small.danger', {
         type: 'button',
         onclick: async () => {
@@ -144,7 +150,9 @@ export function tokensPage() {
       tbody)),
     note);
   refresh();
-  return { el, destroy: () => {} };
+  // "Last used" changes as scripts use their tokens: follow it (the server notes a use at most once a minute)
+  const timer = setInterval(() => { if (!document.hidden && !document.querySelector('dialog.modal')) refresh(); }, 10_000);
+  return { el, destroy: () => clearInterval(timer) };
 }
 
 export function auditPage() {
@@ -158,9 +166,11 @@ export function auditPage() {
     const q = append && last !== null ? `&before=${last}` : '';
     try { list = await api('GET', `/api/audit?limit=100${q}`); errBox.textContent = ''; } catch (e) { errBox.textContent = errText(e); return; }
     if (!append) clear(tbody);
-    tbody.append(...list.map(a => h('tr',
-      h('td.time', fmtTime(a.at_utc)), h('td', a.user || ''), h('td.mono.small', a.ip || ''), h('td.mono', a.action || ''), h('td.mono', a.target || ''),
-      h('td.small', typeof a.detail === 'string' ? a.detail : a.detail ? JSON.stringify(a.detail) : ''))));
+    tbody.append(...list.map(a => h(`tr.a-${(a.action || '').replace(/[^a-z_]/g, '-')}`, { dataset: { action: a.action || '' } },
+      h('td.time', fmtTime(a.at_utc)), h('td', a.user || ''), h('td.mono.small', a.ip || ''),
+      h('td.action', { title: a.action || '' }, tOr(`audit.a.${a.action}`, a.action || '')),
+      h('td.target', auditTarget(a)),
+      h('td.small.detail', auditDetail(a.detail, /\.create$/.test(a.action || ''))))));
     if (list.length) last = list[list.length - 1].id;
     more.hidden = list.length < 100;
     note.textContent = tbody.children.length ? '' : t('audit.empty');
@@ -174,4 +184,33 @@ export function auditPage() {
     note, more);
   load(false);
   return { el, destroy: () => {} };
+}
+
+/** The target of an audit entry: a name the detail carries next to a bare number (tokens, EPG sources, titles). */
+function auditTarget(a) {
+  const d = a.detail && typeof a.detail === 'object' ? a.detail : {};
+  const name = d.name || d.title;
+  if (name && /^\d+$/.test(a.target || '')) return [name, ' ', h('span.muted.mono', `#${a.target}`)];
+  return h('span.mono', a.target || '');
+}
+
+/** One detail value, readable: sizes, durations, yes/no, lists. */
+function detailValue(k, v) {
+  if (v === null || v === undefined) return t('common.none');
+  if (typeof v === 'boolean') return v ? t('common.yes') : t('common.no');
+  if (typeof v === 'number' && /bytes/.test(k)) return fmtBytes(v);
+  if (typeof v === 'number' && /_s$/.test(k)) return fmtDuration(v);
+  if (typeof v === 'string') return k === 'archive' || k === 'role' || v === '(changed)' ? tOr(`audit.v.${v}`, v) : v;
+  if (Array.isArray(v)) return v.length ? v.map(x => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : t('common.none');
+  return JSON.stringify(v);
+}
+
+/** An audit entry's detail as "field: value" pairs in the console's language (no raw JSON). */
+export function auditDetail(d, skipEmpty = false) {
+  if (d === null || d === undefined || d === '') return '';
+  if (typeof d !== 'object' || Array.isArray(d)) return String(d);
+  // what was created: only the fields given a value
+  // (a null is a field not given)
+  const empty = v => v === '' || (Array.isArray(v) && !v.length);
+  return Object.entries(d).filter(([, v]) => v !== null && !(skipEmpty && empty(v))).map(([k, v]) => h('span.kvp', h('b', `${tOr(`audit.k.${k}`, tOr(`f.${k}`, k))}: `), detailValue(k, v)));
 }

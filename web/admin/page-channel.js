@@ -1,18 +1,20 @@
 // One channel: live preview, status, recording, archive timeline of the whole window, disk use,
 // and the status history (event log).
 
-import { api, h, clear, fmtBitrate, fmtVideo, fmtAudio, fmtBytes, fmtTime, errText, loadHls, playHls, ApiError } from './ui.js';
+import { api, h, clear, fmtBitrate, fmtVideo, fmtAudio, fmtBytes, fmtTime, errText, loadHls, playHls, copyText, ApiError } from './ui.js';
 import { t, tOr } from './i18n.js';
 import { live, listen, refreshChannels, coverageSoon } from './store.js';
 import { Coverage, drawTimeline } from './timeline.js';
-import { stateBadge, recBadge, toggleRecording } from './page-channels.js';
+import { stateBadge, recBadge, toggleRecording, publishServer } from './page-channels.js';
 import { openChannelDialog, deleteChannel } from './channel-dialog.js';
 
 export function channelPage(ctx, id) {
   const title = h('h1', id);
   const headBadges = h('span.head-badges');
   const video = h('video.preview.big', { muted: true, playsinline: true, controls: true });
-  const status = h('dl.kv');
+  const status = h('dl.kv#channel-status');
+  const publishCard = h('div.card.publish-box#publish-box', { hidden: true });
+  let publishShown = '';
   const recBox = h('dl.kv');
   const recActions = h('div.actions.left');
   const diskBox = h('dl.kv');
@@ -64,8 +66,9 @@ export function channelPage(ctx, id) {
       ...row(t('chp.viewers'), t('chp.viewers_detail', { n: v, hls: c.viewers_hls || 0, ts: c.viewers_mpegts || 0 })),
       ...row(t('f.sources'), (c.sources || []).length ? h('ol.srclist', c.sources.map(s => h('li', { class: s === c.active_source ? 'on' : '' }, s))) : t('ch.publish')),
       ...row(t('chp.urls'), [h('a', { href: c.urls?.hls || `/live/${id}/index.m3u8`, target: '_blank' }, 'HLS'), ' · ', h('a', { href: c.urls?.mpegts || `/live/${id}/mpegts`, target: '_blank' }, 'MPEG-TS')]),
-      ...(c.last_error ? row(t('chp.last_error'), c.last_error, 'err') : []),
+      ...lastErrorRows(c),
     );
+    renderPublish(c);
     const r = live.recording.get(id);
     clear(recBox).append(
       ...row(t('chp.recording'), recBadge(c)),
@@ -87,6 +90,40 @@ export function channelPage(ctx, id) {
     drawCov();
   };
 
+  // the last error with its time: red while the channel is not on air, history once it is
+  const lastErrorRows = c => {
+    if (!c.last_error) return [];
+    const when = c.last_error_at ? `${fmtTime(c.last_error_at)} · ` : '';
+    const msg = evMessage(c.last_error);
+    if (c.state === 'live') return row(t('chp.last_error_old'), `${when}${msg}`, 'err-old');
+    return row(t('chp.last_error'), `${when}${msg}`, 'err');
+  };
+
+  // what the encoder of a push channel needs: OBS's "Server" and "Stream key", and the whole URL
+  const renderPublish = c => {
+    const key = c.publish ? `${publishServer(c)}|${c.publish.stream_key}|${stateKindText(c)}` : '';
+    if (key === publishShown) return;
+    publishShown = key;
+    publishCard.hidden = !c.publish;
+    clear(publishCard);
+    if (!c.publish) return;
+    const server = publishServer(c);
+    const full = `${server}/${c.publish.stream_key}`;
+    const copyLine = (value, cls) => {
+      const input = h(`input.${cls}`, { value, readonly: true, spellcheck: 'false', onfocus: e => e.target.select() });
+      return h('div.line', input, h(`button.small.copy-${cls}`, { type: 'button', onclick: () => copyText(value, input) }, t('common.copy')));
+    };
+    publishCard.append(
+      h('h2', t('pub.title')),
+      h('p.muted', c.awaiting_encoder ? t('pub.waiting') : t('pub.attached')),
+      h('dl.kv',
+        h('dt', t('pub.server')), h('dd', copyLine(server, 'pub-server')),
+        h('dt', t('pub.key')), h('dd', copyLine(c.publish.stream_key, 'pub-key')),
+        h('dt', t('pub.full')), h('dd', copyLine(full, 'pub-full'))),
+      h('p.muted.hint', c.publish_key ? t('pub.hint_key') : t('pub.hint_nokey')));
+  };
+  const stateKindText = c => (c.awaiting_encoder ? 'w' : 'a');
+
   const refreshRec = async () => {
     try {
       const r = await api('GET', `/api/channels/${encodeURIComponent(id)}/recording`);
@@ -107,7 +144,7 @@ export function channelPage(ctx, id) {
       clear(events).append(...list.map(e => h(`tr.ev-${e.kind}`,
         h('td.time', fmtTime(e.at_utc)),
         h('td', h(`span.evkind.k-${e.kind}`, tOr(`ev.${e.kind}`, e.kind))),
-        h('td', e.message && /^[a-z_]+$/.test(e.message) ? tOr(`gap.${e.message}`, e.message) : (e.message || '')))));
+        h('td', e.message && /^[a-z_]+$/.test(e.message) ? tOr(`gap.${e.message}`, e.message) : evMessage(e.message || '')))));
     } catch (e) {
       eventsNote.textContent = errText(e);
     }
@@ -139,6 +176,7 @@ export function channelPage(ctx, id) {
     h('div.cols',
       h('div.card.preview-card', h('h2', t('chp.preview')), video),
       h('div.card', h('h2', t('chp.status')), status)),
+    publishCard,
     h('div.card', h('div.card-head', h('h2', t('chp.archive')), zoomSel), timeline, legend, covText),
     h('div.cols',
       h('div.card', h('h2', t('chp.recording')), recBox, recActions),
@@ -169,3 +207,37 @@ export function channelPage(ctx, id) {
   };
 }
 
+
+// The server writes event details in English; the known forms are said in the console's language
+// (source URLs, addresses and names kept as they are).
+const EV_FIXED = {
+  'no source on air': 'evm.no_source',
+  'switched off, or the server is stopping': 'evm.switched_off',
+  'the server stopped unexpectedly': 'evm.crash',
+  'removed by retention': 'evm.retention',
+  'recording interrupted': 'evm.interrupted',
+  'origin stopped sending segments': 'evm.origin_stopped',
+  'segments from the origin': 'evm.origin_segments',
+  'sources reconfigured': 'evm.reconfigured',
+  'publisher disconnected': 'evm.publisher_gone_plain',
+  'closed by peer': 'evm.closed_by_peer',
+};
+const EV_FORMS = [
+  [/^by (.+)$/, m => t('evm.by', { name: m[1] })],
+  [/^rtmp publish from (.+)$/, m => t('evm.publish_from', { peer: m[1] })],
+  [/^publisher disconnected: (.+)$/, m => t('evm.publisher_gone', { why: evMessage(m[1]) })],
+  [/^no media for (\d+) s$/, m => t('evm.no_media', { s: m[1] })],
+  [/^no keyframe for (\d+) s$/, m => t('evm.no_keyframe', { s: m[1] })],
+  [/^wall clock stepped by (-?\d+) ms$/, m => t('evm.clock_step', { ms: m[1] })],
+  [/^(.+) on air$/, m => t('evm.on_air', { src: m[1] })],
+  [/^(.+) -> (.+)$/, m => t('evm.failover', { from: m[1], to: m[2] })],
+  [/^(rtmp publish \/live\/\S+|[a-z]+:\/\/\S+): (.+)$/, m => `${m[1]}: ${evMessage(m[2])}`],
+];
+export function evMessage(msg) {
+  if (EV_FIXED[msg]) return t(EV_FIXED[msg]);
+  for (const [re, f] of EV_FORMS) {
+    const m = re.exec(msg);
+    if (m) return f(m);
+  }
+  return msg;
+}

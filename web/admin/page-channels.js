@@ -1,6 +1,6 @@
 // The channel table: live state, recording toggle, archive coverage bar; filters and sort.
 
-import { api, h, clear, badge, fmtBitrate, fmtVideo, errText, toast, fmtTime } from './ui.js';
+import { api, h, clear, badge, fmtBitrate, fmtVideo, errText, toast, fmtTime, confirmBox } from './ui.js';
 import { t } from './i18n.js';
 import { live, listen, refreshChannels, coverageSoon } from './store.js';
 import { drawTimeline } from './timeline.js';
@@ -18,6 +18,8 @@ export function recState(ch) {
 
 export function stateKind(ch) {
   if (!ch.active) return 'inactive';
+  // a push channel with no encoder attached waits for one: nothing is being connected to
+  if (ch.awaiting_encoder && ch.state !== 'live') return 'waiting';
   return ch.state || 'offline';
 }
 
@@ -29,7 +31,16 @@ export function stateBadge(ch) {
 export function recBadge(ch) {
   const r = recState(ch);
   const d = live.recording.get(ch.id);
-  return badge(`rec-${r}`, t(`rec.${r}`), (d && d.last_error) || undefined);
+  // a push channel's recording waits for its encoder, not for a source to connect to
+  const text = r === 'waiting for source' && ch.awaiting_encoder ? t('state.waiting') : t(`rec.${r}`);
+  return badge(`rec-${r}`, text, (d && d.last_error) || undefined);
+}
+
+/** The server URL an encoder publishes a push channel to (OBS: "Server"). */
+export function publishServer(ch) {
+  const p = ch.publish || { port: '1935', app: 'live' };
+  const host = /:/.test(location.hostname) ? `[${location.hostname}]` : location.hostname;
+  return `rtmp://${host}:${p.port}/${p.app}`;
 }
 
 /** A short form of a source URL for the table (scheme + host + tail). */
@@ -40,6 +51,8 @@ export function shortUrl(u) {
 
 export async function toggleRecording(ch, btn) {
   const action = ch.record ? 'stop' : 'start';
+  // stopping leaves a hole in the archive that cannot be filled later: asked first
+  if (action === 'stop' && !await confirmBox(t('rec.stop_title', { name: ch.name }), t('rec.stop_text', { name: ch.name }), t('rec.stop_long'))) return;
   if (btn) btn.disabled = true;
   try {
     const r = await api('POST', `/api/channels/${encodeURIComponent(ch.id)}/recording/${action}`);
@@ -78,7 +91,7 @@ export function channelsPage(ctx) {
   const group = h('select#ch-group', { 'aria-label': t('ch.filter.group') });
   const state = h('select#ch-state', { 'aria-label': t('ch.filter.state') },
     h('option', { value: '' }, `${t('ch.filter.state')}: ${t('common.all')}`),
-    ['live', 'connecting', 'idle', 'offline', 'inactive'].map(s => h('option', { value: s, selected: prefs.state === s }, t(`state.${s}`))));
+    ['live', 'connecting', 'waiting', 'idle', 'offline', 'inactive'].map(s => h('option', { value: s, selected: prefs.state === s }, t(`state.${s}`))));
   const rec = h('select#ch-rec', { 'aria-label': t('ch.filter.rec') },
     h('option', { value: '' }, `${t('ch.filter.rec')}: ${t('common.all')}`),
     ['recording', 'waiting for source', 'error', 'stopped'].map(s => h('option', { value: s, selected: prefs.rec === s }, t(`rec.${s}`))));
@@ -142,7 +155,7 @@ export function channelsPage(ctx) {
     cell(row, 'group', ch.group || '', () => ch.group || '');
     cell(row, 'sources', JSON.stringify([ch.sources, ch.active_source]), () => {
       const s = ch.sources || [];
-      if (!s.length) return h('span.muted', t('ch.publish'));
+      if (!s.length) return h('span.muted', { title: ch.publish ? publishServer(ch) : '' }, t('ch.publish'));
       return [h('span.src', { title: s.join('\n') }, shortUrl(s[0])), s.length > 1 ? h('span.more', ` ${t('ch.sources_more', { n: s.length - 1 })}`) : null];
     });
     const bitrate = ch.input_bitrate_bps || 0;

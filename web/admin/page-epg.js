@@ -54,15 +54,18 @@ export function epgPage() {
     let list;
     try { list = await api('GET', '/api/epg/sources'); errBox.textContent = ''; } catch (e) { errBox.textContent = errText(e); return; }
     note.textContent = list.length ? '' : t('epg.empty');
-    clear(tbody).append(...list.map(s => h('tr', { dataset: { id: s.id } },
-      h('td', h('strong', s.name), h('div.mono.muted.small', s.url)),
-      h('td', status(s)),
-      h('td', fmtTime(s.last_success)),
-      h('td.err', s.last_error || ''),
-      h('td', fmtTime(s.next_attempt)),
-      h('td.num', `${s.channels_seen ?? 0} / ${s.programmes_imported ?? 0}`),
-      h('td', { title: (s.unmatched_channels || []).join?.(', ') || '' }, Array.isArray(s.unmatched_channels) ? String(s.unmatched_channels.length) : String(s.unmatched_channels ?? '')),
-      h('td.actions',
+    clear(tbody).append(...list.map(s => {
+      const un = Array.isArray(s.unmatched_channels) ? s.unmatched_channels : [];
+      return h('tr', { dataset: { id: s.id } },
+        h('td.src',
+          h('strong', s.name), h('div.mono.muted.small.url', { title: s.url }, s.url),
+          // the guide's channels no channel takes: their ids, to put in a channel's EPG id
+          un.length ? h('div.small.unmatched', h('span.muted', `${t('epg.unmatched_n', { n: un.length })}: `),
+            h('span.mono', un.slice(0, 12).join(', ')), un.length > 12 ? h('span.muted', ` ${t('ch.sources_more', { n: un.length - 12 })}`) : null) : null),
+        h('td', status(s), s.last_error ? h('div.small.err.last-error', { title: s.last_error }, s.last_error) : null),
+        h('td.time.small', h('div', fmtTime(s.last_success)), h('div.muted', `${t('epg.next_attempt')}: ${fmtTime(s.next_attempt, { seconds: false })}`)),
+        h('td.num', `${s.channels_seen ?? 0} / ${s.programmes_imported ?? 0}`),
+        h('td.actions',
         h('button.small', { type: 'button', onclick: async e => {
           e.currentTarget.disabled = true;
           try { await api('POST', `/api/epg/sources/${s.id}/sync`); toast(t('epg.sync_started')); } catch (ex) { toast(errText(ex), 'error'); }
@@ -72,14 +75,15 @@ export function epgPage() {
         h('button.small.danger', { type: 'button', onclick: async () => {
           if (!await confirmBox(t('epg.del', { name: s.name }), s.url, t('common.delete'))) return;
           try { await api('DELETE', `/api/epg/sources/${s.id}`); refresh(); } catch (ex) { toast(errText(ex), 'error'); }
-        } }, t('common.delete'))))));
+        } }, t('common.delete'))));
+    }));
   };
 
   const el = h('section.page.page-epg',
     h('div.page-head', h('h1', t('epg.title')), h('button.primary', { type: 'button', onclick: async () => { if (await sourceDialog(null)) refresh(); } }, `+ ${t('epg.add')}`)),
     errBox,
     h('div.table-wrap', h('table.plain#epg-table',
-      h('thead', h('tr', h('th', t('epg.name')), h('th', t('epg.status')), h('th', t('epg.last_success')), h('th', t('epg.last_error')), h('th', t('epg.next_attempt')), h('th.num', t('epg.counts')), h('th', t('epg.unmatched')), h('th'))),
+      h('thead', h('tr', h('th', t('epg.name')), h('th', t('epg.status')), h('th', t('epg.last_success')), h('th.num', t('epg.counts')), h('th'))),
       tbody)),
     note);
   refresh();

@@ -1,8 +1,9 @@
 // Import and export of the channel lineup (JSON as exported, or an M3U playlist).
 
 import { api, h, clear, errText, download, toast } from './ui.js';
-import { t } from './i18n.js';
+import { t, tOr } from './i18n.js';
 import { refreshChannels } from './store.js';
+import { humanSources } from './channel-dialog.js';
 
 export function importPage() {
   const file = h('input#import-file', { type: 'file', accept: '.json,.m3u,.m3u8,application/json,audio/x-mpegurl,text/plain' });
@@ -27,10 +28,17 @@ export function importPage() {
     try {
       const r = await api('POST', '/api/channels/import', body, { contentType: m3u ? 'audio/x-mpegurl' : 'application/json' });
       const errors = r.errors || [];
-      result.append(h(`p.${errors.length ? 'warn' : 'ok'}`, t('imp.result', { created: r.created ?? 0, updated: r.updated ?? 0, errors: errors.length })));
-      if (errors.length) {
-        result.append(h('table.plain', h('thead', h('tr', h('th', t('imp.err.index')), h('th', t('imp.err.id')), h('th', t('imp.err.field')), h('th', t('imp.err.message')))),
-          h('tbody', errors.map(e => h('tr', h('td.num', String(e.index ?? '')), h('td.mono', e.id ?? ''), h('td.mono', e.field ?? ''), h('td', e.message ?? ''))))));
+      const n = errors.length;
+      const errs = n === 0 ? t('imp.errors_0') : n === 1 ? t('imp.errors_1') : t('imp.errors_n', { n });
+      result.append(h(`p.${n ? 'warn' : 'ok'}`, t('imp.result', { created: r.created ?? 0, updated: r.updated ?? 0, errors: errs })));
+      if (n) {
+        // entries counted from 1, as a person counts them (the API's index is from 0)
+        result.append(h('table.plain#import-errors', h('thead', h('tr', h('th', t('imp.err.index')), h('th', t('imp.err.id')), h('th', t('imp.err.field')), h('th', t('imp.err.message')))),
+          h('tbody', errors.map(e => h('tr',
+            h('td.num', Number.isInteger(e.index) ? String(e.index + 1) : ''),
+            h('td.mono', e.id ?? ''),
+            h('td', e.field ? tOr(`f.${e.field}`, e.field) : ''),
+            h('td', humanSources(e.message ?? '')))))));
       }
       refreshChannels();
     } catch (e) {

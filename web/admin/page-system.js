@@ -1,8 +1,9 @@
 // The system page: CPU, memory, disks, uptime, version, ingest and viewers per channel, and the
 // server's clock next to this computer's (a wrong system clock breaks archive and guide times).
 
-import { api, h, clear, fmtBytes, fmtBitrate, fmtDuration, fmtUtc, fmtTime, errText, toMs, badge } from './ui.js';
+import { api, h, clear, fmtBytes, fmtBitrate, fmtDuration, fmtUtc, fmtTime, errText, toMs, session, confirmBox, toast } from './ui.js';
 import { t } from './i18n.js';
+import { stateBadge } from './page-channels.js';
 
 export function systemPage() {
   const body = h('div');
@@ -68,14 +69,62 @@ export function systemPage() {
           h('thead', h('tr', h('th', t('ch.col.id')), h('th', t('ch.col.state')), h('th.num', t('chp.bitrate')), h('th.num', t('ch.col.viewers')))),
           h('tbody', chans.map(c => h('tr',
             h('td', h('a', { href: `#/channel/${encodeURIComponent(c.id)}` }, c.id)),
-            h('td', badge(c.state || 'offline', t(`state.${c.state || 'offline'}`))),
+            h('td', stateBadge(c)),
             h('td.num', fmtBitrate(c.input_bitrate_bps || 0)),
             h('td.num', String(c.viewers || 0))))))),
     );
   };
 
-  const el = h('section.page.page-system', h('div.page-head', h('h1', t('sys.title'))), errBox, body);
+  // recordings kept from deleted channels (admins): size, span, when retention removes them, and
+  // a button to free the space now
+  const keptCard = h('div.card#sys-kept', { hidden: true });
+  const refreshKept = async () => {
+    if (!session.user || session.user.role !== 'admin') return;
+    let r;
+    try { r = await api('GET', '/api/archive/kept'); } catch (e) {
+      keptCard.hidden = false;
+      clear(keptCard).append(h('h2', t('kept.title')), h('p.form-error', errText(e)));
+      return;
+    }
+    if (destroyed) return;
+    const list = r.archives || [];
+    const total = list.reduce((x, a) => x + (a.bytes || 0), 0);
+    keptCard.hidden = false;
+    clear(keptCard).append(
+      h('h2', t('kept.title')),
+      h('p.muted', t('kept.text', { h: r.retention_hours })),
+      list.length
+        ? h('table.plain#kept-table',
+          h('thead', h('tr', h('th', t('ch.col.id')), h('th.num', t('kept.size')), h('th', t('kept.span')), h('th', t('kept.until')), h('th', ''))),
+          h('tbody', list.map(a => h('tr', { dataset: { channel: a.channel, bytes: String(a.bytes) } },
+            h('td.mono', a.channel),
+            h('td.num', fmtBytes(a.bytes)),
+            h('td', `${fmtTime(a.from, { seconds: false })} – ${fmtTime(a.to, { seconds: false })}`),
+            h('td', fmtTime(a.removed_by_retention_at, { seconds: false })),
+            h('td.actions', h('button.small.danger.kept-remove', {
+              type: 'button',
+              onclick: async e => {
+                const ok = await confirmBox(t('kept.remove_title', { id: a.channel }), t('kept.remove_text', { id: a.channel, size: fmtBytes(a.bytes) }), t('kept.remove'));
+                if (!ok) return;
+                const btn = e.target;
+                btn.disabled = true;
+                try {
+                  const res = await api('DELETE', `/api/archive/kept/${encodeURIComponent(a.channel)}`);
+                  toast(t('kept.removed', { id: a.channel, size: fmtBytes(res.bytes_freed) }));
+                } catch (err) {
+                  toast(errText(err), 'error');
+                }
+                refreshKept();
+              },
+            }, t('kept.remove')))))),
+          h('tfoot', h('tr', h('td', t('kept.total')), h('td.num', fmtBytes(total)), h('td', { colspan: 3 }))))
+        : h('p.muted#kept-none', t('kept.none')));
+  };
+
+  const el = h('section.page.page-system', h('div.page-head', h('h1', t('sys.title'))), errBox, body, keptCard);
   refresh();
+  refreshKept();
   timer = setInterval(() => { if (!document.hidden) refresh(); }, 3000);
-  return { el, destroy: () => { destroyed = true; clearInterval(timer); } };
+  const keptTimer = setInterval(() => { if (!document.hidden) refreshKept(); }, 30_000);
+  return { el, destroy: () => { destroyed = true; clearInterval(timer); clearInterval(keptTimer); } };
 }

@@ -94,25 +94,30 @@ export function drawTimeline(el, cov, from, to, { ticks = false } = {}) {
     el.append(seg);
   };
   const ivals = cov ? cov.intervals : [];
-  // holes between intervals
-  for (let k = 1; k < ivals.length; k++) {
-    const a = ivals[k - 1].to, b = ivals[k].from;
-    if (b - a >= minSec / 2) {
-      const g = cov.gaps.find(g => g.from < b && g.to > a);
-      part('gap', a, b, `${fmtTime(a)} – ${fmtTime(b)} ${g ? tOr(`gap.${g.reason}`, g.reason) : t('chp.legend.gap')}`);
-    }
-  }
-  for (const g of cov ? cov.gaps : []) {
-    if (ivals.length && g.from >= ivals[0].from) continue; // drawn above
-    part('gap', g.from, g.to, `${fmtTime(g.from)} – ${fmtTime(g.to)} ${tOr(`gap.${g.reason}`, g.reason)}`);
-  }
-  // recorded runs, merged where closer than a pixel
+  // recorded runs, merged where closer than a pixel (the gaps between them are drawn on top)
   let run = null;
   for (const i of ivals) {
     if (run && i.from - run.to < minSec) run.to = i.to;
     else { if (run) part('rec', run.from, run.to, `${fmtTime(run.from)} – ${fmtTime(run.to)}`); run = { ...i }; }
   }
   if (run) part('rec', run.from, run.to, `${fmtTime(run.from)} – ${fmtTime(run.to)}`);
+  // Every gap shows at every zoom: one narrower than a pixel is still drawn, as a 2 px mark
+  // (a 42 s stop is 1/6000 of a 72 h window), so the count never depends on the zoom.
+  const gapPart = (a, b, reason) => {
+    part(b - a < minSec * 2 ? 'gap.mark' : 'gap', a, b,
+      `${fmtTime(a)} – ${fmtTime(b)} (${fmtDuration(b - a)}) ${reason}`);
+  };
+  // holes between recorded intervals (closer than TOL they were merged into one)
+  for (let k = 1; k < ivals.length; k++) {
+    const a = ivals[k - 1].to, b = ivals[k].from;
+    const g = cov.gaps.find(g => g.from < b + TOL && g.to > a - TOL);
+    gapPart(a, b, g ? tOr(`gap.${g.reason}`, g.reason) : t('chp.legend.gap'));
+  }
+  // gaps the server reports outside the holes (before the first recording of the window)
+  for (const g of cov ? cov.gaps : []) {
+    if (ivals.length && g.from >= ivals[0].from - TOL) continue; // a hole above
+    gapPart(g.from, g.to, tOr(`gap.${g.reason}`, g.reason));
+  }
   if (ticks) {
     const step = span > 48 * 3600 ? 24 * 3600 : span > 6 * 3600 ? 3600 * (span > 24 * 3600 ? 6 : 2) : span > 3600 ? 1800 : 600;
     const first = Math.ceil(from / step) * step;

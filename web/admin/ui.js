@@ -108,6 +108,14 @@ function append(el, children) {
   }
 }
 
+/** Copies `text` to the clipboard (selecting `input` first, for the fallback) and says so. */
+export async function copyText(text, input) {
+  if (input) input.select();
+  let ok = true;
+  try { await navigator.clipboard.writeText(text); } catch (_) { ok = document.execCommand('copy'); }
+  toast(ok ? t('common.copied') : t('common.copy_failed'));
+}
+
 export function clear(el) { while (el.firstChild) el.firstChild.remove(); return el; }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,6 +265,8 @@ export function field(name, label, input, hint) {
     wrap.classList.toggle('invalid', !!msg);
     input.toggleAttribute('aria-invalid', !!msg);
   };
+  // an edited value is no longer the one the error was about
+  input.addEventListener('input', () => { if (wrap.classList.contains('invalid')) wrap.setError(''); });
   return wrap;
 }
 

@@ -261,8 +261,23 @@ try {
     await page.click('#channel-table th.c-number');
   }, { critical: false });
 
+  await step('stop recording asks first; cancelled, it keeps recording', async () => {
+    await page.click(`${row} button.rec-toggle.stop`);
+    await page.waitForSelector('dialog.modal button.danger', { timeout: 5000 });
+    const q = await page.textContent('dialog.modal');
+    if (!/gap/.test(q)) throw new Error(`the stop question says: ${q}`);
+    await page.click('dialog.modal button:not(.danger):not(.x)');
+    await page.waitForSelector('dialog.modal', { state: 'detached', timeout: 5000 });
+    await new Promise(r => setTimeout(r, 3000)); // a refresh or two of the table
+    const rec = await page.getAttribute(row, 'data-rec');
+    if (rec !== 'recording') throw new Error(`after Cancel the recording is "${rec}"`);
+    const r = await pageFetch(page, `/api/channels/${ID}`);
+    if (r.body.record !== true) throw new Error(`after Cancel the server says record=${r.body.record}`);
+  });
+
   await step('stop recording', async () => {
     await page.click(`${row} button.rec-toggle.stop`);
+    await page.click('dialog.modal button.danger');
     await page.waitForSelector(`${row}[data-rec="stopped"]`, { timeout: 15000 });
   });
 
@@ -308,6 +323,36 @@ try {
     await page.fill('#user-dialog input[name=password]', 'operator-pw-1');
     await page.click('#user-dialog button[type=submit]');
     await page.waitForSelector('#users-table tr[data-name="op1"]', { timeout: 10000 });
+  }, { critical: !DEV });
+
+  await step('a role change asks first: cancelled it changes nothing, confirmed it applies', async () => {
+    const sel = '#users-table tr[data-name="op1"] select';
+    const roleOf = async () => (await pageFetch(page, '/api/users')).body.find(u => u.name === 'op1')?.role;
+    // giving admin rights
+    await page.selectOption(sel, 'admin');
+    await page.waitForSelector('dialog.modal', { timeout: 5000 });
+    await page.click('dialog.modal button:not(.primary):not(.danger):not(.x)');
+    await page.waitForSelector('dialog.modal', { state: 'detached', timeout: 5000 });
+    if (await page.inputValue(sel) !== 'operator') throw new Error('after Cancel the dropdown shows admin');
+    if (await roleOf() !== 'operator') throw new Error('Cancel changed the role');
+    await page.selectOption(sel, 'admin');
+    await page.click('dialog.modal button.primary');
+    await until('op1 an admin', 10000, async () => (await roleOf()) === 'admin');
+    // taking them away: a warning, then back to operator
+    await page.waitForFunction(s => document.querySelector(s)?.value === 'admin', sel, { timeout: 10000 });
+    await page.selectOption(sel, 'operator');
+    await page.waitForSelector('dialog.modal button.danger', { timeout: 5000 });
+    const q = await page.textContent('dialog.modal');
+    if (!/no longer/.test(q)) throw new Error(`the demotion question says: ${q}`);
+    await page.click('dialog.modal button.danger');
+    await until('op1 an operator again', 10000, async () => (await roleOf()) === 'operator');
+    // disabling asks too (cancelled here)
+    await page.waitForFunction(s => document.querySelector(s)?.value === 'operator', sel, { timeout: 10000 });
+    await page.click('#users-table tr[data-name="op1"] button.danger');
+    await page.waitForSelector('dialog.modal', { timeout: 5000 });
+    await page.click('dialog.modal button:not(.danger):not(.x)');
+    const u = (await pageFetch(page, '/api/users')).body.find(x => x.name === 'op1');
+    if (u.disabled) throw new Error('Cancel disabled the account');
   }, { critical: !DEV });
 
   await step('an operator cannot see Users', async () => {

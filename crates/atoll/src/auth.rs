@@ -371,6 +371,59 @@ pub struct Authenticator {
     /// Argon2 verifications running at once (each takes tens of ms of CPU).
     verifying: tokio::sync::Semaphore,
     limiter: Mutex<LoginLimiter>,
+    /// Failed sign-ins written to the audit log in the current minute, and those left out.
+    fail_audit: Mutex<FailAudit>,
+}
+
+/// Audit entries of failed sign-ins and lockouts written per minute at most; more are counted
+/// and the count goes into the next entry written (`not_recorded_before`), so a guessing storm
+/// from many addresses cannot fill the database.
+pub const FAIL_AUDITS_PER_MINUTE: u32 = 60;
+
+/// One audit entry about a failed sign-in ([`Authenticator::failure_notes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureNote {
+    /// `session.sign_in_failed` or `session.locked`.
+    pub action: &'static str,
+    /// How long the lock lasts (`session.locked`).
+    pub retry_after_s: Option<u64>,
+    /// Failure entries left out (over the budget) since the last one written.
+    pub not_recorded_before: u64,
+}
+
+/// The user name an HTTP Basic header carries (for the audit of a failed sign-in).
+pub fn basic_user(header: &str) -> Option<String> {
+    let b64 = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    raw.split_once(':').map(|(u, _)| u.to_string())
+}
+
+#[derive(Default)]
+struct FailAudit {
+    minute_start_ms: i64,
+    written: u32,
+    left_out: u64,
+}
+
+impl FailAudit {
+    /// Whether one more entry may be written now; when it may, how many were left out before it.
+    fn admit(&mut self, now_ms: i64) -> Option<u64> {
+        if now_ms - self.minute_start_ms >= 60_000 {
+            self.minute_start_ms = now_ms;
+            self.written = 0;
+        }
+        if self.written >= FAIL_AUDITS_PER_MINUTE {
+            self.left_out += 1;
+            return None;
+        }
+        self.written += 1;
+        Some(std::mem::take(&mut self.left_out))
+    }
 }
 
 /// One password check in progress in the limiter; ends as a failure if dropped unfinished
@@ -437,7 +490,42 @@ impl Authenticator {
             cache: Mutex::new(HashMap::new()),
             verifying: tokio::sync::Semaphore::new(2),
             limiter: Mutex::new(LoginLimiter::new(limits)),
+            fail_audit: Mutex::new(FailAudit::default()),
         }
+    }
+
+    /// What to put in the audit log after a failed password check of `name` from `ip` (the API
+    /// writes it): `session.sign_in_failed`, and `session.locked` when this failure locked the
+    /// account or the address; bounded by [`FAIL_AUDITS_PER_MINUTE`] (entries beyond it are
+    /// counted into the next one's `not_recorded_before`).
+    pub fn failure_notes(&self, name: &str, ip: IpAddr, now_ms: i64) -> Vec<FailureNote> {
+        let locked_s = match self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(ip, name, now_ms)
+        {
+            Err(Refusal::RateLimited { retry_after_s }) => Some(retry_after_s),
+            _ => None,
+        };
+        let mut budget = self.fail_audit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut notes = Vec::new();
+        for (action, lock) in [
+            ("session.sign_in_failed", None),
+            ("session.locked", locked_s),
+        ] {
+            if action == "session.locked" && lock.is_none() {
+                continue;
+            }
+            if let Some(left_out) = budget.admit(now_ms) {
+                notes.push(FailureNote {
+                    action,
+                    retry_after_s: lock,
+                    not_recorded_before: left_out,
+                });
+            }
+        }
+        notes
     }
 
     /// Forgets cached password checks (after an account changed).
@@ -713,15 +801,23 @@ pub fn list_tokens(c: &Connection, user: Option<&str>) -> Result<Vec<TokenRow>, 
 }
 
 /// Revokes token `id` (only if it belongs to `user`, when given).
-pub fn delete_token(c: &Connection, id: i64, user: Option<&str>) -> Result<(), store::StoreError> {
-    let n = c.execute(
-        "DELETE FROM api_token WHERE id = ?1 AND (?2 IS NULL OR user_name = ?2)",
+/// Revokes token `id` (of `user` only, when given); answers its name and owner (for the audit log).
+pub fn delete_token(
+    c: &Connection,
+    id: i64,
+    user: Option<&str>,
+) -> Result<(String, String), store::StoreError> {
+    let row = c.query_row(
+        "DELETE FROM api_token WHERE id = ?1 AND (?2 IS NULL OR user_name = ?2) \
+         RETURNING name, user_name",
         rusqlite::params![id, user],
-    )?;
-    if n == 0 {
-        return Err(store::StoreError::NotFound);
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
+    match row {
+        Ok(v) => Ok(v),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(store::StoreError::NotFound),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// An account as listed.
@@ -904,6 +1000,21 @@ mod tests {
             .filter(|i| l.begin(ip(9), &format!("u{i}"), 0).is_ok())
             .count();
         assert_eq!(n, MAX_FAILS_PER_IP);
+    }
+
+    #[test]
+    fn failed_sign_in_audits_are_bounded_per_minute_and_the_rest_counted() {
+        let mut b = FailAudit::default();
+        for _ in 0..FAIL_AUDITS_PER_MINUTE {
+            assert_eq!(b.admit(1_000), Some(0));
+        }
+        // over the budget: left out and counted
+        for _ in 0..5 {
+            assert_eq!(b.admit(30_000), None);
+        }
+        // a minute later the next one written carries the count, then it starts again
+        assert_eq!(b.admit(61_000), Some(5));
+        assert_eq!(b.admit(61_001), Some(0));
     }
 
     #[test]

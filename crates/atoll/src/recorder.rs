@@ -30,6 +30,9 @@ enum Msg {
         at: UtcMs,
         reason: GapReason,
     },
+    /// Answered once everything queued before it is written (a channel's archive is removed
+    /// only after its last segment landed).
+    Flush(tokio::sync::oneshot::Sender<()>),
     /// Tests: the writer acknowledges, then waits until the sender side is dropped.
     #[cfg(test)]
     Hold(
@@ -182,6 +185,9 @@ impl Recorder {
                                 }
                             }
                         }
+                        Msg::Flush(done) => {
+                            let _ = done.send(());
+                        }
                         #[cfg(test)]
                         Msg::Hold(ack, release) => {
                             let _ = ack.send(());
@@ -264,6 +270,19 @@ impl Recorder {
                 }
             }
         }
+    }
+
+    /// Waits (at most `limit`) until the writer has written everything queued before this call.
+    /// False when it did not answer in time or is stopped.
+    pub async fn flush(&self, limit: std::time::Duration) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(tx) = tx else { return false };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let sent = tokio::time::timeout(limit, tx.send(Msg::Flush(done))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return false;
+        }
+        matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(())))
     }
 
     pub fn status(&self, channel: &str) -> WriteStatus {

@@ -845,3 +845,329 @@ fn every_protected_endpoint_needs_an_account() {
         2
     );
 }
+
+/// Unix seconds of an RFC 3339 UTC time (`2026-12-02T16:25:27Z`, fractions ignored).
+fn rfc3339_s(t: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    let days = media::time::days_from_civil(n(0..4), n(5..7) as u32, n(8..10) as u32);
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+/// A channel without sources takes RTMP push: the API says what its encoder needs (the port of
+/// the RTMP listener, the application and the stream key with the publish key), that it waits for
+/// an encoder (not "connecting"), and an error keeps its time after the channel recovered. The
+/// encoder is ffmpeg publishing to exactly that URL.
+#[test]
+fn push_channel_tells_the_encoder_settings_and_error_times() {
+    require("ffmpeg");
+    let a = Atoll::start("push-info");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"push","name":"Push","sources":[],"publish_key":"k3y","record":false}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let ch = a.channel("push");
+    assert_eq!(ch["publish"]["port"], a.rtmp.to_string(), "{ch}");
+    assert_eq!(ch["publish"]["app"], "live");
+    assert_eq!(ch["publish"]["stream_key"], "push?key=k3y");
+    assert_eq!(ch["awaiting_encoder"], true, "{ch}");
+    assert_ne!(ch["state"], "live");
+    // a channel with sources has no publish settings and never waits for an encoder
+    assert!(a.channel("demo")["publish"].is_null());
+    assert_eq!(a.channel("demo")["awaiting_encoder"], false);
+
+    let url = format!(
+        "rtmp://127.0.0.1:{}/{}/{}",
+        ch["publish"]["port"].as_str().unwrap(),
+        ch["publish"]["app"].as_str().unwrap(),
+        ch["publish"]["stream_key"].as_str().unwrap()
+    );
+    let push = rtmp_push_loop(&fixture_clip(), &url);
+    a.wait_for("the pushed channel live", Duration::from_secs(40), || {
+        let c = a.channel("push");
+        c["state"] == "live" && c["awaiting_encoder"] == false
+    });
+    assert!(a.channel("push")["last_error"].is_null());
+    drop(push);
+    let before = now_s();
+    a.wait_for("the encoder's loss noted", Duration::from_secs(20), || {
+        let c = a.channel("push");
+        c["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("publisher disconnected"))
+            && c["awaiting_encoder"] == true
+    });
+    let c = a.channel("push");
+    let at = rfc3339_s(c["last_error_at"].as_str().expect("last_error_at"));
+    assert!(
+        (before - 5..=now_s() + 1).contains(&at),
+        "error time {at} vs now {}",
+        now_s()
+    );
+    // back on air: the error stays, with the time it happened (the console shows it as history)
+    let _push = rtmp_push_loop(&fixture_clip(), &url);
+    a.wait_for("live again", Duration::from_secs(40), || {
+        a.channel("push")["state"] == "live"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let c = a.channel("push");
+    assert_eq!(
+        rfc3339_s(c["last_error_at"].as_str().unwrap()),
+        at,
+        "the error's time does not move while the channel is healthy: {c}"
+    );
+}
+
+/// A channel deleted with `archive=keep` leaves its recordings: admins list them (size, span, when
+/// retention removes them) and remove them, audited; operators may not; a channel that exists or
+/// an id with nothing kept is refused.
+#[test]
+fn kept_archives_of_deleted_channels_list_and_remove() {
+    let a = Atoll::start("kept-archives");
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"gone","name":"Gone","sources":["testsrc://"],"record":true}"#),
+    );
+    assert_eq!(s, 201);
+    a.wait_for("archived segments", Duration::from_secs(40), || {
+        let (_, u) = a.api("GET", "/api/archive/usage", None);
+        u["channels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["channel"] == "gone"))
+    });
+    let (_, u) = a.api("GET", "/api/archive/usage", None);
+    assert_eq!(u["deleted_channel_retention_hours"], 72);
+    let (s, v) = a.api("GET", "/api/archive/kept", None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        v["archives"],
+        json!([]),
+        "a live channel's archive is not kept: {v}"
+    );
+    let (s, v) = a.api("DELETE", "/api/archive/kept/gone", None);
+    assert_eq!((s, v["field"].as_str()), (409, Some("id")), "{v}");
+
+    assert_eq!(
+        a.api("DELETE", "/api/channels/gone?archive=keep", None).0,
+        204
+    );
+    let (_, v) = a.api("GET", "/api/archive/kept", None);
+    let list = v["archives"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    let k = &list[0];
+    assert_eq!(k["channel"], "gone");
+    let bytes = k["bytes"].as_u64().unwrap();
+    assert!(bytes > 0 && k["segments"].as_i64().unwrap() > 0, "{k}");
+    let (from, to) = (
+        rfc3339_s(k["from"].as_str().unwrap()),
+        rfc3339_s(k["to"].as_str().unwrap()),
+    );
+    assert!(from < to && to <= now_s() + 1, "{k}");
+    assert_eq!(
+        rfc3339_s(k["removed_by_retention_at"].as_str().unwrap()),
+        to + 72 * 3600
+    );
+
+    // operators may neither list nor remove
+    assert_eq!(
+        a.api(
+            "POST",
+            "/api/users",
+            Some(r#"{"name":"op","password":"operator-pw","role":"operator"}"#)
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        as_user(&a, "op", "operator-pw", "GET", "/api/archive/kept", None).0,
+        403
+    );
+    assert_eq!(
+        as_user(
+            &a,
+            "op",
+            "operator-pw",
+            "DELETE",
+            "/api/archive/kept/gone",
+            None
+        )
+        .0,
+        403
+    );
+    // what "keep" promises: a channel added again with the same id has its recordings back
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"back","name":"Back","sources":["testsrc://"],"record":true}"#),
+    );
+    assert_eq!(s, 201);
+    a.wait_for("back's segments", Duration::from_secs(40), || {
+        let (_, u) = a.api("GET", "/api/archive/usage", None);
+        u["channels"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["channel"] == "back"))
+    });
+    assert_eq!(
+        a.api("DELETE", "/api/channels/back?archive=keep", None).0,
+        204
+    );
+    let (s, _) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"back","name":"Back again","sources":[],"record":false}"#),
+    );
+    assert_eq!(s, 201);
+    let (_, cov) = a.api("GET", "/api/channels/back/archive", None);
+    assert!(
+        !cov["intervals"].as_array().unwrap().is_empty(),
+        "the kept recordings are the channel's again: {cov}"
+    );
+    assert!(
+        !a.api("GET", "/api/archive/kept", None)
+            .1
+            .to_string()
+            .contains("\"back\""),
+        "and no longer listed as kept"
+    );
+
+    let (s, v) = a.api("DELETE", "/api/archive/kept/never-was", None);
+    assert_eq!((s, v["field"].as_str()), (404, Some("id")), "{v}");
+
+    let (s, v) = a.api("DELETE", "/api/archive/kept/gone", None);
+    assert_eq!(s, 200, "{v}");
+    // the channel's last segment may land after the list was read
+    let freed = v["bytes_freed"].as_u64().unwrap();
+    assert!(freed >= bytes, "freed {freed} of {bytes} listed");
+    assert_eq!(
+        a.api("GET", "/api/archive/kept", None).1["archives"],
+        json!([])
+    );
+    let (_, u) = a.api("GET", "/api/archive/usage", None);
+    assert!(!u.to_string().contains("\"gone\""), "{u}");
+    let (_, log) = a.api("GET", "/api/audit?limit=1", None);
+    assert_eq!(log[0]["action"], "archive.remove", "{log}");
+    assert_eq!(log[0]["target"], "gone");
+    assert_eq!(log[0]["detail"]["bytes_freed"].as_u64(), Some(freed));
+}
+
+/// The audit log records failed sign-ins (console and HTTP Basic) and the lockout they cause, and
+/// names what was deleted: a revoked token's and a deleted EPG source's name, not a bare number.
+#[test]
+fn audit_log_records_failed_sign_ins_lockouts_and_names() {
+    let a = Atoll::start("audit-fails");
+    for (name, role) in [("boss", "admin"), ("op", "operator")] {
+        let body = json!({"name": name, "password": format!("{name}-password"), "role": role});
+        assert_eq!(a.api("POST", "/api/users", Some(&body.to_string())).0, 201);
+    }
+    let boss = |method: &str, path: &str, body: Option<Value>| {
+        as_user(&a, "boss", "boss-password", method, path, body)
+    };
+    // 5 wrong passwords lock the account
+    for _ in 0..5 {
+        assert_eq!(sign_in(&a, "op", "wrong-wrong").0, 401);
+    }
+    assert_eq!(sign_in(&a, "op", "op-password").0, 429);
+    // a wrong Basic password is a failed sign-in too
+    assert_eq!(
+        as_user(&a, "ghost", "nope", "GET", "/api/channels", None).0,
+        401
+    );
+    let (s, log) = boss("GET", "/api/audit?limit=50", None);
+    assert_eq!(s, 200, "{log}");
+    let log = log.as_array().unwrap().clone();
+    let of = |action: &str, target: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| e["action"] == action && e["target"] == target)
+            .cloned()
+            .collect()
+    };
+    let failed = of("session.sign_in_failed", "op");
+    assert_eq!(failed.len(), 5, "{log:?}");
+    assert_eq!(failed[0]["user"], "op");
+    assert_eq!(failed[0]["ip"], "127.0.0.1");
+    let locked = of("session.locked", "op");
+    assert_eq!(locked.len(), 1, "one lockout entry: {log:?}");
+    let retry = locked[0]["detail"]["retry_after_s"].as_u64().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_eq!(of("session.sign_in_failed", "ghost").len(), 1, "{log:?}");
+    assert!(
+        of("session.locked", "ghost").is_empty(),
+        "one failure locks nothing"
+    );
+
+    // deleted things keep their names in the log
+    let (s, tok) = boss(
+        "POST",
+        "/api/tokens",
+        Some(json!({"name": "backup script"})),
+    );
+    assert_eq!(s, 201, "{tok}");
+    let id = tok["id"].as_i64().unwrap();
+    assert_eq!(boss("DELETE", &format!("/api/tokens/{id}"), None).0, 204);
+    let (s, src) = boss(
+        "POST",
+        "/api/epg/sources",
+        Some(
+            json!({"name": "Satellite guide", "url": "http://127.0.0.1:9/guide.xml", "enabled": false}),
+        ),
+    );
+    assert_eq!(s, 201, "{src}");
+    let sid = src["id"].as_i64().unwrap();
+    assert_eq!(
+        boss("DELETE", &format!("/api/epg/sources/{sid}"), None).0,
+        204
+    );
+    let (_, log) = boss("GET", "/api/audit?limit=3", None);
+    assert_eq!(log[0]["action"], "epg_source.delete");
+    assert_eq!(log[0]["target"], sid.to_string());
+    assert_eq!(log[0]["detail"]["name"], "Satellite guide");
+    assert_eq!(log[1]["action"], "epg_source.create");
+    assert_eq!(log[2]["action"], "token.revoke");
+    assert_eq!(log[2]["detail"]["name"], "backup script");
+    assert_eq!(log[2]["detail"]["user"], "boss");
+}
+
+/// A channel number already in use is refused naming the channel that has it (create, update and
+/// import alike).
+#[test]
+fn a_taken_channel_number_names_its_channel() {
+    let a = Atoll::start("taken-number");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"news","name":"News 24","number":7,"sources":[],"active":false}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"sport","name":"Sport","number":7,"sources":[],"active":false}"#),
+    );
+    assert_eq!((s, v["field"].as_str()), (409, Some("number")), "{v}");
+    assert_eq!(
+        v["message"], "number 7 is already used by channel News 24 (news)",
+        "{v}"
+    );
+    let (s, v) = a.api("PUT", "/api/channels/demo", Some(r#"{"number":7}"#));
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("News 24 (news)"),
+        "{v}"
+    );
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels/import",
+        Some(r#"{"channels":[{"id":"sport","name":"Sport","number":7,"sources":[]}]}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["errors"][0]["field"], "number", "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("News 24 (news)"),
+        "{v}"
+    );
+}

@@ -37,15 +37,19 @@ pub async fn sign_in(
     let user = str_field(&body, "user")?;
     let password = str_field(&body, "password")?;
     let now_utc = st.clock.now_utc().0;
-    let mut p = st
+    let mut p = match st
         .auth
         .password(user, password, peer.ip(), st.clock.now_mono_ms(), now_utc)
         .await
-        .map_err(|r| {
+    {
+        Ok(p) => p,
+        Err(r) => {
+            super::audit_refusal(&st, &r, user, peer.ip()).await;
             let mut e = refused(r);
             e.challenge = false; // the console's form, not a browser dialog
-            e
-        })?;
+            return Err(e);
+        }
+    };
     p.via = Via::Session;
     let s = st
         .auth
@@ -279,8 +283,9 @@ pub async fn update_user(
             .await
         {
             Ok(_) => {}
-            Err(auth::Refusal::BadCredentials) => {
-                return Err(ApiError::invalid("current_password", "is wrong"))
+            Err(r @ auth::Refusal::BadCredentials) => {
+                super::audit_refusal(&st, &r, &name, who.ip).await;
+                return Err(ApiError::invalid("current_password", "is wrong"));
             }
             Err(r) => return Err(refused(r)),
         }
@@ -398,7 +403,8 @@ pub async fn delete_token(
         .parse()
         .map_err(|_| ApiError::invalid("id", "must be a token number"))?;
     let user = (who.who.role != Role::Admin).then(|| who.who.name.clone());
-    st.store
+    let (name, owner) = st
+        .store
         .call(move |c| auth::delete_token(c, id, user.as_deref()))
         .await
         .map_err(|e| match e {
@@ -407,8 +413,13 @@ pub async fn delete_token(
             }
             e => ApiError::internal(e),
         })?;
-    who.audit(&st, "token.revoke", &id.to_string(), Value::Null)
-        .await;
+    who.audit(
+        &st,
+        "token.revoke",
+        &id.to_string(),
+        json!({"name": name, "user": owner}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::{ApiError, AppState, Authed};
+use crate::hub::channel::State as ChannelState;
 use crate::hub::ChannelHandle;
 use crate::ingest::SourceSpec;
 use crate::store::{self, Channel, StoreError};
@@ -30,6 +31,32 @@ pub(super) fn store_err(e: StoreError) -> ApiError {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such channel")
         }
         e => ApiError::internal(e),
+    }
+}
+
+/// [`store_err`] for saving `ch`; a taken channel number names the channel that has it.
+pub(super) async fn save_err(st: &AppState, e: StoreError, ch: &Channel) -> ApiError {
+    let (StoreError::Conflict { field: "number" }, Some(n)) = (&e, ch.number) else {
+        return store_err(e);
+    };
+    let id = ch.id.clone();
+    let holder = st
+        .store
+        .read(store::list_channels)
+        .await
+        .ok()
+        .and_then(|l| l.into_iter().find(|c| c.number == Some(n) && c.id != id));
+    match holder {
+        Some(h) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            Some("number"),
+            format!(
+                "number {n} is already used by channel {} ({})",
+                h.name, h.id
+            ),
+        ),
+        None => store_err(e),
     }
 }
 
@@ -234,12 +261,29 @@ pub fn config_json_redacted(ch: &Channel) -> Value {
     v
 }
 
-pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i64) -> Value {
+/// `rtmp_port`: the port encoders publish to (the `--rtmp` listen address's).
+pub fn channel_json(
+    ch: &Channel,
+    handle: Option<&ChannelHandle>,
+    now_mono_ms: i64,
+    rtmp_port: &str,
+) -> Value {
     let mut v = config_json_redacted(ch);
     v["urls"] = json!({
         "hls": format!("/live/{}/index.m3u8", ch.id),
         "mpegts": format!("/live/{}/mpegts", ch.id),
     });
+    // a channel without sources takes RTMP publish: what its encoder needs (the host is the
+    // one the operator reaches this server by, which the console knows)
+    v["publish"] = if ch.sources.is_empty() {
+        let stream_key = match &ch.publish_key {
+            Some(k) => format!("{}?key={k}", ch.id),
+            None => ch.id.clone(),
+        };
+        json!({"port": rtmp_port, "app": crate::ingest::rtmp_server::APP, "stream_key": stream_key})
+    } else {
+        Value::Null
+    };
     let status = match handle {
         Some(h) => {
             let st = h.status();
@@ -267,12 +311,15 @@ pub fn channel_json(ch: &Channel, handle: Option<&ChannelHandle>, now_mono_ms: i
                 "viewers_hls": hls,
                 "viewers_mpegts": ts,
                 "last_error": st.last_error,
+                "last_error_at": st.last_error_at.map(|t| t.to_rfc3339()),
+                "awaiting_encoder": st.awaiting_encoder && st.state != ChannelState::Live,
             })
         }
         None => json!({
             "state": "offline", "active_source": null, "slate": false, "input_bitrate_bps": 0,
             "video": null, "audio": null, "viewers": 0, "viewers_hls": 0, "viewers_mpegts": 0,
             "last_error": if ch.active { Value::Null } else { json!("channel is not active") },
+            "last_error_at": null, "awaiting_encoder": false,
         }),
     };
     if let (Value::Object(m), Value::Object(s)) = (&mut v, status) {
@@ -290,7 +337,14 @@ pub async fn list(State(st): State<AppState>, _: Authed) -> Result<Json<Value>, 
     let now = st.hub.settings.clock.now_mono_ms();
     let out: Vec<Value> = channels
         .iter()
-        .map(|c| channel_json(c, st.hub.get(&c.id).as_deref(), now))
+        .map(|c| {
+            channel_json(
+                c,
+                st.hub.get(&c.id).as_deref(),
+                now,
+                &st.viewers.settings.rtmp_port,
+            )
+        })
         .collect();
     Ok(Json(Value::Array(out)))
 }
@@ -306,7 +360,12 @@ pub async fn get_one(
         .await
         .map_err(store_err)?;
     let now = st.hub.settings.clock.now_mono_ms();
-    Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
+    Ok(Json(channel_json(
+        &ch,
+        st.hub.get(&ch.id).as_deref(),
+        now,
+        &st.viewers.settings.rtmp_port,
+    )))
 }
 
 /// A channel with the defaults of `POST /api/channels` (active, recording, 72 h kept).
@@ -369,10 +428,13 @@ pub async fn create(
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();
-    st.store
+    if let Err(e) = st
+        .store
         .call(move |c| store::insert_channel(c, &saved, now_utc))
         .await
-        .map_err(store_err)?;
+    {
+        return Err(save_err(&st, e, &ch).await);
+    }
     tracing::info!(channel = %ch.id, "channel created");
     st.hub.apply(ch.clone()).await;
     who.audit(&st, "channel.create", &ch.id, audit_detail(&body))
@@ -381,7 +443,12 @@ pub async fn create(
     let now = st.hub.settings.clock.now_mono_ms();
     Ok((
         StatusCode::CREATED,
-        Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)),
+        Json(channel_json(
+            &ch,
+            st.hub.get(&ch.id).as_deref(),
+            now,
+            &st.viewers.settings.rtmp_port,
+        )),
     ))
 }
 
@@ -412,17 +479,25 @@ pub async fn update(
     apply_fields(&mut ch, &body)?;
     let now_utc = st.hub.settings.clock.now_utc().0;
     let saved = ch.clone();
-    st.store
+    if let Err(e) = st
+        .store
         .call(move |c| store::update_channel(c, &saved, now_utc))
         .await
-        .map_err(store_err)?;
+    {
+        return Err(save_err(&st, e, &ch).await);
+    }
     tracing::info!(channel = %ch.id, "channel updated");
     st.hub.apply(ch.clone()).await;
     who.audit(&st, "channel.update", &ch.id, audit_detail(&body))
         .await;
     who.channel_event(&st, &ch.id, "updated");
     let now = st.hub.settings.clock.now_mono_ms();
-    Ok(Json(channel_json(&ch, st.hub.get(&ch.id).as_deref(), now)))
+    Ok(Json(channel_json(
+        &ch,
+        st.hub.get(&ch.id).as_deref(),
+        now,
+        &st.viewers.settings.rtmp_port,
+    )))
 }
 
 #[derive(serde::Deserialize)]
@@ -452,6 +527,11 @@ pub async fn delete(
     st.hub.remove(&id).await;
     let mut freed = None;
     if remove_archive {
+        // the runner's last segment may still be queued for the writer: let it land first, or
+        // it would be written after the removal and stay behind as a kept archive
+        if let Some(r) = &st.hub.settings.recorder {
+            r.flush(std::time::Duration::from_secs(10)).await;
+        }
         let (a, ch) = (st.archive.clone(), id.clone());
         freed = Some(
             tokio::task::spawn_blocking(move || a.delete_channel(&ch))

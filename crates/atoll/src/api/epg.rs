@@ -236,12 +236,22 @@ pub async fn delete_source(
     who: Authed,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    st.store
-        .call(move |c| guide::delete_source(c, id))
+    let gone = st
+        .store
+        .call(move |c| {
+            let s = guide::get_source(c, id)?;
+            guide::delete_source(c, id)?;
+            Ok(s)
+        })
         .await
         .map_err(store_err)?;
-    who.audit(&st, "epg_source.delete", &id.to_string(), Value::Null)
-        .await;
+    who.audit(
+        &st,
+        "epg_source.delete",
+        &id.to_string(),
+        json!({"name": gone.name, "url": crate::ingest::http_client::redact(&gone.url)}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

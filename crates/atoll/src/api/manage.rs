@@ -434,7 +434,7 @@ pub async fn import(
             })
             .await;
         if let Err(e) = r {
-            fail(store_err(e), &mut errors);
+            fail(super::channels::save_err(&st, e, &ch).await, &mut errors);
             continue;
         }
         st.hub.apply(ch.clone()).await;
@@ -492,12 +492,19 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
     let per_channel: Vec<Value> = channels
         .iter()
         .map(|ch| {
-            let v = super::channels::channel_json(ch, st.hub.get(&ch.id).as_deref(), now_mono);
+            let v = super::channels::channel_json(
+                ch,
+                st.hub.get(&ch.id).as_deref(),
+                now_mono,
+                &st.viewers.settings.rtmp_port,
+            );
             viewers_total += v["viewers"].as_u64().unwrap_or(0);
             json!({
                 "id": ch.id,
                 "name": ch.name,
                 "state": v["state"],
+                "active": ch.active,
+                "awaiting_encoder": v["awaiting_encoder"],
                 "input_bitrate_bps": v["input_bitrate_bps"],
                 "viewers": v["viewers"],
                 "archive_bytes": usage.iter().find(|u| u.0 == ch.id).map(|u| u.1).unwrap_or(0),

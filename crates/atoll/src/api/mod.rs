@@ -575,15 +575,17 @@ where
                     .ok_or_else(|| unauthorized(parts, "unknown or revoked API token"))?
             } else {
                 let challenge = wants_challenge(parts);
-                let mut e = st
-                    .auth
-                    .basic(h, ip, st.clock.now_mono_ms(), now_utc)
-                    .await
-                    .map_err(|r| {
+                let mut e = match st.auth.basic(h, ip, st.clock.now_mono_ms(), now_utc).await {
+                    Ok(p) => p,
+                    Err(r) => {
+                        if let Some(name) = crate::auth::basic_user(h) {
+                            audit_refusal(&st, &r, &name, ip).await;
+                        }
                         let mut e = refused(r);
                         e.challenge &= challenge;
-                        e
-                    })?;
+                        return Err(e);
+                    }
+                };
                 e.via = crate::auth::Via::Basic;
                 e
             };
@@ -643,6 +645,53 @@ pub fn forbidden() -> ApiError {
         None,
         "this needs an admin account",
     )
+}
+
+/// Writes what the audit log keeps of a failed password check of `name` from `ip` (a failed
+/// sign-in, and the lockout it caused); a refusal while locked writes nothing.
+pub async fn audit_refusal(st: &AppState, r: &Refusal, name: &str, ip: IpAddr) {
+    if !matches!(r, Refusal::BadCredentials) {
+        return;
+    }
+    let notes = st.auth.failure_notes(name, ip, st.clock.now_mono_ms());
+    if notes.is_empty() {
+        return;
+    }
+    let (at, name, ip) = (
+        st.clock.now_utc().0,
+        name.chars().take(64).collect::<String>(),
+        ip.to_string(),
+    );
+    let rows: Vec<(&'static str, String)> = notes
+        .into_iter()
+        .map(|n| {
+            let mut d = serde_json::Map::new();
+            if let Some(s) = n.retry_after_s {
+                d.insert("retry_after_s".into(), s.into());
+            }
+            if n.not_recorded_before > 0 {
+                d.insert("not_recorded_before".into(), n.not_recorded_before.into());
+            }
+            let detail = if d.is_empty() {
+                String::new()
+            } else {
+                Value::Object(d).to_string()
+            };
+            (n.action, detail)
+        })
+        .collect();
+    let r = st
+        .store
+        .call(move |c| {
+            for (action, detail) in &rows {
+                crate::journal::audit(c, at, &name, &ip, action, &name, detail)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!("audit log: {e}");
+    }
 }
 
 impl Authed {

@@ -51,6 +51,18 @@ fn schemas() -> Value {
         ("audio", json!({"type": ["object", "null"]})),
         ("viewers", s("integer")),
         ("last_error", n("string")),
+        (
+            "last_error_at",
+            json!({"type": ["string", "null"], "format": "date-time"}),
+        ),
+        (
+            "awaiting_encoder",
+            json!({"type": "boolean", "description": "takes RTMP publish and no encoder is attached"}),
+        ),
+        (
+            "publish",
+            json!({"type": ["object", "null"], "description": "RTMP publish channels: {port, app, stream_key}; the encoder's server URL is rtmp://HOST:port/app"}),
+        ),
         ("urls", s("object")),
     ] {
         channel.insert(k.into(), v);

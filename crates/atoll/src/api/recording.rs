@@ -186,5 +186,112 @@ pub async fn usage(State(st): State<AppState>, _: Authed) -> Result<Json<Value>,
         "disk_total_bytes": disk.map(|d| d.0),
         "disk_free_bytes": disk.map(|d| d.1),
         "writer_dropped_segments": st.hub.settings.recorder.as_ref().map(|r| r.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+        // how long retention keeps the recordings of a channel deleted with archive=keep
+        "deleted_channel_retention_hours": archive::RetentionPolicy::default().default_hours,
     })))
+}
+
+/// Channels with recordings on disk and no channel: a channel deleted with `archive=keep`.
+async fn kept_list(st: &AppState) -> Result<Vec<(String, u64, i64)>, ApiError> {
+    let a = st.archive.clone();
+    let usage = tokio::task::spawn_blocking(move || a.usage())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let channels = st
+        .store
+        .read(crate::store::list_channels)
+        .await
+        .map_err(super::channels::store_err)?;
+    let known: std::collections::HashSet<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+    Ok(usage
+        .into_iter()
+        .filter(|(c, _, _)| !known.contains(c.as_str()))
+        .collect())
+}
+
+/// `GET /api/archive/kept`: the recordings of deleted channels still on disk, with their size,
+/// span and when retention removes them (at the server's default retention, 72 h: a deleted
+/// channel has no retention of its own). Viewers cannot reach them; a channel added again with
+/// the same id plays them again.
+pub async fn kept(State(st): State<AppState>, _: super::Admin) -> Result<Json<Value>, ApiError> {
+    let kept = kept_list(&st).await?;
+    let default_hours = archive::RetentionPolicy::default().default_hours;
+    let mut out = Vec::with_capacity(kept.len());
+    for (channel, bytes, segments) in kept {
+        let (a, c) = (st.archive.clone(), channel.clone());
+        let (first, last) = tokio::task::spawn_blocking(move || {
+            let first = a.earliest(&c)?;
+            let last = a
+                .intervals(&c, UtcMs(0), UtcMs(i64::MAX / 2))?
+                .last()
+                .map(|i| i.1);
+            Ok::<_, archive::ArchiveError>((first, last))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        let gone = last.map(|t| UtcMs(t.0 + i64::from(default_hours) * 3_600_000));
+        out.push(json!({
+            "channel": channel,
+            "bytes": bytes,
+            "segments": segments,
+            "from": first.map(|t| t.to_rfc3339()),
+            "to": last.map(|t| t.to_rfc3339()),
+            "removed_by_retention_at": gone.map(|t| t.to_rfc3339()),
+        }));
+    }
+    Ok(Json(
+        json!({"archives": out, "retention_hours": default_hours}),
+    ))
+}
+
+/// `DELETE /api/archive/kept/{id}`: removes a deleted channel's kept recordings now (audited as
+/// `archive.remove`). A channel that exists is refused (409: stop its recording or delete it with
+/// `archive=remove`).
+pub async fn remove_kept(
+    State(st): State<AppState>,
+    who: super::Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let _serial = st.config_writes.lock().await;
+    let kept = kept_list(&st).await?;
+    let Some((_, bytes, segments)) = kept.into_iter().find(|(c, _, _)| *c == id) else {
+        let cid = id.clone();
+        let exists = st
+            .store
+            .read(move |c| crate::store::get_channel(c, &cid))
+            .await
+            .is_ok();
+        return Err(if exists {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                Some("id"),
+                format!("channel {id} exists: its recordings are not a kept archive"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                Some("id"),
+                format!("no kept recordings of a channel {id}"),
+            )
+        });
+    };
+    let (a, ch) = (st.archive.clone(), id.clone());
+    let freed = tokio::task::spawn_blocking(move || a.delete_channel(&ch))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    tracing::info!(channel = %id, freed, "kept archive removed");
+    who.0
+        .audit(
+            &st,
+            "archive.remove",
+            &id,
+            json!({"bytes_freed": freed, "bytes": bytes, "segments": segments}),
+        )
+        .await;
+    Ok(Json(json!({"channel": id, "bytes_freed": freed})))
 }

@@ -153,6 +153,8 @@ pub const ROUTES: &[Route] = &[
     op("post", "/api/channels/{id}/recording/{action}", "recording", "Start or stop recording (action: start or stop)", Staff, None, (200, "Recording"), |m| on(m, recording::set_recording)),
     Route { query: RANGE, ..op("get", "/api/channels/{id}/archive", "recording", "Recorded intervals and gaps", Staff, None, (200, "Coverage"), |m| on(m, recording::intervals)) },
     op("get", "/api/archive/usage", "recording", "Archive disk use per channel", Staff, None, (200, "Usage"), |m| on(m, recording::usage)),
+    op("get", "/api/archive/kept", "recording", "Recordings kept on disk from deleted channels (size, span, when retention removes them)", Admin, None, (200, "Object"), |m| on(m, recording::kept)),
+    op("delete", "/api/archive/kept/{id}", "recording", "Remove a deleted channel's kept recordings now (audited)", Admin, None, (200, "Object"), |m| on(m, recording::remove_kept)),
     op("get", "/api/system", "system", "CPU, memory, disks, uptime, clock, per-channel bitrates and viewers", Staff, None, (200, "System"), |m| on(m, manage::system)),
     op("post", "/api/viewer-tokens", "viewers", "Make a signed, expiring viewer token (needs viewer_access = \"token\")", Staff, Some("ViewerTokenInput"), (200, "ViewerToken"), |m| on(m, super::viewer_token)),
     op("get", "/api/epg/sources", "epg", "List XMLTV sources with sync status", Staff, None, (200, "EpgSourceList"), |m| on(m, epg::list_sources)),

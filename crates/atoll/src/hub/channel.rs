@@ -27,6 +27,14 @@ pub enum State {
     Idle,
 }
 
+impl Status {
+    /// Records an error that happened at `at`.
+    pub fn note_error(&mut self, e: String, at: media::UtcMs) {
+        self.last_error = Some(e);
+        self.last_error_at = Some(at);
+    }
+}
+
 impl State {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +54,12 @@ pub struct Status {
     pub input_bitrate_bps: u64,
     pub info: StreamInfo,
     pub last_error: Option<String>,
+    /// When `last_error` last happened (wall clock); the console shows an error from before the
+    /// channel recovered as history.
+    pub last_error_at: Option<media::UtcMs>,
+    /// A channel that takes RTMP publish with no encoder attached (it waits for one; nothing
+    /// is being connected to).
+    pub awaiting_encoder: bool,
     /// Whether the slate is on air.
     pub slate: bool,
     /// Segments are going to the archive.
@@ -249,6 +263,8 @@ pub fn outputs(settings: &Settings) -> Outputs {
         input_bitrate_bps: 0,
         info: StreamInfo::default(),
         last_error: None,
+        last_error_at: None,
+        awaiting_encoder: false,
         slate: false,
         recording: false,
         recording_since: None,
@@ -510,10 +526,11 @@ impl Runner {
                 slot.publisher = false;
                 slot.publisher_keep = None;
                 slot.generation = 0; // nothing more from this publisher
+                let at = self.settings.clock.now_utc();
                 self.status
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .last_error = Some(msg.clone());
+                    .note_error(msg.clone(), at);
                 if let Some(Action::OffAir(i, _)) = self.fo.publisher_gone(ev.slot, now) {
                     self.go_offline(i, &msg);
                 }
@@ -530,10 +547,11 @@ impl Runner {
                 };
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 slot.last_error = Some(e.clone());
+                let at = self.settings.clock.now_utc();
                 self.status
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .last_error = Some(e);
+                    .note_error(e, at);
             }
             SourceEvent::Segment(_) | SourceEvent::Alive => {
                 // only `origin://` sources send these, and those feed a relay (`hub::relay`)
@@ -723,11 +741,8 @@ impl Runner {
             .and_then(|a| self.slots[a].info.clone())
             .unwrap_or_default();
         st.slate = self.slate.is_some();
-        if let Some(a) = self.on_air {
-            if let Some(e) = &self.slots[a].last_error {
-                st.last_error = Some(e.clone());
-            }
-        }
+        st.awaiting_encoder =
+            self.publish_mode() && !self.slots.first().is_some_and(|s| s.publisher);
     }
     fn drain_events(&mut self) {
         for ev in self.events.drain(..) {

@@ -182,10 +182,11 @@ impl Relay {
             SourceEvent::Error(e) => {
                 tracing::debug!(channel = %self.id, "origin: {e}");
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let at = self.settings.clock.now_utc();
                 self.status
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .last_error = Some(e);
+                    .note_error(e, at);
             }
             SourceEvent::Segment(r) => {
                 self.last_alive_ms = Some(now);
