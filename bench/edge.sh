@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# Edge benchmark: one Atoll origin fed a 720p 2 Mbit/s stream over RTMP, and two edges side by
-# side pulling that one channel from it — an Atoll edge (`atoll serve --role edge`) and nginx set
-# up exactly as docs/nginx-cache.conf says (only ORIGIN, LISTEN, CACHE_DIR, the pid file and
+# Edge benchmark: one Atoll origin with CHANNELS channels, each fed a 720p 2 Mbit/s stream over
+# RTMP and recorded, a catch-up archive of ARCHIVE_HOURS and a few films; and two edges side by
+# side in front of it — an Atoll edge (`atoll serve --role edge`) and nginx set up exactly as
+# docs/nginx-cache.conf says (only ORIGIN, LISTEN, CACHE_DIR, the pid file and
 # `worker_processes auto` = the edge's CPUs filled in) — each loaded in turn with atoll-load's
-# real-pace HLS viewers (README, Cluster: an edge must carry 3,000 concurrent viewers).
+# real-pace HLS viewers (README, Cluster: an edge must carry 3,000 concurrent viewers): MIX
+# percent live (spread over the channels), catch-up (hour-long ranges at random points of the
+# archive) and films (VOD, random titles and positions).
 #
-#   bench/edge.sh                                   # VIEWERS=3000 DURATION=60
-#   VIEWERS=100 DURATION=15 bench/edge.sh           # quick check, about two minutes
+#   bench/edge.sh                                   # VIEWERS=3000 DURATION=60, 70/20/10 on 10 channels
+#   VIEWERS=100 DURATION=15 bench/edge.sh           # quick check
+#   CHANNELS=1 MIX=100/0/0 bench/edge.sh            # live only, one channel
+#
+# The archive: archive-seed (crates/archive, feature bench) indexes ARCHIVE_HOURS of 6 s segments
+# per channel on the origin and on the Atoll edge before they start, every file of a channel a
+# hard link to one real 6 s segment (the disk has no room for 72 h of 10 channels); the page
+# cache is dropped before each run, so the first read of a channel's segment comes from the disk
+# and later ones from the cache, for both edges alike (nginx's misses go to the origin's archive).
 #
 # Environment: VIEWERS (list; default 3000), DURATION (measured seconds per run; default 60),
+# CHANNELS (default 10), MIX (live/catch-up/VOD percent; default 70/20/10), ARCHIVE_HOURS
+# (default 72), TITLES (films; default 3),
 # RAMP (seconds; default viewers/500 clamped to 1..10), EDGES ("atoll nginx"), RECORD (1: the
 # channel records, as a new channel does by default, so the Atoll edge archives it too; 0: it
 # does not), ports ORIGIN_HTTP_PORT, ORIGIN_RTMP_PORT, EDGE_HTTP_PORT, EDGE_RTMP_PORT,
@@ -47,6 +59,12 @@ else
 fi
 VIEWERS=${VIEWERS:-3000}
 DURATION=${DURATION:-60}
+CHANNELS=${CHANNELS:-10}
+MIX=${MIX:-70/20/10}
+ARCHIVE_HOURS=${ARCHIVE_HOURS:-72}
+TITLES=${TITLES:-3}
+IFS=/ read -r MIX_LIVE MIX_CATCHUP MIX_VOD <<<"$MIX"
+[ $((MIX_LIVE + MIX_CATCHUP + MIX_VOD)) = 100 ] 2>/dev/null || { echo "MIX must be live/catch-up/VOD percent adding up to 100" >&2; exit 2; }
 EDGES=${EDGES:-atoll nginx}
 RECORD=${RECORD:-1}
 ORIGIN_HTTP_PORT=${ORIGIN_HTTP_PORT:-18100}
@@ -94,11 +112,13 @@ NGINX_CONF_TEMPLATE=$ROOT/docs/nginx-cache.conf
 [ -f "$NGINX_CONF_TEMPLATE" ] || die "missing $NGINX_CONF_TEMPLATE"
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "building atoll and atoll-load (release)"
-    (cd "$ROOT" && cargo build --release -q -p atoll-load -p atoll)
+    (cd "$ROOT" && cargo build --release -q -p atoll-load -p atoll \
+        && cargo build --release -q -p archive --features bench --bin archive-seed)
 fi
 ATOLL=$ROOT/target/release/atoll
 LOAD=$ROOT/target/release/atoll-load
-[ -x "$ATOLL" ] && [ -x "$LOAD" ] || die "missing $ATOLL or $LOAD"
+SEED=$ROOT/target/release/archive-seed
+[ -x "$ATOLL" ] && [ -x "$LOAD" ] && [ -x "$SEED" ] || die "missing $ATOLL, $LOAD or $SEED"
 
 # --- feed: 60 s of 720p25 H.264 2 Mbit/s + AAC, 2 s GOPs, cached (shared with live-viewers.sh)
 mkdir -p "$CACHE"
@@ -112,6 +132,13 @@ if [ ! -s "$FEED" ]; then
         "$FEED.tmp.mp4"
     mv "$FEED.tmp.mp4" "$FEED"
 fi
+# one 6 s segment of it (the seeded archive's bytes)
+SEG6=$CACHE/seg-6s.ts
+if [ ! -s "$SEG6" ]; then
+    ffmpeg -nostdin -loglevel error -y -i "$FEED" -t 6 -c copy -f mpegts "$SEG6.tmp" && mv "$SEG6.tmp" "$SEG6"
+fi
+CHANNEL_IDS=()
+for k in $(seq "$CHANNELS"); do CHANNEL_IDS+=("ch$k"); done
 
 # --- processes and cleanup -------------------------------------------------------------
 TMP=$(mktemp -d /tmp/atoll-bench-edge.XXXXXX)
@@ -144,9 +171,30 @@ wait_healthz() { # port pid name
     die "$3 did not answer /healthz within 20 s"
 }
 
+# The archives (origin and Atoll edge, before they start) and the films (origin)
+mkdir -p "$TMP/origin-data" "$TMP/edge-data"
+if [ "$MIX_CATCHUP" -gt 0 ]; then
+    for d in origin-data edge-data; do
+        log "seeding $ARCHIVE_HOURS h of archive for $CHANNELS channel(s) in $d"
+        "$SEED" --root "$TMP/$d/archive" --segment "$SEG6" --hours "$ARCHIVE_HOURS" \
+            --channels "$(IFS=,; echo "${CHANNEL_IDS[*]}")" >"$TMP/seed-$d.log" 2>&1 \
+            || { cat "$TMP/seed-$d.log" >&2; die "archive-seed failed"; }
+    done
+    SEEDED_END_S=$(($(date +%s) / 6 * 6))
+fi
+VOD_IDS=()
+if [ "$MIX_VOD" -gt 0 ]; then
+    for k in $(seq "$TITLES"); do
+        id=$("$ATOLL" vod import --data "$TMP/origin-data" --title "Film $k" --category Bench "$FEED" 2>"$TMP/import.err" \
+            | sed -n 's/.*imported as \([0-9]*\)$/\1/p')
+        [ -n "$id" ] || { cat "$TMP/import.err" >&2; die "atoll vod import failed"; }
+        VOD_IDS+=("$id")
+    done
+    log "films imported on the origin: ${VOD_IDS[*]}"
+fi
+
 # Origin: fresh data dir, the cluster key in its config file, no demo channel (its test encoder
-# would burn CPU), channel 'bench' fed by ffmpeg over RTMP
-mkdir -p "$TMP/origin-data"
+# would burn CPU), the channels fed by ffmpeg over RTMP
 printf 'cluster_key = "%s"\n' "$KEY" >"$TMP/origin.toml"
 ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_LOAD[@]}" "$ATOLL" serve --config "$TMP/origin.toml" \
     --data "$TMP/origin-data" --http "127.0.0.1:$ORIGIN_HTTP_PORT" \
@@ -157,15 +205,16 @@ wait_healthz "$ORIGIN_HTTP_PORT" "$ORIGIN_PID" origin
 API="http://127.0.0.1:$ORIGIN_HTTP_PORT/api/channels"
 curl -sf -u admin:pw -X DELETE "$API/demo" >/dev/null || log "note: could not delete the demo channel"
 REC=$([ "$RECORD" = 1 ] && echo true || echo false)
-curl -sf -u admin:pw -X POST "$API" -H 'content-type: application/json' \
-    -d "{\"id\":\"bench\",\"name\":\"Bench\",\"sources\":[],\"record\":$REC}" >/dev/null \
-    || die "creating the origin's channel failed"
-"${ON_LOAD[@]}" ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
-    "rtmp://127.0.0.1:$ORIGIN_RTMP_PORT/live/bench" >"$TMP/ffmpeg.log" 2>&1 &
-PIDS+=("$!")
+for ch in "${CHANNEL_IDS[@]}"; do
+    curl -sf -u admin:pw -X POST "$API" -H 'content-type: application/json' \
+        -d "{\"id\":\"$ch\",\"name\":\"Bench $ch\",\"sources\":[],\"record\":$REC}" >/dev/null \
+        || die "creating the origin's channel $ch failed"
+    "${ON_LOAD[@]}" ffmpeg -nostdin -loglevel error -re -stream_loop -1 -i "$FEED" -c copy -f flv \
+        "rtmp://127.0.0.1:$ORIGIN_RTMP_PORT/live/$ch" >"$TMP/ffmpeg-$ch.log" 2>&1 &
+    PIDS+=("$!")
+done
 
 # Atoll edge: its own data dir (it archives a recording channel too), the lineup from the origin
-mkdir -p "$TMP/edge-data"
 ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" serve --role edge \
     --origin "http://127.0.0.1:$ORIGIN_HTTP_PORT" --cluster-key "$KEY" --node-name edge-bench \
     --data "$TMP/edge-data" --http "127.0.0.1:$EDGE_HTTP_PORT" --rtmp "127.0.0.1:$EDGE_RTMP_PORT" \
@@ -197,13 +246,15 @@ for n in $VIEWERS; do
     [ "$n" -le 8000 ] || log "note: docs/nginx-cache.conf allows 8192 connections per worker; $n viewers will exceed it"
 done
 
-url_of() {
+base_of() {
     case $1 in
-        origin) echo "http://127.0.0.1:$ORIGIN_HTTP_PORT/live/bench/index.m3u8" ;;
-        atoll) echo "http://127.0.0.1:$EDGE_HTTP_PORT/live/bench/index.m3u8" ;;
-        nginx) echo "http://127.0.0.1:$NGINX_HTTP_PORT/live/bench/index.m3u8" ;;
+        origin) echo "http://127.0.0.1:$ORIGIN_HTTP_PORT" ;;
+        atoll) echo "http://127.0.0.1:$EDGE_HTTP_PORT" ;;
+        nginx) echo "http://127.0.0.1:$NGINX_HTTP_PORT" ;;
     esac
 }
+# the first channel's live playlist on $1 (readiness and byte checks)
+url_of() { echo "$(base_of "$1")/live/${CHANNEL_IDS[0]}/index.m3u8"; }
 
 log "waiting for the origin's and the edges' playlists to hold 3 segments"
 for _ in $(seq 120); do
@@ -224,7 +275,7 @@ for s in origin $EDGES; do
 done
 # the same bytes at the same URL on the origin and on each edge
 seg=$(curl -sf "$(url_of origin)" | grep -v '^#' | tail -n 1)
-want=$(curl -sf "http://127.0.0.1:$ORIGIN_HTTP_PORT/live/bench/$seg" | sha256sum)
+want=$(curl -sf "http://127.0.0.1:$ORIGIN_HTTP_PORT/live/${CHANNEL_IDS[0]}/$seg" | sha256sum)
 for s in $EDGES; do
     got=$(curl -sf "$(url_of "$s" | sed "s|index.m3u8|$seg|")" | sha256sum)
     [ "$got" = "$want" ] && log "$s: segment $seg is the origin's, byte for byte" \
@@ -314,36 +365,117 @@ sampler() {
 }
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -n 1; }
 
+# the films on the Atoll edge: mirrored from the origin in the background; wait for the copies,
+# as on an edge that has run a while
+if [ "${#VOD_IDS[@]}" -gt 0 ] && [[ " $EDGES " == *" atoll "* ]]; then
+    log "waiting for the Atoll edge to mirror ${#VOD_IDS[@]} film(s)"
+    for _ in $(seq 180); do
+        have=0
+        for id in "${VOD_IDS[@]}"; do
+            [ -s "$TMP/edge-data/vod/$id/media.mp4" ] && have=$((have + 1))
+        done
+        [ "$have" = "${#VOD_IDS[@]}" ] && break
+        sleep 1
+    done
+    log "films mirrored on the Atoll edge: $have of ${#VOD_IDS[@]}"
+fi
+# what the viewers watch: every channel live; hour-long catch-up ranges at random points of the
+# seeded archive (the same list on both edges); every film
+LIVE_PATHS=()
+for ch in "${CHANNEL_IDS[@]}"; do LIVE_PATHS+=("/live/$ch/index.m3u8"); done
+if [ "$MIX_CATCHUP" -gt 0 ]; then
+    awk -v n=500 -v chs="${CHANNEL_IDS[*]}" -v end="$SEEDED_END_S" -v hours="$ARCHIVE_HOURS" 'BEGIN {
+        srand(7); k = split(chs, c, " ")
+        span = hours * 3600 - 3600 - 120
+        for (i = 0; i < n; i++) {
+            from = end - hours * 3600 + 60 + int(rand() * span)
+            from -= from % 6
+            printf "/live/%s/index-%d-3600.m3u8\n", c[1 + int(rand() * k)], from
+        }
+    }' >"$TMP/catchup.paths"
+fi
+VOD_PATHS=()
+for id in "${VOD_IDS[@]}"; do VOD_PATHS+=("/vod/$id/index.m3u8"); done
+
 RESULTS=$TMP/results.txt
+CLASSES=$TMP/classes.txt
 : >"$RESULTS"
+: >"$CLASSES"
+# one atoll-load per class of viewers: class count edge → result line in $TMP/load-$class.out
+run_class() {
+    local class=$1 count=$2 s=$3 base args=() u
+    base=$(base_of "$s")
+    case $class in
+        live) for u in "${LIVE_PATHS[@]}"; do args+=(--url "$base$u"); done ;;
+        catchup) sed "s|^|$base|" "$TMP/catchup.paths" >"$TMP/catchup-$s.txt"
+                 args+=(--vod-list "$TMP/catchup-$s.txt" --buffer 30 --seed 11) ;;
+        vod) for u in "${VOD_PATHS[@]}"; do args+=(--vod "$base$u"); done
+             args+=(--buffer 30 --seed 13) ;;
+    esac
+    TIMEFORMAT='%U %S'
+    { time "${ON_LOAD[@]}" "$LOAD" "${args[@]}" --viewers "$count" --duration "$DURATION" \
+        --ramp "$ramp" --src-ips "$(( (count + 999) / 1000 ))" >"$TMP/load-$class.out" \
+        2> >(sed "s/^/[load $s $class] /" >&3) || true; } 2>"$TMP/load-$class.time"
+}
+sum() { awk '{ s += $1 } END { printf "%s", (s == int(s)) ? s : sprintf("%.3f", s) }'; }
 for n in $VIEWERS; do
     ramp=${RAMP:-$((n / 500))}
     [ "$ramp" -lt 1 ] && ramp=1
     [ -z "${RAMP:-}" ] && [ "$ramp" -gt 10 ] && ramp=10
+    n_live=$((n * MIX_LIVE / 100))
+    n_catchup=$((n * MIX_CATCHUP / 100))
+    n_vod=$((n - n_live - n_catchup))
     for s in $EDGES; do
-        log "$s edge: $n viewers, ${ramp} s ramp + ${DURATION} s"
+        sync
+        if echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
+            log "page cache dropped"
+        else
+            log "note: could not drop the page cache (not root?)"
+        fi
+        log "$s edge: $n viewers ($n_live live on $CHANNELS channel(s), $n_catchup catch-up, $n_vod films), ${ramp} s ramp + ${DURATION} s"
         start=$(now_us)
         sampler "$s" "$start" "$ramp" "$DURATION" "$TMP/sample" &
         SAMPLER=$!
-        TIMEFORMAT='%U %S'
-        { time "${ON_LOAD[@]}" "$LOAD" --url "$(url_of "$s")" --viewers "$n" --duration "$DURATION" \
-            --ramp "$ramp" --src-ips "$(( (n + 999) / 1000 ))" >"$TMP/load.out" 2> >(sed "s/^/[load $s] /" >&3) || true; } 2>"$TMP/load.time"
+        LOADS=()
+        ran=()
+        for c in live catchup vod; do
+            case $c in live) k=$n_live ;; catchup) k=$n_catchup ;; vod) k=$n_vod ;; esac
+            rm -f "$TMP/load-$c.out" "$TMP/load-$c.time"
+            [ "$k" -gt 0 ] || continue
+            run_class "$c" "$k" "$s" &
+            LOADS+=("$!")
+            ran+=("$c:$k")
+        done
+        for p in "${LOADS[@]}"; do wait "$p" || true; done
         wait "$SAMPLER" || true
-        out=$(tail -1 "$TMP/load.out")
         smp=$(cat "$TMP/sample" 2>/dev/null || echo "cpu=- peak_rss_kb=0 origin_bytes=0")
-        read -r lu ls < <(tail -n 1 "$TMP/load.time") || { lu=0; ls=0; }
-        lcpu=$(awk -v u="$lu" -v s="$ls" 'BEGIN{printf "%.1f", u+s}')
+        echo "$smp" | sed "s/^/[$s sampler] /" >&2
+        outs=()
+        lcpu=0
+        for ck in "${ran[@]}"; do
+            c=${ck%%:*} k=${ck#*:}
+            out=$(tail -1 "$TMP/load-$c.out" 2>/dev/null || true)
+            outs+=("$out")
+            echo "$out" | sed "s/^/[$s $c] /" >&2
+            read -r lu ls < <(tail -n 1 "$TMP/load-$c.time" 2>/dev/null) || { lu=0; ls=0; }
+            lcpu=$(awk -v a="$lcpu" -v u="${lu:-0}" -v t="${ls:-0}" 'BEGIN{printf "%.1f", a+u+t}')
+            printf '%s %s %s %s %s %s %s %s\n' "$s" "$c" "$k" "$(field stalls "$out")" \
+                "$(field stalled_viewers "$out")" "$(field seg_fetch_p99_ms "$out")" \
+                "$(field errors "$out")" "$(field gbit_s "$out")" >>"$CLASSES"
+        done
+        all() { local o; for o in "${outs[@]}"; do field "$1" "$o"; echo; done | grep -v '^$'; }
         rss=$(awk -v k="$(field peak_rss_kb "$smp")" 'BEGIN{printf "%.0f", k/1024}')
         ob=$(field origin_bytes "$smp")
         omb=$(awk -v b="$ob" 'BEGIN{printf "%.1f", b/1e6}')
         ombps=$(awk -v b="$ob" -v d="$DURATION" 'BEGIN{printf "%.2f", b*8/1e6/d}')
-        echo "$out" | sed "s/^/[$s] /" >&2
-        echo "$smp" | sed "s/^/[$s sampler] /" >&2
-        printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$s" "$n" \
-            "$(field stalls "$out")" "$(field stalled_viewers "$out")" "$(field stalled_s "$out")" \
-            "$(field seg_fetch_p50_ms "$out")" "$(field seg_fetch_p99_ms "$out")" \
-            "$(field seg_fetch_max_ms "$out")" "$(field errors "$out")" "$(field gbit_s "$out")" \
-            "$rss" "$(field cpu "$smp")" "$omb" "$ombps" "$lcpu" >>"$RESULTS"
+        cpu=$(field cpu "$smp")
+        cpuvm=$(awk -v c="$cpu" -v n="$n" -v d="$DURATION" 'BEGIN{ if (c == "-") print "-"; else printf "%.2f", c * 1000 / (n * d / 60) }')
+        p99=$(all seg_fetch_p99_ms | sort -g | tail -n 1)
+        mx=$(all seg_fetch_max_ms | sort -g | tail -n 1)
+        printf '%s %s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$s" "$n" \
+            "$(all stalls | sum)" "$(all stalled_viewers | sum)" "$(all stalled_s | sum)" \
+            "$p99" "$mx" "$(all errors | sum)" "$(all gbit_s | sum)" \
+            "$rss" "$cpu" "$cpuvm" "$omb" "$ombps" >>"$RESULTS"
         sleep 2
     done
 done
@@ -352,18 +484,26 @@ grep -v -E "^\s*$" "$TMP/nginx/logs/error.log" 2>/dev/null | tail -n 5 | sed 's/
 
 # --- report ----------------------------------------------------------------------------
 echo
-echo "Edges: 720p H.264 2 Mbit/s + AAC 128k from one Atoll origin, live HLS, ${DURATION} s measured per run"
-echo "(atoll = atoll serve --role edge; nginx = docs/nginx-cache.conf, $NGINX_WORKERS worker(s); channel records: $REC)"
+echo "Edges: $CHANNELS channel(s) of 720p H.264 2 Mbit/s + AAC 128k from one Atoll origin; viewers $MIX_LIVE % live,"
+echo "$MIX_CATCHUP % catch-up (hour-long ranges at random points of ${ARCHIVE_HOURS} h), $MIX_VOD % films ($TITLES); ${DURATION} s measured per run"
+echo "(atoll = atoll serve --role edge; nginx = docs/nginx-cache.conf, $NGINX_WORKERS worker(s); channels record: $REC)"
 if [ ${#ON_SERVER[@]} -gt 0 ]; then
     echo "(edges pinned to CPU $SERVER_CPUS; origin, ffmpeg and atoll-load on CPU $LOAD_CPUS of $NCPU)"
 else
     echo "(everything shares this machine's $NCPU cores)"
 fi
-echo "(rss_mb: the edge's peak RSS, all its processes; cpu_s: its CPU in the measured window;"
-echo " origin_mb / origin_mbps: what the origin sent that edge in the window; load_cpu_s: atoll-load's)"
-printf '%-5s %7s %6s %8s %9s %7s %8s %8s %6s %6s %6s %6s %9s %11s %10s\n' edge viewers stalls \
-    stalled_v stalled_s p50_ms p99_ms max_ms errors gbit_s rss_mb cpu_s origin_mb origin_mbps load_cpu_s
-while read -r s n st sv sts p50 p99 mx err g rss cpu omb ombps lcpu; do
-    printf '%-5s %7s %6s %8s %9s %7s %8s %8s %6s %6s %6s %6s %9s %11s %10s\n' "$s" "$n" "$st" \
-        "$sv" "$sts" "$p50" "$p99" "$mx" "$err" "$g" "$rss" "$cpu" "$omb" "$ombps" "$lcpu"
+echo "(p99/max: segment fetches, worst class; rss_mb: the edge's peak RSS, all its processes; cpu_s: its"
+echo " CPU in the measured window; cpu_ms_vmin: that per viewer-minute; origin_mb / origin_mbps: what the"
+echo " origin sent that edge in the window, i.e. the backbone)"
+printf '%-5s %7s %6s %8s %9s %8s %8s %6s %6s %6s %6s %11s %9s %11s\n' edge viewers stalls \
+    stalled_v stalled_s p99_ms max_ms errors gbit_s rss_mb cpu_s cpu_ms_vmin origin_mb origin_mbps
+while read -r s n st sv sts p99 mx err g rss cpu cvm omb ombps; do
+    printf '%-5s %7s %6s %8s %9s %8s %8s %6s %6s %6s %6s %11s %9s %11s\n' "$s" "$n" "$st" \
+        "$sv" "$sts" "$p99" "$mx" "$err" "$g" "$rss" "$cpu" "$cvm" "$omb" "$ombps"
 done <"$RESULTS"
+echo
+echo "per class:"
+printf '%-5s %-8s %7s %6s %8s %8s %6s %6s\n' edge class viewers stalls stalled_v p99_ms errors gbit_s
+while read -r s c k st sv p99 err g; do
+    printf '%-5s %-8s %7s %6s %8s %8s %6s %6s\n' "$s" "$c" "$k" "$st" "$sv" "$p99" "$err" "$g"
+done <"$CLASSES"

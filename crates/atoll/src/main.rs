@@ -288,6 +288,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             up,
             store.clone(),
             hub.clone(),
+            nodes.clone(),
             clock.clone(),
             cluster::follow::Mode::Backup {
                 following: following.clone(),
@@ -307,6 +308,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             up.clone(),
             store.clone(),
             hub.clone(),
+            nodes.clone(),
             clock.clone(),
             cluster::follow::Mode::Edge,
             shutdown_rx.clone(),

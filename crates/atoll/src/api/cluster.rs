@@ -92,17 +92,28 @@ pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, A
 pub(super) async fn config(
     State(st): State<AppState>,
 ) -> Result<Json<wire::OriginConfig>, ApiError> {
-    let (channels, guide_revision, sources) = st
+    let (channels, guide_revision, sources, nodes) = st
         .store
         .read(|c| {
             Ok((
                 store::list_channels(c)?,
                 crate::guide::revision(c)?,
                 crate::guide::list_sources(c)?,
+                store::list_cluster_nodes(c)?,
             ))
         })
         .await
         .map_err(store_err)?;
+    let mut nodes: Vec<wire::ConfigNode> = nodes
+        .into_iter()
+        .map(|(name, c)| wire::ConfigNode {
+            name,
+            max_viewers: c.max_viewers,
+            max_mbps: c.max_mbps,
+            subnets: c.subnets,
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
     let guide_sources: Vec<wire::ConfigGuideSource> = sources
         .into_iter()
         .map(|s| wire::ConfigGuideSource {
@@ -129,12 +140,14 @@ pub(super) async fn config(
             epg_id: c.epg_id,
         })
         .collect();
-    let text = serde_json::to_string(&(&channels, &guide_sources)).map_err(ApiError::internal)?;
+    let text =
+        serde_json::to_string(&(&channels, &guide_sources, &nodes)).map_err(ApiError::internal)?;
     Ok(Json(wire::OriginConfig {
         revision: format!("{:016x}", fnv1a(text.as_bytes())),
         channels,
         guide_revision,
         guide_sources,
+        nodes,
     }))
 }
 

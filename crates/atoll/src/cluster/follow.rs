@@ -104,6 +104,8 @@ struct Wanted {
     guide_revision: String,
     /// A backup origin's: the primary's guide sources (an edge has none of its own).
     guide_sources: Option<Vec<crate::ingest::origin::wire::ConfigGuideSource>>,
+    /// A backup origin's: the primary's settings for each cluster node.
+    nodes: Vec<crate::ingest::origin::wire::ConfigNode>,
 }
 
 async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String> {
@@ -123,6 +125,7 @@ async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String
                 channels: l.channels.iter().map(edge_channel).collect(),
                 guide_revision: l.guide_revision,
                 guide_sources: None,
+                nodes: Vec::new(),
             })
         }
         Mode::Backup { .. } => {
@@ -133,6 +136,7 @@ async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String
                 channels: c.channels.iter().map(backup_channel).collect(),
                 guide_revision: c.guide_revision,
                 guide_sources: Some(c.guide_sources),
+                nodes: c.nodes,
             })
         }
     }
@@ -148,11 +152,13 @@ async fn promoted(store: &Store) -> bool {
         .is_some()
 }
 
-/// Follows until shutdown (a backup origin: until promoted).
+/// Follows until shutdown (a backup origin: until promoted). `nodes`: this node's view of the
+/// cluster, whose capacities a backup takes from its primary.
 pub async fn run(
     up: Arc<Upstream>,
     store: Store,
     hub: Arc<Hub>,
+    nodes: Arc<crate::cluster::nodes::Nodes>,
     clock: Arc<dyn Clock>,
     mode: Mode,
     mut shutdown: watch::Receiver<bool>,
@@ -191,7 +197,7 @@ pub async fn run(
         };
         last_error = None;
         if applied.as_ref() != Some(&lineup.revision) {
-            match apply(&store, &hub, clock.now_utc().0, &lineup).await {
+            match apply(&store, &hub, &nodes, clock.now_utc().0, &lineup).await {
                 Ok(()) => {
                     applied = Some(lineup.revision);
                     guide_applied = None; // new channels: their programmes too
@@ -278,9 +284,27 @@ async fn follow_guide(
 async fn apply(
     store: &Store,
     hub: &Hub,
+    nodes: &crate::cluster::nodes::Nodes,
     now_utc_ms: i64,
     lineup: &Wanted,
 ) -> Result<(), store::StoreError> {
+    let known = store.read(store::list_cluster_nodes).await?;
+    for n in &lineup.nodes {
+        let cap = store::NodeCapacity {
+            max_viewers: n.max_viewers,
+            max_mbps: n.max_mbps,
+            subnets: n.subnets.clone(),
+        };
+        if known.iter().any(|(name, c)| name == &n.name && c == &cap) {
+            continue;
+        }
+        let (name, c) = (n.name.clone(), cap.clone());
+        store
+            .call(move |conn| store::put_cluster_node(conn, &name, &c, now_utc_ms))
+            .await?;
+        nodes.set_capacity(&n.name, cap);
+        tracing::info!(node = %n.name, "following the primary's settings for a cluster node");
+    }
     if let Some(sources) = lineup.guide_sources.clone() {
         let (a, c, r) = store
             .call(move |c| crate::guide::mirror_sources(c, &sources, now_utc_ms))

@@ -116,7 +116,7 @@ pub const MAX_ARCHIVE_LIST: usize = 1_000;
 
 /// `GET /api/cluster/config`: the whole channel configuration (sources and publish keys
 /// included), for a backup origin that ingests the same sources itself.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OriginConfig {
     /// Changes whenever anything in `channels` changes.
     pub revision: String,
@@ -128,6 +128,19 @@ pub struct OriginConfig {
     /// once promoted.
     #[serde(default)]
     pub guide_sources: Vec<ConfigGuideSource>,
+    /// The operator's settings for each cluster node (part of `revision`): the backup's
+    /// redirects and DNS answers send viewers where the primary's would.
+    #[serde(default)]
+    pub nodes: Vec<ConfigNode>,
+}
+
+/// `PUT /api/cluster/nodes/{name}` as set on the primary.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfigNode {
+    pub name: String,
+    pub max_viewers: Option<u64>,
+    pub max_mbps: Option<f64>,
+    pub subnets: Vec<String>,
 }
 
 /// A guide source of the primary, as configured (its sync state stays on each node).
