@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod backup;
 mod cli;
 mod clock;
 mod cluster;
@@ -57,6 +58,20 @@ fn main() {
                     eprintln!("atoll vod import: {e:#}");
                     std::process::exit(1);
                 }
+            }
+            return;
+        }
+        Ok(config::Command::Backup(file, cfg)) => {
+            if let Err(e) = backup::backup(&file, &cfg) {
+                eprintln!("atoll backup: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Ok(config::Command::Restore(r, cfg)) => {
+            if let Err(e) = backup::restore(&r, &cfg) {
+                eprintln!("atoll restore: {e:#}");
+                std::process::exit(1);
             }
             return;
         }
