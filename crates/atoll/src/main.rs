@@ -370,6 +370,10 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             .then(|| store.with(store::viewer_token_key))
             .transpose()?,
     });
+    let clock_task = tokio::spawn(clock::watch_sync(
+        std::time::Duration::from_secs(30),
+        shutdown_rx.clone(),
+    ));
     let events_task = tokio::spawn(journal::run_writer(
         store.clone(),
         events_rx,
@@ -501,6 +505,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     hub.join().await;
     let _ = retention.await;
     let _ = epg_task.await;
+    let _ = clock_task.await;
     for t in cluster_tasks {
         let _ = t.await;
     }

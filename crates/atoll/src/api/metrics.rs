@@ -20,6 +20,10 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         "atoll_uptime_seconds {}",
         st.started.elapsed().as_secs()
     );
+    if let Some(s) = crate::clock::sync_state() {
+        let _ = writeln!(out, "# HELP atoll_clock_synchronized 1 when the kernel says the system clock is synchronised (NTP/GPS), 0 when not.\n# TYPE atoll_clock_synchronized gauge\natoll_clock_synchronized {}", s.synchronized as u8);
+        let _ = writeln!(out, "# HELP atoll_clock_est_error_seconds The kernel's estimated error of the system clock, seconds.\n# TYPE atoll_clock_est_error_seconds gauge\natoll_clock_est_error_seconds {}", s.est_error_us as f64 / 1e6);
+    }
     if let Some(lib) = &st.vod {
         let (titles, bytes) = lib.cache.usage();
         let _ = writeln!(out, "# HELP atoll_vod_index_cache_titles Titles whose HLS index is held in memory.\n# TYPE atoll_vod_index_cache_titles gauge\natoll_vod_index_cache_titles {titles}");
