@@ -152,3 +152,238 @@ fn an_unsynchronised_or_inexact_clock_is_warned_about() {
     assert_eq!(sys["clock"]["warning"], true);
     console(&a, "unsynchronized", "", "en");
 }
+
+fn packaging() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../packaging")
+}
+
+/// The metric names in a PromQL expression: label matchers, strings, ranges and the words of
+/// PromQL itself left out. Panics on a word that is neither a metric nor known PromQL.
+fn metric_names(expr: &str) -> Vec<String> {
+    const PROMQL: &[&str] = &[
+        "sum",
+        "count",
+        "max",
+        "min",
+        "avg",
+        "rate",
+        "increase",
+        "irate",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "label_values",
+        "topk",
+        "bottomk",
+        "delta",
+        "deriv",
+        "abs",
+        "clamp_min",
+        "clamp_max",
+    ];
+    const LABELS: &[&str] = &["instance", "channel", "node", "reason", "job", "role"];
+    let mut plain = String::new();
+    let mut depth_brace = 0;
+    let mut depth_bracket = 0;
+    let mut in_str = false;
+    for c in expr.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            _ if in_str => {}
+            '{' => depth_brace += 1,
+            '}' => depth_brace -= 1,
+            '[' => depth_bracket += 1,
+            ']' => depth_bracket -= 1,
+            _ if depth_brace > 0 || depth_bracket > 0 => {}
+            c => plain.push(c),
+        }
+        if matches!(c, '{' | '}' | '[' | ']') {
+            plain.push(' ');
+        }
+    }
+    let mut names = Vec::new();
+    let mut word = String::new();
+    let mut prev = ' ';
+    for c in plain.chars().chain([' ']) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            let w = std::mem::take(&mut word);
+            let starts_alpha = w
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if prev != '$' && starts_alpha {
+                if w.starts_with("atoll_") {
+                    names.push(w);
+                } else {
+                    assert!(
+                        PROMQL.contains(&w.as_str()) || LABELS.contains(&w.as_str()),
+                        "'{w}' in `{expr}` is neither an Atoll metric nor known PromQL"
+                    );
+                }
+            }
+        }
+        prev = c;
+    }
+    names
+}
+
+#[test]
+fn alert_rules_and_dashboard_use_only_metrics_atoll_exports() {
+    require("promtool");
+    let dir = packaging().join("prometheus");
+    let out = Command::new("promtool")
+        .args(["check", "rules", "atoll-alerts.yml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("6 rules found"),
+        "{text}"
+    );
+    // each alert fires on the series that should fire it (and not on the others)
+    let out = Command::new("promtool")
+        .args(["test", "rules", "atoll-alerts.test.yml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("SUCCESS"), "{text}");
+
+    // the expressions: the rules' and every dashboard query (panels and variables)
+    let rules = std::fs::read_to_string(dir.join("atoll-alerts.yml")).unwrap();
+    let mut exprs: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .map(|e| e.trim().to_string())
+        .collect();
+    assert_eq!(exprs.len(), 6);
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(packaging().join("grafana/atoll-dashboard.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    for p in panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["definition"].as_str() {
+            exprs.push(q.to_string());
+        }
+    }
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    for want in ["bitrate", "Viewers", "coverage", "disk", "CPU", "Egress"] {
+        assert!(
+            titles.iter().any(|t| t.contains(want)),
+            "no {want} panel: {titles:?}"
+        );
+    }
+
+    // a running Atoll with a recording channel and a viewer
+    let a = Atoll::start_with("metrics-names", &[("segment_seconds", "2")]);
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"rec","name":"Recorded","sources":["testsrc://"],"record":true}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let playlist = a.wait_playlist("rec", 2, T);
+    let seg = playlist
+        .lines()
+        .rfind(|l| l.ends_with(".ts"))
+        .unwrap()
+        .to_string();
+    let sent_before = metric_f64(&a, "atoll_http_sent_bytes_total");
+    let (s, body) = a.get(&format!("/live/rec/{seg}"));
+    assert_eq!(s, 200);
+    assert!(metric_f64(&a, "atoll_http_sent_bytes_total") >= sent_before + body.len() as f64);
+    a.wait_for("archived segments", T, || {
+        let text = String::from_utf8_lossy(&a.get("/metrics").1).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("atoll_channel_archive_segments{channel=\"rec\"} "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n >= 2)
+    });
+    // stopping the recording leaves a gap, counted with its reason
+    let (s, _) = a.api("POST", "/api/channels/rec/recording/stop", None);
+    assert_eq!(s, 200);
+    a.wait_for("the gap counted", T, || {
+        String::from_utf8_lossy(&a.get("/metrics").1)
+            .contains("atoll_archive_gaps_total{channel=\"rec\",reason=\"recording_stopped\"} 1")
+    });
+    let text = String::from_utf8_lossy(&a.get("/metrics").1).into_owned();
+    assert!(
+        text.contains("atoll_channel_recording_failing{channel=\"rec\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("atoll_node_info{role=\"origin\""), "{text}");
+    assert!(metric_f64(&a, "atoll_archive_disk_total_bytes") > 0.0);
+    assert!(metric_f64(&a, "atoll_process_cpu_seconds_total") > 0.0);
+    assert_eq!(metric_f64(&a, "atoll_segment_seconds"), 2.0);
+    let families: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut used = std::collections::BTreeSet::new();
+    for e in &exprs {
+        let names = metric_names(e);
+        assert!(
+            !names.is_empty() || e.contains("label_values"),
+            "no metric in `{e}`"
+        );
+        for n in names {
+            assert!(
+                families.contains(n.as_str()),
+                "`{e}` uses {n}, which /metrics does not export:\n{families:?}"
+            );
+            used.insert(n);
+        }
+    }
+    for want in [
+        "atoll_channel_up",
+        "atoll_channel_recording_failing",
+        "atoll_archive_gaps_total",
+        "atoll_archive_disk_free_bytes",
+        "atoll_clock_synchronized",
+        "atoll_cluster_node_healthy",
+    ] {
+        assert!(used.contains(want), "no rule or panel uses {want}");
+    }
+}
+
+#[test]
+fn metric_names_are_read_from_promql() {
+    assert_eq!(
+        metric_names(r#"(atoll_channel_up == 0) and on(instance) atoll_node_info{role="origin"}"#),
+        ["atoll_channel_up", "atoll_node_info"]
+    );
+    assert_eq!(
+        metric_names(r#"increase(atoll_archive_gaps_total{reason!="x y"}[5m]) > 0"#),
+        ["atoll_archive_gaps_total"]
+    );
+    let r = std::panic::catch_unwind(|| metric_names("rate(node_cpu_seconds_total[1m])"));
+    assert!(r.is_err(), "a metric Atoll does not have is caught");
+}
