@@ -14,6 +14,7 @@ mod hub;
 mod ingest;
 mod journal;
 mod live_answer;
+mod logs;
 mod recorder;
 mod store;
 mod sys;
@@ -85,16 +86,11 @@ fn main() {
         }
     };
     let filter = std::env::var("ATOLL_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
+    logs::init(
+        &filter,
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none(),
+    );
     // before any thread starts: the soft open-file limit goes up to the hard one
     let nofile = fastpath::raise_nofile_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -153,7 +149,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     if let Some(pw) =
         auth::ensure_admin(&store, std::env::var("ATOLL_ADMIN_PASSWORD").ok(), now_utc)?
     {
-        tracing::warn!("created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
+        // shown once on standard output, never kept in the console's log ring
+        tracing::warn!(target: logs::SHOWN_ONCE, "created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
     }
     let edge = cfg.role() == config::Role::Edge;
     if first_start && !edge {

@@ -387,3 +387,138 @@ fn metric_names_are_read_from_promql() {
     let r = std::panic::catch_unwind(|| metric_names("rate(node_cpu_seconds_total[1m])"));
     assert!(r.is_err(), "a metric Atoll does not have is caught");
 }
+
+fn channel_runner_stopped_lines(a: &Atoll, id: &str) -> usize {
+    a.log_text()
+        .lines()
+        .filter(|l| l.contains("channel runner stopped") && l.contains(&format!("channel={id}")))
+        .count()
+}
+
+#[test]
+fn the_log_names_channel_and_reason_keeps_no_secret_and_changes_level_at_run_time() {
+    let a = Atoll::start("logs");
+    // a source that fails, with credentials in its URL
+    let dead = free_port();
+    let body = format!(
+        r#"{{"id":"broken","name":"Broken","sources":["http://feeduser:s3cret-pw@127.0.0.1:{dead}/feed.ts"]}}"#
+    );
+    let (s, v) = a.api("POST", "/api/channels", Some(&body));
+    assert_eq!(s, 201, "{v}");
+    a.wait_for("the source's warning", T, || {
+        a.log_text()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("channel=broken"))
+    });
+    let (s, log) = a.api("GET", "/api/log", None);
+    assert_eq!(s, 200, "{log}");
+    assert_eq!(log["filter"], "info");
+    let e = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["channel"] == "broken")
+        .unwrap_or_else(|| panic!("no entry of channel broken: {log}"))
+        .clone();
+    assert_eq!(e["level"], "WARN");
+    assert!(e["message"].as_str().unwrap().len() > 5, "a reason: {e}");
+    // one line per event, each with its channel; the password is in neither log
+    let line = a
+        .log_text()
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("channel=broken"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("source=http://") || line.contains("connect"),
+        "{line}"
+    );
+    assert!(!a.log_text().contains("s3cret-pw"), "{}", a.log_text());
+    assert!(!log.to_string().contains("s3cret-pw"), "{log}");
+    // newest first, bounded by limit; a bad limit names the field
+    let (_, one) = a.api("GET", "/api/log?limit=1", None);
+    assert_eq!(one["entries"].as_array().unwrap().len(), 1);
+    let (s, bad) = a.api("GET", "/api/log?limit=0", None);
+    assert_eq!((s, bad["field"].as_str()), (422, Some("limit")), "{bad}");
+
+    // the level changes while running: debug lines appear, then a stricter filter hides info
+    let make_and_delete = |id: &str| {
+        let body = format!(r#"{{"id":"{id}","name":"{id}","sources":["testsrc://"]}}"#);
+        assert_eq!(a.api("POST", "/api/channels", Some(&body)).0, 201);
+        a.wait_for("the channel up", T, || a.channel(id)["state"] == "live");
+        assert_eq!(a.api("DELETE", &format!("/api/channels/{id}"), None).0, 204);
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    make_and_delete("quiet1");
+    assert_eq!(
+        channel_runner_stopped_lines(&a, "quiet1"),
+        0,
+        "no debug lines at info"
+    );
+    let (s, v) = a.api("PUT", "/api/log/level", Some(r#"{"filter":"debug"}"#));
+    assert_eq!((s, v["filter"].as_str()), (200, Some("debug")), "{v}");
+    make_and_delete("loud1");
+    a.wait_for("a debug line", T, || {
+        channel_runner_stopped_lines(&a, "loud1") == 1
+    });
+    let (s, v) = a.api("PUT", "/api/log/level", Some(r#"{"filter":"warn"}"#));
+    assert_eq!(s, 200, "{v}");
+    let lines_before = a.log_text().lines().count();
+    make_and_delete("quiet2");
+    let after: Vec<String> = a
+        .log_text()
+        .lines()
+        .skip(lines_before)
+        .filter(|l| l.contains(" INFO ") || l.contains(" DEBUG "))
+        .map(String::from)
+        .collect();
+    assert!(after.is_empty(), "info lines at warn: {after:?}");
+    // not a filter: refused, naming the field; the filter in force stays
+    let (s, v) = a.api(
+        "PUT",
+        "/api/log/level",
+        Some(r#"{"filter":"atoll=[nonsense"}"#),
+    );
+    assert_eq!((s, v["field"].as_str()), (422, Some("filter")), "{v}");
+    assert_eq!(a.api("GET", "/api/log", None).1["filter"], "warn");
+    // operators read the log, only admins change the level; the change is audited
+    let body = r#"{"name":"op1","password":"operator-pw-1","role":"operator"}"#;
+    assert_eq!(a.api("POST", "/api/users", Some(body)).0, 201);
+    let (s, _) = http(
+        a.http,
+        "GET",
+        "/api/log",
+        Some(("op1", "operator-pw-1")),
+        None,
+    );
+    assert_eq!(s, 200);
+    let (s, _) = http(
+        a.http,
+        "PUT",
+        "/api/log/level",
+        Some(("op1", "operator-pw-1")),
+        Some(r#"{"filter":"trace"}"#),
+    );
+    assert_eq!(s, 403);
+    let (_, audit) = a.api("GET", "/api/audit", None);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "log.level"),
+        "{audit}"
+    );
+    assert_eq!(
+        a.api("PUT", "/api/log/level", Some(r#"{"filter":"info"}"#))
+            .0,
+        200
+    );
+
+    // the console's Log page lists the warning of channel broken, in English and Chinese, and
+    // changes the level
+    console(&a, "any", "broken", "en");
+    let v = console(&a, "any", "broken", "zh");
+    assert!(v["texts"]["log"].as_str().unwrap().contains("警告"), "{v}");
+    assert_eq!(a.api("GET", "/api/log", None).1["filter"], "debug");
+}

@@ -58,6 +58,8 @@ fn schemas() -> Value {
     json!({
         "Error": obj(json!({"error": s("string"), "field": n("string"), "message": s("string")}), &["error", "field", "message"]),
         "Object": s("object"),
+        "LogLevel": obj(json!({"filter": s("string")}), &["filter"]),
+        "LogList": obj(json!({"filter": s("string"), "capacity": s("integer"), "dropped": s("integer"), "entries": s("array")}), &["filter", "entries"]),
         "SignIn": obj(json!({"user": s("string"), "password": s("string")}), &["user", "password"]),
         "Session": obj(json!({"user": s("string"), "role": {"enum": ["admin", "operator"]}, "csrf": s("string"), "expires_utc": s("integer")}), &["user", "role", "csrf"]),
         "User": obj(json!({"name": s("string"), "role": {"enum": ["admin", "operator"]}, "disabled": s("boolean"), "created_utc": s("integer"), "last_login_utc": n("integer")}), &["name", "role", "disabled"]),
