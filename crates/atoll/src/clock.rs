@@ -198,11 +198,11 @@ pub async fn watch_sync(
                     }
                 }
             }
-            Some(s) => {
-                if warned.take().is_some() || first {
-                    tracing::info!("clock: {}", s.describe());
-                }
+            // good again after a warning (or at start): say so once
+            Some(s) if warned.take().is_some() || first => {
+                tracing::info!("clock: {}", s.describe());
             }
+            Some(_) => {}
             None if first => {
                 tracing::warn!("clock: could not read the kernel's synchronisation state")
             }

@@ -914,6 +914,23 @@ mod tests {
             Ok(Command::Help)
         ));
         assert!(parse(&args("--bogus"), |_| None).is_err());
+        // backup and restore
+        let Ok(Command::Backup(f, c)) = parse(&args("backup /b/x.db --data /d"), |_| None) else {
+            panic!()
+        };
+        assert_eq!((f, c.data), (PathBuf::from("/b/x.db"), PathBuf::from("/d")));
+        let Ok(Command::Restore(r, c)) = parse(&args("restore x.db --data /d --force"), |_| None)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.file, r.force, c.data),
+            ("x.db".into(), true, "/d".into())
+        );
+        let e = parse(&args("restore x.db"), |_| None).err().unwrap();
+        assert!(e.contains("--data"), "{e}");
+        assert!(parse(&args("backup"), |_| None).is_err());
+        assert!(parse(&args("backup x.db --force"), |_| None).is_err());
         let Command::User(u, c) =
             parse(&args("user add bob --role admin --data /d"), |_| None).unwrap()
         else {

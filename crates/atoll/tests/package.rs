@@ -133,6 +133,13 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
     let (_, owner) = sh("stat", &["-c", "%U %a", "/var/lib/atoll"]);
     assert_eq!(owner.trim(), "atoll 750");
     assert!(Path::new("/etc/atoll/atoll.toml").exists());
+    for f in [
+        "/usr/share/atoll/prometheus/atoll-alerts.yml",
+        "/usr/share/atoll/grafana/atoll-dashboard.json",
+        "/usr/share/man/man1/atoll.1.gz",
+    ] {
+        assert!(Path::new(f).exists(), "{f} is in the package");
+    }
     let unit_path = "/lib/systemd/system/atoll.service";
     let (ok, verify) = sh("systemd-analyze", &["verify", unit_path]);
     assert!(
