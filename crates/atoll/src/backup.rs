@@ -121,7 +121,43 @@ pub fn backup(file: &Path, cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `atoll restore FILE --data DIR [--force]`. The server of that directory must be stopped.
+/// The file a running server holds a shared lock on (`flock`), for as long as it runs.
+const RUNNING_LOCK: &str = "atoll.running";
+
+fn flock(f: &std::fs::File, op: libc::c_int) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid open file descriptor; flock has no other preconditions.
+    if unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn open_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(dir.join(RUNNING_LOCK))
+}
+
+/// Taken by `atoll serve` on its data directory and kept until it exits (shared: it does not
+/// stop anything else from running there; it stops `atoll restore`).
+pub fn hold_running_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    let f = open_lock(dir)?;
+    flock(&f, libc::LOCK_SH).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            std::io::Error::other("`atoll restore` is replacing the database; start again after it")
+        } else {
+            e
+        }
+    })?;
+    Ok(f)
+}
+
+/// `atoll restore FILE --data DIR [--force]`. Refused while a server runs on DIR.
 pub fn restore(r: &Restore, cfg: &Config) -> anyhow::Result<()> {
     let src = open_checked(&r.file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let ok: String = src.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
@@ -130,6 +166,15 @@ pub fn restore(r: &Restore, cfg: &Config) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating {}", cfg.data.display()))?;
+    // held until the restore is done: no server starts on the directory meanwhile
+    let lock = open_lock(&cfg.data).with_context(|| format!("locking {}", cfg.data.display()))?;
+    if flock(&lock, libc::LOCK_EX).is_err() {
+        bail!(
+            "an Atoll server is running on {}: stop it first (sudo systemctl stop atoll)",
+            cfg.data.display()
+        );
+    }
+    give_to_data_dir_owner(&cfg.data, &cfg.data.join(RUNNING_LOCK));
     let db = cfg.data.join("atoll.db");
     let wal = |p: &Path, ext: &str| PathBuf::from(format!("{}-{ext}", p.display()));
     if db.exists() {

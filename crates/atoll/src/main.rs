@@ -141,6 +141,9 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock::default());
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    // held while serving: `atoll restore` will not replace the database under a running server
+    let _running = backup::hold_running_lock(&cfg.data)
+        .with_context(|| format!("locking {}", cfg.data.display()))?;
     let db_path = cfg.data.join("atoll.db");
     let first_start = !db_path.exists();
     let store = store::Store::open_with_readers(&db_path, cfg.store_read_connections)

@@ -169,6 +169,17 @@ fn backup_while_running_restores_the_same_server() {
         "{out}"
     );
     assert!(out.contains("6 programmes"), "{out}");
+    // a restore over the running server's database is refused, and changes nothing
+    let (ok, out) = atoll_cli(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!ok && out.contains("server is running"), "{out}");
+    assert!(data.join("atoll.db").exists());
+    assert_eq!(snapshot(&a)["channels"], before["channels"]);
     // a backup is one file, no WAL beside it
     assert!(!PathBuf::from(format!("{}-wal", file.display())).exists());
 
