@@ -433,8 +433,29 @@ fn the_log_names_channel_and_reason_keeps_no_secret_and_changes_level_at_run_tim
         line.contains("source=http://") || line.contains("connect"),
         "{line}"
     );
-    assert!(!a.log_text().contains("s3cret-pw"), "{}", a.log_text());
-    assert!(!log.to_string().contains("s3cret-pw"), "{log}");
+    // an encoder with a wrong publish key: refused, with the channel and why, never the key
+    let body = r#"{"id":"pushed","name":"Pushed","sources":[],"publish_key":"right-key-123"}"#;
+    assert_eq!(a.api("POST", "/api/channels", Some(body)).0, 201);
+    let r = rtmp_publish_attempt(
+        &a.rtmp_url("/live/pushed?key=wrong-secret-9"),
+        Duration::from_secs(10),
+    );
+    assert!(r.is_err(), "a wrong key publishes");
+    a.wait_for("the refusal logged", T, || {
+        a.log_text()
+            .lines()
+            .any(|l| l.contains("rtmp publish refused") && l.contains("channel=pushed"))
+    });
+    let (_, log) = a.api("GET", "/api/log", None);
+    assert!(
+        log["entries"].as_array().unwrap().iter().any(|e| e["channel"] == "pushed"
+            && e["message"].as_str().unwrap().contains("refused")),
+        "{log}"
+    );
+    for secret in ["s3cret-pw", "wrong-secret-9", "right-key-123"] {
+        assert!(!a.log_text().contains(secret), "{secret}: {}", a.log_text());
+        assert!(!log.to_string().contains(secret), "{secret}: {log}");
+    }
     // newest first, bounded by limit; a bad limit names the field
     let (_, one) = a.api("GET", "/api/log?limit=1", None);
     assert_eq!(one["entries"].as_array().unwrap().len(), 1);
