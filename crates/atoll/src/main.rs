@@ -99,7 +99,15 @@ fn main() {
         .expect("tokio runtime");
     if let Err(e) = rt.block_on(serve(cfg, nofile.ok())) {
         tracing::error!("{e:#}");
-        std::process::exit(1);
+        // a database from a newer version will not open however often it is tried: exit 3,
+        // which the systemd unit does not restart (as 2, bad settings)
+        let newer = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<store::StoreError>(),
+                Some(store::StoreError::NewerSchema { .. })
+            )
+        });
+        std::process::exit(if newer { 3 } else { 1 });
     }
 }
 

@@ -330,7 +330,11 @@ fn a_database_from_a_newer_version_is_refused() {
         .unwrap();
     let log =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{log}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit 3: not restarted by systemd\n{log}"
+    );
     assert!(
         log.contains(&format!("schema version {newer} is newer than this build")),
         "{log}"

@@ -156,6 +156,15 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
     let nofile: u64 = unit_values(&unit, "LimitNOFILE")[0].parse().unwrap();
     assert_eq!((exec.len(), user.len(), dir.len()), (1, 1, 1), "{unit}");
     assert_eq!(unit_values(&unit, "Restart"), ["on-failure"]);
+    assert_eq!(unit_values(&unit, "RestartPreventExitStatus"), ["2 3"]);
+    // bad settings exit 2, which the unit does not restart
+    let code = Command::new("/usr/bin/atoll")
+        .args(["serve", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap()
+        .status
+        .code();
+    assert_eq!(code, Some(2));
     // the machine may cap the open-file limit below the unit's (containers)
     let (_, hard) = sh("sh", &["-c", "ulimit -Hn"]);
     let hard: u64 = hard.trim().parse().unwrap_or(nofile);
