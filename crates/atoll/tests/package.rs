@@ -72,6 +72,81 @@ fn unit_values(unit: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Carries out the unit: its ExecStart as its User, in its WorkingDirectory, with its UMask,
+/// Environment and LimitNOFILE (capped by the machine's hard limit), the listen addresses on
+/// free ports; returns once the demo channel has two segments: (process, HTTP port, playlist).
+fn run_unit(unit: &str, log: &Path) -> (Killer, u16, String) {
+    let exec = unit_values(unit, "ExecStart");
+    let user = unit_values(unit, "User");
+    let dir = unit_values(unit, "WorkingDirectory");
+    let umask = unit_values(unit, "UMask");
+    let nofile: u64 = unit_values(unit, "LimitNOFILE")[0].parse().unwrap();
+    assert_eq!((exec.len(), user.len(), dir.len()), (1, 1, 1), "{unit}");
+    // the machine may cap the open-file limit below the unit's (containers)
+    let (_, hard) = sh("sh", &["-c", "ulimit -Hn"]);
+    let hard: u64 = hard.trim().parse().unwrap_or(nofile);
+    let nofile = nofile.min(hard);
+    let (http_port, rtmp_port) = (free_port(), free_port());
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "umask {}; exec prlimit --nofile={nofile}:{nofile} setpriv --reuid {u} --regid {u} --init-groups {}",
+            umask.first().map(String::as_str).unwrap_or("0022"),
+            exec[0],
+            u = user[0],
+        ))
+        .current_dir(&dir[0])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("ATOLL_HTTP", format!("127.0.0.1:{http_port}"))
+        .env("ATOLL_RTMP", format!("127.0.0.1:{rtmp_port}"));
+    for e in unit_values(unit, "Environment") {
+        let (k, v) = e.split_once('=').unwrap();
+        cmd.env(k, v);
+    }
+    let mut child = Killer(
+        cmd.stdout(Stdio::from(std::fs::File::create(log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(log).unwrap(),
+            ))
+            .spawn()
+            .unwrap(),
+    );
+    let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+    let start = Instant::now();
+    let mut playlist = String::new();
+    while start.elapsed() < Duration::from_secs(40) {
+        let (s, b) = http(http_port, "GET", "/live/demo/index.m3u8", None, None);
+        playlist = String::from_utf8_lossy(&b).into_owned();
+        if s == 200 && playlist.matches("#EXTINF").count() >= 2 {
+            break;
+        }
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the service exited:\n{}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        playlist.matches("#EXTINF").count() >= 2,
+        "no demo segments:\n{playlist}\n{}",
+        log_text()
+    );
+    (child, http_port, playlist)
+}
+
+/// SIGTERM, as systemd stops it; waits for the graceful stop.
+fn stop_unit(mut child: Killer, log: &Path) {
+    unsafe_free_sigterm(child.0.id());
+    let start = Instant::now();
+    while child.0.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(text.contains("stopped"), "{text}");
+}
+
 #[test]
 fn the_package_installs_runs_the_demo_channel_and_purges() {
     if let Some(why) = unsafe_here() {
@@ -149,12 +224,6 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
 
     // the unit, carried out
     let unit = std::fs::read_to_string(unit_path).unwrap();
-    let exec = unit_values(&unit, "ExecStart");
-    let user = unit_values(&unit, "User");
-    let dir = unit_values(&unit, "WorkingDirectory");
-    let umask = unit_values(&unit, "UMask");
-    let nofile: u64 = unit_values(&unit, "LimitNOFILE")[0].parse().unwrap();
-    assert_eq!((exec.len(), user.len(), dir.len()), (1, 1, 1), "{unit}");
     assert_eq!(unit_values(&unit, "Restart"), ["on-failure"]);
     assert_eq!(unit_values(&unit, "RestartPreventExitStatus"), ["2 3"]);
     // bad settings exit 2, which the unit does not restart
@@ -165,58 +234,9 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
         .status
         .code();
     assert_eq!(code, Some(2));
-    // the machine may cap the open-file limit below the unit's (containers)
-    let (_, hard) = sh("sh", &["-c", "ulimit -Hn"]);
-    let hard: u64 = hard.trim().parse().unwrap_or(nofile);
-    let nofile = nofile.min(hard);
-    let (http_port, rtmp_port) = (free_port(), free_port());
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "umask {}; exec prlimit --nofile={nofile}:{nofile} setpriv --reuid {u} --regid {u} --init-groups {}",
-            umask.first().map(String::as_str).unwrap_or("0022"),
-            exec[0],
-            u = user[0],
-        ))
-        .current_dir(&dir[0])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("ATOLL_HTTP", format!("127.0.0.1:{http_port}"))
-        .env("ATOLL_RTMP", format!("127.0.0.1:{rtmp_port}"));
-    for e in unit_values(&unit, "Environment") {
-        let (k, v) = e.split_once('=').unwrap();
-        cmd.env(k, v);
-    }
     let log = out_dir.join("service.log");
-    let mut child = Killer(
-        cmd.stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(
-                std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
-            .spawn()
-            .unwrap(),
-    );
+    let (child, http_port, playlist) = run_unit(&unit, &log);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    let start = Instant::now();
-    let mut playlist = String::new();
-    while start.elapsed() < Duration::from_secs(40) {
-        let (s, b) = http(http_port, "GET", "/live/demo/index.m3u8", None, None);
-        playlist = String::from_utf8_lossy(&b).into_owned();
-        if s == 200 && playlist.matches("#EXTINF").count() >= 2 {
-            break;
-        }
-        assert!(
-            child.0.try_wait().unwrap().is_none(),
-            "the service exited:\n{}",
-            log_text()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    assert!(
-        playlist.matches("#EXTINF").count() >= 2,
-        "no demo segments:\n{playlist}\n{}",
-        log_text()
-    );
     let seg = playlist
         .lines()
         .rfind(|l| l.ends_with(".ts"))
@@ -236,12 +256,60 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
     assert_eq!(s, 200);
     let (_, owner) = sh("stat", &["-c", "%U %a", "/var/lib/atoll/atoll.db"]);
     assert_eq!(owner.trim(), "atoll 640", "the unit's UMask=0027 applies");
-    unsafe_free_sigterm(child.0.id());
-    let start = Instant::now();
-    while child.0.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(100));
+    stop_unit(child, &log);
+
+    // the README's backup (as the atoll user) and restore (as root, over the old database)
+    let bk = out_dir.join("bk");
+    std::fs::create_dir_all(&bk).unwrap();
+    assert!(sh("chown", &["atoll:atoll", path_str(&bk)]).0);
+    let file = bk.join("atoll-backup.db");
+    let (ok, text) = sh(
+        "runuser",
+        &[
+            "-u",
+            "atoll",
+            "--",
+            "/usr/bin/atoll",
+            "backup",
+            path_str(&file),
+            "--data",
+            "/var/lib/atoll",
+        ],
+    );
+    assert!(ok && text.contains("1 accounts"), "{text}");
+    let (ok, text) = sh(
+        "sh",
+        &["-c", "ATOLL_USER_PASSWORD=later-pw-123 runuser -u atoll -- /usr/bin/atoll user add later --data /var/lib/atoll"],
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = sh(
+        "/usr/bin/atoll",
+        &[
+            "restore",
+            path_str(&file),
+            "--data",
+            "/var/lib/atoll",
+            "--force",
+        ],
+    );
+    assert!(ok, "{text}");
+    for f in ["atoll.db", "atoll.running"] {
+        let (_, owner) = sh("stat", &["-c", "%U", &format!("/var/lib/atoll/{f}")]);
+        assert_eq!(owner.trim(), "atoll", "{f} stays the service's");
     }
-    assert!(log_text().contains("stopped"), "{}", log_text());
+    let (_, users) = sh(
+        "/usr/bin/atoll",
+        &["user", "list", "--data", "/var/lib/atoll"],
+    );
+    assert!(
+        users.contains("admin") && !users.contains("later"),
+        "{users}"
+    );
+    let log2 = out_dir.join("service2.log");
+    let (child, http_port, _) = run_unit(&unit, &log2);
+    let (s, _) = http(http_port, "GET", "/api/channels", Some(("admin", pw)), None);
+    assert_eq!(s, 200, "the restored server signs in the same admin");
+    stop_unit(child, &log2);
 
     // remove keeps the data and the settings; purge deletes them
     let (ok, text) = sh("dpkg", &["-r", "atoll"]);
