@@ -6,6 +6,7 @@ import { resetLive } from './store.js';
 import { channelsPage } from './page-channels.js';
 import { channelPage } from './page-channel.js';
 import { systemPage } from './page-system.js';
+import { logPage } from './page-log.js';
 import { epgPage } from './page-epg.js';
 import { nodesPage } from './page-nodes.js';
 import { importPage } from './page-import.js';
@@ -21,6 +22,7 @@ const NAV = [
   { path: 'channels', label: 'nav.channels' },
   { path: 'vod', label: 'nav.vod' },
   { path: 'system', label: 'nav.system' },
+  { path: 'log', label: 'nav.log' },
   { path: 'epg', label: 'nav.epg' },
   { path: 'nodes', label: 'nav.nodes' },
   { path: 'import', label: 'nav.import' },
@@ -177,6 +179,7 @@ function renderPage(main = document.getElementById('main')) {
     channels: () => channelsPage(ctx),
     channel: () => (arg ? channelPage(ctx, arg) : channelsPage(ctx)),
     system: () => systemPage(ctx),
+    log: () => logPage(ctx),
     epg: () => epgPage(ctx),
     nodes: () => nodesPage(ctx),
     import: () => importPage(ctx),

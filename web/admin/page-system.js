@@ -14,6 +14,15 @@ export function systemPage() {
   const kv = (...pairs) => h('dl.kv', pairs.map(([k, v, cls]) => [h('dt', k), h(`dd${cls ? `.${cls}` : ''}`, v)]));
   const meter = (frac, cls = '') => h(`div.meter${cls}`, h('span', { style: { width: `${Math.max(0, Math.min(1, frac)) * 100}%` } }));
 
+  // the kernel's view of NTP/GPS synchronisation (GET /api/system: clock)
+  const syncLine = (c) => {
+    if (!c) return h('div.muted#sys-sync', { dataset: { sync: 'unknown' } }, t('sys.sync_unknown'));
+    const err = c.est_error_ms >= 1000 ? `${(c.est_error_ms / 1000).toFixed(1)} s` : `${c.est_error_ms.toFixed(1)} ms`;
+    if (!c.synchronized) return h('div.warn#sys-sync', { role: 'alert', dataset: { sync: 'unsynchronized' } }, t('sys.sync_bad', { e: err }));
+    if (c.warning) return h('div.warn#sys-sync', { role: 'alert', dataset: { sync: 'error' } }, t('sys.sync_error', { e: err }));
+    return h('div.ok#sys-sync', { dataset: { sync: 'synchronized' } }, t('sys.sync_ok', { e: err }));
+  };
+
   const refresh = async () => {
     const sent = Date.now();
     let s;
@@ -41,7 +50,8 @@ export function systemPage() {
           h('div.muted', `${t('sys.clock_local')}: ${fmtTime(serverMs)}`),
           skewBad
             ? h('div.warn', { role: 'alert' }, t('sys.clock_skew', { d: fmtDuration(Math.abs(skewMs) / 1000) }))
-            : h('div.ok', t('sys.clock_ok', { d: fmtDuration(Math.max(1, Math.round((Math.abs(skewMs || 0) + rtt) / 1000))) }))),
+            : h('div.ok', t('sys.clock_ok', { d: fmtDuration(Math.max(1, Math.round((Math.abs(skewMs || 0) + rtt) / 1000))) })),
+          syncLine(s.clock)),
         h('div.card', h('h2', 'Atoll'), kv(
           [t('sys.version'), s.version || t('common.none'), 'mono'],
           [t('sys.uptime'), fmtDuration(s.uptime_s)],

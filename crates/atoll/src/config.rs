@@ -15,6 +15,12 @@ USAGE:
     atoll user disable NAME [OPTIONS]
     atoll user enable NAME [OPTIONS]
     atoll cluster promote [OPTIONS]   make this backup origin the writer (stops following)
+    atoll backup FILE [OPTIONS]        a consistent copy of the database (channels, accounts,
+                                       tokens, guides, EPG, VOD catalogue, settings; not the
+                                       archive or film files) into FILE, while the server runs
+    atoll restore FILE --data DIR [--force]
+                                       puts a backup into DIR (stop the server first; --force
+                                       replaces a database there, kept as atoll.db.before-restore-*)
     atoll vod import [--title T] [--category C] [OPTIONS] PATH…
       Adds films to the library (MP4/MOV, MKV, MPEG-TS; remuxed, never transcoded; subtitle
       files beside them, NAME.srt or NAME.LANG.srt, are kept). Prints each new title's id or
@@ -467,6 +473,10 @@ pub enum Command {
     /// `atoll vod import [--title T] [--category C] PATH…`: into the library of the configured
     /// data directory (works while the server runs).
     VodImport(VodImport, Config),
+    /// `atoll backup FILE`: the database of the configured data directory into FILE.
+    Backup(PathBuf, Config),
+    /// `atoll restore FILE [--force]`: FILE into the configured data directory.
+    Restore(Restore, Config),
     Help,
     Version,
 }
@@ -477,8 +487,23 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     let mut user_cmd = None;
     let mut promote = false;
     let mut vod_import: Option<VodImport> = None;
+    let mut backup: Option<PathBuf> = None;
+    let mut restore: Option<Restore> = None;
     if it.peek().map(|s| s.as_str()) == Some("serve") {
         it.next();
+    } else if let Some(verb @ ("backup" | "restore")) = it.peek().map(|s| s.as_str()) {
+        let verb = verb.to_string();
+        it.next();
+        let file: PathBuf = it
+            .next()
+            .filter(|f| !f.starts_with('-'))
+            .ok_or(format!("atoll {verb}: name the backup FILE"))?
+            .into();
+        if verb == "backup" {
+            backup = Some(file);
+        } else {
+            restore = Some(Restore { file, force: false });
+        }
     } else if it.peek().map(|s| s.as_str()) == Some("cluster") {
         it.next();
         match it.next().map(|s| s.as_str()) {
@@ -561,6 +586,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
                     i.paths.push(path.into());
                 }
             }
+            "--force" if restore.is_some() => {
+                if let Some(r) = restore.as_mut() {
+                    r.force = true;
+                }
+            }
             "--role" if user_cmd.is_some() => {
                 let r = value("--role")?;
                 if r != "admin" && r != "operator" {
@@ -573,6 +603,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             other => return Err(format!("unknown argument '{other}' (see atoll --help)")),
         }
     }
+    let data_named = data.is_some() || env("ATOLL_DATA").is_some() || config_file.is_some();
     let mut cfg = match &config_file {
         Some(path) => {
             let text =
@@ -778,6 +809,15 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             return Err(format!("{name} must be {lo}..{hi}"));
         }
     }
+    if let Some(file) = backup {
+        return Ok(Command::Backup(file, cfg));
+    }
+    if let Some(r) = restore {
+        if !data_named {
+            return Err("atoll restore: say which data directory with --data DIR".into());
+        }
+        return Ok(Command::Restore(r, cfg));
+    }
     if let Some(v) = vod_import {
         if v.paths.is_empty() {
             return Err("atoll vod import: name one or more files".into());
@@ -817,6 +857,14 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         None if promote => Command::ClusterPromote(cfg),
         None => Command::Serve(cfg),
     })
+}
+
+/// `atoll restore` arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    pub file: PathBuf,
+    /// Replace a database already in the data directory (kept beside it).
+    pub force: bool,
 }
 
 /// `atoll vod import` arguments.
@@ -866,6 +914,23 @@ mod tests {
             Ok(Command::Help)
         ));
         assert!(parse(&args("--bogus"), |_| None).is_err());
+        // backup and restore
+        let Ok(Command::Backup(f, c)) = parse(&args("backup /b/x.db --data /d"), |_| None) else {
+            panic!()
+        };
+        assert_eq!((f, c.data), (PathBuf::from("/b/x.db"), PathBuf::from("/d")));
+        let Ok(Command::Restore(r, c)) = parse(&args("restore x.db --data /d --force"), |_| None)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.file, r.force, c.data),
+            ("x.db".into(), true, "/d".into())
+        );
+        let e = parse(&args("restore x.db"), |_| None).err().unwrap();
+        assert!(e.contains("--data"), "{e}");
+        assert!(parse(&args("backup"), |_| None).is_err());
+        assert!(parse(&args("backup x.db --force"), |_| None).is_err());
         let Command::User(u, c) =
             parse(&args("user add bob --role admin --data /d"), |_| None).unwrap()
         else {

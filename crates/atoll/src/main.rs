@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod backup;
 mod cli;
 mod clock;
 mod cluster;
@@ -13,6 +14,7 @@ mod hub;
 mod ingest;
 mod journal;
 mod live_answer;
+mod logs;
 mod recorder;
 mod store;
 mod sys;
@@ -60,6 +62,20 @@ fn main() {
             }
             return;
         }
+        Ok(config::Command::Backup(file, cfg)) => {
+            if let Err(e) = backup::backup(&file, &cfg) {
+                eprintln!("atoll backup: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        Ok(config::Command::Restore(r, cfg)) => {
+            if let Err(e) = backup::restore(&r, &cfg) {
+                eprintln!("atoll restore: {e:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Ok(config::Command::Version) => {
             println!("atoll {}", env!("CARGO_PKG_VERSION"));
             return;
@@ -70,16 +86,11 @@ fn main() {
         }
     };
     let filter = std::env::var("ATOLL_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
-        )
-        .with_target(false)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .init();
+    logs::init(
+        &filter,
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none(),
+    );
     // before any thread starts: the soft open-file limit goes up to the hard one
     let nofile = fastpath::raise_nofile_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +99,15 @@ fn main() {
         .expect("tokio runtime");
     if let Err(e) = rt.block_on(serve(cfg, nofile.ok())) {
         tracing::error!("{e:#}");
-        std::process::exit(1);
+        // a database from a newer version will not open however often it is tried: exit 3,
+        // which the systemd unit does not restart (as 2, bad settings)
+        let newer = e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<store::StoreError>(),
+                Some(store::StoreError::NewerSchema { .. })
+            )
+        });
+        std::process::exit(if newer { 3 } else { 1 });
     }
 }
 
@@ -151,6 +170,9 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(clock::SystemClock::default());
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data directory {}", cfg.data.display()))?;
+    // held while serving: `atoll restore` will not replace the database under a running server
+    let _running = backup::hold_running_lock(&cfg.data)
+        .with_context(|| format!("locking {}", cfg.data.display()))?;
     let db_path = cfg.data.join("atoll.db");
     let first_start = !db_path.exists();
     let store = store::Store::open_with_readers(&db_path, cfg.store_read_connections)
@@ -159,7 +181,8 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     if let Some(pw) =
         auth::ensure_admin(&store, std::env::var("ATOLL_ADMIN_PASSWORD").ok(), now_utc)?
     {
-        tracing::warn!("created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
+        // shown once on standard output, never kept in the console's log ring
+        tracing::warn!(target: logs::SHOWN_ONCE, "created account 'admin' with password {pw} (shown once; set ATOLL_ADMIN_PASSWORD on first start to choose it)");
     }
     let edge = cfg.role() == config::Role::Edge;
     if first_start && !edge {
@@ -376,6 +399,10 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
         ..viewer_token_keys(&cfg, &store)?
     });
+    let clock_task = tokio::spawn(clock::watch_sync(
+        std::time::Duration::from_secs(30),
+        shutdown_rx.clone(),
+    ));
     let events_task = tokio::spawn(journal::run_writer(
         store.clone(),
         events_rx,
@@ -508,6 +535,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     hub.join().await;
     let _ = retention.await;
     let _ = epg_task.await;
+    let _ = clock_task.await;
     for t in cluster_tasks {
         let _ = t.await;
     }

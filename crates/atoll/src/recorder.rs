@@ -53,6 +53,18 @@ pub struct WriteStatus {
     pub failing: bool,
     /// Why the last write failed: "disk_full" or "write_error" (a gap reason).
     pub error_reason: Option<&'static str>,
+    /// Gaps marked in the archive since the start, by reason (`atoll_archive_gaps_total`).
+    pub gaps: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Counts a gap marked in `channel`'s archive.
+fn count_gap(st: &Mutex<HashMap<String, WriteStatus>>, channel: &str, reason: GapReason) {
+    let mut map = st.lock().unwrap_or_else(|e| e.into_inner());
+    *map.entry(channel.to_string())
+        .or_default()
+        .gaps
+        .entry(reason.as_str())
+        .or_default() += 1;
 }
 
 pub struct Recorder {
@@ -116,15 +128,15 @@ impl Recorder {
                                 }
                             };
                             if let Some(at) = dropped_at {
-                                if let Err(e) =
-                                    a.mark_stopped(&channel, at, GapReason::RecorderOverflow)
-                                {
-                                    tracing::error!(%channel, "archive: marking the overflow failed: {e}");
+                                match a.mark_stopped(&channel, at, GapReason::RecorderOverflow) {
+                                    Ok(_) => count_gap(&st, &channel, GapReason::RecorderOverflow),
+                                    Err(e) => tracing::error!(%channel, "archive: marking the overflow failed: {e}"),
                                 }
                             } else if clock_step {
                                 // a hole before this segment comes from the step, not a lost source
-                                if let Err(e) = a.mark_stopped(&channel, start_utc, GapReason::ClockStep) {
-                                    tracing::warn!(%channel, "archive: marking the clock step failed: {e}");
+                                match a.mark_stopped(&channel, start_utc, GapReason::ClockStep) {
+                                    Ok(_) => count_gap(&st, &channel, GapReason::ClockStep),
+                                    Err(e) => tracing::warn!(%channel, "archive: marking the clock step failed: {e}"),
                                 }
                             }
                             let r = a.write_segment_received(
@@ -168,8 +180,11 @@ impl Recorder {
                                         tracing::error!(%channel, "archive write failed: {e}");
                                         // the hole gets this reason (best effort: the index may
                                         // be on the full disk too)
-                                        if let Err(e) = a.mark_stopped(&channel, start_utc, reason) {
-                                            tracing::warn!(%channel, "archive: marking the failure: {e}");
+                                        match a.mark_stopped(&channel, start_utc, reason) {
+                                            Ok(_) => {
+                                                *s.gaps.entry(reason.as_str()).or_default() += 1
+                                            }
+                                            Err(e) => tracing::warn!(%channel, "archive: marking the failure: {e}"),
                                         }
                                         if let Some(ev) = &events {
                                             ev.emit(
@@ -198,8 +213,9 @@ impl Recorder {
                             at,
                             reason,
                         } => {
-                            if let Err(e) = a.mark_stopped(&channel, at, reason) {
-                                tracing::error!(%channel, "archive: marking the stop failed: {e}");
+                            match a.mark_stopped(&channel, at, reason) {
+                                Ok(_) => count_gap(&st, &channel, reason),
+                                Err(e) => tracing::error!(%channel, "archive: marking the stop failed: {e}"),
                             }
                         }
                     }
@@ -292,6 +308,14 @@ impl Recorder {
             .get(channel)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Every channel the writer has seen, with its status (metrics).
+    pub fn all_status(&self) -> Vec<(String, WriteStatus)> {
+        let map = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Lets the writer finish what is queued, then stops it.

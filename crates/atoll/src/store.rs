@@ -28,7 +28,18 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database task failed: {0}")]
     Join(String),
+    /// The database was written by a newer Atoll (its schema has migrations this build lacks):
+    /// it is refused instead of being opened.
+    #[error(
+        "database schema version {found} is newer than this build of Atoll knows ({known}): \
+         it was written by a newer version; run that version (or restore a backup made by \
+         this one) instead of downgrading"
+    )]
+    NewerSchema { found: usize, known: usize },
 }
+
+/// The schema version this build writes (`PRAGMA user_version` after every migration).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// A channel as configured (not its live state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +143,12 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;

@@ -53,6 +53,13 @@ fn process_jiffies() -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// This process's CPU time (user + system), seconds.
+pub fn process_cpu_seconds() -> Option<f64> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then_some(process_jiffies()? as f64 / hz as f64)
+}
+
 fn meminfo(key: &str, text: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(key))

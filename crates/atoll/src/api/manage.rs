@@ -469,6 +469,7 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
     let sample = tokio::task::spawn_blocking(crate::sys::sample)
         .await
         .map_err(ApiError::internal)?;
+    let sync = crate::clock::sync_state();
     let a = st.archive.clone();
     let usage = tokio::task::spawn_blocking(move || a.usage())
         .await
@@ -517,6 +518,12 @@ pub async fn system(State(st): State<AppState>, _: Authed) -> Result<Json<Value>
         "uptime_s": st.started.elapsed().as_secs(),
         "now_utc": now.secs(),
         "now_rfc3339": now.to_rfc3339(),
+        // the kernel's view (NTP/GPS): catch-up times depend on it; null where unreadable
+        "clock": sync.map(|s| json!({
+            "synchronized": s.synchronized,
+            "est_error_ms": s.est_error_ms(),
+            "warning": s.is_bad(),
+        })),
         "cpu": {
             "cores": sample.cores,
             "usage_percent": sample.cpu_percent,

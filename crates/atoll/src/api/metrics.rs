@@ -20,6 +20,10 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         "atoll_uptime_seconds {}",
         st.started.elapsed().as_secs()
     );
+    if let Some(s) = crate::clock::sync_state() {
+        let _ = writeln!(out, "# HELP atoll_clock_synchronized 1 when the kernel says the system clock is synchronised (NTP/GPS), 0 when not.\n# TYPE atoll_clock_synchronized gauge\natoll_clock_synchronized {}", s.synchronized as u8);
+        let _ = writeln!(out, "# HELP atoll_clock_est_error_seconds The kernel's estimated error of the system clock, seconds.\n# TYPE atoll_clock_est_error_seconds gauge\natoll_clock_est_error_seconds {}", s.est_error_us as f64 / 1e6);
+    }
     if let Some(lib) = &st.vod {
         let (titles, bytes) = lib.cache.usage();
         let _ = writeln!(out, "# HELP atoll_vod_index_cache_titles Titles whose HLS index is held in memory.\n# TYPE atoll_vod_index_cache_titles gauge\natoll_vod_index_cache_titles {titles}");
@@ -146,6 +150,7 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         );
     }
     front_door(&mut out);
+    operations(&st, &mut out).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -223,4 +228,76 @@ fn front_door(out: &mut String) {
         "atoll_live_segment_files_skipped_total {}",
         get(&crate::hub::live::SEGMENT_FILES_SKIPPED)
     );
+}
+
+/// What the shipped alert rules and dashboard read (packaging/prometheus, packaging/grafana):
+/// recording failures and gaps, the archive per channel and its disk, the process's CPU, bytes
+/// sent, and (origins) the cluster's nodes.
+async fn operations(st: &super::AppState, out: &mut String) {
+    if let Some(r) = &st.hub.settings.recorder {
+        let all = r.all_status();
+        let _ = writeln!(out, "# HELP atoll_channel_recording_failing 1 while the channel's archive writes fail (disk full or I/O error), 0 once one succeeds.\n# TYPE atoll_channel_recording_failing gauge");
+        for (ch, s) in &all {
+            let _ = writeln!(
+                out,
+                "atoll_channel_recording_failing{{channel=\"{ch}\"}} {}",
+                s.failing as u8
+            );
+        }
+        let _ = writeln!(out, "# HELP atoll_archive_gaps_total Holes marked in a channel's archive since the start, by reason (source_lost, recording_stopped, recorder_overflow, clock_step, disk_full, write_error).\n# TYPE atoll_archive_gaps_total counter");
+        for (ch, s) in &all {
+            for (reason, n) in &s.gaps {
+                let _ = writeln!(
+                    out,
+                    "atoll_archive_gaps_total{{channel=\"{ch}\",reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+    }
+    let a = st.archive.clone();
+    let dir = st.archive_dir.clone();
+    let (usage, disk, cpu) = tokio::task::spawn_blocking(move || {
+        (
+            a.usage().unwrap_or_default(),
+            crate::sys::disk_space(&dir),
+            crate::sys::process_cpu_seconds(),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let _ = writeln!(out, "# HELP atoll_channel_archive_bytes Bytes of the channel's recordings in the archive.\n# TYPE atoll_channel_archive_bytes gauge");
+    for (ch, bytes, _) in &usage {
+        let _ = writeln!(
+            out,
+            "atoll_channel_archive_bytes{{channel=\"{ch}\"}} {bytes}"
+        );
+    }
+    let _ = writeln!(out, "# HELP atoll_channel_archive_segments Segments of the channel in the archive (times the segment length: the hours of catch-up).\n# TYPE atoll_channel_archive_segments gauge");
+    for (ch, _, n) in &usage {
+        let _ = writeln!(
+            out,
+            "atoll_channel_archive_segments{{channel=\"{ch}\"}} {n}"
+        );
+    }
+    let _ = writeln!(out, "# HELP atoll_segment_seconds Target length of a live and archive segment (segment_seconds).\n# TYPE atoll_segment_seconds gauge\natoll_segment_seconds {}", st.hub.settings.segment_s);
+    if let Some((total, free)) = disk {
+        let _ = writeln!(out, "# HELP atoll_archive_disk_total_bytes Size of the archive's filesystem.\n# TYPE atoll_archive_disk_total_bytes gauge\natoll_archive_disk_total_bytes {total}");
+        let _ = writeln!(out, "# HELP atoll_archive_disk_free_bytes Bytes of the archive's filesystem Atoll may still use.\n# TYPE atoll_archive_disk_free_bytes gauge\natoll_archive_disk_free_bytes {free}");
+    }
+    if let Some(cpu) = cpu {
+        let _ = writeln!(out, "# HELP atoll_process_cpu_seconds_total CPU time of the Atoll process (user + system).\n# TYPE atoll_process_cpu_seconds_total counter\natoll_process_cpu_seconds_total {cpu}");
+    }
+    let _ = writeln!(out, "# HELP atoll_http_sent_bytes_total Bytes written to HTTP clients (viewers, apps, edges): the node's egress.\n# TYPE atoll_http_sent_bytes_total counter\natoll_http_sent_bytes_total {}", crate::fastpath::stats::BYTES_OUT.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP atoll_node_info This node: its role (origin or edge), name and version; always 1.\n# TYPE atoll_node_info gauge\natoll_node_info{{role=\"{}\",node=\"{}\",version=\"{}\"}} 1", st.role, st.node_name.replace(['"', '\\', '\n'], "_"), env!("CARGO_PKG_VERSION"));
+    let now = st.clock.now_mono_ms();
+    let nodes = st.nodes.list();
+    let _ = writeln!(out, "# HELP atoll_cluster_node_healthy On an origin: 1 while a node of the cluster reports (within 3 report intervals), 0 when it stopped.\n# TYPE atoll_cluster_node_healthy gauge");
+    for (name, node, _) in &nodes {
+        let up = node.as_ref().is_some_and(|n| n.healthy(now));
+        let _ = writeln!(
+            out,
+            "atoll_cluster_node_healthy{{node=\"{name}\"}} {}",
+            up as u8
+        );
+    }
 }

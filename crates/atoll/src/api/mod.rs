@@ -7,6 +7,7 @@ mod channels;
 mod cluster;
 mod epg;
 mod live;
+mod logs;
 mod manage;
 mod metrics;
 mod openapi;

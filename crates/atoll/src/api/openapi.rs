@@ -70,6 +70,8 @@ fn schemas() -> Value {
     json!({
         "Error": obj(json!({"error": s("string"), "field": n("string"), "message": s("string")}), &["error", "field", "message"]),
         "Object": s("object"),
+        "LogLevel": obj(json!({"filter": s("string")}), &["filter"]),
+        "LogList": obj(json!({"filter": s("string"), "capacity": s("integer"), "dropped": s("integer"), "entries": s("array")}), &["filter", "entries"]),
         "SignIn": obj(json!({"user": s("string"), "password": s("string")}), &["user", "password"]),
         "Session": obj(json!({"user": s("string"), "role": {"enum": ["admin", "operator"]}, "csrf": s("string"), "expires_utc": s("integer")}), &["user", "role", "csrf"]),
         "User": obj(json!({"name": s("string"), "role": {"enum": ["admin", "operator"]}, "disabled": s("boolean"), "created_utc": s("integer"), "last_login_utc": n("integer")}), &["name", "role", "disabled"]),
@@ -122,7 +124,7 @@ fn schemas() -> Value {
         "Recording": obj(json!({"channel": s("string"), "record": s("boolean"), "state": {"enum": ["recording", "stopped", "error", "waiting for source"]}, "bytes": s("integer"), "segments": s("integer"), "hours_kept": s("number"), "gaps": s("array")}), &["channel", "state"]),
         "Coverage": obj(json!({"channel": s("string"), "from": s("integer"), "to": s("integer"), "intervals": s("array"), "gaps": s("array")}), &["intervals", "gaps"]),
         "Usage": s("object"),
-        "System": obj(json!({"version": s("string"), "uptime_s": s("integer"), "now_utc": s("integer"), "cpu": s("object"), "memory": s("object"), "disks": s("array"), "channels": s("array"), "viewers_total": s("integer")}), &["version", "now_utc"]),
+        "System": obj(json!({"version": s("string"), "uptime_s": s("integer"), "now_utc": s("integer"), "cpu": s("object"), "memory": s("object"), "disks": s("array"), "channels": s("array"), "viewers_total": s("integer"), "clock": s("object")}), &["version", "now_utc"]),
         "ViewerTokenInput": obj(json!({"channel": n("string"), "ttl_s": {"type": "integer", "minimum": 60, "maximum": 31_622_400}}), &[]),
         "ViewerToken": obj(json!({"token": s("string"), "channel": n("string"), "expires_utc": s("integer"), "urls": s("object")}), &["token", "expires_utc"]),
         "EpgSourceInput": obj(json!({"name": s("string"), "url": s("string"), "refresh_minutes": s("integer"), "enabled": s("boolean")}), &[]),

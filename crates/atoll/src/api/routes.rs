@@ -10,8 +10,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
 use super::{
-    account, assets, channels, cluster, epg, live, manage, metrics, openapi, player, recording,
-    viewers, vod, xc,
+    account, assets, channels, cluster, epg, live, logs, manage, metrics, openapi, player,
+    recording, viewers, vod, xc,
 };
 use super::{Admin as AdminCaller, AppState, Authed};
 
@@ -156,6 +156,9 @@ pub const ROUTES: &[Route] = &[
     op("get", "/api/archive/kept", "recording", "Recordings kept on disk from deleted channels (size, span, when retention removes them)", Admin, None, (200, "Object"), |m| on(m, recording::kept)),
     op("delete", "/api/archive/kept/{id}", "recording", "Remove a deleted channel's kept recordings now (audited)", Admin, None, (200, "Object"), |m| on(m, recording::remove_kept)),
     op("get", "/api/system", "system", "CPU, memory, disks, uptime, clock, per-channel bitrates and viewers", Staff, None, (200, "System"), |m| on(m, manage::system)),
+    Route { query: &[("limit", "integer", "entries, 1 to 500 (default 500)")],
+        ..op("get", "/api/log", "system", "The last warnings and errors (a ring of 500 in memory), newest first, each with its channel and reason; and the log filter in force", Staff, None, (200, "LogList"), |m| on(m, logs::recent)) },
+    op("put", "/api/log/level", "system", "Change the log filter until the next restart (info, debug, atoll=debug,info; ATOLL_LOG sets it at start)", Admin, Some("LogLevel"), (200, "LogLevel"), |m| on(m, logs::set_level)),
     op("post", "/api/viewer-tokens", "viewers", "Make a signed, expiring viewer token (needs viewer_access = \"token\")", Staff, Some("ViewerTokenInput"), (200, "ViewerToken"), |m| on(m, super::viewer_token)),
     op("get", "/api/epg/sources", "epg", "List XMLTV sources with sync status", Staff, None, (200, "EpgSourceList"), |m| on(m, epg::list_sources)),
     op("post", "/api/epg/sources", "epg", "Add an XMLTV source", Staff, Some("EpgSourceInput"), (201, "EpgSource"), |m| on(m, epg::create_source)),

@@ -88,6 +88,20 @@ impl Atoll {
         Self::start_inner(name, &[], extra_config, envs)
     }
 
+    /// As [`Atoll::start`], on a data directory `prepare` fills first (a restored backup, an
+    /// old database).
+    pub fn start_prepared(
+        name: &str,
+        extra_config: &[(&str, &str)],
+        prepare: impl FnOnce(&Path),
+    ) -> Atoll {
+        let dir = temp_dir(name);
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        prepare(&data);
+        Self::start_in(dir, &[], extra_config, &[])
+    }
+
     /// As [`Atoll::start_with`], with the binary run under a wrapper command that execs it
     /// (e.g. `prlimit --nofile=1024:1024`); the wrapper must be installed.
     pub fn start_wrapped(name: &str, wrapper: &[&str], extra_config: &[(&str, &str)]) -> Atoll {
@@ -101,7 +115,15 @@ impl Atoll {
         extra_config: &[(&str, &str)],
         envs: &[(&str, &str)],
     ) -> Atoll {
-        let dir = temp_dir(name);
+        Self::start_in(temp_dir(name), wrapper, extra_config, envs)
+    }
+
+    fn start_in(
+        dir: PathBuf,
+        wrapper: &[&str],
+        extra_config: &[(&str, &str)],
+        envs: &[(&str, &str)],
+    ) -> Atoll {
         // a port can still be taken between our check and the server's bind: try again then
         for attempt in 0.. {
             let mut a = Self::spawn(&dir, wrapper, extra_config, envs);
