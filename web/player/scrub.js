@@ -2,7 +2,7 @@
 // auto-hide, pointer seeking.
 import { t } from './i18n.js';
 import { $, S, fmtClock, fmtDur, fmtTime, icon, now, video } from './core.js';
-import { playingWall, seekWall } from './playback.js';
+import { isShifted, playingWall, seekWall } from './playback.js';
 import { programmeAt } from './guide.js';
 
 // ---------- controls and scrub bar ----------
@@ -43,9 +43,8 @@ export function renderScrub(pending) {
   track.querySelector('.head').style.left = pct(pos) + '%';
   $('#s-start').textContent = fmtTime(a);
   $('#s-end').textContent = fmtTime(b);
-  const behind = n - pos;
-  $('#s-pos').textContent = S.mode === 'catchup' || behind > 12
-    ? `${fmtClock(pos)} · ${t('behind_live', { t: fmtDur(behind) })}` : t('live');
+  $('#s-pos').textContent = isShifted(pos)
+    ? `${fmtClock(pos)} · ${t('behind_live', { t: fmtDur(n - pos) })}` : t('live');
   const sc = $('#scrub');
   sc.setAttribute('aria-valuenow', pct(pos).toFixed(0));
   sc.setAttribute('aria-valuetext', fmtClock(pos));
@@ -65,10 +64,13 @@ export function renderControls() {
   $('#c-title').textContent = p ? p.title : '';
   $('#c-time').textContent = p ? ` ${fmtTime(p.start)}–${fmtTime(p.stop)}` : '';
   const mode = $('#c-mode');
-  const behind = n - pos > 12;
-  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : (S.mode === 'timeshift' && behind ? t('timeshift_mode') : t('live'));
-  mode.className = 'badge ' + (S.mode === 'live' || !behind ? 'live' : 'ts');
-  $('#b-live').hidden = S.mode === 'live';
+  // any position behind the live edge is time-shifted, also a jump back inside the live buffer
+  const shifted = isShifted(S.seekPending ?? pos);
+  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : shifted ? t('timeshift_mode') : t('live');
+  mode.className = 'badge ' + (shifted ? 'ts' : 'live');
+  $('#b-live').hidden = S.mode === 'live' && !shifted;
+  // an off-air channel plays its slate: there is nothing to scrub through while live
+  $('#scrub').hidden = S.mode === 'live' && (c.state !== 'live' || !!c.slate);
   const canArchive = !!(c.catchup.record && c.catchup.from);
   $('#b-startover').hidden = !(canArchive && p && p.start >= c.catchup.from - 60);
   $('#b-play').innerHTML = icon(video.paused ? 'play' : 'pause');
