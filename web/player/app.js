@@ -37,8 +37,8 @@ $('#b-list').onclick = () => {
   store.set('atoll.nolist', h ? '1' : '0');
   setListHidden(h);
 };
-$('#g-close').onclick = () => closeOverlay();
-$('#x-close').onclick = () => closeOverlay();
+$('#g-close').onclick = () => closeOverlay(false, true);
+$('#x-close').onclick = () => closeOverlay(false, true);
 $('#unmute').onclick = () => { video.muted = false; if (video.volume === 0) video.volume = 0.5; $('#unmute').hidden = true; tryPlay(); };
 $('#search').addEventListener('input', (e) => { S.query = e.target.value; renderList(); });
 $('#stage').tabIndex = -1;

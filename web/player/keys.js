@@ -186,7 +186,7 @@ export function groupsKey(k, a) {
 }
 
 export function guideKey(k, a) {
-  if (k === 'back') { closeOverlay(); return; }
+  if (k === 'back') { closeOverlay(false, true); return; }
   if (k === 'guide') { closeOverlay(true); openGrid(); return; }
   if (common(k)) return;
   const items = [...document.querySelectorAll('#g-list li')];
@@ -211,8 +211,7 @@ export function guideKey(k, a) {
 }
 
 export function gridKey(k, a) {
-  if (k === 'back') { closeOverlay(); return; }
-  if (k === 'guide') { closeOverlay(); return; }
+  if (k === 'back' || k === 'guide') { closeOverlay(false, true); return; }
   if (common(k)) return;
   const cell = a && a.closest('.xp');
   if (!cell) { const f = $('#x-body .xp'); if (f) f.focus(); return; }
