@@ -166,12 +166,13 @@ export function gridFocus(chId, tm) {
 export function gridDetail(c, p, state) {
   const d = $('#x-detail');
   if (!p) { d.replaceChildren(el('b', { text: c.name })); return; }
-  d.replaceChildren(
+  // (replaceChildren writes a null as the text "null": absent parts are left out first)
+  d.replaceChildren(...[
     el('span', { class: 'dim', text: `${c.number ?? ''} ${c.name} · ${fmtDay(dayStart(p.start))} ${fmtTime(p.start)}–${fmtTime(p.stop)} ` }),
     el('b', { text: p.title }),
     p.sub_title ? el('span', { text: ' · ' + p.sub_title }) : null,
     el('span', {
       class: 'badge ' + (state === 'now' ? 'live' : state === 'past' ? (p.catchup ? 'cu' : 'na') : ''),
       text: state === 'now' ? t('now') : state === 'past' ? (p.catchup ? t('catchup') : t('not_archived')) : t('upcoming'),
-    }));
+    })].filter(Boolean));
 }
