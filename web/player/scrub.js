@@ -7,12 +7,27 @@ import { programmeAt } from './guide.js';
 
 // ---------- controls and scrub bar ----------
 let hideTimer = 0;
+// how the viewer last used the page: 'mouse', 'touch' (or pen) or 'key'. A mouse resting on the
+// picture keeps the controls; a finger leaves :hover set after every tap, so on touch they hide
+// after 5 s whatever :hover says.
+let input = 'key';
+addEventListener('pointerdown', (e) => { input = e.pointerType === 'mouse' ? 'mouse' : 'touch'; }, true);
+addEventListener('pointermove', (e) => { if (e.pointerType === 'mouse') input = 'mouse'; }, true);
+addEventListener('keydown', () => { input = 'key'; }, true);
 export function showControls() {
   const app = $('#app');
   app.classList.add('ui');
   clearTimeout(hideTimer);
   hideTimer = setTimeout(() => {
-    if (!video.paused && !$('#stage').matches(':hover') && !document.activeElement.closest('#controls, #vctl, #vmenu')) app.classList.remove('ui');
+    if (video.paused) return;
+    if (input === 'mouse' && $('#stage').matches(':hover')) return;
+    const a = document.activeElement;
+    if (a && a.closest('#controls, #vctl, #vmenu')) {
+      // a remote moving through the bar keeps it; a tapped button keeps only the focus it took
+      if (input === 'key') return;
+      $('#stage').focus({ preventScroll: true });
+    }
+    app.classList.remove('ui');
   }, 5000);
   renderControls();
 }
