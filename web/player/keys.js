@@ -179,7 +179,7 @@ export function sectionsKey(k, a) {
 
 export function groupsKey(k, a) {
   const tabs = [...document.querySelectorAll('#groups button')];
-  if (k === 'left' || k === 'right') { const b = moveIn(tabs, a, k === 'left' ? -1 : 1); if (b) b.click(); b && b.focus(); }
+  if (k === 'left' || k === 'right') { const b = moveIn(tabs, a, k === 'left' ? -1 : 1); if (b && b !== a) b.click(); }
   else if (k === 'down' || k === 'ok') { const li = $('#channels li'); if (li) li.focus(); }
   else if (k === 'up') $('#search').focus();
   else if (k === 'back') { if (S.listHidden) closeOverlay(); else $('#stage').focus(); }
