@@ -80,17 +80,8 @@ export function initKeys() {
     if (S.view === 'vod') { if (vodKey(k, a, e)) e.preventDefault(); return; }
     // text fields keep their keys, except the ones that leave them
     if (a && (a.tagName === 'INPUT' && a.type !== 'range' || a.tagName === 'SELECT')) {
-      if (a.id === 'search') {
-        if (k === 'down' || k === 'ok') {
-          e.preventDefault();
-          const first = $('#channels li');
-          if (first) { first.focus(); if (k === 'ok') first.click(); }
-        } else if (k === 'up') {
-          e.preventDefault();
-          const tab = $('#sections button.on');
-          if (tab) tab.focus();
-        } else if (k === 'back' && e.key !== 'Backspace') { e.preventDefault(); a.value = ''; S.query = ''; renderList(); a.blur(); openList(); }
-      } else if (k === 'back' && e.key !== 'Backspace') { a.blur(); }
+      if (a.closest('.topbar')) { if (topbarKey(k, a, e)) e.preventDefault(); }
+      else if (k === 'back' && e.key !== 'Backspace') { a.blur(); }
       return;
     }
     e.preventDefault();
@@ -99,6 +90,7 @@ export function initKeys() {
     if (S.overlay === 'grid') return gridKey(k, a);
     if (S.overlay === 'guide') return guideKey(k, a);
     if (a && a.closest('#sections')) return sectionsKey(k, a);
+    if (a && a.closest('.topbar')) return topbarKey(k, a, e);
     if (a && a.closest('#groups')) return groupsKey(k, a);
     if (a && a.closest('#channels')) return listKey(k, a);
     if (a && a.closest('#controls') && a.tagName === 'BUTTON' && ['left', 'right', 'ok', 'up', 'back'].includes(k)) return controlsKey(k, a);
@@ -125,7 +117,13 @@ export function playerKey(k) {
     case 'down': case 'chdown': zap(-1); break;
     case 'left': seekBy(-30); break;
     case 'right': seekBy(+30); break;
-    case 'ok': openList(); break;
+    case 'ok': {
+      // OK shows the control bar and puts the focus on it (Play/Pause); ↑ or Back leave it
+      showControls();
+      const b = $('#b-play');
+      if (b) b.focus({ preventScroll: true });
+      break;
+    }
     case 'back':
       if (!$('#app').classList.contains('ui')) { showControls(); break; }
       if (isFull()) toggleFull();
@@ -165,6 +163,42 @@ export function listKey(k, a) {
       else { a.blur(); $('#stage').focus({ preventScroll: true }); showControls(); }
       break;
     default:
+  }
+}
+
+/** The search box, the grid button and the language menu (and Install): ←/→ move between them
+ *  (from the search box once the caret is at its end), ↑ to the section tabs, ↓ to the list.
+ *  Returns whether the key was used (the search box keeps the others for its text). */
+export function topbarKey(k, a, e) {
+  const items = [...document.querySelectorAll('.topbar input, .topbar button, .topbar select')].filter((x) => x.offsetParent !== null);
+  const text = a.id === 'search';
+  const caretEnd = text && a.selectionStart === a.value.length && a.selectionEnd === a.value.length;
+  const toList = () => { const g = $('#groups button.on'); if (g && !$('#groups').hidden && !text) g.focus(); else { const li = $('#channels li'); if (li) li.focus(); return li; } return null; };
+  switch (k) {
+    case 'left':
+      if (text && !(a.selectionStart === 0 && a.selectionEnd === 0)) return false;
+      moveIn(items, a, -1); return true;
+    case 'right':
+      if (text && !caretEnd) return false;
+      moveIn(items, a, +1); return true;
+    case 'up': { const tab = $('#sections button.on'); if (tab) tab.focus(); return true; }
+    case 'down': toList(); return true;
+    case 'ok':
+      if (text) { const li = toList(); if (li) li.click(); }
+      else if (a.tagName === 'SELECT') {
+        // OK steps to the next language (a closed menu cannot be opened from a remote)
+        a.selectedIndex = (a.selectedIndex + 1) % a.options.length;
+        a.dispatchEvent(new Event('change'));
+      } else a.click();
+      return true;
+    case 'back':
+      if (e.key === 'Backspace' && text) return false;
+      if (text) { a.value = ''; S.query = ''; renderList(); }
+      a.blur();
+      openList();
+      return true;
+    default:
+      return !text && !/^d[0-9]$/.test(k) ? (common(k), true) : false;
   }
 }
 
