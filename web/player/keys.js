@@ -146,13 +146,15 @@ export function listKey(k, a) {
   if (common(k)) return;
   const items = [...document.querySelectorAll('#channels li')];
   const ch = S.channels.find((c) => c.id === a.dataset.id);
+  // one rule for the list and the picture, as on TV remotes: ↑ and Channel + go to the next
+  // channel number, ↓ and Channel − to the one before (in the list, numbers grow downwards)
   switch (k) {
-    case 'up':
+    case 'up': moveIn(items, a, +1); break;
+    case 'down':
       if (items.indexOf(a) === 0) { const g = $('#groups button.on'); if (g && !$('#groups').hidden) g.focus(); else $('#search').focus(); } else moveIn(items, a, -1);
       break;
-    case 'down': moveIn(items, a, +1); break;
-    case 'chup': moveIn(items, a, -8); break;
-    case 'chdown': moveIn(items, a, +8); break;
+    case 'chup': moveIn(items, a, +8); break;
+    case 'chdown': moveIn(items, a, -8); break;
     case 'ok':
       if (ch === S.current && S.listHidden) closeOverlay();
       else { tune(ch); if (S.listHidden) closeOverlay(); }
