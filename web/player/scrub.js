@@ -81,8 +81,10 @@ export function renderControls() {
   const mode = $('#c-mode');
   // any position behind the live edge is time-shifted, also a jump back inside the live buffer
   const shifted = isShifted(S.seekPending ?? pos);
-  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : shifted ? t('timeshift_mode') : t('live');
-  mode.className = 'badge ' + (shifted ? 'ts' : 'live');
+  // an off-air channel plays its slate: its badge says so rather than LIVE
+  const offAir = S.mode === 'live' && !shifted && (c.state !== 'live' || !!c.slate);
+  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : shifted ? t('timeshift_mode') : offAir ? t('offline') : t('live');
+  mode.className = 'badge ' + (shifted ? 'ts' : offAir ? 'off' : 'live');
   $('#b-live').hidden = S.mode === 'live' && !shifted;
   // an off-air channel plays its slate: there is nothing to scrub through while live
   $('#scrub').hidden = S.mode === 'live' && (c.state !== 'live' || !!c.slate);
