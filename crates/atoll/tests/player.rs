@@ -282,15 +282,15 @@ fn assert_browser_ready() {
 fn viewer_page_works_with_a_tv_remote_alone_and_on_a_phone_in_chromium() {
     assert_browser_ready();
     let (a, t0) = start_player_server();
-    // a programme that ended ~20 s after the start (catch-up), the current one, a 5-minute one
+    // a programme that ended ~20 s after the start (catch-up), the current one, a 10-minute one
     // (too short to print a title in the grid) and one three days ahead, where the guide ends
     let far = t0 + 3 * 86_400;
     let progs = [
         (t0 - 3600, t0 + 6, "Filler"),
         (t0 + 6, t0 + 20, "Past Show"),
         (t0 + 20, t0 + 3 * 3600, "Current Show"),
-        (t0 + 3 * 3600, t0 + 3 * 3600 + 300, "News Flash"),
-        (t0 + 3 * 3600 + 300, t0 + 4 * 3600, "Later Show"),
+        (t0 + 3 * 3600, t0 + 3 * 3600 + 600, "News Flash"),
+        (t0 + 3 * 3600 + 600, t0 + 4 * 3600, "Later Show"),
         (far, far + 3600, "Far Show"),
     ];
     serve_guide(&a, &progs, t0 + 21);
