@@ -37,8 +37,8 @@ $('#b-list').onclick = () => {
   store.set('atoll.nolist', h ? '1' : '0');
   setListHidden(h);
 };
-$('#g-close').onclick = () => closeOverlay();
-$('#x-close').onclick = () => closeOverlay();
+$('#g-close').onclick = () => closeOverlay(false, true);
+$('#x-close').onclick = () => closeOverlay(false, true);
 $('#unmute').onclick = () => { video.muted = false; if (video.volume === 0) video.volume = 0.5; $('#unmute').hidden = true; tryPlay(); };
 $('#search').addEventListener('input', (e) => { S.query = e.target.value; renderList(); });
 $('#stage').tabIndex = -1;
@@ -50,11 +50,16 @@ $('#stage').addEventListener('click', (e) => {
   }
 });
 video.addEventListener('dblclick', toggleFull);
-// swipe up/down on the picture changes channel on phones
+// swipe up/down on the picture changes channel on phones, also where the shown controls cover it
+// (a swipe that starts on a button, the scrub bar or the volume is theirs)
 {
   let y0 = null, x0 = 0;
-  video.addEventListener('touchstart', (e) => { y0 = e.touches[0].clientY; x0 = e.touches[0].clientX; }, { passive: true });
-  video.addEventListener('touchend', (e) => {
+  const stage = $('#stage');
+  stage.addEventListener('touchstart', (e) => {
+    if (e.touches.length !== 1 || e.target.closest('button, input, #scrub, #vbar, #vmenu')) { y0 = null; return; }
+    y0 = e.touches[0].clientY; x0 = e.touches[0].clientX;
+  }, { passive: true });
+  stage.addEventListener('touchend', (e) => {
     if (y0 == null || S.mode === 'vod') { y0 = null; return; }
     const dy = e.changedTouches[0].clientY - y0, dx = e.changedTouches[0].clientX - x0;
     y0 = null;

@@ -53,6 +53,8 @@ export function renderGroups() {
   const groups = [...new Set(S.channels.map((c) => c.group).filter(Boolean))];
   if (S.group && !groups.includes(S.group)) S.group = '';
   const nav = $('#groups');
+  const a = document.activeElement;
+  const had = a && a.closest('#groups') ? a.dataset.group : null;
   nav.hidden = groups.length < 2;
   nav.replaceChildren(...['', ...groups].map((g) => el('button', {
     role: 'tab', tabindex: '-1', 'data-group': g, class: g === S.group ? 'on' : '',
@@ -60,6 +62,12 @@ export function renderGroups() {
     text: g || t('all'),
     onclick: () => { S.group = g; store.set('atoll.group', g); renderGroups(); renderList(); },
   })));
+  // the redraw keeps the focus where it was (the chip of the same group, or the one chosen)
+  if (had != null) {
+    const b = nav.querySelector(`button[data-group="${CSS.escape(had)}"]`) || nav.querySelector('button.on');
+    if (b && !nav.hidden) { b.focus({ preventScroll: true }); b.scrollIntoView({ block: 'nearest', inline: 'nearest' }); }
+    else if (!focusRow(S.current ? S.current.id : '')) { const li = $('#channels li'); if (li) li.focus(); }
+  }
 }
 
 export function renderList() {

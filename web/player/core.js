@@ -80,8 +80,9 @@ export const S = {
 export const now = () => Date.now() / 1000 + S.skew;
 
 // ---------- time formatting ----------
-export const fmtTime = (s) => new Date(s * 1000).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' });
-export const fmtClock = (s) => new Date(s * 1000).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+// (hour 'numeric': 16:05 where the locale counts 24 hours, 4:05 PM rather than 04:05 PM elsewhere)
+export const fmtTime = (s) => new Date(s * 1000).toLocaleTimeString(locale(), { hour: 'numeric', minute: '2-digit' });
+export const fmtClock = (s) => new Date(s * 1000).toLocaleTimeString(locale(), { hour: 'numeric', minute: '2-digit', second: '2-digit' });
 export function dayStart(s) { const d = new Date(s * 1000); d.setHours(0, 0, 0, 0); return d.getTime() / 1000; }
 export function addDays(s, n) { const d = new Date(s * 1000); d.setDate(d.getDate() + n); d.setHours(0, 0, 0, 0); return d.getTime() / 1000; }
 export function fmtDay(s) {
@@ -89,7 +90,8 @@ export function fmtDay(s) {
   if (s === today) return t('today');
   if (s === addDays(today, -1)) return t('yesterday');
   if (s === addDays(today, 1)) return t('tomorrow');
-  return new Date(s * 1000).toLocaleDateString(locale(), { weekday: 'short', day: 'numeric', month: 'numeric' });
+  // the month by name: a numeric 03/12 reads as 3 December in one locale and March 12 in another
+  return new Date(s * 1000).toLocaleDateString(locale(), { weekday: 'short', day: 'numeric', month: 'short' });
 }
 export function fmtDur(sec) {
   sec = Math.max(0, Math.round(sec));

@@ -25,6 +25,8 @@ export function programmeAt(ch, tm) {
 }
 
 // ---------- per-channel guide ----------
+/** Days ahead of today the guide and the grid look for programmes (their tabs end at the last). */
+export const GUIDE_DAYS_AHEAD = 7;
 export async function openGuide(ch, day) {
   if (!ch) return;
   S.guideCh = ch;
@@ -35,21 +37,25 @@ export async function openGuide(ch, day) {
   lg.hidden = !ch.logo;
   if (ch.logo) lg.src = ch.logo;
   const today = dayStart(now());
-  const first = ch.catchup.from ? dayStart(ch.catchup.from) : today;
+  const first = ch.catchup.from ? Math.min(dayStart(ch.catchup.from), today) : today;
+  const ol = $('#g-list');
+  ol.replaceChildren();
+  // the whole range at once: the day tabs run from the archive's first day to the guide's last
+  let all = [];
+  try {
+    all = (await api(`/api/epg?channel=${ch.id}&from=${first}&to=${addDays(today, GUIDE_DAYS_AHEAD)}`)).programmes;
+  } catch { /* shown as empty */ }
+  if (S.guideCh !== ch || S.overlay !== 'guide') return;
+  const lastStop = all.reduce((m, p) => Math.max(m, p.stop), 0);
+  const last = Math.max(today, lastStop ? dayStart(lastStop - 1) : today);
   const days = [];
-  for (let d = first; d <= addDays(today, 6); d = addDays(d, 1)) days.push(d);
-  day = day ?? today;
+  for (let d = first; d <= last; d = addDays(d, 1)) days.push(d);
+  day = days.includes(day) ? day : today;
   $('#g-days').replaceChildren(...days.map((d) => el('button', {
     class: d === day ? 'on' : '', tabindex: '-1', 'data-day': d, text: fmtDay(d),
     onclick: () => openGuide(ch, d),
   })));
-  const ol = $('#g-list');
-  ol.replaceChildren();
-  let progs = [];
-  try {
-    progs = (await api(`/api/epg?channel=${ch.id}&from=${day}&to=${addDays(day, 1)}`)).programmes;
-  } catch { /* shown as empty */ }
-  if (S.guideCh !== ch || S.overlay !== 'guide') return;
+  const progs = all.filter((p) => p.stop > day && p.start < addDays(day, 1));
   $('#g-empty').hidden = progs.length > 0;
   const n = now();
   ol.replaceChildren(...progs.map((p) => {
@@ -90,14 +96,37 @@ export function timeshiftFrom(ch, tm) {
 
 // ---------- all-channel grid ----------
 export const PX_PER_MIN = 4;
+/** A programme cell narrower than this (px) shows no text until focused (it would be cut). */
+export const CELL_TEXT_MIN_PX = 48;
+let guideEnd = null; // { at, end }: the last programme's end in the grid's days ahead (unix s)
+/** The end of the last programme of any channel within GUIDE_DAYS_AHEAD (0: none), from the
+ *  grid API in 2-day steps (its limit), until a step finds nothing; kept for 10 minutes. */
+async function lastProgrammeEnd() {
+  const n = now();
+  if (guideEnd && guideEnd.at > n - 600) return guideEnd.end;
+  const today = dayStart(n), stop = addDays(today, GUIDE_DAYS_AHEAD);
+  let end = 0;
+  for (let a = today; a < stop; a = addDays(a, 2)) {
+    let d;
+    try { d = await api(`/api/player/guide?from=${a}&to=${Math.min(addDays(a, 2), stop)}`); } catch { break; }
+    const found = Object.values(d.channels).reduce((m, list) => list.reduce((x, p) => Math.max(x, p.stop), m), 0);
+    if (!found) break;
+    end = Math.max(end, found);
+  }
+  guideEnd = { at: n, end };
+  return end;
+}
 export async function openGrid(day) {
   openOverlay('grid');
   const n = now();
   const today = dayStart(n);
   const oldest = Math.min(...S.channels.map((c) => c.catchup.from || n), n);
+  const end0 = await lastProgrammeEnd();
+  if (S.overlay !== 'grid') return;
+  const last = Math.max(today, end0 ? dayStart(end0 - 1) : today);
   const days = [];
-  for (let d = dayStart(oldest); d <= addDays(today, 6); d = addDays(d, 1)) days.push(d);
-  day = day ?? today;
+  for (let d = dayStart(oldest); d <= last; d = addDays(d, 1)) days.push(d);
+  day = days.includes(day) ? day : today;
   S.gridDay = day;
   $('#x-days').replaceChildren(...days.map((d) => el('button', {
     class: d === day ? 'on' : '', tabindex: '-1', text: fmtDay(d), onclick: () => openGrid(d),
@@ -120,7 +149,7 @@ export async function openGrid(day) {
       const state = p.stop <= n ? 'past' : p.start <= n ? 'now' : 'future';
       const w = Math.max(2, x(p.stop) - x(p.start) - 2);
       cells.append(el('button', {
-        class: `xp ${state}${p.catchup ? ' cu' : ''}`, tabindex: '-1', style: `left:${x(p.start)}px;width:${w}px`,
+        class: `xp ${state}${p.catchup ? ' cu' : ''}${w < CELL_TEXT_MIN_PX ? ' tiny' : ''}`, tabindex: '-1', style: `left:${x(p.start)}px;width:${w}px`,
         'data-ch': c.id, 'data-start': p.start, 'data-stop': p.stop,
         title: `${fmtTime(p.start)}–${fmtTime(p.stop)} ${p.title}`,
         onclick: () => { playProgramme(c, p); if (state === 'now' || (state === 'past' && p.catchup)) closeOverlay(); },
@@ -156,22 +185,29 @@ export function gridFocus(chId, tm) {
   cell.focus({ preventScroll: true });
   const sc = $('#x-scroll');
   const r = cell.getBoundingClientRect(), v = sc.getBoundingClientRect();
-  const chw = parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--xch')) || 180;
-  if (r.left < v.left + chw) sc.scrollLeft -= v.left + chw - r.left + 20;
-  else if (r.left > v.right - 120) sc.scrollLeft += r.left - (v.right - 300);
-  cell.scrollIntoView({ block: 'nearest' });
+  // the cell's start is kept in the part of the view the sticky channel names leave free
+  const names = sc.querySelector('.xrow:not(.xhead) .xch');
+  const free = (names ? names.getBoundingClientRect().right : v.left) + 16;
+  const room = v.right - free;
+  if (r.left < free) sc.scrollLeft -= free - r.left;
+  else if (r.left > v.right - Math.min(120, room / 3)) sc.scrollLeft += r.left - (free + Math.min(100, room / 4));
+  const y = cell.getBoundingClientRect(), head = sc.querySelector('.xhead');
+  const top = v.top + (head ? head.offsetHeight : 0);
+  if (y.top < top) sc.scrollTop -= top - y.top + 4;
+  else if (y.bottom > v.bottom) sc.scrollTop += y.bottom - v.bottom + 4;
   return true;
 }
 
 export function gridDetail(c, p, state) {
   const d = $('#x-detail');
   if (!p) { d.replaceChildren(el('b', { text: c.name })); return; }
-  d.replaceChildren(
+  // (replaceChildren writes a null as the text "null": absent parts are left out first)
+  d.replaceChildren(...[
     el('span', { class: 'dim', text: `${c.number ?? ''} ${c.name} · ${fmtDay(dayStart(p.start))} ${fmtTime(p.start)}–${fmtTime(p.stop)} ` }),
     el('b', { text: p.title }),
     p.sub_title ? el('span', { text: ' · ' + p.sub_title }) : null,
     el('span', {
       class: 'badge ' + (state === 'now' ? 'live' : state === 'past' ? (p.catchup ? 'cu' : 'na') : ''),
       text: state === 'now' ? t('now') : state === 'past' ? (p.catchup ? t('catchup') : t('not_archived')) : t('upcoming'),
-    }));
+    })].filter(Boolean));
 }

@@ -215,7 +215,15 @@ export function setLanguage(lang, remember) {
   document.title = t('title');
 }
 export function language() { return current; }
-export function locale() { return current === 'zh' ? 'zh-CN' : 'en-GB'; }
+/** The locale dates and times are written in: the browser's own for the page's language (en-US
+ *  writes "Thu, Dec 3", en-GB "Thu 3 Dec"), else a default for the language. */
+export function locale() {
+  for (const l of navigator.languages || [navigator.language || '']) {
+    if (String(l).toLowerCase().split('-')[0] !== current) continue;
+    try { if (Intl.DateTimeFormat.supportedLocalesOf([l]).length) return l; } catch { /* not a locale */ }
+  }
+  return current === 'zh' ? 'zh-CN' : 'en-GB';
+}
 
 export function t(key, vars) {
   let s = dictionaries[current][key] ?? dictionaries.en[key] ?? key;

@@ -80,17 +80,8 @@ export function initKeys() {
     if (S.view === 'vod') { if (vodKey(k, a, e)) e.preventDefault(); return; }
     // text fields keep their keys, except the ones that leave them
     if (a && (a.tagName === 'INPUT' && a.type !== 'range' || a.tagName === 'SELECT')) {
-      if (a.id === 'search') {
-        if (k === 'down' || k === 'ok') {
-          e.preventDefault();
-          const first = $('#channels li');
-          if (first) { first.focus(); if (k === 'ok') first.click(); }
-        } else if (k === 'up') {
-          e.preventDefault();
-          const tab = $('#sections button.on');
-          if (tab) tab.focus();
-        } else if (k === 'back' && e.key !== 'Backspace') { e.preventDefault(); a.value = ''; S.query = ''; renderList(); a.blur(); openList(); }
-      } else if (k === 'back' && e.key !== 'Backspace') { a.blur(); }
+      if (a.closest('.topbar')) { if (topbarKey(k, a, e)) e.preventDefault(); }
+      else if (k === 'back' && e.key !== 'Backspace') { a.blur(); }
       return;
     }
     e.preventDefault();
@@ -99,6 +90,7 @@ export function initKeys() {
     if (S.overlay === 'grid') return gridKey(k, a);
     if (S.overlay === 'guide') return guideKey(k, a);
     if (a && a.closest('#sections')) return sectionsKey(k, a);
+    if (a && a.closest('.topbar')) return topbarKey(k, a, e);
     if (a && a.closest('#groups')) return groupsKey(k, a);
     if (a && a.closest('#channels')) return listKey(k, a);
     if (a && a.closest('#controls') && a.tagName === 'BUTTON' && ['left', 'right', 'ok', 'up', 'back'].includes(k)) return controlsKey(k, a);
@@ -125,7 +117,13 @@ export function playerKey(k) {
     case 'down': case 'chdown': zap(-1); break;
     case 'left': seekBy(-30); break;
     case 'right': seekBy(+30); break;
-    case 'ok': openList(); break;
+    case 'ok': {
+      // OK shows the control bar and puts the focus on it (Play/Pause); ↑ or Back leave it
+      showControls();
+      const b = $('#b-play');
+      if (b) b.focus({ preventScroll: true });
+      break;
+    }
     case 'back':
       if (!$('#app').classList.contains('ui')) { showControls(); break; }
       if (isFull()) toggleFull();
@@ -148,13 +146,15 @@ export function listKey(k, a) {
   if (common(k)) return;
   const items = [...document.querySelectorAll('#channels li')];
   const ch = S.channels.find((c) => c.id === a.dataset.id);
+  // one rule for the list and the picture, as on TV remotes: ↑ and Channel + go to the next
+  // channel number, ↓ and Channel − to the one before (in the list, numbers grow downwards)
   switch (k) {
-    case 'up':
+    case 'up': moveIn(items, a, +1); break;
+    case 'down':
       if (items.indexOf(a) === 0) { const g = $('#groups button.on'); if (g && !$('#groups').hidden) g.focus(); else $('#search').focus(); } else moveIn(items, a, -1);
       break;
-    case 'down': moveIn(items, a, +1); break;
-    case 'chup': moveIn(items, a, -8); break;
-    case 'chdown': moveIn(items, a, +8); break;
+    case 'chup': moveIn(items, a, +8); break;
+    case 'chdown': moveIn(items, a, -8); break;
     case 'ok':
       if (ch === S.current && S.listHidden) closeOverlay();
       else { tune(ch); if (S.listHidden) closeOverlay(); }
@@ -165,6 +165,42 @@ export function listKey(k, a) {
       else { a.blur(); $('#stage').focus({ preventScroll: true }); showControls(); }
       break;
     default:
+  }
+}
+
+/** The search box, the grid button and the language menu (and Install): ←/→ move between them
+ *  (from the search box once the caret is at its end), ↑ to the section tabs, ↓ to the list.
+ *  Returns whether the key was used (the search box keeps the others for its text). */
+export function topbarKey(k, a, e) {
+  const items = [...document.querySelectorAll('.topbar input, .topbar button, .topbar select')].filter((x) => x.offsetParent !== null);
+  const text = a.id === 'search';
+  const caretEnd = text && a.selectionStart === a.value.length && a.selectionEnd === a.value.length;
+  const toList = () => { const g = $('#groups button.on'); if (g && !$('#groups').hidden && !text) g.focus(); else { const li = $('#channels li'); if (li) li.focus(); return li; } return null; };
+  switch (k) {
+    case 'left':
+      if (text && !(a.selectionStart === 0 && a.selectionEnd === 0)) return false;
+      moveIn(items, a, -1); return true;
+    case 'right':
+      if (text && !caretEnd) return false;
+      moveIn(items, a, +1); return true;
+    case 'up': { const tab = $('#sections button.on'); if (tab) tab.focus(); return true; }
+    case 'down': toList(); return true;
+    case 'ok':
+      if (text) { const li = toList(); if (li) li.click(); }
+      else if (a.tagName === 'SELECT') {
+        // OK steps to the next language (a closed menu cannot be opened from a remote)
+        a.selectedIndex = (a.selectedIndex + 1) % a.options.length;
+        a.dispatchEvent(new Event('change'));
+      } else a.click();
+      return true;
+    case 'back':
+      if (e.key === 'Backspace' && text) return false;
+      if (text) { a.value = ''; S.query = ''; renderList(); }
+      a.blur();
+      openList();
+      return true;
+    default:
+      return !text && !/^d[0-9]$/.test(k) ? (common(k), true) : false;
   }
 }
 
@@ -179,14 +215,14 @@ export function sectionsKey(k, a) {
 
 export function groupsKey(k, a) {
   const tabs = [...document.querySelectorAll('#groups button')];
-  if (k === 'left' || k === 'right') { const b = moveIn(tabs, a, k === 'left' ? -1 : 1); if (b) b.click(); b && b.focus(); }
+  if (k === 'left' || k === 'right') { const b = moveIn(tabs, a, k === 'left' ? -1 : 1); if (b && b !== a) b.click(); }
   else if (k === 'down' || k === 'ok') { const li = $('#channels li'); if (li) li.focus(); }
   else if (k === 'up') $('#search').focus();
   else if (k === 'back') { if (S.listHidden) closeOverlay(); else $('#stage').focus(); }
 }
 
 export function guideKey(k, a) {
-  if (k === 'back') { closeOverlay(); return; }
+  if (k === 'back') { closeOverlay(false, true); return; }
   if (k === 'guide') { closeOverlay(true); openGrid(); return; }
   if (common(k)) return;
   const items = [...document.querySelectorAll('#g-list li')];
@@ -211,8 +247,7 @@ export function guideKey(k, a) {
 }
 
 export function gridKey(k, a) {
-  if (k === 'back') { closeOverlay(); return; }
-  if (k === 'guide') { closeOverlay(); return; }
+  if (k === 'back' || k === 'guide') { closeOverlay(false, true); return; }
   if (common(k)) return;
   const cell = a && a.closest('.xp');
   if (!cell) { const f = $('#x-body .xp'); if (f) f.focus(); return; }

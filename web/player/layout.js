@@ -7,21 +7,28 @@ import { focusRow } from './channels.js';
 import { showControls } from './scrub.js';
 
 // ---------- overlays and history (Back on phones and TV boxes closes them) ----------
+let opener = null; // what had focus when the first overlay opened (Back returns there)
 export function openOverlay(name) {
+  const a = document.activeElement;
+  if (!S.overlay && a && !a.closest('.overlay')) opener = a;
   if (S.overlay && S.overlay !== name) closeOverlay(true);
   if (S.overlay !== name) history.pushState({ overlay: name }, '');
   S.overlay = name;
   if (name === 'list') $('#app').classList.add('listopen');
   else $('#' + name).hidden = false;
 }
-export function closeOverlay(silent) {
+/** Closes the overlay shown. Focus goes to the player (where ←/→ seek), or with `back` (the
+ *  viewer dismissed it: Back, ✕) to what had it before the overlay opened, when still shown. */
+export function closeOverlay(silent, back = false) {
   const o = S.overlay;
   if (!o) return;
   S.overlay = null;
   if (o === 'list') $('#app').classList.remove('listopen');
   else $('#' + o).hidden = true;
   if (!silent && history.state && history.state.overlay) history.back();
-  if (o === 'guide' && S.guideCh && !S.listHidden) focusRow(S.guideCh.id);
+  const from = opener;
+  opener = null;
+  if (back && from && from.isConnected && from.offsetParent !== null && from !== document.body) from.focus({ preventScroll: true });
   else $('#stage').focus({ preventScroll: true });
 }
 
@@ -54,7 +61,7 @@ export function toggleFull() {
 
 /** Back closes overlays; leaving fullscreen restores the list. */
 export function initLayout() {
-  window.addEventListener('popstate', () => { if (S.overlay) closeOverlay(true); });
+  window.addEventListener('popstate', () => { if (S.overlay) closeOverlay(true, true); });
   for (const ev of ['fullscreenchange', 'webkitfullscreenchange']) {
     document.addEventListener(ev, () => { setListHidden(isFull() || store.get('atoll.nolist') === '1'); showControls(); });
   }

@@ -170,7 +170,37 @@ export function zap(dir) {
   focusRow(next.id, false);
 }
 
-export function goLive() { tune(S.current, { mode: 'live' }); }
+/** Back to live: a jump inside what is loaded when live is still what plays, else a reload. */
+export function goLive() {
+  if (S.mode === 'live' && S.hls && S.hls.liveSyncPosition != null) {
+    video.currentTime = S.hls.liveSyncPosition;
+    tryPlay();
+    renderControls();
+    showControls();
+    return;
+  }
+  tune(S.current, { mode: 'live' });
+}
+
+/** Wall time (unix s) of where live play sits: hls.js's live sync position (a few segments
+ *  behind the newest, what "live" plays after a tune), or 12 s before now without it. */
+export function liveEdgeWall() {
+  const n = now();
+  const wall = playingWall();
+  if (S.mode === 'live' && S.hls && S.hls.liveSyncPosition != null && wall != null) {
+    return Math.min(n, wall + (S.hls.liveSyncPosition - video.currentTime));
+  }
+  return n - 12;
+}
+
+/** Seconds behind the live edge that count as time-shifted (the badge, "Back to live"). */
+export const SHIFTED_MIN_S = 5;
+/** Whether wall time `pos` on the current channel is behind live: catch-up always, and any
+ *  position behind the live edge, also a jump back inside the live buffer (and more than 12 s
+ *  behind the clock: what live play is behind it anyway with short segments). */
+export function isShifted(pos) {
+  return S.mode === 'catchup' || (liveEdgeWall() - pos > SHIFTED_MIN_S && now() - pos > 12);
+}
 
 export function archiveStartText(ch) {
   const f = ch && ch.catchup && ch.catchup.from;
@@ -184,8 +214,7 @@ export function seekWall(target) {
   if (!ch) return;
   const n = now();
   if (target >= n - 8) {
-    if (S.mode !== 'live') goLive();
-    else if (S.hls && S.hls.liveSyncPosition) video.currentTime = S.hls.liveSyncPosition;
+    goLive();
     return;
   }
   const pos = playingWall();

@@ -2,17 +2,32 @@
 // auto-hide, pointer seeking.
 import { t } from './i18n.js';
 import { $, S, fmtClock, fmtDur, fmtTime, icon, now, video } from './core.js';
-import { playingWall, seekWall } from './playback.js';
+import { isShifted, playingWall, seekWall } from './playback.js';
 import { programmeAt } from './guide.js';
 
 // ---------- controls and scrub bar ----------
 let hideTimer = 0;
+// how the viewer last used the page: 'mouse', 'touch' (or pen) or 'key'. A mouse resting on the
+// picture keeps the controls; a finger leaves :hover set after every tap, so on touch they hide
+// after 5 s whatever :hover says.
+let input = 'key';
+addEventListener('pointerdown', (e) => { input = e.pointerType === 'mouse' ? 'mouse' : 'touch'; }, true);
+addEventListener('pointermove', (e) => { if (e.pointerType === 'mouse') input = 'mouse'; }, true);
+addEventListener('keydown', () => { input = 'key'; }, true);
 export function showControls() {
   const app = $('#app');
   app.classList.add('ui');
   clearTimeout(hideTimer);
   hideTimer = setTimeout(() => {
-    if (!video.paused && !$('#stage').matches(':hover') && !document.activeElement.closest('#controls, #vctl, #vmenu')) app.classList.remove('ui');
+    if (video.paused) return;
+    if (input === 'mouse' && $('#stage').matches(':hover')) return;
+    const a = document.activeElement;
+    if (a && a.closest('#controls, #vctl, #vmenu')) {
+      // a remote moving through the bar keeps it; a tapped button keeps only the focus it took
+      if (input === 'key') return;
+      $('#stage').focus({ preventScroll: true });
+    }
+    app.classList.remove('ui');
   }, 5000);
   renderControls();
 }
@@ -43,9 +58,8 @@ export function renderScrub(pending) {
   track.querySelector('.head').style.left = pct(pos) + '%';
   $('#s-start').textContent = fmtTime(a);
   $('#s-end').textContent = fmtTime(b);
-  const behind = n - pos;
-  $('#s-pos').textContent = S.mode === 'catchup' || behind > 12
-    ? `${fmtClock(pos)} · ${t('behind_live', { t: fmtDur(behind) })}` : t('live');
+  $('#s-pos').textContent = isShifted(pos)
+    ? `${fmtClock(pos)} · ${t('behind_live', { t: fmtDur(n - pos) })}` : t('live');
   const sc = $('#scrub');
   sc.setAttribute('aria-valuenow', pct(pos).toFixed(0));
   sc.setAttribute('aria-valuetext', fmtClock(pos));
@@ -65,10 +79,15 @@ export function renderControls() {
   $('#c-title').textContent = p ? p.title : '';
   $('#c-time').textContent = p ? ` ${fmtTime(p.start)}–${fmtTime(p.stop)}` : '';
   const mode = $('#c-mode');
-  const behind = n - pos > 12;
-  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : (S.mode === 'timeshift' && behind ? t('timeshift_mode') : t('live'));
-  mode.className = 'badge ' + (S.mode === 'live' || !behind ? 'live' : 'ts');
-  $('#b-live').hidden = S.mode === 'live';
+  // any position behind the live edge is time-shifted, also a jump back inside the live buffer
+  const shifted = isShifted(S.seekPending ?? pos);
+  // an off-air channel plays its slate: its badge says so rather than LIVE
+  const offAir = S.mode === 'live' && !shifted && (c.state !== 'live' || !!c.slate);
+  mode.textContent = S.mode === 'catchup' ? t('catchup_mode') : shifted ? t('timeshift_mode') : offAir ? t('offline') : t('live');
+  mode.className = 'badge ' + (shifted ? 'ts' : offAir ? 'off' : 'live');
+  $('#b-live').hidden = S.mode === 'live' && !shifted;
+  // an off-air channel plays its slate: there is nothing to scrub through while live
+  $('#scrub').hidden = S.mode === 'live' && (c.state !== 'live' || !!c.slate);
   const canArchive = !!(c.catchup.record && c.catchup.from);
   $('#b-startover').hidden = !(canArchive && p && p.start >= c.catchup.from - 60);
   $('#b-play').innerHTML = icon(video.paused ? 'play' : 'pause');

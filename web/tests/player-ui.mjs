@@ -107,9 +107,9 @@ try {
   const sn = await state();
   ok('switch_live', sn.wall && Math.abs(sn.now - sn.wall) < 20, JSON.stringify(sn));
 
-  // 4. remote keys: in the list ↑ then OK; from the picture ↑ zaps; digits pick a number
+  // 4. remote keys: in the list ↓ (the number before) then OK; from the picture ↑ zaps; digits
   await page.focus('#channels li[data-id="news"]');
-  await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('ArrowDown');
   await page.keyboard.press('Enter');
   await until('demo by list keys', () => atoll.channel === 'demo');
   ok('keys_list', (await advances('demo by keys')) === true, 'video error');

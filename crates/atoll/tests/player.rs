@@ -2,7 +2,8 @@
 //! channel list, live play, switching, remote keys, grid and channel guide, catch-up of a past
 //! programme checked against its start, start-over, offline and not-in-archive messages, language
 //! and memory, same-origin loading and the viewer token on every request. Plus the public player
-//! API (no secrets) and the PWA files. Screenshots land in target/screenshots/.
+//! API (no secrets) and the PWA files. And the page used with a TV remote alone and on a phone
+//! (web/tests/player-remote.mjs, the bugs of issue 19). Screenshots land in target/screenshots/.
 
 mod common;
 
@@ -150,10 +151,7 @@ fn player_api_exposes_no_secrets_and_pwa_files_are_served() {
 
 #[test]
 fn viewer_page_plays_live_switches_catches_up_and_follows_remote_keys_in_chromium() {
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
-        "Chromium is needed for the browser tests (apt-get install -y chromium)"
-    );
+    assert_browser_ready();
     let (a, t0) = start_player_server();
     // programmes relative to now: one before the archive, one that ends in ~20 s (catch-up), the
     // current one from t0+20 (start-over), and a later one
@@ -164,10 +162,49 @@ fn viewer_page_plays_live_switches_catches_up_and_follows_remote_keys_in_chromiu
         (t0 + 20, t0 + 3 * 3600, "Current Show"),
         (t0 + 3 * 3600, t0 + 4 * 3600, "Later Show"),
     ];
+    // the browser reaches the current programme's start-over only once it has begun
+    serve_guide(&a, &progs, t0 + 21);
+    let cfg = json!({
+        "channels": 3,
+        "token": "viewer-tok-42",
+        "old": {"start": progs[0].0, "title": progs[0].2},
+        "past": {"start": progs[2].0, "stop": progs[2].1, "title": progs[2].2},
+        "current": {"start": progs[3].0, "title": progs[3].2},
+    });
+    let (shots, v, checks) = run_browser_script(&a, "player-ui.mjs", &cfg);
+    for must in [
+        "list_row",
+        "live_plays",
+        "switch_click",
+        "keys_list",
+        "keys_zap",
+        "keys_digits",
+        "offline_message",
+        "grid_keys",
+        "catchup_segment_pdt",
+        "catchup_playing_at_start",
+        "not_in_archive_message",
+        "startover_at_programme_start",
+        "back_to_live",
+        "i18n_zh",
+        "remembers",
+        "same_origin_only",
+        "token_everywhere",
+        "service_worker_shell_only",
+    ] {
+        assert!(checks.contains_key(must), "check {must} never ran: {v}");
+    }
+    for name in ["player-channels.png", "player-guide.png", "player-grid.png"] {
+        assert!(shots.join(name).exists(), "{name}");
+    }
+}
+
+/// Serves a guide of `progs` (demo and news), waits for the demo's playlist and for `ready_at`.
+fn serve_guide(a: &Atoll, progs: &[(i64, i64, &str)], ready_at: i64) {
     // file sources are read from the guide directory only (default {data}/guides)
     let dir = a.dir.join("data").join("guides");
     let path = dir.join("guide.xml");
-    std::fs::write(&path, guide(&progs)).unwrap();
+    std::fs::write(&path, guide(progs)).unwrap();
     let body = json!({"name": "test guide", "url": path.to_str().unwrap()}).to_string();
     let (s, src) = a.api("POST", "/api/epg/sources", Some(&body));
     assert_eq!(s, 201, "{src}");
@@ -176,21 +213,22 @@ fn viewer_page_plays_live_switches_catches_up_and_follows_remote_keys_in_chromiu
         a.api("GET", &format!("/api/epg/sources/{id}"), None).1["last_success"].is_string()
     });
     a.wait_playlist("demo", 2, Duration::from_secs(40));
-    // the browser reaches the current programme's start-over only once it has begun
-    while now_s() < t0 + 21 {
+    while now_s() < ready_at {
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Runs `web/tests/{script}` against `a` and asserts every check it printed passed; gives back the
+/// screenshot folder, the whole answer and its checks.
+fn run_browser_script(
+    a: &Atoll,
+    script: &str,
+    cfg: &Value,
+) -> (PathBuf, Value, serde_json::Map<String, Value>) {
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let cfg = json!({
-        "channels": 3,
-        "token": "viewer-tok-42",
-        "old": {"start": progs[0].0, "title": progs[0].2},
-        "past": {"start": progs[2].0, "stop": progs[2].1, "title": progs[2].2},
-        "current": {"start": progs[3].0, "title": progs[3].2},
-    });
     let out = Command::new("node")
-        .arg(web_dir().join("tests/player-ui.mjs"))
+        .arg(web_dir().join("tests").join(script))
         .arg(a.url(""))
         .arg(&shots)
         .arg(cfg.to_string())
@@ -228,29 +266,62 @@ fn viewer_page_plays_live_switches_catches_up_and_follows_remote_keys_in_chromiu
             .collect::<Vec<_>>()
             .join("\n")
     );
+    let checks = checks.clone();
+    (shots, v, checks)
+}
+
+fn assert_browser_ready() {
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists() || std::env::var("CHROMIUM").is_ok(),
+        "Chromium is needed for the browser tests (apt-get install -y chromium)"
+    );
+}
+
+/// Issue 19: the page with a TV remote alone (1920×1080) and on a phone (390×844, touch).
+#[test]
+fn viewer_page_works_with_a_tv_remote_alone_and_on_a_phone_in_chromium() {
+    assert_browser_ready();
+    let (a, t0) = start_player_server();
+    // a programme that ended ~20 s after the start (catch-up), the current one, a 10-minute one
+    // (too short to print a title in the grid) and one three days ahead, where the guide ends
+    let far = t0 + 3 * 86_400;
+    let progs = [
+        (t0 - 3600, t0 + 6, "Filler"),
+        (t0 + 6, t0 + 20, "Past Show"),
+        (t0 + 20, t0 + 3 * 3600, "Current Show"),
+        (t0 + 3 * 3600, t0 + 3 * 3600 + 600, "News Flash"),
+        (t0 + 3 * 3600 + 600, t0 + 4 * 3600, "Later Show"),
+        (far, far + 3600, "Far Show"),
+    ];
+    serve_guide(&a, &progs, t0 + 21);
+    let cfg = json!({
+        "past": {"start": progs[1].0, "stop": progs[1].1, "title": progs[1].2},
+        "current": {"start": progs[2].0, "title": progs[2].2},
+        "last_stop": far + 3600,
+    });
+    let (shots, v, checks) = run_browser_script(&a, "player-remote.mjs", &cfg);
     for must in [
-        "list_row",
-        "live_plays",
-        "switch_click",
-        "keys_list",
-        "keys_zap",
-        "keys_digits",
-        "offline_message",
-        "grid_keys",
-        "catchup_segment_pdt",
-        "catchup_playing_at_start",
-        "not_in_archive_message",
-        "startover_at_programme_start",
-        "back_to_live",
-        "i18n_zh",
-        "remembers",
-        "same_origin_only",
-        "token_everywhere",
-        "service_worker_shell_only",
+        "group_focus_survives_redraw",
+        "topbar_reachable_by_remote",
+        "grid_detail_no_null",
+        "day_tabs_end_with_guide",
+        "back_returns_focus_to_opener",
+        "controls_reachable_by_remote",
+        "jump_in_buffer_shows_timeshift",
+        "back_to_live_from_buffer",
+        "focus_on_player_after_overlay",
+        "up_is_next_number_everywhere",
+        "off_air_has_no_scrub_bar",
+        "dates_in_browser_locale",
+        "touch_controls_hide",
+        "swipe_over_controls_zaps",
+        "phone_guide_opaque",
+        "phone_grid_cell_clear_of_names",
+        "short_programmes_not_cut",
     ] {
         assert!(checks.contains_key(must), "check {must} never ran: {v}");
     }
-    for name in ["player-channels.png", "player-guide.png", "player-grid.png"] {
+    for name in ["remote-shifted.png", "phone-controls.png", "phone-grid.png"] {
         assert!(shots.join(name).exists(), "{name}");
     }
 }
