@@ -552,13 +552,33 @@ fn dns_names_the_best_healthy_edge_for_the_asking_subnet() {
             ("cluster", &cluster),
         ],
     );
+    // a backup origin answers too: it follows the primary's settings for each node
+    let backup_dns_port = free_udp_port();
+    let b = Atoll::start_with(
+        "cl-dns-backup",
+        &[
+            ("segment_seconds", "2"),
+            ("cluster_key", KEY),
+            ("follow", &format!("\"http://127.0.0.1:{}\"", o.http)),
+            (
+                "cluster",
+                &cluster.replace(&dns_port.to_string(), &backup_dns_port.to_string()),
+            ),
+        ],
+    );
     let edge_at = |name: &str, addr: &str| {
         Atoll::start_with(
             name,
             &[
                 ("segment_seconds", "2"),
                 ("role", "\"edge\""),
-                ("origins", &format!("[\"http://127.0.0.1:{}\"]", o.http)),
+                (
+                    "origins",
+                    &format!(
+                        "[\"http://127.0.0.1:{}\", \"http://127.0.0.1:{}\"]",
+                        o.http, b.http
+                    ),
+                ),
                 ("cluster_key", KEY),
                 ("node_name", &format!("\"{name}\"")),
                 ("public_url", &format!("\"http://{addr}:8080\"")),
@@ -582,6 +602,23 @@ fn dns_names_the_best_healthy_edge_for_the_asking_subnet() {
         dig_a(dns_port, &["+subnet=10.1.2.0/24"]) == "127.0.0.12"
             && dig_a(dns_port, &["+subnet=10.2.9.0/24"]) == "127.0.0.13"
     });
+    b.wait_for("both edges named by the backup", T, || {
+        dig_a(backup_dns_port, &["+subnet=10.1.2.0/24"]) == "127.0.0.12"
+            && dig_a(backup_dns_port, &["+subnet=10.2.9.0/24"]) == "127.0.0.13"
+    });
+    let settings = |a: &Atoll| {
+        let mut v: Vec<String> = a
+            .api("GET", "/api/cluster/nodes", None)
+            .1
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| format!("{} {} {}", n["name"], n["subnets"], n["max_viewers"]))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(settings(&b), settings(&o));
     // the asker's own address when there is no client subnet, over UDP and TCP
     assert_eq!(dig_a(dns_port, &["-b", "127.0.0.2"]), "127.0.0.12");
     assert_eq!(dig_a(dns_port, &["-b", "127.0.0.3", "+tcp"]), "127.0.0.13");
