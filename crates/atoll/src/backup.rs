@@ -43,6 +43,16 @@ fn summary(c: &Connection) -> anyhow::Result<String> {
 fn copy_db(from: &Connection, to: &Path) -> anyhow::Result<()> {
     let partial = PathBuf::from(format!("{}.partial", to.display()));
     let _ = std::fs::remove_file(&partial);
+    // the copy holds secrets (publish keys, the viewer-token key, source credentials): owner only
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+    }
     {
         let mut dst = Connection::open(&partial)
             .with_context(|| format!("creating {}", partial.display()))?;

@@ -127,6 +127,8 @@ pub fn mirror_sources(
     wanted: &[crate::ingest::origin::wire::ConfigGuideSource],
     now: i64,
 ) -> Result<(usize, usize, usize), StoreError> {
+    let tx = c.unchecked_transaction()?;
+    let c = &*tx;
     let local = list_sources(c)?;
     let (mut added, mut changed, mut removed) = (0, 0, 0);
     for l in &local {
@@ -165,6 +167,7 @@ pub fn mirror_sources(
             }
         }
     }
+    tx.commit()?;
     Ok((added, changed, removed))
 }
 

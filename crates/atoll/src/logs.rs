@@ -20,6 +20,12 @@ use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 pub const RING_ENTRIES: usize = 500;
 /// Longest message kept in the ring, bytes (a longer one is cut).
 const MAX_MESSAGE_BYTES: usize = 2048;
+/// Longest channel field kept, bytes (a name a client sent may be long).
+const MAX_CHANNEL_BYTES: usize = 128;
+/// Most entries one source (module) holds in the ring: beyond, its own oldest goes, so warnings
+/// an unauthenticated client can cause at will (refused requests, refused RTMP plays) never push
+/// out the others.
+pub const RING_PER_TARGET: usize = RING_ENTRIES / 5;
 
 /// The target of a message shown once on standard output and never kept in the ring (the
 /// first admin password).
@@ -38,6 +44,8 @@ pub struct Entry {
     pub message: String,
     /// The other fields, `key=value` separated by spaces.
     pub fields: String,
+    /// The module that wrote it (for the per-source share of the ring).
+    pub target: String,
 }
 
 #[derive(Default)]
@@ -124,14 +132,29 @@ impl Control {
         )
     }
 
-    fn push(&self, mut e: Entry) {
-        let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        e.seq = r.next_seq;
-        r.next_seq += 1;
-        if r.entries.len() == RING_ENTRIES {
-            r.entries.pop_front();
+    fn push(&self, e: Entry) {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+    }
+}
+
+impl Ring {
+    /// Adds `e`: its source's own oldest entry goes when that source holds its share
+    /// ([`RING_PER_TARGET`]), else the oldest of all when the ring is full.
+    fn push(&mut self, mut e: Entry) {
+        e.seq = self.next_seq;
+        self.next_seq += 1;
+        let mut same = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.target == e.target);
+        let first_same = same.next().map(|(i, _)| i);
+        if first_same.is_some() && same.count() + 1 >= RING_PER_TARGET {
+            self.entries.remove(first_same.unwrap_or(0));
+        } else if self.entries.len() >= RING_ENTRIES {
+            self.entries.pop_front();
         }
-        r.entries.push_back(e);
+        self.entries.push_back(e);
     }
 }
 
@@ -177,9 +200,13 @@ fn sep(s: &str) -> &'static str {
     }
 }
 
-fn cut(mut s: String) -> String {
-    if s.len() > MAX_MESSAGE_BYTES {
-        let mut end = MAX_MESSAGE_BYTES;
+fn cut(s: String) -> String {
+    cut_to(s, MAX_MESSAGE_BYTES)
+}
+
+fn cut_to(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
         while !s.is_char_boundary(end) {
             end -= 1;
         }
@@ -211,9 +238,63 @@ impl<S: Subscriber> Layer<S> for RingLayer {
             } else {
                 "WARN"
             },
-            channel: f.channel,
+            channel: f.channel.map(|c| cut_to(c, MAX_CHANNEL_BYTES)),
             message: cut(f.message),
             fields: cut(f.rest),
+            target: event.metadata().target().to_string(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(target: &str, message: &str) -> Entry {
+        Entry {
+            seq: 0,
+            utc_ms: 0,
+            level: "WARN",
+            channel: None,
+            message: message.into(),
+            fields: String::new(),
+            target: target.into(),
+        }
+    }
+
+    /// A flood from one source (refused requests a client causes at will) keeps only its share
+    /// of the ring: the other sources' warnings stay.
+    #[test]
+    fn one_source_cannot_push_the_others_out() {
+        let mut r = Ring::default();
+        for i in 0..10 {
+            r.push(entry("atoll::recorder", &format!("disk {i}")));
+        }
+        for i in 0..10_000 {
+            r.push(entry("atoll::api", &format!("refused {i}")));
+        }
+        assert_eq!(r.entries.len(), 10 + RING_PER_TARGET);
+        assert_eq!(
+            r.entries
+                .iter()
+                .filter(|e| e.target == "atoll::recorder")
+                .count(),
+            10
+        );
+        // the newest of the flood are the ones kept
+        assert_eq!(r.entries.back().unwrap().message, "refused 9999");
+        assert_eq!(r.next_seq, 10_010);
+        // the whole ring is still bounded with many sources
+        for i in 0..5_000 {
+            r.push(entry(&format!("t{}", i % 50), "x"));
+        }
+        assert!(r.entries.len() <= RING_ENTRIES);
+    }
+
+    #[test]
+    fn long_fields_are_cut() {
+        let s = cut_to("é".repeat(200), MAX_CHANNEL_BYTES);
+        assert!(s.len() <= MAX_CHANNEL_BYTES + '…'.len_utf8());
+        assert!(s.ends_with('…'));
     }
 }

@@ -169,6 +169,12 @@ fn backup_while_running_restores_the_same_server() {
         "{out}"
     );
     assert!(out.contains("6 programmes"), "{out}");
+    // it holds secrets: readable by its owner only
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // a restore over the running server's database is refused, and changes nothing
     let (ok, out) = atoll_cli(&[
         "restore",

@@ -207,7 +207,12 @@ fn the_package_installs_runs_the_demo_channel_and_purges() {
     assert!(ok && pw.contains("/var/lib/atoll"), "the atoll user: {pw}");
     let (_, owner) = sh("stat", &["-c", "%U %a", "/var/lib/atoll"]);
     assert_eq!(owner.trim(), "atoll 750");
-    assert!(Path::new("/etc/atoll/atoll.toml").exists());
+    let (_, conf) = sh("stat", &["-c", "%U:%G %a", "/etc/atoll/atoll.toml"]);
+    assert_eq!(
+        conf.trim(),
+        "root:atoll 640",
+        "the settings may hold the cluster key"
+    );
     for f in [
         "/usr/share/atoll/prometheus/atoll-alerts.yml",
         "/usr/share/atoll/grafana/atoll-dashboard.json",

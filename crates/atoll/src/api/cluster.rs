@@ -146,8 +146,8 @@ pub(super) async fn config(
         revision: format!("{:016x}", fnv1a(text.as_bytes())),
         channels,
         guide_revision,
-        guide_sources,
-        nodes,
+        guide_sources: Some(guide_sources),
+        nodes: Some(nodes),
     }))
 }
 

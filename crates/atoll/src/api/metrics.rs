@@ -150,7 +150,7 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         );
     }
     front_door(&mut out);
-    operations(&st, &mut out).await;
+    operations(&st, &channels, &mut out).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -233,23 +233,45 @@ fn front_door(out: &mut String) {
 /// What the shipped alert rules and dashboard read (packaging/prometheus, packaging/grafana):
 /// recording failures and gaps, the archive per channel and its disk, the process's CPU, bytes
 /// sent, and (origins) the cluster's nodes.
-async fn operations(st: &super::AppState, out: &mut String) {
+/// Every channel of the lineup gets its series (0 before anything happened, so that
+/// `increase()` sees the first gap); a channel deleted or not recording any more reads as not
+/// failing.
+async fn operations(
+    st: &super::AppState,
+    channels: &[std::sync::Arc<crate::hub::ChannelHandle>],
+    out: &mut String,
+) {
     if let Some(r) = &st.hub.settings.recorder {
-        let all = r.all_status();
-        let _ = writeln!(out, "# HELP atoll_channel_recording_failing 1 while the channel's archive writes fail (disk full or I/O error), 0 once one succeeds.\n# TYPE atoll_channel_recording_failing gauge");
-        for (ch, s) in &all {
+        let all: std::collections::HashMap<String, crate::recorder::WriteStatus> =
+            r.all_status().into_iter().collect();
+        let _ = writeln!(out, "# HELP atoll_channel_recording_failing 1 while the channel records and its archive writes fail (disk full or I/O error), 0 once one succeeds or it stops recording.\n# TYPE atoll_channel_recording_failing gauge");
+        for h in channels {
+            let failing = h.status().recording && all.get(&h.id).is_some_and(|s| s.failing);
             let _ = writeln!(
                 out,
-                "atoll_channel_recording_failing{{channel=\"{ch}\"}} {}",
-                s.failing as u8
+                "atoll_channel_recording_failing{{channel=\"{}\"}} {}",
+                h.id, failing as u8
             );
         }
         let _ = writeln!(out, "# HELP atoll_archive_gaps_total Holes marked in a channel's archive since the start, by reason (source_lost, recording_stopped, recorder_overflow, clock_step, disk_full, write_error).\n# TYPE atoll_archive_gaps_total counter");
-        for (ch, s) in &all {
-            for (reason, n) in &s.gaps {
+        for h in channels {
+            for reason in [
+                "source_lost",
+                "recording_stopped",
+                "recorder_overflow",
+                "clock_step",
+                "disk_full",
+                "write_error",
+            ] {
+                let n = all
+                    .get(&h.id)
+                    .and_then(|s| s.gaps.get(reason))
+                    .copied()
+                    .unwrap_or(0);
                 let _ = writeln!(
                     out,
-                    "atoll_archive_gaps_total{{channel=\"{ch}\",reason=\"{reason}\"}} {n}"
+                    "atoll_archive_gaps_total{{channel=\"{}\",reason=\"{reason}\"}} {n}",
+                    h.id
                 );
             }
         }

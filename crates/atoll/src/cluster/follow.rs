@@ -135,8 +135,8 @@ async fn ask(up: &Upstream, origin: usize, mode: &Mode) -> Result<Wanted, String
                 revision: c.revision,
                 channels: c.channels.iter().map(backup_channel).collect(),
                 guide_revision: c.guide_revision,
-                guide_sources: Some(c.guide_sources),
-                nodes: c.nodes,
+                guide_sources: c.guide_sources,
+                nodes: c.nodes.unwrap_or_default(),
             })
         }
     }

@@ -125,13 +125,14 @@ pub struct OriginConfig {
     #[serde(default)]
     pub guide_revision: String,
     /// The guide sources (part of `revision`): the backup keeps them, and syncs them itself
-    /// once promoted.
+    /// once promoted. Absent (a primary of an older version): the backup's are left alone.
     #[serde(default)]
-    pub guide_sources: Vec<ConfigGuideSource>,
+    pub guide_sources: Option<Vec<ConfigGuideSource>>,
     /// The operator's settings for each cluster node (part of `revision`): the backup's
-    /// redirects and DNS answers send viewers where the primary's would.
+    /// redirects and DNS answers send viewers where the primary's would (absent from an older
+    /// primary: nothing changes).
     #[serde(default)]
-    pub nodes: Vec<ConfigNode>,
+    pub nodes: Option<Vec<ConfigNode>>,
 }
 
 /// `PUT /api/cluster/nodes/{name}` as set on the primary.
