@@ -359,7 +359,7 @@ sampler() {
         END { printf "%.1f", s / t }' "$out.cpu0" "$out.cpu1")
     # per connection: its last count minus the count at the window's start (0 if opened later)
     bytes=$(awk 'NR == FNR { a[$1] = $2; next } { if ($2 > m[$1]) m[$1] = $2 }
-        END { for (k in m) s += m[k] - ((k in a) ? a[k] : 0); printf "%d", s }' \
+        END { for (k in m) s += m[k] - ((k in a) ? a[k] : 0); printf "%.0f", s }' \
         "$out.ss0" "$out.ss")
     echo "cpu=$cpu peak_rss_kb=$peak origin_bytes=$bytes" >"$out"
 }
