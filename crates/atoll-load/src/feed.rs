@@ -289,7 +289,11 @@ pub fn run_feed_args(args: &[String]) -> Result<Option<(i32, String)>, String> {
         replay.len(),
         replay.period_90k() as f64 / 90_000.0,
         if cfg.udp.is_some() { cfg.udp_count } else { 0 },
-        if cfg.rtmp.is_some() { cfg.rtmp_count } else { 0 },
+        if cfg.rtmp.is_some() {
+            cfg.rtmp_count
+        } else {
+            0
+        },
     );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -321,12 +325,7 @@ async fn feed(cfg: FeedConfig, replay: Arc<Replay>) -> Result<(i32, String), Str
             // a few seconds of batches; a publisher further behind drops (and waits for a key)
             let (tx, rx) = mpsc::channel(512);
             let url = url.replace("{n}", &n.to_string());
-            tokio::spawn(rtmp_channel(
-                url,
-                replay.info().clone(),
-                rx,
-                stats.clone(),
-            ));
+            tokio::spawn(rtmp_channel(url, replay.info().clone(), rx, stats.clone()));
             channels.push(Sink::Rtmp(tx));
         }
     }
@@ -355,7 +354,9 @@ async fn feed(cfg: FeedConfig, replay: Arc<Replay>) -> Result<(i32, String), Str
             let mut batch = Vec::new();
             while replay.due_90k(ch.next) + ch.offset_90k <= now_90k {
                 let late_ms = (now_90k - replay.due_90k(ch.next) - ch.offset_90k) / 90;
-                stats.max_late_ms.fetch_max(late_ms as u64, Ordering::Relaxed);
+                stats
+                    .max_late_ms
+                    .fetch_max(late_ms as u64, Ordering::Relaxed);
                 batch.push(replay.frame(ch.next));
                 ch.next += 1;
             }
@@ -618,9 +619,19 @@ mod tests {
         let mut last = -1;
         for k in 0..3 * n {
             let f = r.frame(k);
-            assert_eq!(f.dts_90k.0, r.due_90k(k), "frame {k} is due at its decode time");
-            assert!(f.dts_90k.0 > last, "decode times increase across loops (k={k})");
-            assert_eq!(f.pts_90k - f.dts_90k, r.frame(k % n).pts_90k - r.frame(k % n).dts_90k);
+            assert_eq!(
+                f.dts_90k.0,
+                r.due_90k(k),
+                "frame {k} is due at its decode time"
+            );
+            assert!(
+                f.dts_90k.0 > last,
+                "decode times increase across loops (k={k})"
+            );
+            assert_eq!(
+                f.pts_90k - f.dts_90k,
+                r.frame(k % n).pts_90k - r.frame(k % n).dts_90k
+            );
             last = f.dts_90k.0;
         }
         // the second loop's keyframe comes one video interval after the first loop's last frame

@@ -44,7 +44,8 @@ fn one_feeder_fills_udp_and_rtmp_channels() {
         let (s, v) = a.api("POST", "/api/channels", Some(&body.to_string()));
         assert_eq!(s, 201, "{v}");
     }
-    let body = json!({"id": "r1", "name": "r1", "record": false, "sources": [], "publish_key": "k1"});
+    let body =
+        json!({"id": "r1", "name": "r1", "record": false, "sources": [], "publish_key": "k1"});
     let (s, v) = a.api("POST", "/api/channels", Some(&body.to_string()));
     assert_eq!(s, 201, "{v}");
 
