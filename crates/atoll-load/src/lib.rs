@@ -10,7 +10,11 @@
 //! default audio rendition) and both media playlists once, starts at a random segment (a
 //! viewer seeking), and keeps a forward buffer of `--buffer` seconds, fetching video segment
 //! k and audio segment k together; at the end of a title it starts another one.
+//!
+//! Feed (`feed`, module [`feed`]): one recorded MPEG-TS stream replayed at real pace to many
+//! channels (UDP and RTMP publish) from one process, for the many-channel benchmark.
 
+pub mod feed;
 mod http;
 mod player;
 mod playlist;
@@ -31,6 +35,8 @@ atoll-load — live and VOD HLS viewer load generator (real-pace players, stall 
 USAGE:
     atoll-load --url URL --viewers N --duration SECS [OPTIONS]
     atoll-load --vod URL[,URL…] --viewers N --duration SECS [OPTIONS]
+    atoll-load feed --file FILE.ts [--udp HOST:PORT] [--rtmp URL] …   (see feed --help:
+                      one recorded stream replayed at real pace to many channels)
 
 OPTIONS:
     --url URL         live media playlist, e.g. http://127.0.0.1:8080/live/demo/index.m3u8;
@@ -649,13 +655,17 @@ fn open_files_limit() -> Option<u64> {
 /// The command line: runs the load described by `args` (without the program name) and prints
 /// the result line on stdout. Returns the process exit code.
 pub fn cli(args: &[String]) -> i32 {
-    match run_args(args) {
+    let (result, help) = match args.split_first() {
+        Some((mode, rest)) if mode == "feed" => (feed::run_feed_args(rest), feed::HELP),
+        _ => (run_args(args), HELP),
+    };
+    match result {
         Ok(Some((code, line))) => {
             println!("{line}");
             code
         }
         Ok(None) => {
-            print!("{HELP}");
+            print!("{help}");
             0
         }
         Err(e) => {

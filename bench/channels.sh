@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Lean-channels benchmark (issue 17): N channels without viewers, fed by ONE light feeder process
+# (`atoll-load feed`: one recorded 720p 2 Mbit/s stream replayed at real pace to every channel,
+# looping with continuous timestamps), against Atoll and against nginx + nginx-rtmp (`hls on`)
+# in the same run. Prints each server's CPU % (of one core) and RSS per N.
+#
+#   bench/channels.sh                        # N="20 50 100" DURATION=60
+#   N=20 DURATION=20 WARMUP=10 bench/channels.sh     # quick check
+#   SOAK=3600 bench/channels.sh              # Atoll only, at the largest N: RSS every minute
+#
+# Atoll: a fresh data dir, the demo channel deleted, N channels created through the API — half
+# `udp://127.0.0.1:PORT` sources (u1.., ports UDP_BASE..), half RTMP push with a publish key
+# (r1.. with key k1..) — recording on or off per RECORD. nginx: libnginx-mod-rtmp (installed
+# with apt-get when missing), 1 worker, `live on; hls on; hls_fragment 6s`, all N channels
+# pushed over RTMP (nginx-rtmp takes no UDP). Each server is measured once every channel is
+# live (Atoll: state "live" in /api/channels; nginx: every channel's HLS playlist written),
+# after WARMUP seconds, over DURATION seconds: CPU % = its CPU time / wall time × 100 (all its
+# processes: nginx master + worker), RSS = VmRSS at the end of the window (summed).
+#
+# Environment: N (list; default "20 50 100"), DURATION (default 60), WARMUP (default 20),
+# RECORD (0/1; default 0), SERVERS ("atoll nginx"), SOAK (seconds; 0 = off), SEGMENT_SECONDS
+# (Atoll's segment_seconds; default 6 as nginx's hls_fragment), ports HTTP_PORT, RTMP_PORT,
+# NGINX_RTMP_PORT, UDP_BASE, SKIP_BUILD=1, ATOLL / LOAD (binaries; default target/release), KEEP_TMP=1, SERVER_CPUS / LOAD_CPUS (taskset lists;
+# default: the server on CPU 0, the feeder and this script on the others; PIN=0 turns pinning
+# off).
+set -euo pipefail
+
+case ${1:-} in
+    -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    "") ;;
+    *) echo "bench/channels.sh takes no arguments (environment variables; see --help)" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NCPU=$(nproc)
+if [ "${PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+    SERVER_CPUS=${SERVER_CPUS:-0}
+    LOAD_CPUS=${LOAD_CPUS:-1-$((NCPU - 1))}
+    ON_SERVER=(taskset -c "$SERVER_CPUS")
+    ON_LOAD=(taskset -c "$LOAD_CPUS")
+    taskset -pc "$LOAD_CPUS" $$ >/dev/null
+else
+    ON_SERVER=()
+    ON_LOAD=()
+fi
+NS=${N:-20 50 100}
+DURATION=${DURATION:-60}
+WARMUP=${WARMUP:-20}
+RECORD=${RECORD:-0}
+SERVERS=${SERVERS:-atoll nginx}
+SOAK=${SOAK:-0}
+SEGMENT_SECONDS=${SEGMENT_SECONDS:-6}
+HTTP_PORT=${HTTP_PORT:-18200}
+RTMP_PORT=${RTMP_PORT:-11965}
+NGINX_RTMP_PORT=${NGINX_RTMP_PORT:-11966}
+UDP_BASE=${UDP_BASE:-23000}
+CACHE=${CACHE:-$ROOT/bench/.cache}
+
+log() { echo "[bench] $*" >&2; }
+die() { echo "[bench] error: $*" >&2; exit 1; }
+
+case $RECORD in 0 | 1) ;; *) die "RECORD must be 0 or 1" ;; esac
+for s in $SERVERS; do
+    case $s in atoll | nginx) ;; *) die "SERVERS: unknown server '$s' (atoll, nginx)" ;; esac
+done
+for n in $NS; do
+    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 2 ] || die "N: '$n' is not a channel count >= 2"
+done
+if [ "$SOAK" != 0 ]; then
+    NS=$(tr ' ' '\n' <<<"$NS" | sort -n | tail -n 1)
+    SERVERS=atoll
+fi
+ulimit -n 65536 2>/dev/null || true
+
+# --- tools ------------------------------------------------------------------------------
+command -v ffmpeg >/dev/null || die "ffmpeg is required (apt-get install -y ffmpeg)"
+command -v curl >/dev/null || die "curl is required"
+command -v jq >/dev/null || die "jq is required (apt-get install -y jq)"
+if [[ " $SERVERS " == *" nginx "* ]]; then
+    command -v nginx >/dev/null && [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || {
+        log "installing nginx and libnginx-mod-rtmp"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y nginx libnginx-mod-rtmp >/dev/null \
+            || die "could not install libnginx-mod-rtmp"
+    }
+fi
+if [ -z "${SKIP_BUILD:-}" ]; then
+    log "building atoll and atoll-load (release)"
+    (cd "$ROOT" && cargo build --release -q -p atoll-load -p atoll)
+fi
+ATOLL=${ATOLL:-$ROOT/target/release/atoll}
+LOAD=${LOAD:-$ROOT/target/release/atoll-load}
+[ -x "$ATOLL" ] && [ -x "$LOAD" ] || die "missing $ATOLL or $LOAD"
+
+# --- feed: 60 s of 720p25 H.264 2 Mbit/s + AAC, 2 s GOPs (the file live-viewers.sh and edge.sh
+# use), remuxed once to MPEG-TS for the feeder
+mkdir -p "$CACHE"
+FEED=$CACHE/feed-720p-2M.mp4
+if [ ! -s "$FEED" ]; then
+    log "encoding the feed file $FEED (once)"
+    ffmpeg -nostdin -loglevel error -y \
+        -f lavfi -i testsrc2=size=1280x720:rate=25 -f lavfi -i sine=frequency=1000:sample_rate=48000 \
+        -t 60 -c:v libx264 -preset veryfast -b:v 2M -maxrate 2M -bufsize 4M \
+        -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k \
+        "$FEED.tmp.mp4"
+    mv "$FEED.tmp.mp4" "$FEED"
+fi
+FEED_TS=$CACHE/feed-720p-2M.ts
+if [ ! -s "$FEED_TS" ] || [ "$FEED_TS" -ot "$FEED" ]; then
+    ffmpeg -nostdin -loglevel error -y -i "$FEED" -c copy -f mpegts "$FEED_TS.tmp" \
+        && mv "$FEED_TS.tmp" "$FEED_TS" || die "could not remux $FEED to MPEG-TS"
+fi
+
+# --- processes and cleanup -------------------------------------------------------------
+TMP=$(mktemp -d /tmp/atoll-bench-channels.XXXXXX)
+PIDS=()
+SERVER_PID=
+FEED_PID=
+stop() { # pids…: TERM, wait up to 5 s, KILL
+    local p end=$((SECONDS + 5))
+    for p in "$@"; do kill "$p" 2>/dev/null || true; done
+    for p in "$@"; do
+        while kill -0 "$p" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+    done
+}
+cleanup() {
+    local kids=()
+    [ -n "$SERVER_PID" ] && mapfile -t kids < <(pgrep -P "$SERVER_PID" 2>/dev/null || true)
+    stop $FEED_PID $SERVER_PID "${PIDS[@]}"
+    for p in "${kids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TCK=$(getconf CLK_TCK)
+pids_of() { echo "$SERVER_PID $(pgrep -P "$SERVER_PID" | tr '\n' ' ')"; }
+cpu_ticks() { # sum of utime+stime
+    local p stat rest total=0
+    for p in "$@"; do
+        stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        rest=${stat##*) }
+        read -r -a f <<<"$rest"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+rss_kb() { # sum of VmRSS
+    local p total=0 kb
+    for p in "$@"; do
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+        total=$((total + ${kb:-0}))
+    done
+    echo "$total"
+}
+
+start_feeder() { # n_udp n_rtmp rtmp_url_template
+    local args=(--file "$FEED_TS")
+    [ "$1" -gt 0 ] && args+=(--udp "127.0.0.1:$UDP_BASE" --udp-count "$1")
+    [ "$2" -gt 0 ] && args+=(--rtmp "$3" --rtmp-count "$2")
+    "${ON_LOAD[@]}" "$LOAD" feed "${args[@]}" >"$TMP/feed.out" 2>"$TMP/feed.log" &
+    FEED_PID=$!
+}
+
+# measure NAME N: CPU % and RSS over DURATION s after WARMUP s; appends a result row
+measure() {
+    local name=$1 n=$2 t0 t1 w0 w1 rss pids
+    log "$name, $n channels: warm-up ${WARMUP} s, then ${DURATION} s measured"
+    sleep "$WARMUP"
+    pids=$(pids_of)
+    # shellcheck disable=SC2086
+    t0=$(cpu_ticks $pids)
+    w0=${EPOCHREALTIME/./}
+    sleep "$DURATION"
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks $pids)
+    w1=${EPOCHREALTIME/./}
+    # shellcheck disable=SC2086
+    rss=$(rss_kb $(pids_of))
+    kill -0 "$FEED_PID" 2>/dev/null || { cat "$TMP/feed.log" >&2; die "the feeder exited"; }
+    awk -v s="$name" -v n="$n" -v r="$RECORD" -v t="$((t1 - t0))" -v tck="$TCK" \
+        -v us="$((w1 - w0))" -v kb="$rss" 'BEGIN {
+            printf "%-6s %8d %6s %8.1f %7.0f %19.2f\n", s, n, (r == 1 ? "on" : "off"),
+                100 * t / tck / (us / 1e6), kb / 1024, kb / 1024 / n }' >>"$RESULTS"
+    tail -n 1 "$RESULTS" | sed 's/^/[result] /' >&2
+    log "feeder: $(tail -n 1 "$TMP/feed.log")"
+}
+
+run_atoll() { # N
+    local n=$1 nu=$(($1 / 2)) nr=$(($1 - $1 / 2)) i live api rec
+    rm -rf "$TMP/atoll-data"
+    mkdir -p "$TMP/atoll-data"
+    printf 'segment_seconds = %s\n' "$SEGMENT_SECONDS" >"$TMP/atoll.toml"
+    ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" serve --config "$TMP/atoll.toml" \
+        --data "$TMP/atoll-data" --http "127.0.0.1:$HTTP_PORT" --rtmp "127.0.0.1:$RTMP_PORT" \
+        >"$TMP/atoll.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 200); do
+        curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/atoll.log" >&2; die "atoll exited"; }
+        sleep 0.1
+    done
+    api="http://127.0.0.1:$HTTP_PORT/api/channels"
+    curl -sf -u admin:pw -X DELETE "$api/demo" >/dev/null || log "note: could not delete the demo channel"
+    rec=$([ "$RECORD" = 1 ] && echo true || echo false)
+    for i in $(seq "$nu"); do
+        curl -sf -u admin:pw -X POST "$api" -H 'content-type: application/json' -d \
+            "{\"id\":\"u$i\",\"name\":\"UDP $i\",\"sources\":[\"udp://127.0.0.1:$((UDP_BASE + i - 1))\"],\"record\":$rec}" \
+            >/dev/null || die "creating channel u$i failed"
+    done
+    for i in $(seq "$nr"); do
+        curl -sf -u admin:pw -X POST "$api" -H 'content-type: application/json' -d \
+            "{\"id\":\"r$i\",\"name\":\"RTMP $i\",\"sources\":[],\"publish_key\":\"k$i\",\"record\":$rec}" \
+            >/dev/null || die "creating channel r$i failed"
+    done
+    start_feeder "$nu" "$nr" "rtmp://127.0.0.1:$RTMP_PORT/live/r{n}?key=k{n}"
+    log "atoll: $nu UDP + $nr RTMP channels created; waiting for all of them to be live"
+    for _ in $(seq 120); do
+        live=$(curl -sf -u admin:pw "$api" | jq '[.[] | select(.state == "live")] | length' 2>/dev/null || echo 0)
+        [ "${live:-0}" -ge "$n" ] && break
+        sleep 1
+    done
+    [ "${live:-0}" -ge "$n" ] || { tail -n 20 "$TMP/atoll.log" "$TMP/feed.log" >&2; die "only $live of $n channels live after 120 s"; }
+    log "atoll: all $n channels live"
+    if [ "$SOAK" != 0 ]; then
+        log "soak: Atoll's RSS every minute for $SOAK s"
+        echo "minute rss_mb"
+        local m
+        for m in $(seq 0 $((SOAK / 60))); do
+            printf '%6d %6.0f\n' "$m" "$(awk -v k="$(rss_kb "$SERVER_PID")" 'BEGIN{print k/1024}')"
+            [ "$m" -lt $((SOAK / 60)) ] && sleep 60
+        done
+    else
+        measure atoll "$n"
+    fi
+    grep -E " (WARN|ERROR) |panic" "$TMP/atoll.log" | tail -n 3 | sed 's/^/[atoll log] /' >&2 || true
+    stop "$FEED_PID" "$SERVER_PID"
+    FEED_PID= SERVER_PID=
+}
+
+run_nginx() { # N
+    local n=$1 ready i
+    rm -rf "$TMP/nginx"
+    mkdir -p "$TMP/nginx/logs" "$TMP/nginx/hls"
+    chmod 755 "$TMP" && chmod 777 "$TMP/nginx/hls"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+rtmp {
+    server {
+        listen 127.0.0.1:$NGINX_RTMP_PORT;
+        chunk_size 4096;
+        application live {
+            live on;
+            record off;
+            hls on;
+            hls_path $TMP/nginx/hls;
+            hls_fragment 6s;
+            hls_playlist_length 60s;
+        }
+    }
+}
+EOF
+    "${ON_SERVER[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
+        >"$TMP/nginx/logs/stdout.log" 2>&1 &
+    SERVER_PID=$!
+    sleep 0.5
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/nginx/logs/"* >&2; die "nginx exited"; }
+    start_feeder 0 "$n" "rtmp://127.0.0.1:$NGINX_RTMP_PORT/live/r{n}"
+    log "nginx: $n RTMP channels; waiting for every channel's HLS playlist"
+    for _ in $(seq 120); do
+        ready=0
+        for i in $(seq "$n"); do
+            grep -qs '^#EXTINF' "$TMP/nginx/hls/r$i.m3u8" && ready=$((ready + 1))
+        done
+        [ "$ready" -ge "$n" ] && break
+        sleep 1
+    done
+    [ "$ready" -ge "$n" ] || { tail -n 20 "$TMP/nginx/logs/error.log" "$TMP/feed.log" >&2; die "only $ready of $n nginx playlists after 120 s"; }
+    log "nginx: all $n playlists written"
+    measure nginx "$n"
+    stop "$FEED_PID" "$SERVER_PID"
+    FEED_PID= SERVER_PID=
+}
+
+RESULTS=$TMP/results.txt
+: >"$RESULTS"
+for n in $NS; do
+    for s in $SERVERS; do
+        "run_$s" "$n"
+        sleep 2
+    done
+done
+[ "$SOAK" != 0 ] && exit 0
+
+# --- report ----------------------------------------------------------------------------
+echo
+echo "Channels without viewers: 720p H.264 2 Mbit/s + AAC 128k, fed by one atoll-load feed process;"
+echo "Atoll: half UDP, half RTMP push, segment_seconds $SEGMENT_SECONDS; nginx-rtmp: all RTMP, hls on, hls_fragment 6s, 1 worker;"
+echo "recording: $([ "$RECORD" = 1 ] && echo on || echo off); ${DURATION} s measured after a ${WARMUP} s warm-up"
+if [ ${#ON_SERVER[@]} -gt 0 ]; then
+    echo "(server pinned to CPU $SERVER_CPUS; the feeder on CPU $LOAD_CPUS of $NCPU)"
+else
+    echo "(everything shares this machine's $NCPU cores)"
+fi
+printf '%-6s %8s %6s %8s %7s %19s\n' server channels record cpu_pct rss_mb rss_per_channel_mb
+cat "$RESULTS"
