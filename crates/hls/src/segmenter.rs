@@ -90,8 +90,7 @@ struct Open {
 ///
 /// **The wall-clock grid.** Two origins ingesting the same source (multicast, or an encoder that
 /// pushes to both) must cut the same segments, so that an edge switching from one to the other
-/// continues its archive without a hole or an overlap, and a viewer moved between them keeps its
-/// place. Their media timelines differ (each starts its own), but their wall clocks agree (the
+/// continues its archive without a hole or an overlap. Their media timelines differ (each starts its own), but their wall clocks agree (the
 /// head-end synchronises them), so cuts are decided on the wall clock: with a target of T ms, a
 /// segment starting at wall time S (its PROGRAM-DATE-TIME) ends at the first keyframe whose wall
 /// time is at or after `B - tol`, where B is the first multiple of T at or after `S + T/2` and
