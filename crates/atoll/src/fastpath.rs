@@ -929,7 +929,10 @@ fn parse(buf: &[u8]) -> Head {
             // the one parser of live file names: anything but a playlist or a segment is hyper's
             match LiveFile::parse(file) {
                 w @ (LiveFile::Playlist | LiveFile::Segment(_)) => Some((id, w)),
-                LiveFile::Stream | LiveFile::Unknown => return Head::Other,
+                LiveFile::Stream
+                | LiveFile::Unknown
+                | LiveFile::RenditionPlaylist(_)
+                | LiveFile::RenditionSegment(..) => return Head::Other,
             }
         }
     };

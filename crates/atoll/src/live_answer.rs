@@ -11,12 +11,15 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use bytes::Bytes;
 
+use hls::renditions::{Rendition, Tracks};
+
 use crate::hub::live::{LiveOutput, SegmentFile};
 use crate::hub::Hub;
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 pub const TS_TYPE: &str = "video/mp2t";
 pub const TEXT_TYPE: &str = "text/plain; charset=utf-8";
+pub const VTT_TYPE: &str = "text/vtt; charset=utf-8";
 pub const PLAYLIST_CACHE: &str = "max-age=1";
 pub const SEGMENT_CACHE: &str = "public, max-age=86400, immutable";
 pub const ERROR_CACHE: &str = "no-cache";
@@ -33,6 +36,12 @@ pub enum LiveFile {
     Segment(u64),
     /// `mpegts`: the endless stream (axum only)
     Stream,
+    /// `v-index.m3u8`, `a{n}-index.m3u8`, `s{n}-index.m3u8`: a rendition's playlist, when the
+    /// channel offers a master playlist (several audio languages, or subtitles)
+    RenditionPlaylist(Rendition),
+    /// `v-{seq}.ts`, `a{n}-{seq}.ts` (cut from segment seq by PID), `s{n}-{seq}.vtt` (its
+    /// subtitles as WebVTT)
+    RenditionSegment(Rendition, u64),
     /// anything else
     Unknown,
 }
@@ -42,7 +51,16 @@ impl LiveFile {
         match file {
             "index.m3u8" => LiveFile::Playlist,
             "mpegts" => LiveFile::Stream,
-            _ => parse_seq(file).map_or(LiveFile::Unknown, LiveFile::Segment),
+            _ => {
+                if let Some((r, name)) = Rendition::split(file) {
+                    return match LiveFile::parse(&name) {
+                        LiveFile::Playlist => LiveFile::RenditionPlaylist(r),
+                        LiveFile::Segment(seq) => LiveFile::RenditionSegment(r, seq),
+                        _ => LiveFile::Unknown,
+                    };
+                }
+                parse_seq(file).map_or(LiveFile::Unknown, LiveFile::Segment)
+            }
         }
     }
 }
@@ -109,6 +127,7 @@ pub const NO_CHANNEL: &str = "no such channel, or it is not active\n";
 pub const STARTING: &str = "channel is starting; no segment yet\n";
 pub const NO_SEGMENT: &str = "segment is not (or no longer) available\n";
 pub const UNKNOWN: &str = "unknown live resource\n";
+pub const NO_RENDITION: &str = "this channel has no such audio or subtitle rendition\n";
 
 /// Who asks: a segment served counts this viewer (address and User-Agent hash) as watching.
 #[derive(Debug, Clone, Copy)]
@@ -126,15 +145,73 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
     match what {
         LiveFile::Playlist => {
             live.asked(hub.settings.clock.now_mono_ms());
-            let playlist = live.snapshot().playlist.clone();
-            if playlist.is_empty() {
+            let snap = live.snapshot();
+            if snap.playlist.is_empty() {
                 return LiveAnswer::not_found(STARTING);
             }
+            let playlist = match &snap.renditions {
+                Some(r) => r.master.clone(),
+                None => snap.playlist.clone(),
+            };
             LiveAnswer {
                 status: StatusCode::OK,
                 content_type: PLAYLIST_TYPE,
                 cache_control: PLAYLIST_CACHE,
                 body: Body::Playlist(playlist),
+            }
+        }
+        LiveFile::RenditionPlaylist(r) => {
+            live.asked(hub.settings.clock.now_mono_ms());
+            let snap = live.snapshot();
+            if snap.playlist.is_empty() {
+                return LiveAnswer::not_found(STARTING);
+            }
+            match snap.renditions.as_ref().and_then(|x| x.playlist(r)) {
+                Some(playlist) => LiveAnswer {
+                    status: StatusCode::OK,
+                    content_type: PLAYLIST_TYPE,
+                    cache_control: PLAYLIST_CACHE,
+                    body: Body::Playlist(playlist),
+                },
+                None => LiveAnswer::not_found(NO_RENDITION),
+            }
+        }
+        LiveFile::RenditionSegment(r, seq) => {
+            let snap = live.snapshot();
+            let Some((seg, _)) = snap.segment_and_file(seq) else {
+                return LiveAnswer::not_found(NO_SEGMENT);
+            };
+            let oldest = snap.segments.front().map_or(seq, |s| s.seq);
+            let made = live.cuts.get_or_make(seq, r, oldest, || {
+                let tracks = Tracks::read(&seg.data).filter(|t| offers(t, r))?;
+                match r {
+                    Rendition::Subtitles(n) => {
+                        let prev = seq
+                            .checked_sub(1)
+                            .and_then(|p| snap.segment_and_file(p))
+                            .map(|(s, _)| s.data.clone());
+                        Some(Bytes::from(hls::renditions::webvtt(
+                            &tracks,
+                            n,
+                            prev.as_deref(),
+                            &seg.data,
+                            seg.duration_90k,
+                        )))
+                    }
+                    _ => tracks.cut(&seg.data, r).map(Bytes::from),
+                }
+            });
+            let Some(data) = made else {
+                return LiveAnswer::not_found(NO_RENDITION);
+            };
+            live.hls_sessions
+                .touch(viewer.ip, viewer.ua_hash, hub.settings.clock.now_mono_ms());
+            let subtitles = matches!(r, Rendition::Subtitles(_));
+            LiveAnswer {
+                status: StatusCode::OK,
+                content_type: if subtitles { VTT_TYPE } else { TS_TYPE },
+                cache_control: SEGMENT_CACHE,
+                body: Body::Segment { data, file: None },
             }
         }
         LiveFile::Segment(seq) => {
@@ -165,6 +242,15 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
             }
         }
         LiveFile::Unknown => LiveAnswer::not_found(UNKNOWN),
+    }
+}
+
+/// Whether `tracks` has rendition `r`.
+pub fn offers(tracks: &Tracks, r: Rendition) -> bool {
+    match r {
+        Rendition::Video => tracks.video.is_some(),
+        Rendition::Audio(n) => (n as usize) < tracks.audio.len(),
+        Rendition::Subtitles(n) => (n as usize) < tracks.subtitles.len(),
     }
 }
 
@@ -200,5 +286,26 @@ mod tests {
         assert_eq!(LiveFile::parse("12.ts"), LiveFile::Segment(12));
         assert_eq!(LiveFile::parse("+12.ts"), LiveFile::Unknown);
         assert_eq!(LiveFile::parse("index.M3U8"), LiveFile::Unknown);
+        assert_eq!(
+            LiveFile::parse("a1-index.m3u8"),
+            LiveFile::RenditionPlaylist(Rendition::Audio(1))
+        );
+        assert_eq!(
+            LiveFile::parse("s0-12.vtt"),
+            LiveFile::RenditionSegment(Rendition::Subtitles(0), 12)
+        );
+        assert_eq!(
+            LiveFile::parse("v-12.ts"),
+            LiveFile::RenditionSegment(Rendition::Video, 12)
+        );
+        for bad in [
+            "a1-01.ts",
+            "a1-mpegts",
+            "s0-12.ts",
+            "a1-a1-12.ts",
+            "v-rec-1.ts",
+        ] {
+            assert_eq!(LiveFile::parse(bad), LiveFile::Unknown, "{bad}");
+        }
     }
 }

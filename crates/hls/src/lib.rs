@@ -4,11 +4,14 @@
 //! - [`segmenter::Segmenter`] cuts keyframe-aligned MPEG-TS segments and emits the same bytes as a
 //!   continuous chunk stream for HTTP-MPEG-TS viewers.
 //! - [`playlist`] renders live (sliding window), EVENT and VOD media playlists.
+//! - [`renditions`] offers a channel's audio languages and subtitles as renditions of a master
+//!   playlist, cut from its full segments by PID.
 //! - [`vod`] cuts a stored film into keyframe-aligned segments on the fly (the plan, the
 //!   renditions' shares of each segment, the master and media playlists).
 #![forbid(unsafe_code)]
 
 pub mod playlist;
+pub mod renditions;
 pub mod segmenter;
 pub mod timeline;
 pub mod vod;

@@ -138,6 +138,8 @@ pub struct Rendition {
     pub default: bool,
     /// Audio channels (`CHANNELS`), 0 = unknown.
     pub channels: u16,
+    /// Audio description (`CHARACTERISTICS="public.accessibility.describes-video"`).
+    pub describes_video: bool,
     pub uri: String,
 }
 
@@ -175,6 +177,9 @@ pub fn master_playlist(m: &Master) -> String {
         if kind == "AUDIO" && r.channels > 0 {
             let _ = write!(s, ",CHANNELS=\"{}\"", r.channels);
         }
+        if kind == "AUDIO" && r.describes_video {
+            s.push_str(",CHARACTERISTICS=\"public.accessibility.describes-video\"");
+        }
         if kind == "SUBTITLES" {
             s.push_str(",FORCED=NO");
         }
@@ -186,12 +191,10 @@ pub fn master_playlist(m: &Master) -> String {
     for r in m.subtitles {
         media(&mut s, "SUBTITLES", "subs", r);
     }
-    let _ = write!(
-        s,
-        "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"",
-        m.bandwidth.max(1),
-        quoted(m.codecs)
-    );
+    let _ = write!(s, "#EXT-X-STREAM-INF:BANDWIDTH={}", m.bandwidth.max(1));
+    if !m.codecs.is_empty() {
+        let _ = write!(s, ",CODECS=\"{}\"", quoted(m.codecs));
+    }
     if m.width > 0 && m.height > 0 {
         let _ = write!(s, ",RESOLUTION={}x{}", m.width, m.height);
     }
@@ -274,6 +277,7 @@ mod tests {
                 language: Some("eng".into()),
                 default: true,
                 channels: 2,
+                describes_video: false,
                 uri: "a0.m3u8".into(),
             },
             Rendition {
@@ -281,6 +285,7 @@ mod tests {
                 language: Some("fra".into()),
                 default: false,
                 channels: 6,
+                describes_video: false,
                 uri: "a1.m3u8".into(),
             },
         ];
@@ -289,6 +294,7 @@ mod tests {
             language: Some("zh".into()),
             default: false,
             channels: 0,
+            describes_video: false,
             uri: "s0.m3u8".into(),
         }];
         let m = master_playlist(&Master {

@@ -14,6 +14,7 @@ mod crc;
 mod demux;
 mod mux;
 mod pes;
+pub mod program;
 
 #[cfg(test)]
 mod tests;

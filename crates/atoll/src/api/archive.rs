@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use hls::renditions::{Rendition, Tracks};
 use hls::{PlaylistKind, PlaylistSegment};
 use media::UtcMs;
 
@@ -244,12 +245,48 @@ pub fn render(rows: &[SegmentRow], kind: PlaylistKind, start_offset_s: Option<f6
     hls::render_media_playlist(kind, target, 0, 0, &items, start_offset_s)
 }
 
-pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Response {
+impl CatchupRequest {
+    /// The playlist's own name in its one canonical form: what a master playlist prefixes for
+    /// its renditions (so `index.m3u8?utc=…` and every app dialect lead to names this module
+    /// parses back).
+    fn playlist_name(&self) -> Option<String> {
+        match self {
+            CatchupRequest::Range { from_s, duration_s } => {
+                Some(format!("index-{from_s}-{duration_s}.m3u8"))
+            }
+            CatchupRequest::From { from_s } => Some(format!("timeshift_abs-{from_s}.m3u8")),
+            _ => None,
+        }
+    }
+}
+
+/// A catch-up request for the whole channel (`rendition` None) or for one audio/subtitle
+/// rendition of it (`a1-index-….m3u8`, `a1-rec-….ts`, `s0-rec-….vtt`; see `hls::renditions`).
+pub async fn serve(
+    st: &AppState,
+    channel: String,
+    req: CatchupRequest,
+    rendition: Option<Rendition>,
+) -> Response {
     let now_ms = st.clock.now_utc().0;
     let archive = st.archive.clone();
+    let stem = req.playlist_name();
+    if rendition.is_some()
+        && !matches!(
+            req,
+            CatchupRequest::Segment { .. }
+                | CatchupRequest::Range { .. }
+                | CatchupRequest::From { .. }
+        )
+    {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "audio and subtitle renditions are HLS playlists and segments only\n".into(),
+        );
+    }
     let (from_ms, to_ms, kind) = match req {
         CatchupRequest::Segment { start_utc_ms } => {
-            return segment(archive, channel, start_utc_ms).await
+            return segment(archive, channel, start_utc_ms, rendition).await
         }
         CatchupRequest::TsFrom { from_s } => {
             if from_s * 1000 > now_ms {
@@ -339,6 +376,11 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
             .first()
             .map_or(0.0, |r| (from_ms - r.start_utc_ms).max(0) as f64 / 1000.0);
         let text = render(&prefix, PlaylistKind::Event, Some(offset));
+        let first = prefix.first().cloned();
+        let text = match with_renditions(&archive, first, text, rendition, stem.as_deref()).await {
+            Ok(t) => t,
+            Err(resp) => return resp,
+        };
         return respond(
             Body::from(text),
             "application/vnd.apple.mpegurl",
@@ -362,7 +404,10 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
     }
     // a start-over playlist reloaded by many viewers every few seconds is rendered once per second
     let key = (
-        channel.clone(),
+        match rendition {
+            Some(r) => format!("{channel}/{}", r.prefix()),
+            None => channel.clone(),
+        },
         from_ms,
         if kind == PlaylistKind::Event {
             i64::MIN
@@ -385,7 +430,12 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
         }
         // the first segment starts at the keyframe at or before `from`; point players at the exact second
         let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
-        let text = Bytes::from(render(&rows, kind, (offset > 0.0).then_some(offset)));
+        let text = render(&rows, kind, (offset > 0.0).then_some(offset));
+        let first = rows.into_iter().next();
+        let text = match with_renditions(&archive, first, text, rendition, stem.as_deref()).await {
+            Ok(t) => Bytes::from(t),
+            Err(resp) => return resp,
+        };
         st.playlists.put(key, text.clone());
         text
     };
@@ -395,6 +445,71 @@ pub async fn serve(st: &AppState, channel: String, req: CatchupRequest) -> Respo
         "max-age=1"
     };
     respond(Body::from(text), "application/vnd.apple.mpegurl", cache)
+}
+
+/// Bytes read from the start of a segment to find its PAT and PMT.
+const PROGRAM_PROBE_BYTES: u64 = 64 * 188;
+
+/// The renditions of the archived segment `row` (from its first packets).
+fn tracks_of(archive: &Archive, row: &SegmentRow) -> Result<Option<Tracks>, archive::ArchiveError> {
+    use std::io::Read;
+    let Some((file, _pin)) = archive.open_segment(row)? else {
+        return Ok(None);
+    };
+    let mut buf = Vec::with_capacity(PROGRAM_PROBE_BYTES as usize);
+    file.take(PROGRAM_PROBE_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(|source| archive::ArchiveError::Io {
+            op: "read",
+            path: row.path.clone(),
+            source,
+        })?;
+    Ok(Tracks::read(&buf))
+}
+
+/// A catch-up media playlist as the request wants it: the master playlist when the range's first
+/// segment carries several audio languages or subtitles and no rendition was asked for, the
+/// rendition's playlist when one was, else the playlist itself. 404 for a rendition the range
+/// does not have.
+async fn with_renditions(
+    archive: &Arc<Archive>,
+    first: Option<SegmentRow>,
+    text: String,
+    rendition: Option<Rendition>,
+    stem: Option<&str>,
+) -> Result<String, Response> {
+    let Some(row) = first else {
+        return Ok(text);
+    };
+    let a = archive.clone();
+    let row2 = row.clone();
+    let tracks = blocking(move || tracks_of(&a, &row2))
+        .await?
+        .filter(|t| t.needs_master());
+    match (tracks, rendition, stem) {
+        (None, None, _) => Ok(text),
+        (Some(t), None, Some(stem)) => {
+            let bps = if row.duration_90k > 0 {
+                row.bytes.max(0) as u64 * 8 * 90_000 / row.duration_90k as u64
+            } else {
+                0
+            };
+            let preferred = preferred_audio(archive, &row.channel);
+            Ok(t.master(stem, bps, preferred.as_deref()))
+        }
+        (Some(t), Some(r), _) if crate::live_answer::offers(&t, r) => {
+            Ok(hls::renditions::rendition_playlist(&text, r))
+        }
+        _ => Err(plain(
+            StatusCode::NOT_FOUND,
+            crate::live_answer::NO_RENDITION.into(),
+        )),
+    }
+}
+
+/// The channel's preferred audio language (its setting), for the master playlist's default.
+fn preferred_audio(_archive: &Arc<Archive>, _channel: &str) -> Option<String> {
+    None
 }
 
 /// Reads one archived segment (pinned while it is read, so retention cannot cut it).
@@ -413,19 +528,49 @@ fn read_row(archive: &Archive, row: &SegmentRow) -> Result<Option<Bytes>, archiv
     Ok(Some(Bytes::from(buf)))
 }
 
-async fn segment(archive: Arc<Archive>, channel: String, start_utc_ms: i64) -> Response {
+async fn segment(
+    archive: Arc<Archive>,
+    channel: String,
+    start_utc_ms: i64,
+    rendition: Option<Rendition>,
+) -> Response {
     let found = blocking(move || {
         let row = archive.segment_at_or_before(&channel, UtcMs(start_utc_ms))?;
-        match row.filter(|r| r.start_utc_ms == start_utc_ms) {
-            Some(r) => read_row(&archive, &r),
-            None => Ok(None),
+        let Some(row) = row.filter(|r| r.start_utc_ms == start_utc_ms) else {
+            return Ok(None);
+        };
+        let Some(data) = read_row(&archive, &row)? else {
+            return Ok(None);
+        };
+        let Some(r) = rendition else {
+            return Ok(Some((data, "video/mp2t")));
+        };
+        let Some(tracks) = Tracks::read(&data).filter(|t| crate::live_answer::offers(t, r)) else {
+            return Ok(Some((Bytes::new(), "")));
+        };
+        if let Rendition::Subtitles(n) = r {
+            // the segment before, for a subtitle already shown when this one starts
+            let before = archive.segment_at_or_before(&row.channel, UtcMs(start_utc_ms - 1))?;
+            let prev = match before.filter(|b| start_utc_ms - b.end_utc_ms <= ADJACENT_MS) {
+                Some(b) => read_row(&archive, &b)?,
+                None => None,
+            };
+            let vtt = hls::renditions::webvtt(&tracks, n, prev.as_deref(), &data, row.duration_90k);
+            return Ok(Some((Bytes::from(vtt), crate::live_answer::VTT_TYPE)));
         }
+        Ok(tracks
+            .cut(&data, r)
+            .map(|cut| (Bytes::from(cut), "video/mp2t")))
     })
     .await;
     match found {
-        Ok(Some(data)) => respond(
+        Ok(Some((_, ""))) => plain(
+            StatusCode::NOT_FOUND,
+            crate::live_answer::NO_RENDITION.into(),
+        ),
+        Ok(Some((data, content_type))) => respond(
             Body::from(data),
-            "video/mp2t",
+            content_type,
             "public, max-age=86400, immutable",
         ),
         Ok(None) => plain(

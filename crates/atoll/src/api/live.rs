@@ -55,11 +55,21 @@ pub(super) async fn serve(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Response {
-    // catch-up forms read the archive only, so they work for stopped channels too
-    let catchup = super::archive::parse_catchup(file).or_else(|| shift_mode(file, query));
+    // catch-up forms read the archive only, so they work for stopped channels too; each may
+    // name an audio or subtitle rendition (`a1-index-{from}-{duration}.m3u8`, `s0-rec-{ms}.vtt`)
+    let split = hls::renditions::Rendition::split(file);
+    let (rendition, name) = match &split {
+        Some((r, name)) if super::archive::parse_catchup(name).is_some() => {
+            (Some(*r), name.as_str())
+        }
+        _ => (None, file),
+    };
+    let catchup = super::archive::parse_catchup(name).or_else(|| shift_mode(file, query));
     if let Some(req) = catchup {
         return match req {
-            Ok(req) if super::channels::valid_id(&id) => super::archive::serve(st, id, req).await,
+            Ok(req) if super::channels::valid_id(&id) => {
+                super::archive::serve(st, id, req, rendition).await
+            }
             Ok(_) => plain(StatusCode::NOT_FOUND, "no such channel\n"),
             Err(msg) => {
                 let mut r = plain(StatusCode::BAD_REQUEST, "bad catch-up URL\n");

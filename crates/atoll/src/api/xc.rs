@@ -1158,6 +1158,7 @@ async fn timeshift(
                 st,
                 c.ch.id,
                 super::archive::CatchupRequest::TsDownload { from_s, duration_s },
+                None,
             )
             .await;
             holding(r, presence)

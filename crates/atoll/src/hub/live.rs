@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use hls::{PlaylistKind, PlaylistSegment, Segment};
+
+use super::renditions::{CutCache, LiveRenditions};
 use tokio::sync::broadcast;
 
 /// One chunk of the continuous TS stream.
@@ -32,6 +34,9 @@ pub struct LiveSnapshot {
     /// (`None` where one could not be made), so the HTTP fast path can `sendfile` them
     /// without copying.
     pub files: VecDeque<Option<Arc<SegmentFile>>>,
+    /// When the newest segment carries several audio languages or subtitles: the master and
+    /// rendition playlists (see `hub::renditions`).
+    pub renditions: Option<Arc<LiveRenditions>>,
 }
 
 impl LiveSnapshot {
@@ -237,6 +242,11 @@ pub struct LiveOutput {
     /// When a viewer last asked for the playlist or the stream (monotonic ms; an edge pulls a
     /// channel that does not record only while it is asked for).
     last_asked_ms: std::sync::atomic::AtomicI64,
+    /// The channel's preferred audio language (ISO 639-2): the default of its master playlist
+    /// from the next segment on.
+    preferred_audio: RwLock<Option<String>>,
+    /// Rendition segments cut for viewers (multi-track channels only).
+    pub cuts: CutCache,
     pub hls_sessions: HlsSessions,
     pub ts_viewers: AtomicUsize,
     /// TS viewers dropped for being too slow.
@@ -272,10 +282,28 @@ impl LiveOutput {
             discontinuity_seq: AtomicU64::new(0),
             newest: tokio::sync::watch::channel(0).0,
             last_asked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            preferred_audio: RwLock::new(None),
+            cuts: CutCache::default(),
             hls_sessions: HlsSessions::default(),
             ts_viewers: AtomicUsize::new(0),
             slow_viewers_dropped: AtomicU64::new(0),
         }
+    }
+
+    /// The preferred audio language of the master playlist (None: the source's first track).
+    pub fn preferred_audio(&self) -> Option<String> {
+        self.preferred_audio
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    #[allow(dead_code)] // set from the channel setting `audio_language` (issue 18, next step)
+    pub fn set_preferred_audio(&self, lang: Option<String>) {
+        *self
+            .preferred_audio
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = lang.filter(|l| !l.is_empty());
     }
 
     pub fn snapshot(&self) -> Arc<LiveSnapshot> {
@@ -330,6 +358,7 @@ impl LiveOutput {
         let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
             Arc::new(LiveSnapshot::default());
+        self.cuts.clear();
         let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
         feed.current_chunks.clear();
     }
@@ -365,6 +394,7 @@ impl LiveOutput {
             playlist: old.playlist.clone(),
             segments: old.segments.clone(),
             files,
+            renditions: old.renditions.clone(),
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
     }
@@ -427,10 +457,26 @@ impl LiveOutput {
             &items,
             None,
         );
+        let peak_bps = segments
+            .iter()
+            .filter(|s| s.duration_90k > 0)
+            .map(|s| s.data.len() as u64 * 8 * 90_000 / s.duration_90k as u64)
+            .max()
+            .unwrap_or(0);
+        let renditions = segments.back().and_then(|newest| {
+            LiveRenditions::build(
+                &newest.data,
+                &playlist,
+                peak_bps,
+                self.preferred_audio().as_deref(),
+            )
+            .map(Arc::new)
+        });
         let snap = Arc::new(LiveSnapshot {
             playlist: Bytes::from(playlist),
             segments,
             files,
+            renditions,
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
         drop(_edit);

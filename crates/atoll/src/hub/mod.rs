@@ -9,6 +9,7 @@ pub mod meter;
 pub mod rebase;
 pub mod recording;
 pub mod relay;
+pub mod renditions;
 pub mod sequencer;
 pub mod slate;
 

@@ -268,39 +268,7 @@ pub struct SubtitleFile {
     pub file: String,
 }
 
-/// Names of languages for rendition names (what a remote shows).
-pub fn language_name(code: Option<&str>) -> String {
-    let Some(code) = code else {
-        return "Original".into();
-    };
-    let base = code
-        .split(['-', '_'])
-        .next()
-        .unwrap_or(code)
-        .to_ascii_lowercase();
-    let name = match base.as_str() {
-        "en" | "eng" => "English",
-        "zh" | "chi" | "zho" | "cmn" => "中文",
-        "yue" => "粵語",
-        "fr" | "fra" | "fre" => "Français",
-        "de" | "deu" | "ger" => "Deutsch",
-        "es" | "spa" => "Español",
-        "pt" | "por" => "Português",
-        "ru" | "rus" => "Русский",
-        "ja" | "jpn" => "日本語",
-        "ko" | "kor" => "한국어",
-        "ar" | "ara" => "العربية",
-        "hi" | "hin" => "हिन्दी",
-        "it" | "ita" => "Italiano",
-        "id" | "ind" => "Bahasa Indonesia",
-        "ms" | "msa" | "may" => "Bahasa Melayu",
-        "th" | "tha" => "ไทย",
-        "vi" | "vie" => "Tiếng Việt",
-        "tl" | "fil" | "tgl" => "Filipino",
-        _ => return code.to_string(),
-    };
-    name.into()
-}
+pub use hls::renditions::language_name;
 
 /// The RFC 6381 codec string of a track (`avc1.64001f`, `hvc1.1.6.L93.B0`, `mp4a.40.2`, …).
 pub fn codecs_string(c: &CodecConfig) -> Option<String> {
@@ -454,6 +422,7 @@ impl Title {
                     language: t.language.clone(),
                     default: n == 0,
                     channels: t.channels,
+                    describes_video: false,
                     uri: format!("a{n}.m3u8"),
                 }
             })
@@ -471,6 +440,7 @@ impl Title {
                 language: s.language.clone(),
                 default: false,
                 channels: 0,
+                describes_video: false,
                 uri: format!("s{n}.m3u8"),
             })
             .collect();

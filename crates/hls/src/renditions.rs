@@ -1,0 +1,524 @@
+//! A channel's audio languages and subtitles as HLS renditions (RFC 8216 4.3.4.1 `EXT-X-MEDIA`).
+//!
+//! A channel's segments are full MPEG-TS: every audio track and subtitle stream, as the
+//! set-top boxes and `/mpegts` viewers get them. When a segment carries more than one audio
+//! track, or a teletext subtitle page, HLS players are offered a master playlist instead: one
+//! video variant and one rendition per audio track and per subtitle page. Each rendition's
+//! playlist is the channel's media playlist with its segment names prefixed
+//! ([`Rendition::prefix`]); each rendition segment is cut from the full segment by PID
+//! ([`Tracks::cut`]), so a rendition never drifts from the video and needs nothing stored.
+//! Subtitle segments are WebVTT made from the teletext page (the caller's, see
+//! `mpegts::teletext`).
+//!
+//! The file names stay those of every existing URL form (live `index.m3u8`/`{seq}.ts`, each
+//! catch-up dialect): `a1-index-1795000000-3600.m3u8`, `a1-rec-1795000000000.ts`,
+//! `v-1795000123.ts`, `s0-1795000123.vtt`.
+
+use std::fmt::Write;
+
+use media::Codec;
+use mpegts::program::{EsKind, Program};
+
+use crate::vod::{master_playlist, Master, Rendition as MediaRendition};
+
+/// Most audio renditions offered (the rest of a program's audio tracks stay on `/mpegts`).
+pub const MAX_AUDIO: usize = 8;
+/// Most subtitle renditions offered.
+pub const MAX_SUBTITLES: usize = 8;
+/// Whether teletext subtitle pages are offered (off until the WebVTT conversion exists).
+const TELETEXT_RENDITIONS: bool = false;
+
+/// One rendition of a master playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendition {
+    /// The video variant (video only).
+    Video,
+    /// The n-th audio track (audio only).
+    Audio(u8),
+    /// The n-th subtitle page (WebVTT).
+    Subtitles(u8),
+}
+
+impl Rendition {
+    /// The prefix of its file names: `v-`, `a{n}-`, `s{n}-`.
+    pub fn prefix(self) -> String {
+        match self {
+            Rendition::Video => "v-".into(),
+            Rendition::Audio(n) => format!("a{n}-"),
+            Rendition::Subtitles(n) => format!("s{n}-"),
+        }
+    }
+
+    /// Splits a rendition's file name into the rendition and the channel's own file name
+    /// (`a1-index.m3u8` → (Audio(1), `index.m3u8`); `s0-12.vtt` → (Subtitles(0), `12.ts`): a
+    /// subtitle segment is named after the TS segment it is made from). `None` for any other
+    /// name (`archive-…`, `video-timeshift_abs-…` are not renditions).
+    pub fn split(file: &str) -> Option<(Rendition, String)> {
+        let (head, rest) = file.split_once('-')?;
+        let r = match head.as_bytes() {
+            [b'v'] => Rendition::Video,
+            [b'a', d] if d.is_ascii_digit() && ((d - b'0') as usize) < MAX_AUDIO => {
+                Rendition::Audio(d - b'0')
+            }
+            [b's', d] if d.is_ascii_digit() && ((d - b'0') as usize) < MAX_SUBTITLES => {
+                Rendition::Subtitles(d - b'0')
+            }
+            _ => return None,
+        };
+        let name = match r {
+            Rendition::Subtitles(_) => match rest.strip_suffix(".vtt") {
+                Some(stem) => format!("{stem}.ts"),
+                None if rest.ends_with(".m3u8") => rest.to_string(),
+                None => return None,
+            },
+            _ if rest.ends_with(".ts") || rest.ends_with(".m3u8") => rest.to_string(),
+            _ => return None,
+        };
+        Some((r, name))
+    }
+}
+
+/// An audio track offered as a rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    pub pid: u16,
+    pub codec: Codec,
+    /// ISO 639-2 code as the source sent it (lower-cased), if any.
+    pub language: Option<String>,
+    /// Audio description for the visually impaired.
+    pub description: bool,
+}
+
+/// A teletext subtitle page offered as a rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtitleTrack {
+    pub pid: u16,
+    pub language: Option<String>,
+    /// Magazine 1..=8.
+    pub magazine: u8,
+    /// Page, two BCD digits.
+    pub page: u8,
+    /// A page for the hearing impaired.
+    pub hearing_impaired: bool,
+}
+
+/// What a segment carries, as renditions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tracks {
+    pub video: Option<(u16, Codec)>,
+    pub audio: Vec<AudioTrack>,
+    pub subtitles: Vec<SubtitleTrack>,
+    /// The RFC 6381 codecs of the video and the first audio track, when known.
+    pub codecs: Option<String>,
+}
+
+fn lang(code: [u8; 3]) -> Option<String> {
+    let s: String = code
+        .iter()
+        .map(|b| b.to_ascii_lowercase() as char)
+        .collect();
+    (s.bytes().all(|b| b.is_ascii_lowercase()) && s != "und").then_some(s)
+}
+
+/// The RFC 6381 name of an audio codec in TS (AAC-LC assumed for ADTS: the profile HLS
+/// players decode).
+fn audio_codec_string(c: Codec) -> Option<&'static str> {
+    match c {
+        Codec::Aac => Some("mp4a.40.2"),
+        Codec::Mpeg1Audio => Some("mp4a.40.34"),
+        Codec::Ac3 => Some("ac-3"),
+        Codec::Eac3 => Some("ec-3"),
+        _ => None,
+    }
+}
+
+/// `avc1.PPCCLL` from the first SPS in an Annex B access unit's start.
+fn avc1(payload: &[u8]) -> Option<String> {
+    let i = payload
+        .windows(4)
+        .position(|w| w[..3] == [0, 0, 1] && w[3] & 0x1f == 7)?;
+    let sps = payload.get(i + 3..i + 7)?;
+    Some(format!("avc1.{:02x}{:02x}{:02x}", sps[1], sps[2], sps[3]))
+}
+
+impl Tracks {
+    /// The renditions of a program (video first, audio tracks and teletext subtitle pages in
+    /// PMT order, at most [`MAX_AUDIO`] and [`MAX_SUBTITLES`]); `ts` is the segment it was read
+    /// from (for the codec strings).
+    pub fn from_program(p: &Program, ts: &[u8]) -> Tracks {
+        let mut t = Tracks::default();
+        for es in &p.streams {
+            match es.kind() {
+                EsKind::Video(c) if t.video.is_none() => t.video = Some((es.pid, c)),
+                EsKind::Audio(codec) if t.audio.len() < MAX_AUDIO => t.audio.push(AudioTrack {
+                    pid: es.pid,
+                    codec,
+                    language: es.language().and_then(lang),
+                    description: es.is_audio_description(),
+                }),
+                // Teletext subtitle pages become renditions once `mpegts::teletext` decodes
+                // them into WebVTT; until then they stay on the TS outputs only.
+                EsKind::Teletext if TELETEXT_RENDITIONS => {
+                    for page in es.teletext_pages().into_iter().filter(|p| p.is_subtitle()) {
+                        if t.subtitles.len() < MAX_SUBTITLES {
+                            t.subtitles.push(SubtitleTrack {
+                                pid: es.pid,
+                                language: lang(page.language),
+                                magazine: page.magazine,
+                                page: page.page,
+                                hearing_impaired: page.kind == 5,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let video = match t.video {
+            Some((pid, Codec::H264)) => mpegts::program::first_payload(ts, pid).and_then(avc1),
+            Some(_) => None,
+            None => Some(String::new()),
+        };
+        let audio = t.audio.first().map(|a| audio_codec_string(a.codec));
+        t.codecs = match (video, audio) {
+            (Some(v), Some(Some(a))) if v.is_empty() => Some(a.to_string()),
+            (Some(v), Some(Some(a))) => Some(format!("{v},{a}")),
+            (Some(v), None) if !v.is_empty() => Some(v),
+            _ => None,
+        };
+        t
+    }
+
+    /// The renditions of the segment `ts` (None when it has no PAT/PMT).
+    pub fn read(ts: &[u8]) -> Option<Tracks> {
+        mpegts::program::read_program(ts).map(|p| Tracks::from_program(&p, ts))
+    }
+
+    /// Whether players get a master playlist: more than one audio track, or subtitles.
+    pub fn needs_master(&self) -> bool {
+        self.audio.len() > 1 || !self.subtitles.is_empty()
+    }
+
+    /// The index of the default audio track: the first in `preferred` language (ISO 639-2,
+    /// `chi`/`zho` and the other bibliographic/terminology pairs taken as one), else the first
+    /// that is not audio description, else the first.
+    pub fn default_audio(&self, preferred: Option<&str>) -> usize {
+        let want = preferred.map(canonical_639_2);
+        want.and_then(|w| {
+            self.audio.iter().position(|a| {
+                !a.description && a.language.as_deref().map(canonical_639_2) == Some(w)
+            })
+        })
+        .or_else(|| self.audio.iter().position(|a| !a.description))
+        .unwrap_or(0)
+    }
+
+    /// The master playlist: every rendition's URI is its prefix and `stem` (the channel's own
+    /// playlist name for this request, e.g. `index.m3u8` or `index-1795000000-3600.m3u8`).
+    /// `bandwidth` is the peak bits per second of the full segments.
+    pub fn master(&self, stem: &str, bandwidth: u64, preferred: Option<&str>) -> String {
+        let default = self.default_audio(preferred);
+        let names = |langs: Vec<Option<&str>>| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for (i, l) in langs.iter().enumerate() {
+                let base = language_name(*l);
+                let same = langs[..i].iter().filter(|x| *x == l).count();
+                out.push(if same == 0 {
+                    base
+                } else {
+                    format!("{base} {}", same + 1)
+                });
+            }
+            out
+        };
+        let audio_names = names(self.audio.iter().map(|a| a.language.as_deref()).collect());
+        let audio: Vec<MediaRendition> = self
+            .audio
+            .iter()
+            .enumerate()
+            .map(|(i, a)| MediaRendition {
+                name: if a.description {
+                    format!("{} (AD)", audio_names[i])
+                } else {
+                    audio_names[i].clone()
+                },
+                language: a.language.clone(),
+                default: i == default,
+                channels: 0,
+                describes_video: a.description,
+                uri: format!("{}{stem}", Rendition::Audio(i as u8).prefix()),
+            })
+            .collect();
+        let sub_names = names(
+            self.subtitles
+                .iter()
+                .map(|s| s.language.as_deref())
+                .collect(),
+        );
+        let subtitles: Vec<MediaRendition> = self
+            .subtitles
+            .iter()
+            .enumerate()
+            .map(|(i, s)| MediaRendition {
+                name: if s.hearing_impaired {
+                    format!("{} (SDH)", sub_names[i])
+                } else {
+                    sub_names[i].clone()
+                },
+                language: s.language.clone(),
+                default: false,
+                channels: 0,
+                describes_video: false,
+                uri: format!("{}{stem}", Rendition::Subtitles(i as u8).prefix()),
+            })
+            .collect();
+        let video_uri = format!("{}{stem}", Rendition::Video.prefix());
+        master_playlist(&Master {
+            bandwidth,
+            codecs: self.codecs.as_deref().unwrap_or(""),
+            width: 0,
+            height: 0,
+            video_uri: if self.video.is_some() {
+                &video_uri
+            } else {
+                // an audio-only channel: the "variant" is its first audio track
+                &audio[0].uri
+            },
+            audio: &audio,
+            subtitles: &subtitles,
+        })
+    }
+
+    /// The PIDs a rendition's segments keep (None: no such rendition, or a subtitle one, which
+    /// is text, not TS).
+    pub fn pids(&self, r: Rendition) -> Option<Vec<u16>> {
+        match r {
+            Rendition::Video => self.video.map(|(pid, _)| vec![pid]),
+            Rendition::Audio(n) => self.audio.get(n as usize).map(|a| vec![a.pid]),
+            Rendition::Subtitles(_) => None,
+        }
+    }
+
+    /// A rendition's segment cut from the full segment `ts` (None for an unknown rendition).
+    pub fn cut(&self, ts: &[u8], r: Rendition) -> Option<Vec<u8>> {
+        let keep = self.pids(r)?;
+        let program = mpegts::program::read_program(ts)?;
+        Some(mpegts::program::filter_pids(ts, &program, &keep))
+    }
+}
+
+/// The WebVTT of subtitle rendition `n` for the full segment `ts` lasting `duration_90k`
+/// (`prev`: the segment before it, for a subtitle already on screen when `ts` starts).
+pub fn webvtt(tracks: &Tracks, n: u8, prev: Option<&[u8]>, ts: &[u8], duration_90k: i64) -> String {
+    let _ = (tracks, n, prev, ts, duration_90k);
+    String::from("WEBVTT\n\n") // PLACEHOLDER-TELETEXT
+}
+
+/// One rendition's media playlist from the channel's: every segment URI gets the rendition's
+/// prefix (and, for subtitles, the `.vtt` name of the same segment); tags are kept as they are.
+pub fn rendition_playlist(playlist: &str, r: Rendition) -> String {
+    let prefix = r.prefix();
+    let mut out = String::with_capacity(playlist.len() + 64 * 8);
+    for line in playlist.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&prefix);
+            match (r, line.strip_suffix(".ts")) {
+                (Rendition::Subtitles(_), Some(stem)) => {
+                    let _ = write!(out, "{stem}.vtt");
+                }
+                _ => out.push_str(line),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The ISO 639-2 bibliographic and terminology codes of one language as one (`chi` = `zho`).
+pub fn canonical_639_2(code: &str) -> &str {
+    match code {
+        "zho" => "chi",
+        "deu" => "ger",
+        "fra" => "fre",
+        "nld" => "dut",
+        "ces" => "cze",
+        "ell" => "gre",
+        "fas" => "per",
+        "msa" => "may",
+        "ron" => "rum",
+        "slk" => "slo",
+        "sqi" => "alb",
+        "hye" => "arm",
+        "eus" => "baq",
+        "mya" => "bur",
+        "kat" => "geo",
+        "isl" => "ice",
+        "mkd" => "mac",
+        "mri" => "mao",
+        "cym" => "wel",
+        "bod" => "tib",
+        other => other,
+    }
+}
+
+/// A language's name as a viewer reads it on a menu (its own name), from an ISO 639-1/-2 code
+/// or BCP 47 tag; the code itself for a language not listed; "Original" for none.
+pub fn language_name(code: Option<&str>) -> String {
+    let Some(code) = code else {
+        return "Original".into();
+    };
+    let base = code
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(code)
+        .to_ascii_lowercase();
+    let name = match base.as_str() {
+        "en" | "eng" => "English",
+        "zh" | "chi" | "zho" | "cmn" => "中文",
+        "yue" => "粵語",
+        "fr" | "fra" | "fre" => "Français",
+        "de" | "deu" | "ger" => "Deutsch",
+        "es" | "spa" => "Español",
+        "pt" | "por" => "Português",
+        "ru" | "rus" => "Русский",
+        "ja" | "jpn" => "日本語",
+        "ko" | "kor" => "한국어",
+        "ar" | "ara" => "العربية",
+        "hi" | "hin" => "हिन्दी",
+        "it" | "ita" => "Italiano",
+        "id" | "ind" => "Bahasa Indonesia",
+        "ms" | "msa" | "may" => "Bahasa Melayu",
+        "th" | "tha" => "ไทย",
+        "vi" | "vie" => "Tiếng Việt",
+        "tl" | "fil" | "tgl" => "Filipino",
+        _ => return code.to_string(),
+    };
+    name.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracks() -> Tracks {
+        Tracks {
+            video: Some((0x100, Codec::H264)),
+            audio: vec![
+                AudioTrack {
+                    pid: 0x101,
+                    codec: Codec::Aac,
+                    language: Some("chi".into()),
+                    description: false,
+                },
+                AudioTrack {
+                    pid: 0x102,
+                    codec: Codec::Mpeg1Audio,
+                    language: Some("eng".into()),
+                    description: false,
+                },
+                AudioTrack {
+                    pid: 0x103,
+                    codec: Codec::Aac,
+                    language: Some("eng".into()),
+                    description: true,
+                },
+            ],
+            subtitles: vec![SubtitleTrack {
+                pid: 0x120,
+                language: Some("eng".into()),
+                magazine: 8,
+                page: 0x88,
+                hearing_impaired: false,
+            }],
+            codecs: Some("avc1.64001f,mp4a.40.2".into()),
+        }
+    }
+
+    #[test]
+    fn file_names_of_renditions() {
+        let cases = [
+            ("a1-index.m3u8", Some((Rendition::Audio(1), "index.m3u8"))),
+            ("v-1795000123.ts", Some((Rendition::Video, "1795000123.ts"))),
+            ("s0-12.vtt", Some((Rendition::Subtitles(0), "12.ts"))),
+            (
+                "s0-index-1795000000-60.m3u8",
+                Some((Rendition::Subtitles(0), "index-1795000000-60.m3u8")),
+            ),
+            (
+                "a0-rec-1795000000000.ts",
+                Some((Rendition::Audio(0), "rec-1795000000000.ts")),
+            ),
+            ("archive-1795000000-60.ts", None),
+            ("video-timeshift_abs-1795000000.m3u8", None),
+            ("a9-index.m3u8", None),
+            ("a10-index.m3u8", None),
+            ("s0-12.ts", None),
+            ("a0-12.vtt", None),
+            ("a0-mpegts", None),
+            ("index.m3u8", None),
+            ("x-index.m3u8", None),
+        ];
+        for (file, want) in cases {
+            assert_eq!(
+                Rendition::split(file),
+                want.map(|(r, s)| (r, s.to_string())),
+                "{file}"
+            );
+        }
+        for r in [
+            Rendition::Video,
+            Rendition::Audio(3),
+            Rendition::Subtitles(7),
+        ] {
+            let name = format!("{}index.m3u8", r.prefix());
+            assert_eq!(Rendition::split(&name), Some((r, "index.m3u8".into())));
+        }
+    }
+
+    #[test]
+    fn master_offers_every_language_with_the_preferred_one_default() {
+        let t = tracks();
+        assert!(t.needs_master());
+        let m = t.master("index-1795000000-60.m3u8", 2_500_000, Some("eng"));
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"中文\",LANGUAGE=\"chi\",DEFAULT=NO,AUTOSELECT=YES,URI=\"a0-index-1795000000-60.m3u8\"\n"), "{m}");
+        assert!(m.contains("NAME=\"English\",LANGUAGE=\"eng\",DEFAULT=YES,AUTOSELECT=YES,URI=\"a1-index-1795000000-60.m3u8\""), "{m}");
+        assert!(m.contains("NAME=\"English 2 (AD)\",LANGUAGE=\"eng\",DEFAULT=NO,AUTOSELECT=YES,CHARACTERISTICS=\"public.accessibility.describes-video\",URI=\"a2-"), "{m}");
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"eng\",DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI=\"s0-index-1795000000-60.m3u8\""), "{m}");
+        assert!(m.contains("#EXT-X-STREAM-INF:BANDWIDTH=2500000,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\",SUBTITLES=\"subs\"\nv-index-1795000000-60.m3u8\n"), "{m}");
+        // no preference, or one not carried: the first track that is not audio description
+        assert_eq!(t.default_audio(None), 0);
+        assert_eq!(t.default_audio(Some("fre")), 0);
+        assert_eq!(t.default_audio(Some("zho")), 0);
+        let mut one = tracks();
+        one.audio.truncate(1);
+        one.subtitles.clear();
+        assert!(!one.needs_master());
+    }
+
+    #[test]
+    fn rendition_playlists_rename_segments_only() {
+        let p = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:10\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2026-11-18T11:06:40.000Z\n#EXTINF:6.000,\n10.ts\n\
+                 #EXT-X-DISCONTINUITY\n#EXTINF:6.000,\nrec-1795000006000.ts\n#EXT-X-ENDLIST\n";
+        let a = rendition_playlist(p, Rendition::Audio(1));
+        assert!(
+            a.contains("#EXTINF:6.000,\na1-10.ts\n") && a.contains("\na1-rec-1795000006000.ts\n")
+        );
+        assert!(a.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n") && a.ends_with("#EXT-X-ENDLIST\n"));
+        let s = rendition_playlist(p, Rendition::Subtitles(0));
+        assert!(s.contains("\ns0-10.vtt\n") && s.contains("\ns0-rec-1795000006000.vtt\n"));
+        // and the names it writes are the ones it reads back
+        assert_eq!(Rendition::split("s0-10.vtt").unwrap().1, "10.ts");
+    }
+
+    #[test]
+    fn language_names() {
+        assert_eq!(language_name(Some("eng")), "English");
+        assert_eq!(language_name(Some("zh-Hans")), "中文");
+        assert_eq!(language_name(Some("xx")), "xx");
+        assert_eq!(language_name(None), "Original");
+        assert_eq!(canonical_639_2("zho"), "chi");
+    }
+}
