@@ -263,7 +263,7 @@ struct Stats {
 enum Sink {
     Udp {
         to: SocketAddr,
-        mux: mpegts::Muxer,
+        mux: Box<mpegts::Muxer>,
         buf: BytesMut,
         /// Decode time of the last PAT/PMT written, 90 kHz.
         last_psi_90k: Option<i64>,
@@ -314,7 +314,7 @@ async fn feed(cfg: FeedConfig, replay: Arc<Replay>) -> Result<(i32, String), Str
             to.set_port(a.port() + i);
             channels.push(Sink::Udp {
                 to,
-                mux: mpegts::Muxer::new(replay.info()),
+                mux: Box::new(mpegts::Muxer::new(replay.info())),
                 buf: BytesMut::new(),
                 last_psi_90k: None,
             });
@@ -589,12 +589,12 @@ mod tests {
     /// AAC frames in between; an audio frame and a non-key video frame before the first key.
     fn clip() -> Vec<MediaEvent> {
         vec![
-            frame(Track::Audio, 122_000, 122_000, true),
+            frame(Track::Audio(0), 122_000, 122_000, true),
             frame(Track::Video, 122_400, 129_600, false),
             frame(Track::Video, 126_000, 133_200, true),
-            frame(Track::Audio, 127_000, 127_000, true),
+            frame(Track::Audio(0), 127_000, 127_000, true),
             frame(Track::Video, 129_600, 136_800, false),
-            frame(Track::Audio, 128_920, 128_920, true),
+            frame(Track::Audio(0), 128_920, 128_920, true),
             frame(Track::Video, 133_200, 140_400, false),
         ]
     }
@@ -642,8 +642,8 @@ mod tests {
     #[test]
     fn audio_only_and_empty() {
         let a = Replay::new(vec![
-            frame(Track::Audio, 0, 0, true),
-            frame(Track::Audio, 1920, 1920, true),
+            frame(Track::Audio(0), 0, 0, true),
+            frame(Track::Audio(0), 1920, 1920, true),
         ])
         .unwrap();
         assert_eq!(a.period_90k(), 3840);

@@ -112,14 +112,6 @@ pub struct Tracks {
     pub codecs: Option<String>,
 }
 
-fn lang(code: [u8; 3]) -> Option<String> {
-    let s: String = code
-        .iter()
-        .map(|b| b.to_ascii_lowercase() as char)
-        .collect();
-    (s.bytes().all(|b| b.is_ascii_lowercase()) && s != "und").then_some(s)
-}
-
 /// The RFC 6381 name of an audio codec in TS (AAC-LC assumed for ADTS: the profile HLS
 /// players decode).
 fn audio_codec_string(c: Codec) -> Option<&'static str> {
@@ -153,7 +145,7 @@ impl Tracks {
                 EsKind::Audio(codec) if t.audio.len() < MAX_AUDIO => t.audio.push(AudioTrack {
                     pid: es.pid,
                     codec,
-                    language: es.language().and_then(lang),
+                    language: es.language().and_then(mpegts::program::language_code),
                     description: es.is_audio_description(),
                 }),
                 // Teletext subtitle pages become renditions once `mpegts::teletext` decodes
@@ -163,7 +155,7 @@ impl Tracks {
                         if t.subtitles.len() < MAX_SUBTITLES {
                             t.subtitles.push(SubtitleTrack {
                                 pid: es.pid,
-                                language: lang(page.language),
+                                language: mpegts::program::language_code(page.language),
                                 magazine: page.magazine,
                                 page: page.page,
                                 hearing_impaired: page.kind == 5,

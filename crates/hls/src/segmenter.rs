@@ -123,16 +123,23 @@ pub struct Segmenter {
     pub repaired_non_monotonic: u64,
     /// Segments cut at the duration or size limit, without a keyframe.
     pub forced_cuts: u64,
-    /// Last DTS accepted per track (video, audio): output DTS is strictly increasing per track.
-    last_dts: [Option<Ts90k>; 2],
+    /// Last DTS accepted per track ([`track_index`]): output DTS is strictly increasing per
+    /// track.
+    last_dts: [Option<Ts90k>; TRACKS],
     /// The caller saw the wall clock step: the next segment is marked.
     pending_clock_step: bool,
 }
 
+/// Tracks a segmenter tells apart: video, the audio tracks, the data streams.
+const TRACKS: usize = 1 + media::MAX_AUDIO_TRACKS + media::MAX_DATA_STREAMS;
+
 fn track_index(t: Track) -> usize {
     match t {
         Track::Video => 0,
-        Track::Audio => 1,
+        Track::Audio(n) => 1 + (n as usize).min(media::MAX_AUDIO_TRACKS - 1),
+        Track::Data(n) => {
+            1 + media::MAX_AUDIO_TRACKS + (n as usize).min(media::MAX_DATA_STREAMS - 1)
+        }
     }
 }
 
@@ -152,7 +159,7 @@ impl Segmenter {
             dropped_non_monotonic: 0,
             repaired_non_monotonic: 0,
             forced_cuts: 0,
-            last_dts: [None; 2],
+            last_dts: [None; TRACKS],
             pending_clock_step: false,
         }
     }
@@ -236,7 +243,7 @@ impl Segmenter {
         let primary = if self.has_video {
             Track::Video
         } else {
-            Track::Audio
+            Track::Audio(0)
         };
         // Output DTS never goes backwards, nor repeats, per track: a frame up to 1 s behind the
         // last of its track is moved just after it (a repeated DTS from a sloppy muxer), one
@@ -258,7 +265,7 @@ impl Segmenter {
             }
             _ => frame,
         };
-        let cut_point = frame.track == primary && (frame.keyframe || primary == Track::Audio);
+        let cut_point = frame.track == primary && (frame.keyframe || primary.is_audio());
         // A segment over its limits is cut even without a keyframe; what follows waits for one.
         if let Some(o) = &self.open {
             let too_long = (frame.dts_90k - o.start_90k).0 >= self.cfg.max_duration_90k;
@@ -342,12 +349,14 @@ mod tests {
                 vec![Bytes::from_static(&SPS)],
                 vec![Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb])],
             )),
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(Codec::Aac),
                 sample_rate: 48_000,
                 channels: 1,
                 asc: Some(Bytes::from_static(&[0x11, 0x88])),
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         }
     }
 
@@ -369,7 +378,7 @@ mod tests {
 
     fn audio(dts: i64) -> Frame {
         Frame {
-            track: Track::Audio,
+            track: Track::Audio(0),
             codec: Codec::Aac,
             pts_90k: Ts90k(dts),
             dts_90k: Ts90k(dts),
@@ -552,7 +561,7 @@ mod tests {
             }
         }
         demux.flush(&mut evs);
-        let mut last = [i64::MIN; 2];
+        let mut last = [i64::MIN; TRACKS];
         let mut n = 0;
         for e in evs {
             if let media::MediaEvent::Frame(f) = e {

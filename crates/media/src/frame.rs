@@ -4,11 +4,25 @@ use bytes::Bytes;
 
 use crate::time::Ts90k;
 
-/// Which elementary stream a frame belongs to. Atoll carries one video and one audio track per channel.
+/// Most audio tracks a channel carries (the rest of a source's audio streams are dropped).
+pub const MAX_AUDIO_TRACKS: usize = 8;
+/// Most subtitle/data streams (teletext, DVB subtitles) a channel carries.
+pub const MAX_DATA_STREAMS: usize = 8;
+
+/// Which elementary stream a frame belongs to: the channel's one video track, its n-th audio
+/// track ([`StreamInfo::audio`]`[n]`) or its n-th data stream ([`StreamInfo::data`]`[n]`:
+/// teletext, DVB subtitles, passed through to the TS outputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Track {
     Video,
-    Audio,
+    Audio(u8),
+    Data(u8),
+}
+
+impl Track {
+    pub fn is_audio(self) -> bool {
+        matches!(self, Track::Audio(_))
+    }
 }
 
 /// Codecs we carry. HLS-TS and HTTP-TS outputs write the matching MPEG-TS `stream_type`.
@@ -26,14 +40,26 @@ pub enum Codec {
     Ac3,
     /// E-AC-3. Passthrough.
     Eac3,
+    /// DVB teletext (EN 300 472). Frame data: the PES data field as received (data_identifier
+    /// and data units), passthrough.
+    Teletext,
+    /// DVB bitmap subtitles (EN 300 743). Frame data: the PES data field, passthrough.
+    DvbSubtitle,
 }
 
 impl Codec {
-    pub fn track(self) -> Track {
-        match self {
-            Codec::H264 | Codec::H265 => Track::Video,
-            _ => Track::Audio,
-        }
+    pub fn is_video(self) -> bool {
+        matches!(self, Codec::H264 | Codec::H265)
+    }
+    pub fn is_audio(self) -> bool {
+        matches!(
+            self,
+            Codec::Aac | Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3
+        )
+    }
+    /// Teletext or DVB subtitles.
+    pub fn is_data(self) -> bool {
+        matches!(self, Codec::Teletext | Codec::DvbSubtitle)
     }
     /// Short lower-case name used in the API and metrics (`h264`, `aac`, ...).
     pub fn name(self) -> &'static str {
@@ -44,6 +70,8 @@ impl Codec {
             Codec::Mpeg1Audio => "mp2",
             Codec::Ac3 => "ac3",
             Codec::Eac3 => "eac3",
+            Codec::Teletext => "teletext",
+            Codec::DvbSubtitle => "dvbsub",
         }
     }
 }
@@ -81,13 +109,42 @@ pub struct AudioConfig {
     pub channels: u8,
     /// AAC AudioSpecificConfig (needed to write ADTS headers).
     pub asc: Option<Bytes>,
+    /// ISO 639-2 language as the source declared it (lower case; `None` when undeclared or
+    /// `und`).
+    pub language: Option<String>,
+    /// Audio description for the visually impaired (ISO 639 audio_type 3, or DVB's
+    /// supplementary audio descriptor).
+    pub description: bool,
+}
+
+/// A teletext or DVB subtitle stream, carried through to the TS outputs as received.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DataConfig {
+    /// [`Codec::Teletext`] or [`Codec::DvbSubtitle`].
+    pub codec: Option<Codec>,
+    /// ISO 639-2 language of its first page or subtitle entry (lower case).
+    pub language: Option<String>,
+    /// The source's ES_info descriptors (teletext_descriptor with its pages, subtitling_descriptor
+    /// with its composition ids, ISO 639), written back unchanged in every PMT.
+    pub descriptors: Bytes,
 }
 
 /// What a source carries. Sent whenever it changes (new source, new SPS, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamInfo {
     pub video: Option<VideoConfig>,
-    pub audio: Option<AudioConfig>,
+    /// Audio tracks in the source's order (at most [`MAX_AUDIO_TRACKS`]); a frame of
+    /// `Track::Audio(n)` belongs to `audio[n]`.
+    pub audio: Vec<AudioConfig>,
+    /// Teletext and DVB subtitle streams (at most [`MAX_DATA_STREAMS`]); `Track::Data(n)`.
+    pub data: Vec<DataConfig>,
+}
+
+impl StreamInfo {
+    /// The first audio track (the one single-track outputs such as RTMP carry).
+    pub fn first_audio(&self) -> Option<&AudioConfig> {
+        self.audio.first()
+    }
 }
 
 /// What every ingest adapter emits.

@@ -10,5 +10,8 @@ pub mod frame;
 pub mod h264;
 pub mod time;
 
-pub use frame::{AudioConfig, Codec, Frame, MediaEvent, StreamInfo, Track, VideoConfig};
+pub use frame::{
+    AudioConfig, Codec, DataConfig, Frame, MediaEvent, StreamInfo, Track, VideoConfig,
+    MAX_AUDIO_TRACKS, MAX_DATA_STREAMS,
+};
 pub use time::{Clock, SimulatedClock, Ts90k, UtcMs};

@@ -3,12 +3,14 @@
 use bytes::Bytes;
 use media::time::Unwrapper;
 use media::{
-    aac, h264, AudioConfig, Codec, Frame, MediaEvent, StreamInfo, Track, Ts90k, VideoConfig,
+    aac, h264, AudioConfig, Codec, DataConfig, Frame, MediaEvent, StreamInfo, Track, Ts90k,
+    VideoConfig, MAX_AUDIO_TRACKS, MAX_DATA_STREAMS,
 };
 
 use crate::codec::{self, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS};
 use crate::pes::{self, parse_pes};
-use crate::{crc32_mpeg2, stream_type, NULL_PID, PACKET_SIZE, PAT_PID, SYNC_BYTE};
+use crate::program::{language_code, Es, EsKind};
+use crate::{crc32_mpeg2, NULL_PID, PACKET_SIZE, PAT_PID, SYNC_BYTE};
 
 /// A PES larger than this (no unit start seen for too long) is dropped.
 const MAX_PES_SIZE: usize = 16 << 20;
@@ -73,12 +75,18 @@ pub struct DemuxStats {
     pub has_pmt: bool,
     /// PID of the selected video stream, if the PMT has a supported one.
     pub video_pid: Option<u16>,
-    /// PID of the selected audio stream, if the PMT has a supported one.
+    /// PID of the first selected audio stream, if the PMT has a supported one.
     pub audio_pid: Option<u16>,
+    /// Audio streams selected (at most [`MAX_AUDIO_TRACKS`]).
+    pub audio_streams: u8,
+    /// Teletext and DVB subtitle streams selected (at most [`MAX_DATA_STREAMS`]).
+    pub data_streams: u8,
     /// Video frames emitted.
     pub video_frames: u64,
-    /// Audio frames emitted.
+    /// Audio frames emitted (all tracks).
     pub audio_frames: u64,
+    /// Teletext and subtitle PES emitted.
+    pub data_frames: u64,
     /// The most recent problem.
     pub last_error: Option<DemuxError>,
 }
@@ -88,6 +96,8 @@ pub struct DemuxStats {
 struct EsState {
     pid: u16,
     codec: Codec,
+    /// The track its frames are emitted as.
+    track: Track,
     last_cc: Option<u8>,
     /// Bytes of the PES being assembled.
     pes: Vec<u8>,
@@ -98,10 +108,11 @@ struct EsState {
 }
 
 impl EsState {
-    fn new(pid: u16, codec: Codec) -> Self {
+    fn new(pid: u16, codec: Codec, track: Track) -> Self {
         EsState {
             pid,
             codec,
+            track,
             last_cc: None,
             pes: Vec::new(),
             active: false,
@@ -117,7 +128,9 @@ struct SectionBuf {
     active: bool,
 }
 
-/// MPEG-TS demultiplexer for the first program of a transport stream.
+/// MPEG-TS demultiplexer for the first program of a transport stream: its first video stream,
+/// every audio stream (up to [`MAX_AUDIO_TRACKS`], each with its ISO 639 language and whether it
+/// is audio description) and every teletext or DVB subtitle stream (up to [`MAX_DATA_STREAMS`]).
 ///
 /// Feed it bytes with [`push`](Demuxer::push) in chunks of any size; it emits
 /// [`MediaEvent::Info`] whenever the stream description changes (always before the first
@@ -127,6 +140,7 @@ struct SectionBuf {
 /// - AAC: one raw AAC frame (ADTS header stripped) per ADTS frame; the k-th frame of a PES gets
 ///   the PES PTS plus k frame durations.
 /// - MPEG audio, AC-3, E-AC-3: the PES payload, passthrough.
+/// - Teletext, DVB subtitles: the PES data field, passthrough (`Track::Data(n)`).
 ///
 /// Timestamps are unwrapped from 33 bits, so they keep increasing across the 26.5 h wrap.
 #[derive(Debug)]
@@ -137,8 +151,8 @@ pub struct Demuxer {
     pat: SectionBuf,
     pmt: SectionBuf,
     pmt_pid: Option<u16>,
-    video: Option<EsState>,
-    audio: Option<EsState>,
+    /// The selected elementary streams, in PMT order.
+    streams: Vec<EsState>,
     /// The current stream description.
     info: StreamInfo,
     /// The description last emitted as [`MediaEvent::Info`].
@@ -152,12 +166,6 @@ impl Default for Demuxer {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Video,
-    Audio,
-}
-
 impl Demuxer {
     pub fn new() -> Self {
         Demuxer {
@@ -166,8 +174,7 @@ impl Demuxer {
             pat: SectionBuf::default(),
             pmt: SectionBuf::default(),
             pmt_pid: None,
-            video: None,
-            audio: None,
+            streams: Vec::new(),
             info: StreamInfo::default(),
             emitted: None,
             stats: DemuxStats::default(),
@@ -194,8 +201,9 @@ impl Demuxer {
     /// (call at end of stream).
     pub fn flush(&mut self, out: &mut Vec<MediaEvent>) {
         self.consume(true, out);
-        self.finish_pes(Slot::Video, out);
-        self.finish_pes(Slot::Audio, out);
+        for slot in 0..self.streams.len() {
+            self.finish_pes(slot, out);
+        }
     }
 
     fn error(&mut self, e: DemuxError) {
@@ -260,7 +268,7 @@ impl Demuxer {
         if tei {
             self.stats.transport_errors += 1;
             self.error(DemuxError::TransportError(pid));
-            if let Some(es) = slot.and_then(|s| self.es_mut(s)) {
+            if let Some(es) = slot.and_then(|s| self.streams.get_mut(s)) {
                 es.active = false;
                 es.pes.clear();
             }
@@ -294,27 +302,14 @@ impl Demuxer {
         }
     }
 
-    fn slot_of(&self, pid: u16) -> Option<Slot> {
-        if self.video.as_ref().is_some_and(|v| v.pid == pid) {
-            Some(Slot::Video)
-        } else if self.audio.as_ref().is_some_and(|a| a.pid == pid) {
-            Some(Slot::Audio)
-        } else {
-            None
-        }
-    }
-
-    fn es_mut(&mut self, slot: Slot) -> Option<&mut EsState> {
-        match slot {
-            Slot::Video => self.video.as_mut(),
-            Slot::Audio => self.audio.as_mut(),
-        }
+    fn slot_of(&self, pid: u16) -> Option<usize> {
+        self.streams.iter().position(|e| e.pid == pid)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn es_packet(
         &mut self,
-        slot: Slot,
+        slot: usize,
         pid: u16,
         pusi: bool,
         cc: u8,
@@ -322,7 +317,9 @@ impl Demuxer {
         payload: &[u8],
         out: &mut Vec<MediaEvent>,
     ) {
-        let Some(es) = self.es_mut(slot) else { return };
+        let Some(es) = self.streams.get_mut(slot) else {
+            return;
+        };
         let mut cc_error = None;
         if let Some(last) = es.last_cc {
             let expected = (last + 1) & 0xf;
@@ -346,11 +343,15 @@ impl Demuxer {
         }
         if pusi {
             self.finish_pes(slot, out);
-            let Some(es) = self.es_mut(slot) else { return };
+            let Some(es) = self.streams.get_mut(slot) else {
+                return;
+            };
             es.pes.clear();
             es.active = true;
         }
-        let Some(es) = self.es_mut(slot) else { return };
+        let Some(es) = self.streams.get_mut(slot) else {
+            return;
+        };
         if !es.active {
             return;
         }
@@ -372,14 +373,16 @@ impl Demuxer {
     }
 
     /// Parses the PES assembled in `slot` (if any) and emits its frames.
-    fn finish_pes(&mut self, slot: Slot, out: &mut Vec<MediaEvent>) {
-        let Some(es) = self.es_mut(slot) else { return };
+    fn finish_pes(&mut self, slot: usize, out: &mut Vec<MediaEvent>) {
+        let Some(es) = self.streams.get_mut(slot) else {
+            return;
+        };
         if !es.active {
             return;
         }
         es.active = false;
         let data = std::mem::take(&mut es.pes);
-        let (pid, codec) = (es.pid, es.codec);
+        let (pid, codec, track) = (es.pid, es.codec, es.track);
         let Some(hdr) = parse_pes(&data) else {
             self.stats.pes_errors += 1;
             self.error(DemuxError::BadPes(pid));
@@ -398,11 +401,29 @@ impl Demuxer {
         if payload.is_empty() {
             return;
         }
+        let n = match track {
+            Track::Audio(n) | Track::Data(n) => n,
+            Track::Video => 0,
+        };
         match codec {
             Codec::H264 | Codec::H265 => self.video_frame(codec, pts, dts, payload, out),
-            Codec::Aac => self.aac_frames(pid, pts, dts, payload, out),
+            Codec::Aac => self.aac_frames(pid, n, pts, dts, payload, out),
             Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3 => {
-                self.passthrough_audio(codec, pts, dts, payload, out)
+                self.passthrough_audio(codec, n, pts, dts, payload, out)
+            }
+            Codec::Teletext | Codec::DvbSubtitle => {
+                self.stats.data_frames += 1;
+                self.emit(
+                    Frame {
+                        track,
+                        codec,
+                        pts_90k: Ts90k(pts),
+                        dts_90k: Ts90k(pts),
+                        keyframe: true,
+                        data: payload,
+                    },
+                    out,
+                );
             }
         }
     }
@@ -502,15 +523,36 @@ impl Demuxer {
         );
     }
 
-    fn set_audio_config(&mut self, cfg: AudioConfig) {
-        if self.info.audio.as_ref() != Some(&cfg) {
-            self.info.audio = Some(cfg);
+    /// Sets what a frame of audio track `n` says about its format, keeping what the PMT said
+    /// (language, audio description).
+    fn set_audio_format(
+        &mut self,
+        n: u8,
+        codec: Codec,
+        sample_rate: u32,
+        channels: u8,
+        asc: Option<&[u8]>,
+    ) {
+        let Some(a) = self.info.audio.get_mut(n as usize) else {
+            return;
+        };
+        if a.codec != Some(codec)
+            || a.sample_rate != sample_rate
+            || a.channels != channels
+            || a.asc.as_deref() != asc
+        {
+            a.codec = Some(codec);
+            a.sample_rate = sample_rate;
+            a.channels = channels;
+            a.asc = asc.map(Bytes::copy_from_slice);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn aac_frames(
         &mut self,
         pid: u16,
+        n: u8,
         pts: i64,
         dts: i64,
         payload: Bytes,
@@ -530,25 +572,18 @@ impl Demuxer {
             };
             let asc = adts.asc;
             let asc_bytes = asc.serialize();
-            let unchanged = self.info.audio.as_ref().is_some_and(|a| {
-                a.codec == Some(Codec::Aac)
-                    && a.sample_rate == asc.sample_rate
-                    && a.channels == asc.channels
-                    && a.asc.as_deref() == Some(&asc_bytes[..])
-            });
-            if !unchanged {
-                self.set_audio_config(AudioConfig {
-                    codec: Some(Codec::Aac),
-                    sample_rate: asc.sample_rate,
-                    channels: asc.channels,
-                    asc: Some(Bytes::copy_from_slice(&asc_bytes)),
-                });
-            }
+            self.set_audio_format(
+                n,
+                Codec::Aac,
+                asc.sample_rate,
+                asc.channels,
+                Some(&asc_bytes[..]),
+            );
             let step = k * aac::frame_duration_90k(asc.sample_rate);
             self.stats.audio_frames += 1;
             self.emit(
                 Frame {
-                    track: Track::Audio,
+                    track: Track::Audio(n),
                     codec: Codec::Aac,
                     pts_90k: Ts90k(pts + step),
                     dts_90k: Ts90k(dts + step),
@@ -562,30 +597,31 @@ impl Demuxer {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn passthrough_audio(
         &mut self,
         codec: Codec,
+        n: u8,
         pts: i64,
         dts: i64,
         payload: Bytes,
         out: &mut Vec<MediaEvent>,
     ) {
-        let cur = self.info.audio.clone().unwrap_or_default();
+        let cur = self
+            .info
+            .audio
+            .get(n as usize)
+            .map_or((0, 0), |a| (a.sample_rate, a.channels));
         let (sample_rate, channels) = match codec {
             Codec::Mpeg1Audio => codec::mpeg_audio_header(&payload),
             _ => codec::ac3_header(&payload).map(|h| (h.sample_rate, h.channels)),
         }
-        .unwrap_or((cur.sample_rate, cur.channels));
-        self.set_audio_config(AudioConfig {
-            codec: Some(codec),
-            sample_rate,
-            channels,
-            asc: None,
-        });
+        .unwrap_or(cur);
+        self.set_audio_format(n, codec, sample_rate, channels, None);
         self.stats.audio_frames += 1;
         self.emit(
             Frame {
-                track: Track::Audio,
+                track: Track::Audio(n),
                 codec,
                 pts_90k: Ts90k(pts),
                 dts_90k: Ts90k(dts),
@@ -692,8 +728,8 @@ impl Demuxer {
         let end = s.len() - 4;
         let pinfo_len = (u16::from_be_bytes([s[10], s[11]]) & 0x0fff) as usize;
         let mut p = 12 + pinfo_len;
-        let mut video = None;
-        let mut audio = None;
+        let mut wanted: Vec<(Es, Codec, Track)> = Vec::new();
+        let (mut audio, mut data) = (0u8, 0u8);
         while p + 5 <= end {
             let st = s[p];
             let pid = u16::from_be_bytes([s[p + 1] & 0x1f, s[p + 2]]);
@@ -704,34 +740,89 @@ impl Demuxer {
             if desc.len() + p + 5 > end {
                 return false;
             }
-            if let Some(codec) = codec_for(st, desc) {
-                match codec.track() {
-                    Track::Video if video.is_none() => video = Some((pid, codec)),
-                    Track::Audio if audio.is_none() => audio = Some((pid, codec)),
-                    _ => {}
-                }
-            }
             p += 5 + es_len;
+            if wanted.iter().any(|(e, _, _)| e.pid == pid) {
+                continue; // a pid listed twice: the first entry counts
+            }
+            let es = Es {
+                pid,
+                stream_type: st,
+                descriptors: desc.to_vec(),
+            };
+            let (codec, track) = match es.kind() {
+                EsKind::Video(c) if !wanted.iter().any(|w| w.2 == Track::Video) => {
+                    (c, Track::Video)
+                }
+                EsKind::Audio(c) if (audio as usize) < MAX_AUDIO_TRACKS => {
+                    audio += 1;
+                    (c, Track::Audio(audio - 1))
+                }
+                EsKind::Teletext if (data as usize) < MAX_DATA_STREAMS => {
+                    data += 1;
+                    (Codec::Teletext, Track::Data(data - 1))
+                }
+                EsKind::DvbSubtitle if (data as usize) < MAX_DATA_STREAMS => {
+                    data += 1;
+                    (Codec::DvbSubtitle, Track::Data(data - 1))
+                }
+                _ => continue,
+            };
+            wanted.push((es, codec, track));
         }
         self.stats.has_pmt = true;
-        self.stats.video_pid = video.map(|v| v.0);
-        self.stats.audio_pid = audio.map(|a| a.0);
-        let cur_v = self.video.as_ref().map(|e| (e.pid, e.codec));
-        if cur_v != video {
-            self.video = video.map(|(pid, c)| EsState::new(pid, c));
-            self.info.video = video.map(|(_, c)| VideoConfig {
+        let pid_of = |t: Track| wanted.iter().find(|w| w.2 == t).map(|w| w.0.pid);
+        self.stats.video_pid = pid_of(Track::Video);
+        self.stats.audio_pid = pid_of(Track::Audio(0));
+        self.stats.audio_streams = audio;
+        self.stats.data_streams = data;
+
+        // Streams that stay (same pid, codec and track) keep their state: a repeated or
+        // re-versioned PMT loses no partial PES.
+        let mut old = std::mem::take(&mut self.streams);
+        for (es, codec, track) in &wanted {
+            let kept = old
+                .iter()
+                .position(|o| o.pid == es.pid && o.codec == *codec && o.track == *track)
+                .map(|i| old.swap_remove(i));
+            self.streams
+                .push(kept.unwrap_or_else(|| EsState::new(es.pid, *codec, *track)));
+        }
+
+        let video = wanted.iter().find(|w| w.2 == Track::Video).map(|w| w.1);
+        if self.info.video.as_ref().and_then(|v| v.codec) != video {
+            self.info.video = video.map(|c| VideoConfig {
                 codec: Some(c),
                 ..Default::default()
             });
         }
-        let cur_a = self.audio.as_ref().map(|e| (e.pid, e.codec));
-        if cur_a != audio {
-            self.audio = audio.map(|(pid, c)| EsState::new(pid, c));
-            self.info.audio = audio.map(|(_, c)| AudioConfig {
-                codec: Some(c),
-                ..Default::default()
-            });
-        }
+        let prev_audio = std::mem::take(&mut self.info.audio);
+        self.info.audio = wanted
+            .iter()
+            .filter(|w| w.2.is_audio())
+            .enumerate()
+            .map(|(i, (es, codec, _))| {
+                let mut a = prev_audio
+                    .get(i)
+                    .filter(|a| a.codec == Some(*codec))
+                    .cloned()
+                    .unwrap_or_else(|| AudioConfig {
+                        codec: Some(*codec),
+                        ..Default::default()
+                    });
+                a.language = es.language().and_then(language_code);
+                a.description = es.is_audio_description();
+                a
+            })
+            .collect();
+        self.info.data = wanted
+            .iter()
+            .filter(|w| matches!(w.2, Track::Data(_)))
+            .map(|(es, codec, _)| DataConfig {
+                codec: Some(*codec),
+                language: es.language().and_then(language_code),
+                descriptors: Bytes::from(es.descriptors.clone()),
+            })
+            .collect();
         true
     }
 }
@@ -752,31 +843,4 @@ fn take_sections(buf: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
         p = buf.len();
     }
     buf.drain(..p);
-}
-
-/// The codec a PMT entry carries, if we support it.
-fn codec_for(st: u8, descriptors: &[u8]) -> Option<Codec> {
-    match st {
-        stream_type::H264 => Some(Codec::H264),
-        stream_type::H265 => Some(Codec::H265),
-        stream_type::AAC_ADTS => Some(Codec::Aac),
-        stream_type::MPEG1_AUDIO | stream_type::MPEG2_AUDIO => Some(Codec::Mpeg1Audio),
-        stream_type::AC3 => Some(Codec::Ac3),
-        stream_type::EAC3 => Some(Codec::Eac3),
-        stream_type::PRIVATE_PES => {
-            let mut d = descriptors;
-            while d.len() >= 2 {
-                let (tag, len) = (d[0], d[1] as usize);
-                let body = d.get(2..2 + len)?;
-                match (tag, body) {
-                    (0x6a, _) | (0x05, b"AC-3") => return Some(Codec::Ac3),
-                    (0x7a, _) | (0x05, b"EAC3") => return Some(Codec::Eac3),
-                    _ => {}
-                }
-                d = &d[2 + len..];
-            }
-            None
-        }
-        _ => None,
-    }
 }

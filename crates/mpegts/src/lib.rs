@@ -1,10 +1,12 @@
 //! MPEG-TS demux and mux, sans-IO: bytes in, [`media::MediaEvent`]s out, and back.
 //!
 //! - [`Demuxer`] accepts arbitrary byte chunks (UDP datagrams, HTTP chunks split anywhere),
-//!   finds the 0x47 sync, follows PAT → PMT, and reassembles the first video and first audio
-//!   elementary stream into [`media::Frame`]s with unwrapped 90 kHz timestamps.
+//!   finds the 0x47 sync, follows PAT → PMT, and reassembles the first video stream, every audio
+//!   track (with its ISO 639 language) and every teletext / DVB subtitle stream into
+//!   [`media::Frame`]s with unwrapped 90 kHz timestamps.
 //! - [`Muxer`] writes [`media::Frame`]s back as 188-byte packets (PAT/PMT on request, PES with
-//!   PCR, ADTS headers for AAC, AUD + parameter sets for H.264/HEVC keyframes).
+//!   PCR, ADTS headers for AAC, AUD + parameter sets for H.264/HEVC keyframes, language
+//!   descriptors, teletext PES headers per EN 300 472).
 //!
 //! No IO, no clocks, no panics on any input.
 #![forbid(unsafe_code)]
@@ -33,8 +35,10 @@ pub const PAT_PID: u16 = 0x0000;
 pub const PMT_PID: u16 = 0x1000;
 /// PID the [`Muxer`] writes video on.
 pub const VIDEO_PID: u16 = 0x100;
-/// PID the [`Muxer`] writes audio on.
+/// PID the [`Muxer`] writes the first audio track on (track n on `AUDIO_PID + n`).
 pub const AUDIO_PID: u16 = 0x101;
+/// PID the [`Muxer`] writes the first teletext / subtitle stream on (n-th on `DATA_PID + n`).
+pub const DATA_PID: u16 = 0x120;
 /// The null packet PID.
 pub const NULL_PID: u16 = 0x1fff;
 
@@ -68,5 +72,6 @@ pub fn stream_type_for(codec: media::Codec) -> u8 {
         Codec::Mpeg1Audio => stream_type::MPEG1_AUDIO,
         Codec::Ac3 => stream_type::AC3,
         Codec::Eac3 => stream_type::EAC3,
+        Codec::Teletext | Codec::DvbSubtitle => stream_type::PRIVATE_PES,
     }
 }

@@ -6,9 +6,10 @@ use media::{h264, Codec, Frame, StreamInfo, Track};
 
 use crate::codec::{hevc_nal_type, HEVC_NAL_AUD};
 use crate::pes::{write_ts, TS_MASK};
+use crate::program::descriptor;
 use crate::{
-    crc32_mpeg2, stream_type_for, AUDIO_PID, NULL_PID, PACKET_SIZE, PAT_PID, PMT_PID, SYNC_BYTE,
-    VIDEO_PID,
+    crc32_mpeg2, stream_type, stream_type_for, AUDIO_PID, DATA_PID, NULL_PID, PACKET_SIZE, PAT_PID,
+    PMT_PID, SYNC_BYTE, VIDEO_PID,
 };
 
 /// Longest allowed gap between PCRs on the PCR pid, in 90 kHz ticks of DTS (40 ms).
@@ -20,9 +21,21 @@ const TRANSPORT_STREAM_ID: u16 = 1;
 /// Access unit delimiters (NAL header + primary_pic_type "any" + stop bit).
 const H264_AUD: [u8; 6] = [0, 0, 0, 1, h264::NAL_AUD, 0xf0];
 const HEVC_AUD: [u8; 7] = [0, 0, 0, 1, HEVC_NAL_AUD << 1, 0x01, 0x50];
+/// Streams with their own continuity counter and discontinuity flag: video, the audio tracks,
+/// the data streams.
+const STREAMS: usize = 1 + media::MAX_AUDIO_TRACKS + media::MAX_DATA_STREAMS;
+/// Longest PSI section (ISO 13818-1 2.4.4.11: section_length at most 1021).
+const MAX_SECTION: usize = 1024;
+/// EN 300 472 4.2: a teletext PES header has PES_header_data_length 0x24 (stuffed), so the
+/// data field starts at a fixed offset for decoders that expect it.
+const TELETEXT_HEADER_DATA_LEN: usize = 0x24;
+/// A teletext data unit (data_unit_id, length and 44 bytes of data).
+const TELETEXT_UNIT: usize = 46;
 
-/// MPEG-TS multiplexer for one program with at most one video ([`VIDEO_PID`]) and one audio
-/// ([`AUDIO_PID`]) stream.
+/// MPEG-TS multiplexer for one program: at most one video stream ([`VIDEO_PID`]), the audio
+/// tracks of [`StreamInfo::audio`] (`AUDIO_PID + n`, each with its ISO 639 language descriptor)
+/// and the teletext / DVB subtitle streams of [`StreamInfo::data`] (`DATA_PID + n`, with the
+/// source's descriptors).
 ///
 /// The muxer does not insert PAT/PMT by itself: call [`write_psi`](Muxer::write_psi) where a
 /// decoder may start (e.g. at the start of each HLS segment). Continuity counters persist across
@@ -32,13 +45,15 @@ pub struct Muxer {
     info: StreamInfo,
     /// PMT version_number, bumped when the PMT content changes.
     pmt_version: u8,
-    /// Continuity counters for PAT, PMT, video, audio.
-    cc: [u8; 4],
+    /// Continuity counters for PAT and PMT.
+    psi_cc: [u8; 2],
+    /// Continuity counters per stream ([`stream_slot`]).
+    cc: [u8; STREAMS],
     /// DTS of the last frame that carried a PCR.
     last_pcr_dts: Option<i64>,
-    /// Video and audio: the next packet carries discontinuity_indicator (see
+    /// Per stream: the next packet carries discontinuity_indicator (see
     /// [`mark_discontinuity`](Muxer::mark_discontinuity)).
-    discontinuity: [bool; 2],
+    discontinuity: [bool; STREAMS],
 }
 
 impl Muxer {
@@ -46,18 +61,19 @@ impl Muxer {
         Muxer {
             info: info.clone(),
             pmt_version: 0,
-            cc: [0; 4],
+            psi_cc: [0; 2],
+            cc: [0; STREAMS],
             last_pcr_dts: None,
-            discontinuity: [false; 2],
+            discontinuity: [false; STREAMS],
         }
     }
 
-    /// The next packet of the video and of the audio stream says `discontinuity_indicator`
+    /// The next packet of every stream says `discontinuity_indicator`
     /// (ISO 13818-1 2.4.3.5): for output that is not a continuation of earlier output from this
     /// muxer (a VOD segment cut on its own), so demuxers reading segments one after another
     /// expect the continuity counters and the time base to jump.
     pub fn mark_discontinuity(&mut self) {
-        self.discontinuity = [true; 2];
+        self.discontinuity = [true; STREAMS];
         self.last_pcr_dts = None;
     }
 
@@ -74,7 +90,7 @@ impl Muxer {
         &self.info
     }
 
-    /// The PID carrying the PCR: video if the stream has video, else audio.
+    /// The PID carrying the PCR: video if the stream has video, else the first audio track.
     pub fn pcr_pid(&self) -> u16 {
         if video_codec(&self.info).is_some() {
             VIDEO_PID
@@ -83,7 +99,7 @@ impl Muxer {
         }
     }
 
-    /// Append PAT + PMT (one packet each) to `out`.
+    /// Append PAT + PMT to `out` (one packet each, the PMT more when many streams are described).
     pub fn write_psi(&mut self, out: &mut BytesMut) {
         let mut pat = vec![
             0x00,
@@ -98,7 +114,7 @@ impl Muxer {
         pat.put_u16(PROGRAM_NUMBER);
         pat.put_u16(0xe000 | PMT_PID);
         finish_section(&mut pat);
-        self.psi_packet(PAT_PID, &pat, out);
+        self.psi_packets(PAT_PID, &pat, out);
 
         let mut pmt = vec![
             0x02,
@@ -113,13 +129,16 @@ impl Muxer {
         pmt.put_u16(0xe000 | self.pcr_pid());
         pmt.put_u16(0xf000); // program_info_length 0
         for (st, pid, desc) in self.es_entries() {
+            if pmt.len() + 5 + desc.len() + 4 > MAX_SECTION {
+                break; // what does not fit one section is left out (never the video or audio)
+            }
             pmt.put_u8(st);
             pmt.put_u16(0xe000 | pid);
             pmt.put_u16(0xf000 | desc.len() as u16);
             pmt.put_slice(&desc);
         }
         finish_section(&mut pmt);
-        self.psi_packet(PMT_PID, &pmt, out);
+        self.psi_packets(PMT_PID, &pmt, out);
     }
 
     /// Append one frame as PES packets. Adds ADTS headers to raw AAC using the AudioConfig ASC;
@@ -144,26 +163,37 @@ impl Muxer {
 
     fn write(&mut self, frame: &media::Frame, out: &mut BytesMut, prepared: bool) {
         let data = &frame.data[..];
+        // a frame of a track the stream description does not have is not written
         let (pid, stream_id) = match (frame.track, frame.codec) {
             (Track::Video, _) => (VIDEO_PID, 0xe0),
-            (Track::Audio, Codec::Ac3 | Codec::Eac3) => (AUDIO_PID, 0xbd),
-            (Track::Audio, _) => (AUDIO_PID, 0xc0),
+            (Track::Audio(n), _) if n as usize >= self.info.audio.len() => return,
+            (Track::Data(n), _) if n as usize >= self.info.data.len() => return,
+            (Track::Audio(n), Codec::Ac3 | Codec::Eac3) => (AUDIO_PID + n as u16, 0xbd),
+            (Track::Audio(n), _) => (AUDIO_PID + n as u16, 0xc0 + n),
+            (Track::Data(n), _) => (DATA_PID + n as u16, 0xbd),
         };
+        let teletext = frame.codec == Codec::Teletext;
 
         // elementary stream payload = data[..split] + prefix + data[split..]
         let (split, prefix) = match frame.codec {
             Codec::H264 | Codec::H265 if prepared => (0, Vec::new()),
             Codec::H264 | Codec::H265 => self.video_prefix(frame),
-            Codec::Aac => (0, self.adts_header(data)),
-            Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3 => (0, Vec::new()),
+            Codec::Aac => (0, self.adts_header(frame.track, data)),
+            Codec::Mpeg1Audio | Codec::Ac3 | Codec::Eac3 | Codec::DvbSubtitle => (0, Vec::new()),
+            // stuffing units so the PES is a whole number of packets (EN 300 472 4.3)
+            Codec::Teletext => (data.len(), teletext_stuffing(data.len())),
         };
         let (head, tail) = data.split_at(split.min(data.len()));
 
         // PES header
         let pts = frame.pts_90k.to_33bit();
         let dts = frame.dts_90k.to_33bit();
-        let with_dts = frame.dts_90k != frame.pts_90k;
-        let hdl: usize = if with_dts { 10 } else { 5 };
+        let with_dts = frame.dts_90k != frame.pts_90k && !frame.codec.is_data();
+        let hdl: usize = match (teletext, with_dts) {
+            (true, _) => TELETEXT_HEADER_DATA_LEN,
+            (false, true) => 10,
+            (false, false) => 5,
+        };
         let es_len = data.len() + prefix.len();
         let pes_len = 3 + hdl + es_len;
         let pes_len = if pes_len > 0xffff { 0 } else { pes_len as u16 };
@@ -179,6 +209,7 @@ impl Muxer {
         } else {
             hdr.extend_from_slice(&write_ts(0b0010, pts));
         }
+        hdr.resize(9 + hdl, 0xff);
 
         // PCR and random access
         let pcr_pid = self.pcr_pid();
@@ -194,10 +225,10 @@ impl Muxer {
                 self.last_pcr_dts = Some(dts_i);
             }
         }
-        let rai = frame.keyframe && (frame.track == Track::Video || pcr_pid == AUDIO_PID);
+        let rai = frame.keyframe && (frame.track == Track::Video || pcr_pid == pid);
 
-        let slot = cc_slot(pid);
-        let disc = std::mem::take(&mut self.discontinuity[slot - 2]);
+        let slot = stream_slot(frame.track);
+        let disc = std::mem::take(&mut self.discontinuity[slot]);
         let cc = &mut self.cc[slot];
         write_packets(out, pid, cc, &[&hdr, head, &prefix, tail], pcr, rai, disc);
     }
@@ -251,12 +282,17 @@ impl Muxer {
         (split, prefix)
     }
 
-    /// The ADTS header for a raw AAC frame, or nothing if `data` already is an ADTS frame.
-    fn adts_header(&self, data: &[u8]) -> Vec<u8> {
+    /// The ADTS header for a raw AAC frame of `track`, or nothing if `data` already is an ADTS
+    /// frame.
+    fn adts_header(&self, track: Track, data: &[u8]) -> Vec<u8> {
         if aac::parse_adts(data).is_some_and(|a| a.frame_len == data.len()) {
             return Vec::new();
         }
-        let cfg = self.info.audio.clone().unwrap_or_default();
+        let n = match track {
+            Track::Audio(n) => n as usize,
+            _ => 0,
+        };
+        let cfg = self.info.audio.get(n).cloned().unwrap_or_default();
         let mut asc = cfg.asc.as_deref().and_then(Asc::parse).unwrap_or_else(|| {
             let idx = SAMPLE_RATES
                 .iter()
@@ -281,17 +317,29 @@ impl Muxer {
         es_entries(&self.info)
     }
 
-    fn psi_packet(&mut self, pid: u16, section: &[u8], out: &mut BytesMut) {
-        let cc = &mut self.cc[cc_slot(pid)];
-        out.reserve(PACKET_SIZE);
-        out.put_u8(SYNC_BYTE);
-        out.put_u16(0x4000 | pid);
-        out.put_u8(0x10 | *cc);
-        *cc = (*cc + 1) & 0xf;
-        out.put_u8(0); // pointer_field
-        let n = section.len().min(PACKET_SIZE - 5);
-        out.put_slice(&section[..n]);
-        out.put_bytes(0xff, PACKET_SIZE - 5 - n);
+    /// One section as packets: pointer_field 0 in the first, the rest stuffed with 0xff.
+    fn psi_packets(&mut self, pid: u16, section: &[u8], out: &mut BytesMut) {
+        let cc = &mut self.psi_cc[usize::from(pid != PAT_PID)];
+        let mut rest = section;
+        let mut first = true;
+        while first || !rest.is_empty() {
+            out.reserve(PACKET_SIZE);
+            out.put_u8(SYNC_BYTE);
+            out.put_u16(if first { 0x4000 } else { 0 } | pid);
+            out.put_u8(0x10 | *cc);
+            *cc = (*cc + 1) & 0xf;
+            let room = if first {
+                out.put_u8(0); // pointer_field
+                PACKET_SIZE - 5
+            } else {
+                PACKET_SIZE - 4
+            };
+            let n = rest.len().min(room);
+            out.put_slice(&rest[..n]);
+            out.put_bytes(0xff, room - n);
+            rest = &rest[n..];
+            first = false;
+        }
     }
 }
 
@@ -304,13 +352,49 @@ fn es_entries(info: &StreamInfo) -> Vec<(u8, u16, Vec<u8>)> {
     if let Some(c) = video_codec(info) {
         v.push((stream_type_for(c), VIDEO_PID, Vec::new()));
     }
-    if let Some(c) = info.audio.as_ref().and_then(|a| a.codec) {
-        let desc = match c {
+    for (n, a) in info.audio.iter().enumerate().take(media::MAX_AUDIO_TRACKS) {
+        let Some(c) = a.codec else { continue };
+        let mut desc = match c {
             Codec::Ac3 => b"\x05\x04AC-3".to_vec(),
             Codec::Eac3 => b"\x05\x04EAC3".to_vec(),
             _ => Vec::new(),
         };
-        v.push((stream_type_for(c), AUDIO_PID, desc));
+        if a.language.is_some() || a.description {
+            let lang = a.language.as_deref().map_or(*b"und", |l| {
+                let b = l.as_bytes();
+                [
+                    b[0],
+                    b.get(1).copied().unwrap_or(b' '),
+                    b.get(2).copied().unwrap_or(b' '),
+                ]
+            });
+            desc.extend_from_slice(&[descriptor::ISO_639_LANGUAGE, 4]);
+            desc.extend_from_slice(&lang);
+            desc.push(if a.description { 3 } else { 0 });
+        }
+        v.push((stream_type_for(c), AUDIO_PID + n as u16, desc));
+    }
+    for (n, d) in info.data.iter().enumerate().take(media::MAX_DATA_STREAMS) {
+        if d.codec.is_some() {
+            let desc = d.descriptors.to_vec();
+            v.push((stream_type::PRIVATE_PES, DATA_PID + n as u16, desc));
+        }
+    }
+    v
+}
+
+/// 0xFF stuffing data units after a teletext PES data field of `len` bytes so that the PES
+/// (header of 9 + 0x24 bytes) fills whole packets; none when the data is not teletext-shaped.
+fn teletext_stuffing(len: usize) -> Vec<u8> {
+    if len == 0 || !(len - 1).is_multiple_of(TELETEXT_UNIT) {
+        return Vec::new();
+    }
+    let pes = 9 + TELETEXT_HEADER_DATA_LEN + len;
+    let pad = (184 - pes % 184) % 184;
+    let mut v = Vec::with_capacity(pad);
+    for _ in 0..pad / TELETEXT_UNIT {
+        v.extend_from_slice(&[0xff, 0x2c]);
+        v.extend_from_slice(&[0xff; TELETEXT_UNIT - 2]);
     }
     v
 }
@@ -324,12 +408,14 @@ fn finish_section(s: &mut Vec<u8>) {
     s.put_u32(crc);
 }
 
-fn cc_slot(pid: u16) -> usize {
-    match pid {
-        PAT_PID => 0,
-        PMT_PID => 1,
-        VIDEO_PID => 2,
-        _ => 3,
+/// The index of a track's continuity counter and discontinuity flag.
+fn stream_slot(track: Track) -> usize {
+    match track {
+        Track::Video => 0,
+        Track::Audio(n) => 1 + (n as usize).min(media::MAX_AUDIO_TRACKS - 1),
+        Track::Data(n) => {
+            1 + media::MAX_AUDIO_TRACKS + (n as usize).min(media::MAX_DATA_STREAMS - 1)
+        }
     }
 }
 
@@ -448,16 +534,18 @@ mod tests {
     fn a_marked_discontinuity_flags_the_next_packet_of_each_stream_once() {
         let info = StreamInfo {
             video: None,
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(Codec::Mpeg1Audio),
                 sample_rate: 48_000,
                 channels: 2,
                 asc: None,
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         };
         let mut m = Muxer::new(&info);
         let frame = Frame {
-            track: Track::Audio,
+            track: Track::Audio(0),
             codec: Codec::Mpeg1Audio,
             pts_90k: Ts90k(0),
             dts_90k: Ts90k(0),

@@ -12,6 +12,16 @@
 use crate::pes::{parse_pes, TS_MASK};
 use crate::{crc32_mpeg2, stream_type, PACKET_SIZE, PAT_PID, SYNC_BYTE};
 
+/// An ISO 639-2 code as the API shows it: lower case, `None` for `und`, blanks or non-letters.
+pub fn language_code(code: [u8; 3]) -> Option<String> {
+    let s: String = code
+        .iter()
+        .map(|b| b.to_ascii_lowercase() as char)
+        .collect();
+    (s.bytes().all(|b| b.is_ascii_lowercase()) && s != "und" && s != "mis" && s != "zxx")
+        .then_some(s)
+}
+
 /// How far into a segment the PAT and PMT are looked for.
 const SCAN_PACKETS: usize = 64;
 /// A PMT section is at most 1024 bytes (ISO 13818-1 2.4.4.8).
@@ -19,6 +29,8 @@ const MAX_SECTION: usize = 1024;
 
 /// `descriptor_tag`s read here.
 pub mod descriptor {
+    /// registration_descriptor (format_identifier, e.g. `AC-3`).
+    pub const REGISTRATION: u8 = 0x05;
     /// ISO_639_language_descriptor: language + audio_type per entry.
     pub const ISO_639_LANGUAGE: u8 = 0x0a;
     /// DVB teletext_descriptor (EN 300 468 6.2.43).
@@ -101,6 +113,12 @@ impl Es {
         self.descriptors().any(|(t, _)| t == tag)
     }
 
+    /// A registration_descriptor with this format_identifier.
+    fn registered(&self, format: &[u8; 4]) -> bool {
+        self.descriptors()
+            .any(|(t, b)| t == descriptor::REGISTRATION && b.get(..4) == Some(&format[..]))
+    }
+
     pub fn kind(&self) -> EsKind {
         use media::Codec;
         match self.stream_type {
@@ -110,8 +128,12 @@ impl Es {
             stream_type::MPEG1_AUDIO | stream_type::MPEG2_AUDIO => EsKind::Audio(Codec::Mpeg1Audio),
             stream_type::AC3 => EsKind::Audio(Codec::Ac3),
             stream_type::EAC3 => EsKind::Audio(Codec::Eac3),
-            stream_type::PRIVATE_PES if self.has(descriptor::AC3) => EsKind::Audio(Codec::Ac3),
-            stream_type::PRIVATE_PES if self.has(descriptor::EAC3) => EsKind::Audio(Codec::Eac3),
+            stream_type::PRIVATE_PES if self.has(descriptor::AC3) || self.registered(b"AC-3") => {
+                EsKind::Audio(Codec::Ac3)
+            }
+            stream_type::PRIVATE_PES if self.has(descriptor::EAC3) || self.registered(b"EAC3") => {
+                EsKind::Audio(Codec::Eac3)
+            }
             stream_type::PRIVATE_PES if self.has(descriptor::TELETEXT) => EsKind::Teletext,
             stream_type::PRIVATE_PES if self.has(descriptor::SUBTITLING) => EsKind::DvbSubtitle,
             _ => EsKind::Other,
@@ -388,12 +410,14 @@ mod tests {
                 sps: vec![Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e, 0x8c])],
                 pps: vec![Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80])],
             }),
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(Codec::Aac),
                 sample_rate: 48_000,
                 channels: 2,
                 asc: Some(Bytes::from_static(&[0x11, 0x90])),
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         };
         let mut mux = crate::Muxer::new(&info);
         let mut out = BytesMut::new();
@@ -412,7 +436,7 @@ mod tests {
             );
             mux.write_frame(
                 &Frame {
-                    track: Track::Audio,
+                    track: Track::Audio(0),
                     codec: Codec::Aac,
                     pts_90k: Ts90k(90_000 + i * 1920),
                     dts_90k: Ts90k(90_000 + i * 1920),
@@ -457,7 +481,7 @@ mod tests {
             })
             .collect();
         assert_eq!(frames.len(), 10);
-        assert!(frames.iter().all(|f| f.track == Track::Audio));
+        assert!(frames.iter().all(|f| f.track.is_audio()));
         assert_eq!(frames[0].pts_90k.0 % (1 << 33), 90_000);
 
         let video = filter_pids(&ts, &p, &[crate::VIDEO_PID]);

@@ -36,12 +36,14 @@ fn info() -> StreamInfo {
             vec![Bytes::from_static(&SPS_720P)],
             vec![Bytes::from_static(&PPS)],
         )),
-        audio: Some(AudioConfig {
+        audio: vec![AudioConfig {
             codec: Some(Codec::Aac),
             sample_rate: 44100,
             channels: 2,
             asc: Some(Bytes::from_static(&ASC)),
-        }),
+            ..Default::default()
+        }],
+        data: Vec::new(),
     }
 }
 
@@ -88,7 +90,7 @@ fn frames(n_video: u64, start: i64, params_every_key: bool) -> Vec<Frame> {
     for k in 0..n_audio {
         let t = start + k * dur;
         out.push(Frame {
-            track: Track::Audio,
+            track: Track::Audio(0),
             codec: Codec::Aac,
             pts_90k: Ts90k(t),
             dts_90k: Ts90k(t),
@@ -96,7 +98,7 @@ fn frames(n_video: u64, start: i64, params_every_key: bool) -> Vec<Frame> {
             data: Bytes::from(filler(1000 + k as u64, 50 + (k as usize * 37) % 700)),
         });
     }
-    out.sort_by_key(|f| (f.dts_90k, f.track == Track::Audio));
+    out.sort_by_key(|f| (f.dts_90k, f.track.is_audio()));
     out
 }
 
@@ -149,7 +151,7 @@ fn assert_same(input: &[Frame], output: &[Frame]) {
             .cloned()
             .collect::<Vec<_>>()
     };
-    for track in [Track::Video, Track::Audio] {
+    for track in [Track::Video, Track::Audio(0)] {
         let a = split(input, track);
         let b = split(output, track);
         assert_eq!(a.len(), b.len(), "{track:?} frame count");
@@ -232,11 +234,12 @@ fn round_trip() {
                         let v = i.video.as_ref().unwrap();
                         assert_eq!((v.width, v.height), (1280, 720));
                     }
-                    Track::Audio => {
-                        let a = i.audio.as_ref().unwrap();
+                    Track::Audio(_) => {
+                        let a = i.audio.first().unwrap();
                         assert_eq!((a.sample_rate, a.channels), (44100, 2));
                         assert_eq!(a.asc.as_deref(), Some(&ASC[..]));
                     }
+                    Track::Data(_) => panic!("no data streams here"),
                 }
             }
         }
@@ -399,12 +402,14 @@ fn audio_only_and_passthrough_codecs() {
     for codec in [Codec::Mpeg1Audio, Codec::Ac3, Codec::Eac3, Codec::Aac] {
         let info = StreamInfo {
             video: None,
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(codec),
                 sample_rate: 48000,
                 channels: 2,
                 asc: None,
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         };
         let mut m = Muxer::new(&info);
         assert_eq!(m.pcr_pid(), AUDIO_PID);
@@ -426,7 +431,7 @@ fn audio_only_and_passthrough_codecs() {
         };
         let input: Vec<Frame> = (0..5)
             .map(|i| Frame {
-                track: Track::Audio,
+                track: Track::Audio(0),
                 codec,
                 pts_90k: Ts90k(i * 2160),
                 dts_90k: Ts90k(i * 2160),
@@ -444,7 +449,7 @@ fn audio_only_and_passthrough_codecs() {
         let MediaEvent::Info(i) = &ev[0] else {
             panic!("Info first")
         };
-        let a = i.audio.as_ref().unwrap();
+        let a = i.audio.first().unwrap();
         assert_eq!(a.codec, Some(codec));
         assert_eq!(a.sample_rate, 48000, "{codec:?}");
         assert_eq!(a.channels, if codec == Codec::Ac3 { 6 } else { 2 });
@@ -471,7 +476,8 @@ fn hevc_round_trip() {
             sps: vec![Bytes::from_static(&VPS), Bytes::from_static(&SPS)],
             pps: vec![Bytes::from_static(&HPPS)],
         }),
-        audio: None,
+        audio: Vec::new(),
+        data: Vec::new(),
     };
     let mut m = Muxer::new(&info);
     let mut out = BytesMut::new();
@@ -609,12 +615,14 @@ proptest! {
 fn multi_packet_pmt_and_dvb_ac3() {
     let ac3_info = StreamInfo {
         video: info().video,
-        audio: Some(AudioConfig {
+        audio: vec![AudioConfig {
             codec: Some(Codec::Ac3),
             sample_rate: 48000,
             channels: 6,
             asc: None,
-        }),
+            ..Default::default()
+        }],
+        data: Vec::new(),
     };
     let mut m = Muxer::new(&ac3_info);
     let mut psi = BytesMut::new();
@@ -652,7 +660,7 @@ fn multi_packet_pmt_and_dvb_ac3() {
         data: video_au(3, true, true),
     };
     let audio = Frame {
-        track: Track::Audio,
+        track: Track::Audio(0),
         codec: Codec::Ac3,
         pts_90k: Ts90k(10),
         dts_90k: Ts90k(10),
@@ -682,4 +690,260 @@ fn multi_packet_pmt_and_dvb_ac3() {
         panic!("no Info")
     };
     assert_eq!(i, &ac3_info);
+}
+
+/// A teletext data field: data_identifier 0x10 and `units` EBU subtitle data units.
+fn teletext_data(units: usize, seed: u64) -> Bytes {
+    let mut v = vec![0x10];
+    for u in 0..units {
+        v.extend_from_slice(&[0x03, 0x2c]);
+        v.extend_from_slice(&filler(seed + u as u64, 44));
+    }
+    Bytes::from(v)
+}
+
+fn multi_info() -> StreamInfo {
+    let mut i = info();
+    i.audio[0].language = Some("chi".into());
+    i.audio.push(AudioConfig {
+        codec: Some(Codec::Mpeg1Audio),
+        sample_rate: 48_000,
+        channels: 2,
+        asc: None,
+        language: Some("eng".into()),
+        description: false,
+    });
+    i.audio.push(AudioConfig {
+        codec: Some(Codec::Ac3),
+        sample_rate: 48_000,
+        channels: 6,
+        asc: None,
+        language: Some("eng".into()),
+        description: true,
+    });
+    // teletext_descriptor: eng, subtitle page 888; ISO 639 of the stream too
+    i.data.push(media::DataConfig {
+        codec: Some(Codec::Teletext),
+        language: Some("eng".into()),
+        descriptors: Bytes::from_static(&[0x56, 5, b'e', b'n', b'g', 0x10, 0x88]),
+    });
+    i.data.push(media::DataConfig {
+        codec: Some(Codec::DvbSubtitle),
+        language: Some("fre".into()),
+        descriptors: Bytes::from_static(&[0x59, 8, b'f', b'r', b'e', 0x10, 0, 1, 0, 1]),
+    });
+    i
+}
+
+#[test]
+fn every_audio_track_and_data_stream_round_trips_with_its_language() {
+    let info = multi_info();
+    let mut mux = Muxer::new(&info);
+    let mut out = BytesMut::new();
+    mux.write_psi(&mut out);
+    let mp2 = Bytes::from_static(&[0xff, 0xfd, 0x84, 0x04, 1, 2, 3, 4]);
+    let ac3 = Bytes::from_static(&[0x0b, 0x77, 0, 0, 0x1e, 0x40, 0xe1, 0, 9, 9]);
+    let mut sent = Vec::new();
+    for k in 0..10i64 {
+        let t = 90_000 + k * 3600;
+        let mut fr = vec![
+            Frame {
+                track: Track::Video,
+                codec: Codec::H264,
+                pts_90k: Ts90k(t + 3600),
+                dts_90k: Ts90k(t),
+                keyframe: k == 0,
+                data: video_au(k as u64, k == 0, true),
+            },
+            Frame {
+                track: Track::Audio(0),
+                codec: Codec::Aac,
+                pts_90k: Ts90k(t),
+                dts_90k: Ts90k(t),
+                keyframe: true,
+                data: Bytes::from(filler(k as u64, 200)),
+            },
+            Frame {
+                track: Track::Audio(1),
+                codec: Codec::Mpeg1Audio,
+                pts_90k: Ts90k(t + 10),
+                dts_90k: Ts90k(t + 10),
+                keyframe: true,
+                data: mp2.clone(),
+            },
+            Frame {
+                track: Track::Audio(2),
+                codec: Codec::Ac3,
+                pts_90k: Ts90k(t + 20),
+                dts_90k: Ts90k(t + 20),
+                keyframe: true,
+                data: ac3.clone(),
+            },
+            Frame {
+                track: Track::Data(1),
+                codec: Codec::DvbSubtitle,
+                pts_90k: Ts90k(t + 40),
+                dts_90k: Ts90k(t + 40),
+                keyframe: true,
+                data: Bytes::from_static(&[0x20, 0x00, 0x0f, 0x10, 0, 1, 0, 0, 0xff]),
+            },
+        ];
+        if k % 3 == 0 {
+            fr.push(Frame {
+                track: Track::Data(0),
+                codec: Codec::Teletext,
+                pts_90k: Ts90k(t + 30),
+                dts_90k: Ts90k(t + 30),
+                keyframe: true,
+                data: teletext_data(1 + k as usize / 3, k as u64),
+            });
+        }
+        for f in &fr {
+            mux.write_frame(f, &mut out);
+        }
+        sent.extend(fr);
+    }
+    // a frame of a track the description lacks is not written
+    let before = out.len();
+    mux.write_frame(
+        &Frame {
+            track: Track::Audio(5),
+            ..sent[1].clone()
+        },
+        &mut out,
+    );
+    assert_eq!(out.len(), before);
+
+    // teletext PES: header data length 0x24, whole packets (EN 300 472)
+    let ts = out.freeze();
+    for p in ts.chunks(PACKET_SIZE) {
+        let pid = u16::from_be_bytes([p[1] & 0x1f, p[2]]);
+        if pid == DATA_PID && p[1] & 0x40 != 0 {
+            let off = if p[3] & 0x20 != 0 {
+                5 + p[4] as usize
+            } else {
+                4
+            };
+            let pes = &p[off..];
+            assert_eq!(&pes[..4], &[0, 0, 1, 0xbd]);
+            assert_eq!(pes[8], 0x24, "PES_header_data_length");
+            let len = u16::from_be_bytes([pes[4], pes[5]]) as usize;
+            assert_eq!((len + 6) % 184, 0, "a teletext PES fills whole packets");
+            assert_eq!(pes[9 + 0x24], 0x10, "the data field starts at 45");
+        }
+    }
+
+    let mut demux = Demuxer::new();
+    let mut ev = Vec::new();
+    demux.push(&ts, &mut ev);
+    demux.flush(&mut ev);
+    let got_info = ev
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            MediaEvent::Info(i) => Some(i.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(got_info.audio.len(), 3);
+    let langs: Vec<_> = got_info
+        .audio
+        .iter()
+        .map(|a| (a.codec, a.language.clone(), a.description))
+        .collect();
+    assert_eq!(
+        langs,
+        vec![
+            (Some(Codec::Aac), Some("chi".into()), false),
+            (Some(Codec::Mpeg1Audio), Some("eng".into()), false),
+            (Some(Codec::Ac3), Some("eng".into()), true),
+        ]
+    );
+    assert_eq!(got_info.audio[1].sample_rate, 48_000);
+    assert_eq!(got_info.audio[2].channels, 6);
+    assert_eq!(
+        got_info.data, info.data,
+        "data streams keep their descriptors"
+    );
+    let stats = demux.stats();
+    assert_eq!((stats.audio_streams, stats.data_streams), (3, 2));
+    assert_eq!(stats.cc_errors + stats.pes_errors + stats.psi_errors, 0);
+    let frames: Vec<Frame> = ev
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::Frame(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    for track in [
+        Track::Video,
+        Track::Audio(0),
+        Track::Audio(1),
+        Track::Audio(2),
+        Track::Data(0),
+        Track::Data(1),
+    ] {
+        let a: Vec<_> = sent.iter().filter(|f| f.track == track).collect();
+        let b: Vec<_> = frames.iter().filter(|f| f.track == track).collect();
+        assert_eq!(a.len(), b.len(), "{track:?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.pts_90k, y.pts_90k, "{track:?}");
+            if track != Track::Video {
+                if track == Track::Data(0) {
+                    // stuffing units may follow the data units
+                    assert!(y.data.starts_with(&x.data));
+                    assert!(y.data[x.data.len()..].chunks(46).all(|u| u[0] == 0xff));
+                } else {
+                    assert_eq!(x.data, y.data, "{track:?}");
+                }
+            }
+        }
+    }
+    // the renditions reader sees the same program
+    let program = crate::program::read_program(&ts).unwrap();
+    assert_eq!(program.streams.len(), 6);
+    assert_eq!(
+        program.streams[3].language(),
+        Some(*b"eng"),
+        "ISO 639 written"
+    );
+    assert!(program.streams[3].is_audio_description());
+}
+
+#[test]
+fn a_program_of_many_streams_spans_pmt_packets_and_caps_the_tracks() {
+    let mut info = multi_info();
+    let a = info.audio[1].clone();
+    while info.audio.len() < 12 {
+        info.audio.push(a.clone());
+    }
+    let d = media::DataConfig {
+        codec: Some(Codec::Teletext),
+        language: Some("ger".into()),
+        descriptors: Bytes::from(
+            [0x56u8, 20]
+                .into_iter()
+                .chain((0..4).flat_map(|p| [b'g', b'e', b'r', 0x10, 0x50 + p]))
+                .collect::<Vec<u8>>(),
+        ),
+    };
+    while info.data.len() < 8 {
+        info.data.push(d.clone());
+    }
+    let mut mux = Muxer::new(&info);
+    let mut out = BytesMut::new();
+    mux.write_psi(&mut out);
+    assert!(
+        out.len() > 2 * PACKET_SIZE,
+        "the PMT needs more than one packet"
+    );
+    let mut demux = Demuxer::new();
+    let mut ev = Vec::new();
+    demux.push(&out, &mut ev);
+    let s = demux.stats();
+    assert_eq!(s.psi_errors, 0);
+    assert!(s.has_pmt);
+    assert_eq!(s.audio_streams as usize, media::MAX_AUDIO_TRACKS);
+    assert_eq!(s.data_streams as usize, media::MAX_DATA_STREAMS);
+    assert_eq!(demux.info().audio.len(), media::MAX_AUDIO_TRACKS);
 }

@@ -191,7 +191,7 @@ fn ffmpeg_round_trip(
         })
         .collect();
     let video: Vec<&&Frame> = frames.iter().filter(|f| f.track == Track::Video).collect();
-    let audio: Vec<&&Frame> = frames.iter().filter(|f| f.track == Track::Audio).collect();
+    let audio: Vec<&&Frame> = frames.iter().filter(|f| f.track.is_audio()).collect();
     assert_eq!(video.len(), 75, "3 s at 25 fps");
     assert!(video[0].keyframe);
     assert!(video.iter().all(|f| f.codec == vf));
@@ -213,7 +213,7 @@ fn ffmpeg_round_trip(
     let v = info.video.as_ref().expect("video info");
     assert_eq!((v.codec, v.width, v.height), (Some(vf), 320, 240));
     assert!(!v.sps.is_empty() && !v.pps.is_empty());
-    let a = info.audio.as_ref().expect("audio info");
+    let a = info.audio.first().expect("audio info");
     assert_eq!((a.codec, a.sample_rate), (Some(af), 48000));
 
     let ts = remux(&ev);
@@ -250,7 +250,7 @@ fn ffmpeg_round_trip(
             (x.pts_90k, x.dts_90k, x.keyframe),
             (y.pts_90k, y.dts_90k, y.keyframe)
         );
-        if x.track == Track::Audio {
+        if x.track.is_audio() {
             assert_eq!(x.data, y.data);
         }
     }
@@ -318,12 +318,14 @@ fn ffprobe_synthetic_stream() {
             vec![Bytes::from_static(&SPS_720P)],
             vec![Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb])],
         )),
-        audio: Some(AudioConfig {
+        audio: vec![AudioConfig {
             codec: Some(Codec::Aac),
             sample_rate: 44100,
             channels: 2,
             asc: Some(Bytes::from_static(&[0x12, 0x10])),
-        }),
+            ..Default::default()
+        }],
+        data: Vec::new(),
     };
     let mut m = Muxer::new(&info);
     let mut ts = BytesMut::new();
@@ -348,7 +350,7 @@ fn ffprobe_synthetic_stream() {
         for k in 0..2 {
             m.write_frame(
                 &Frame {
-                    track: Track::Audio,
+                    track: Track::Audio(0),
                     codec: Codec::Aac,
                     pts_90k: Ts90k(i * 3600 + k * 1800),
                     dts_90k: Ts90k(i * 3600 + k * 1800),

@@ -68,7 +68,8 @@ impl FlvDemuxer {
     pub fn info(&self) -> StreamInfo {
         StreamInfo {
             video: self.video.clone(),
-            audio: self.audio.clone(),
+            audio: self.audio.clone().into_iter().collect(),
+            data: Vec::new(),
         }
     }
 
@@ -242,6 +243,7 @@ impl FlvDemuxer {
                             sample_rate: asc.sample_rate,
                             channels: asc.channels,
                             asc: Some(Bytes::copy_from_slice(data)),
+                            ..Default::default()
                         },
                         out,
                     );
@@ -257,6 +259,7 @@ impl FlvDemuxer {
                     sample_rate: rate,
                     channels: (b0 & 1) + 1,
                     asc: None,
+                    ..Default::default()
                 };
                 self.set_audio(cfg, out);
                 if body.len() > 1 {
@@ -271,7 +274,7 @@ impl FlvDemuxer {
     fn audio_frame(&mut self, codec: Codec, ts_ms: u32, data: &[u8], out: &mut Vec<MediaEvent>) {
         let dts = self.dts(ts_ms);
         out.push(MediaEvent::Frame(Frame {
-            track: Track::Audio,
+            track: Track::Audio(0),
             codec,
             pts_90k: dts,
             dts_90k: dts,
@@ -353,8 +356,8 @@ impl FlvMuxer {
                 });
             }
         }
-        self.audio = info.audio.clone();
-        if let Some(ac) = &info.audio {
+        self.audio = info.audio.first().cloned();
+        if let Some(ac) = info.audio.first() {
             if let Some(body) = aac_sequence_header(ac) {
                 v.push(FlvTag {
                     kind: TagKind::Audio,
@@ -366,7 +369,12 @@ impl FlvMuxer {
         v
     }
 
+    /// The FLV tag of a frame; `None` for what FLV cannot carry (a second audio track, data
+    /// streams, codecs other than H.264, AAC and MP3).
     pub fn frame(&mut self, f: &Frame) -> Option<FlvTag> {
+        if matches!(f.track, Track::Audio(1..) | Track::Data(_)) {
+            return None;
+        }
         let ts = f.dts_90k.as_ms() as u32;
         let (kind, body) = match f.codec {
             Codec::H264 => {
@@ -459,12 +467,14 @@ pub(crate) mod tests {
                 vec![Bytes::from_static(&SPS)],
                 vec![Bytes::from_static(&PPS)],
             )),
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(Codec::Aac),
                 sample_rate: 44100,
                 channels: 2,
                 asc: Some(Bytes::from_static(&[0x12, 0x10])),
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         }
     }
 
@@ -491,7 +501,7 @@ pub(crate) mod tests {
                 ]),
             });
             v.push(Frame {
-                track: Track::Audio,
+                track: Track::Audio(0),
                 codec: Codec::Aac,
                 pts_90k: dts + Ts90k::from_ms(3),
                 dts_90k: dts + Ts90k::from_ms(3),

@@ -550,7 +550,7 @@ pub fn metadata_object(info: &StreamInfo) -> Amf0Value {
             p.push(("videocodecid".into(), Amf0Value::Number(7.0)));
         }
     }
-    if let Some(a) = &info.audio {
+    if let Some(a) = info.audio.first() {
         p.push((
             "audiosamplerate".into(),
             Amf0Value::Number(a.sample_rate as f64),

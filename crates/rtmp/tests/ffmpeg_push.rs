@@ -121,7 +121,8 @@ fn ffmpeg_push() {
             ServerEvent::Media(MediaEvent::Info(i)) => last_info = Some(i.clone()),
             ServerEvent::Media(MediaEvent::Frame(f)) => match f.track {
                 Track::Video => video.push(f.clone()),
-                Track::Audio => audio.push(f.clone()),
+                Track::Audio(_) => audio.push(f.clone()),
+                Track::Data(_) => panic!("RTMP carries no data streams"),
             },
             ServerEvent::Warning(w) => panic!("warning: {w}"),
             _ => {}
@@ -131,7 +132,7 @@ fn ffmpeg_push() {
     let v = info.video.expect("no video config");
     assert_eq!((v.width, v.height), (320, 240));
     assert_eq!(v.codec, Some(Codec::H264));
-    let a = info.audio.expect("no audio config");
+    let a = info.audio.first().cloned().expect("no audio config");
     assert_eq!(a.codec, Some(Codec::Aac));
     assert_eq!(a.sample_rate, 44100);
 

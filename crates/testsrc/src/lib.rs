@@ -232,12 +232,14 @@ impl TestSource {
         let asc = silence::asc();
         let info = StreamInfo {
             video: Some(media::h264::video_config(vec![sps], vec![pps])),
-            audio: Some(AudioConfig {
+            audio: vec![AudioConfig {
                 codec: Some(Codec::Aac),
                 sample_rate: asc.sample_rate,
                 channels: asc.channels,
                 asc: Some(Bytes::copy_from_slice(&asc.serialize())),
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         };
         Ok(TestSource {
             cfg,
@@ -334,7 +336,7 @@ impl TestSource {
                 self.next_video += 1;
             } else if a_due {
                 out.push(Frame {
-                    track: Track::Audio,
+                    track: Track::Audio(0),
                     codec: Codec::Aac,
                     pts_90k: Ts90k(ap),
                     dts_90k: Ts90k(ap),

@@ -43,7 +43,7 @@ fn four_seconds_of_stream() {
     assert_eq!(v.codec, Some(Codec::H264));
     assert_eq!((v.width, v.height), (640, 360));
     assert_eq!((v.sps.len(), v.pps.len()), (1, 1));
-    let a = info.audio.as_ref().unwrap();
+    let a = info.audio.first().unwrap();
     assert_eq!(a.codec, Some(Codec::Aac));
     assert_eq!((a.sample_rate, a.channels), (48_000, 1));
     let asc = Asc::parse(a.asc.as_ref().unwrap()).unwrap();
@@ -53,7 +53,7 @@ fn four_seconds_of_stream() {
     );
 
     let video: Vec<&Frame> = frames.iter().filter(|f| f.track == Track::Video).collect();
-    let audio: Vec<&Frame> = frames.iter().filter(|f| f.track == Track::Audio).collect();
+    let audio: Vec<&Frame> = frames.iter().filter(|f| f.track.is_audio()).collect();
     assert_eq!(video.len(), 100);
     // 4 s / 1920 ticks = 187.5 -> frames 0..=187
     assert_eq!(audio.len(), 188);
@@ -235,16 +235,17 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn write_streams(dir: &Path, src: &TestSource, frames: &[Frame]) -> (PathBuf, PathBuf) {
-    let asc = Asc::parse(src.info().audio.unwrap().asc.as_ref().unwrap()).unwrap();
+    let asc = Asc::parse(src.info().audio[0].clone().asc.as_ref().unwrap()).unwrap();
     let mut h264 = Vec::new();
     let mut aac = Vec::new();
     for f in frames {
         match f.track {
             Track::Video => h264.extend_from_slice(&f.data),
-            Track::Audio => {
+            Track::Audio(_) => {
                 aac.extend_from_slice(&asc.adts_header(f.data.len()));
                 aac.extend_from_slice(&f.data);
             }
+            Track::Data(_) => unreachable!("the test card has no data streams"),
         }
     }
     let (v, a) = (dir.join("video.h264"), dir.join("audio.aac"));

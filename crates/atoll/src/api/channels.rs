@@ -295,9 +295,10 @@ pub fn channel_json(
                     "fps": if vc.fps_milli > 0 { Some(vc.fps_milli as f64 / 1000.0) } else { None },
                 })
             });
-            let audio = st.info.audio.as_ref().map(|ac| {
+            let audio = st.info.audio.first().map(|ac| {
                 json!({"codec": ac.codec.map(|c| c.name()), "sample_rate": ac.sample_rate, "channels": ac.channels})
             });
+            let tracks = tracks_json(&st.info);
             let hls = h.live.hls_sessions.count(now_mono_ms);
             let ts = h.live.ts_viewers.load(std::sync::atomic::Ordering::Relaxed);
             json!({
@@ -307,6 +308,7 @@ pub fn channel_json(
                 "input_bitrate_bps": st.input_bitrate_bps,
                 "video": video,
                 "audio": audio,
+                "tracks": tracks,
                 "viewers": hls + ts,
                 "viewers_hls": hls,
                 "viewers_mpegts": ts,
@@ -317,7 +319,8 @@ pub fn channel_json(
         }
         None => json!({
             "state": "offline", "active_source": null, "slate": false, "input_bitrate_bps": 0,
-            "video": null, "audio": null, "viewers": 0, "viewers_hls": 0, "viewers_mpegts": 0,
+            "video": null, "audio": null, "tracks": tracks_json(&media::StreamInfo::default()),
+            "viewers": 0, "viewers_hls": 0, "viewers_mpegts": 0,
             "last_error": if ch.active { Value::Null } else { json!("channel is not active") },
             "last_error_at": null, "awaiting_encoder": false,
         }),
@@ -574,4 +577,60 @@ pub async fn events(
             .map(|e| json!({"id": e.id, "at_utc": e.at_utc_ms / 1000, "kind": e.kind, "message": e.message}))
             .collect(),
     )))
+}
+
+/// Every audio track and subtitle stream a channel carries, as the status and the probe show
+/// them: `{"audio": [{index, codec, language, kind, sample_rate, channels}], "subtitles":
+/// [{index, codec, language, pages: [{page, language, kind}]}]}` (`kind`: `main` or
+/// `description` for audio; `subtitles`, `hearing_impaired` or `other` for a teletext page).
+pub fn tracks_json(info: &media::StreamInfo) -> Value {
+    let audio: Vec<Value> = info
+        .audio
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "index": i,
+                "codec": a.codec.map(|c| c.name()),
+                "language": a.language,
+                "kind": if a.description { "description" } else { "main" },
+                "sample_rate": a.sample_rate,
+                "channels": a.channels,
+            })
+        })
+        .collect();
+    let subtitles: Vec<Value> = info
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let es = mpegts::program::Es {
+                pid: 0,
+                stream_type: mpegts::stream_type::PRIVATE_PES,
+                descriptors: d.descriptors.to_vec(),
+            };
+            let pages: Vec<Value> = es
+                .teletext_pages()
+                .iter()
+                .map(|p| {
+                    json!({
+                        "page": format!("{}{:02x}", p.magazine, p.page),
+                        "language": mpegts::program::language_code(p.language),
+                        "kind": match p.kind {
+                            2 => "subtitles",
+                            5 => "hearing_impaired",
+                            _ => "other",
+                        },
+                    })
+                })
+                .collect();
+            json!({
+                "index": i,
+                "codec": d.codec.map(|c| c.name()),
+                "language": d.language,
+                "pages": pages,
+            })
+        })
+        .collect();
+    json!({"audio": audio, "subtitles": subtitles})
 }

@@ -174,7 +174,8 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
         }
         let span = first_dts.map(|f| last_dts - f).unwrap_or(0);
         let known = info.as_ref().is_some_and(|i: &media::StreamInfo| {
-            i.video.as_ref().is_none_or(|v| v.width > 0) && (i.video.is_some() || i.audio.is_some())
+            i.video.as_ref().is_none_or(|v| v.width > 0)
+                && (i.video.is_some() || !i.audio.is_empty())
         });
         if known && span >= PROBE_MEDIA_MS {
             break;
@@ -206,11 +207,12 @@ pub async fn probe(who: Authed, body: axum::body::Bytes) -> Result<Response, Api
             "height": v.height,
             "fps": (v.fps_milli > 0).then(|| v.fps_milli as f64 / 1000.0),
         })),
-        "audio": info.audio.as_ref().map(|a| json!({
+        "audio": info.audio.first().map(|a| json!({
             "codec": a.codec.map(|c| c.name()),
             "sample_rate": a.sample_rate,
             "channels": a.channels,
         })),
+        "tracks": super::channels::tracks_json(&info),
         "bitrate_bps": (span_ms > 0).then(|| bytes * 8 * 1000 / span_ms as u64),
         "video_frames": video_frames,
         "probed_ms": started.elapsed().as_millis() as u64,

@@ -572,7 +572,7 @@ impl Runner {
                 let primary = if has_video {
                     Track::Video
                 } else {
-                    Track::Audio
+                    Track::Audio(0)
                 };
                 let is_primary = f.track == primary;
                 if let Some(a) = self.fo.on_frame(ev.slot, now, is_primary, f.keyframe) {
@@ -700,8 +700,7 @@ impl Runner {
                 p.frames_until(now, &mut frames);
                 let wall = self.settings.clock.now_utc();
                 for f in frames {
-                    self.rebaser
-                        .note_output(f.dts_90k.0, f.track != Track::Audio);
+                    self.rebaser.note_output(f.dts_90k.0, !f.track.is_audio());
                     self.seg.push(&f, wall, &mut self.events);
                 }
                 self.drain_events();

@@ -127,7 +127,7 @@ mod tests {
 
     fn af(dts: i64) -> Frame {
         Frame {
-            track: Track::Audio,
+            track: Track::Audio(0),
             codec: Codec::Aac,
             pts_90k: Ts90k(dts),
             dts_90k: Ts90k(dts),
@@ -216,12 +216,14 @@ mod tests {
                 vec![Bytes::from_static(&SPS)],
                 vec![Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb])],
             )),
-            audio: Some(media::AudioConfig {
+            audio: vec![media::AudioConfig {
                 codec: Some(Codec::Aac),
                 sample_rate: 48_000,
                 channels: 1,
                 asc: Some(Bytes::from_static(&[0x11, 0x88])),
-            }),
+                ..Default::default()
+            }],
+            data: Vec::new(),
         };
         for seed in 1..=40u64 {
             let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -289,7 +291,7 @@ mod tests {
                 n += 1;
                 let last = match f.track {
                     Track::Video => &mut last_v,
-                    Track::Audio => &mut last_a,
+                    _ => &mut last_a,
                 };
                 assert!(
                     f.dts_90k.0 > *last,
@@ -300,7 +302,7 @@ mod tests {
                 );
                 *last = f.dts_90k.0;
                 // each audio frame lands within 2 s of the video written before it
-                if f.track == Track::Audio && last_v != i64::MIN {
+                if f.track.is_audio() && last_v != i64::MIN {
                     assert!(
                         (last_v - last_a).abs() <= MAX_TRACK_SKEW_90K + STEP_90K,
                         "seed {seed}: A/V apart {}",

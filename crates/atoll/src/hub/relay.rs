@@ -210,7 +210,7 @@ impl Relay {
                     let mut events = Vec::new();
                     demux.push(&s.data, &mut events);
                     let info = demux.info().clone();
-                    if info.video.is_some() || info.audio.is_some() {
+                    if info.video.is_some() || !info.audio.is_empty() {
                         self.info_known = true;
                         self.status.lock().unwrap_or_else(|e| e.into_inner()).info = info;
                     }

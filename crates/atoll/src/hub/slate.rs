@@ -33,10 +33,10 @@ impl SlateLoop {
             .filter(|f| f.track == Track::Video)
             .cloned()
             .collect();
-        let audio = frames.iter().find(|f| f.track == Track::Audio).cloned();
+        let audio = frames.iter().find(|f| f.track.is_audio()).cloned();
         let audio_step_90k = info
             .audio
-            .as_ref()
+            .first()
             .map(|a| media::aac::frame_duration_90k(a.sample_rate))
             .unwrap_or(1920);
         anyhow::ensure!(

@@ -73,7 +73,7 @@ pub async fn run(addr: SocketAddr, iface: Option<Ipv4Addr>, tx: SourceTx) {
         if !warned_no_pmt
             && packets_seen == 2000
             && demux.info().video.is_none()
-            && demux.info().audio.is_none()
+            && demux.info().audio.is_empty()
         {
             warned_no_pmt = true;
             let st = demux.stats();

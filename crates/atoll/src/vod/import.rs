@@ -1085,9 +1085,11 @@ fn demux_ts(
                         media::Codec::H265 => strip_params(&f.data, true),
                         _ => f.data.to_vec(),
                     };
+                    // a TS film keeps its video and first audio track
                     let slot = match f.track {
                         media::Track::Video => &mut video,
-                        media::Track::Audio => &mut audio,
+                        media::Track::Audio(0) => &mut audio,
+                        _ => continue,
                     };
                     if slot.is_none() {
                         let Some(g) = ts_track(&f, &info) else {
@@ -1165,7 +1167,7 @@ fn ts_track(f: &media::Frame, info: &media::StreamInfo) -> Option<Gather> {
             (TrackKind::Video, codec, v.width, v.height, 0, 0)
         }
         media::Codec::Aac => {
-            let a = info.audio.clone().unwrap_or_default();
+            let a = info.audio.first().cloned().unwrap_or_default();
             let asc = a.asc.clone()?;
             (
                 TrackKind::Audio,
@@ -1185,11 +1187,16 @@ fn ts_track(f: &media::Frame, info: &media::StreamInfo) -> Option<Gather> {
             let (c, rate, ch) = audio_config_from_frame(&empty, &f.data)?;
             (TrackKind::Audio, c, 0, 0, rate, ch)
         }
+        media::Codec::Teletext | media::Codec::DvbSubtitle => return None,
+    };
+    let language = match kind {
+        TrackKind::Audio => info.audio.first().and_then(|a| a.language.clone()),
+        _ => None,
     };
     Some(Gather {
         kind,
         codec,
-        language: None,
+        language,
         width,
         height,
         sample_rate: rate,

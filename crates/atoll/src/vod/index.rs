@@ -707,7 +707,7 @@ fn stream_info(track: &mp4::Track) -> (media::StreamInfo, media::Codec) {
                 CodecConfig::Eac3 { .. } => media::Codec::Eac3,
                 _ => media::Codec::Mpeg1Audio,
             };
-            info.audio = Some(media::AudioConfig {
+            info.audio = vec![media::AudioConfig {
                 codec: Some(codec),
                 sample_rate: track.sample_rate,
                 channels: track.channels as u8,
@@ -715,7 +715,8 @@ fn stream_info(track: &mp4::Track) -> (media::StreamInfo, media::Codec) {
                     CodecConfig::Aac { asc } => Some(asc.clone()),
                     _ => None,
                 },
-            });
+                ..Default::default()
+            }];
             codec
         }
     };
@@ -835,7 +836,11 @@ pub fn mux_ts(
         let dts = ((s.dts as i128 - track.edit_media_start as i128) * 90_000 / ts) as i64
             + PTS_OFFSET_90K;
         let frame = media::Frame {
-            track: codec.track(),
+            track: if codec.is_video() {
+                media::Track::Video
+            } else {
+                media::Track::Audio(0)
+            },
             codec,
             pts_90k: media::Ts90k(pts),
             dts_90k: media::Ts90k(dts.min(pts)),

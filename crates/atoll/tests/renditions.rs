@@ -1,0 +1,328 @@
+//! HLS renditions against real peers: a UDP channel sent by ffmpeg with two audio languages
+//! (AAC `chi` + MP2 `eng`) is offered as a master playlist with one audio rendition per
+//! language — live, catch-up and start-over — and ffmpeg/ffprobe read every rendition back.
+//! Segments are 2 s here to keep the test short.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const T: Duration = Duration::from_secs(60);
+const CONFIG: &[(&str, &str)] = &[("segment_seconds", "2")];
+
+/// ffmpeg looping the fixture clip to UDP with its audio twice: AAC tagged `chi`, MP2 tagged
+/// `eng` (as a satellite receiver's output would carry them).
+fn two_language_feed(port: u16) -> Killer {
+    let clip = fixture_clip();
+    Killer(ffmpeg_bg(&[
+        "-re",
+        "-stream_loop",
+        "-1",
+        "-i",
+        path_str(&clip),
+        "-map",
+        "0:v",
+        "-map",
+        "0:a",
+        "-map",
+        "0:a",
+        "-c:v",
+        "copy",
+        "-c:a:0",
+        "copy",
+        "-c:a:1",
+        "mp2",
+        "-b:a:1",
+        "128k",
+        "-metadata:s:a:0",
+        "language=chi",
+        "-metadata:s:a:1",
+        "language=eng",
+        "-f",
+        "mpegts",
+        &format!("udp://127.0.0.1:{port}?pkt_size=1316"),
+    ]))
+}
+
+/// ffprobe's "codec_type,codec_name,language" per stream of a URL (each stream once).
+fn probe_languages(url: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+            "-show_entries",
+            "stream=codec_type,codec_name:stream_tags=language",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The `URI="…"` of the EXT-X-MEDIA line of `kind` with `LANGUAGE="lang"`.
+fn rendition_uri(master: &str, kind: &str, lang: &str) -> String {
+    master
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!("#EXT-X-MEDIA:TYPE={kind},"))
+                && l.contains(&format!("LANGUAGE=\"{lang}\""))
+        })
+        .and_then(|l| l.split("URI=\"").nth(1))
+        .and_then(|u| u.split('"').next())
+        .unwrap_or_else(|| panic!("no {kind} rendition for {lang} in\n{master}"))
+        .to_string()
+}
+
+/// The variant's URI (the line after EXT-X-STREAM-INF).
+fn variant_uri(master: &str) -> String {
+    let mut lines = master.lines();
+    lines.find(|l| l.starts_with("#EXT-X-STREAM-INF:"));
+    lines.next().expect("variant URI").to_string()
+}
+
+/// The first start_time ffprobe gives for a segment URL.
+fn start_time(url: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=start_time",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no start_time for {url}"))
+}
+
+/// Every stream's start_time in a segment, in stream order.
+fn start_times(url: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=index,start_time",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    // (programs list their streams again: one entry per index)
+    let mut by_index = std::collections::BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut f = l.trim_end_matches(',').split(',');
+        if let (Some(Ok(i)), Some(Ok(t))) = (
+            f.next().map(str::parse::<u32>),
+            f.next().map(str::parse::<f64>),
+        ) {
+            by_index.insert(i, t);
+        }
+    }
+    by_index.into_values().collect()
+}
+
+/// Checks a master playlist at `base` + `file`: both languages offered, every rendition read by
+/// ffmpeg without errors, each audio rendition's segment in sync with the video's.
+fn check_master(a: &Atoll, base: &str, file: &str, live: bool) {
+    let (s, body) = a.get(&format!("{base}{file}"));
+    let master = String::from_utf8_lossy(&body).to_string();
+    assert_eq!(s, 200, "{base}{file}: {master}");
+    assert!(master.contains("#EXT-X-STREAM-INF:"), "{master}");
+    let chi = rendition_uri(&master, "AUDIO", "chi");
+    let eng = rendition_uri(&master, "AUDIO", "eng");
+    assert!(master.contains("NAME=\"中文\"") && master.contains("NAME=\"English\""));
+    assert_eq!(
+        master.matches("DEFAULT=YES").count(),
+        1,
+        "one default: {master}"
+    );
+    let video = variant_uri(&master);
+
+    // ffprobe on the master playlist: the video and both languages
+    let streams = probe_languages(&a.url(&format!("{base}{file}")));
+    for want in ["aac,audio,chi", "mp2,audio,eng"] {
+        assert!(
+            streams.iter().any(|s| s == want),
+            "{want} not in {streams:?}"
+        );
+    }
+    assert!(
+        streams.iter().any(|s| s.starts_with("h264,video")),
+        "{streams:?}"
+    );
+
+    // each rendition on its own: read without errors, and of the right kind only
+    for (uri, want) in [
+        (&video, "h264,video"),
+        (&chi, "aac,audio"),
+        (&eng, "mp2,audio"),
+    ] {
+        let url = a.url(&format!("{base}{uri}"));
+        let (errors, secs) = ffmpeg_read(&url, 4);
+        assert!(errors.is_empty(), "{uri}: {errors}");
+        assert!(secs > 1.0, "{uri}: read {secs} s");
+        let kinds = probe_languages(&url);
+        assert_eq!(kinds.len(), 1, "{uri}: {kinds:?}");
+        assert!(kinds[0].starts_with(want), "{uri}: {kinds:?}");
+    }
+
+    // A/V sync on both languages: the same segment of each rendition starts within 100 ms
+    // of the video's (as the source's tracks do)
+    let (_, vp) = a.get(&format!("{base}{video}"));
+    let vp = String::from_utf8_lossy(&vp).to_string();
+    let seg = vp
+        .lines()
+        .rfind(|l| !l.starts_with('#') && !l.is_empty())
+        .expect("a segment")
+        .to_string();
+    assert!(seg.starts_with("v-"), "{vp}");
+    let name = &seg[2..];
+    // the full segment: video, then the two audio tracks, each with its start
+    let full = start_times(&a.url(&format!("{base}{name}")));
+    assert_eq!(full.len(), 3, "{full:?}");
+    let v0 = start_time(&a.url(&format!("{base}{seg}")));
+    assert!((v0 - full[0]).abs() < 0.001, "video {v0} vs {full:?}");
+    for (i, lang) in ["chi", "eng"].into_iter().enumerate() {
+        let prefix = rendition_uri(&master, "AUDIO", lang)
+            .split('-')
+            .next()
+            .unwrap()
+            .to_string();
+        let t = start_time(&a.url(&format!("{base}{prefix}-{name}")));
+        // the rendition keeps the full segment's timestamps exactly …
+        assert!(
+            (t - full[1 + i]).abs() < 0.001,
+            "{lang}: rendition audio starts at {t}, in the full segment at {}",
+            full[1 + i]
+        );
+        // … and its audio is where the source put it next to the video: a segment holds each
+        // track from its first PES after the keyframe cut, and ffmpeg's muxer packs up to
+        // ~0.4 s of audio in one PES (so the first audio PTS is near, not at, the video's)
+        assert!(
+            (t - v0).abs() < 0.5,
+            "{lang}: audio starts at {t}, video at {v0} ({base}{seg})"
+        );
+    }
+    if live {
+        let (_, ap) = a.get(&format!("{base}{chi}"));
+        check_live_playlist(&String::from_utf8_lossy(&ap));
+    }
+}
+
+#[test]
+fn two_audio_languages_live_catchup_and_start_over() {
+    let a = Atoll::start_with("renditions", CONFIG);
+    let t0 = now_s();
+    let port = free_udp_port();
+    let body = json!({"id": "duo", "name": "Duo", "sources": [format!("udp://127.0.0.1:{port}")]})
+        .to_string();
+    let (s, v) = a.api("POST", "/api/channels", Some(&body));
+    assert_eq!(s, 201, "{v}");
+    let _feed = two_language_feed(port);
+    a.wait_for("the master playlist", T, || {
+        let (s, b) = a.get("/live/duo/index.m3u8");
+        s == 200 && String::from_utf8_lossy(&b).contains("#EXT-X-STREAM-INF")
+    });
+    // wait for a few segments in the renditions' window
+    a.wait_for("four segments", T, || {
+        let (s, b) = a.get("/live/duo/v-index.m3u8");
+        s == 200 && String::from_utf8_lossy(&b).matches("#EXTINF").count() >= 4
+    });
+    check_master(&a, "/live/duo/", "index.m3u8", true);
+
+    // a rendition the channel does not have, and rendition names on other files
+    for bad in ["a2-index.m3u8", "s0-index.m3u8", "a0-mpegts", "a1-999.ts"] {
+        assert_eq!(a.get(&format!("/live/duo/{bad}")).0, 404, "{bad}");
+    }
+    // the full segments keep both tracks (set-top boxes, /mpegts, the archive)
+    let (_, p) = a.get("/live/duo/v-index.m3u8");
+    let p = String::from_utf8_lossy(&p).to_string();
+    let last = p.lines().rfind(|l| l.starts_with("v-")).unwrap();
+    let full = probe_languages(&a.url(&format!("/live/duo/{}", &last[2..])));
+    assert!(
+        full.iter().any(|s| s == "aac,audio,chi") && full.iter().any(|s| s == "mp2,audio,eng"),
+        "{full:?}"
+    );
+
+    // … and so does /mpegts, the stream set-top boxes and VLC read
+    let ts = probe_languages(&a.url("/live/duo/mpegts"));
+    assert!(
+        ts.iter().any(|s| s == "aac,audio,chi") && ts.iter().any(|s| s == "mp2,audio,eng"),
+        "/mpegts: {ts:?}"
+    );
+    // the API lists the tracks
+    let (_, v) = a.api("GET", "/api/channels/duo", None);
+    let audio = v["tracks"]["audio"]
+        .as_array()
+        .expect("tracks.audio")
+        .clone();
+    let got: Vec<(String, String)> = audio
+        .iter()
+        .map(|t| {
+            (
+                t["codec"].as_str().unwrap_or("").to_string(),
+                t["language"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![("aac".into(), "chi".into()), ("mp2".into(), "eng".into())],
+        "{v}"
+    );
+    assert_eq!(audio[1]["kind"], "main");
+
+    // catch-up: a range of the archive, and start-over from a time
+    let from = t0 + 2;
+    a.wait_for("16 s recorded", T, || now_s() > from + 18);
+    check_master(&a, "/live/duo/", &format!("index-{from}-12.m3u8"), false);
+    let (s, b) = a.get(&format!("/live/duo/a1-archive-{from}-12.m3u8"));
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("a1-rec-"));
+    let (s, b) = a.get(&format!("/live/duo/timeshift_abs-{from}.m3u8"));
+    let so = String::from_utf8_lossy(&b).to_string();
+    assert_eq!(s, 200, "{so}");
+    assert!(
+        so.contains(&format!("URI=\"a1-timeshift_abs-{from}.m3u8\"")),
+        "{so}"
+    );
+    // the apps' shift mode: the live URL with ?utc= gives the same master, canonical names
+    let (s, b) = a.get(&format!("/live/duo/index.m3u8?utc={from}"));
+    assert_eq!(s, 200);
+    assert!(String::from_utf8_lossy(&b).contains(&format!("a0-timeshift_abs-{from}.m3u8")));
+    // the catch-up download keeps both languages
+    let dl = probe_languages(&a.url(&format!("/live/duo/archive-{from}-12.ts")));
+    assert!(
+        dl.iter().any(|s| s == "aac,audio,chi") && dl.iter().any(|s| s == "mp2,audio,eng"),
+        "archive TS: {dl:?}"
+    );
+    // a rendition of an endless TS is not a thing
+    assert_eq!(a.get(&format!("/live/duo/a1-archive-{from}-12.ts")).0, 404);
+}
