@@ -186,7 +186,7 @@ pub struct Program {
 
 /// The 188-byte packets of `ts` that start with the sync byte, with their PID and payload
 /// (after the adaptation field) and whether a unit starts in them.
-fn packets(ts: &[u8]) -> impl Iterator<Item = (&[u8], u16, bool, &[u8])> {
+pub(crate) fn packets(ts: &[u8]) -> impl Iterator<Item = (&[u8], u16, bool, &[u8])> {
     ts.chunks_exact(PACKET_SIZE).filter_map(|p| {
         if p[0] != SYNC_BYTE {
             return None;
