@@ -6,7 +6,9 @@
 //!   fields, odd-parity row text, the Latin G0 set with its national option subsets. A page is
 //!   shown from the PTS of the PES that completes it — the next page header of the same
 //!   magazine (parallel mode) or of any magazine (serial mode, C11) — until a different page
-//!   replaces it or an empty page erases it.
+//!   replaces it or an empty page erases it. The page's own next header completes it too
+//!   (EN 300 706 7.2.1; libzvbi, after 9.3.1.3, waits for a header with a different page
+//!   number — encoders send one, a time filling header 8FF, so both agree on real streams).
 //! - [`cues_from_ts`] reassembles one PID's PES packets from a transport stream buffer and
 //!   decodes them.
 //! - [`webvtt_segment`] writes the cues that overlap one segment, clipped to it, with the

@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use mpegts::teletext::{cues_from_ts, encode_page, pes_packet, ts_packets, Cue};
+use mpegts::teletext::{
+    cues_from_ts, encode_page, hamming_8_4, hamming_8_4_encode, pes_packet, ts_packets, Cue,
+};
 use mpegts::{crc32_mpeg2, PACKET_SIZE, SYNC_BYTE};
 
 const PMT_PID: u16 = 0x1000;
@@ -131,25 +133,50 @@ fn pcr_packet(pcr_90k: i64) -> [u8; PACKET_SIZE] {
 /// The stream: PAT/PMT and a PCR every 100 ms from `pages[0]` - 1 s to the last + 2 s, and one
 /// teletext PES per (pts, page of magazine 8, lines).
 fn stream(pages: &[(i64, u8, &[&str])]) -> Vec<u8> {
-    let first = pages[0].0 - 90_000;
-    let last = pages[pages.len() - 1].0 + 180_000;
+    let pes: Vec<(i64, Vec<u8>)> = pages
+        .iter()
+        .map(|(pts, page, lines)| (*pts, encode_page(8, *page, lines, true)))
+        .collect();
+    stream_of(&pes)
+}
+
+/// [`stream`] of given PES data fields.
+fn stream_of(pes: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    let first = pes[0].0 - 90_000;
+    let last = pes[pes.len() - 1].0 + 180_000;
     let (pat, pmt) = (pat(), pmt());
     let mut ts = Vec::new();
     let (mut psi_cc, mut ttx_cc) = (0u8, 0u8);
-    let mut next = pages.iter().peekable();
+    let mut next = pes.iter().peekable();
     let mut t = first;
     while t <= last {
         ts.extend_from_slice(&psi_packet(0, &pat, psi_cc));
         ts.extend_from_slice(&psi_packet(PMT_PID, &pmt, psi_cc));
         psi_cc = psi_cc.wrapping_add(1);
         ts.extend_from_slice(&pcr_packet(t));
-        while let Some((pts, page, lines)) = next.next_if(|(pts, _, _)| *pts <= t + 9_000) {
-            let pes = pes_packet(*pts, &encode_page(8, *page, lines, true));
-            ts.extend(ts_packets(TTX_PID, &pes, &mut ttx_cc));
+        while let Some((pts, data)) = next.next_if(|(pts, _)| *pts <= t + 9_000) {
+            ts.extend(ts_packets(TTX_PID, &pes_packet(*pts, data), &mut ttx_cc));
         }
         t += 9_000;
     }
     ts
+}
+
+/// Rewrites the teletext packet of data unit `unit` of a PES data field from
+/// [`encode_page`] (in transmission bit order, as the decoder sees it).
+fn edit_packet(data: &mut [u8], unit: usize, f: impl Fn(&mut [u8])) {
+    let at = 1 + 46 * unit + 4;
+    let mut packet: Vec<u8> = data[at..at + 42].iter().map(|b| b.reverse_bits()).collect();
+    f(&mut packet);
+    for (d, p) in data[at..at + 42].iter_mut().zip(packet) {
+        *d = p.reverse_bits();
+    }
+}
+
+/// Sets C11 (serial mode) in a header packet.
+fn set_serial(p: &mut [u8]) {
+    let c = hamming_8_4(p[9]).expect("C11..C14");
+    p[9] = hamming_8_4_encode(c | 1);
 }
 
 /// `HH:MM:SS.mmm` or `MM:SS.mmm` in 90 kHz.
@@ -321,4 +348,67 @@ fn ffmpeg_reads_our_webvtt_segment() {
         ],
         "{vtt}"
     );
+}
+
+/// Serial and parallel transmission (C11): page 888's closing header is one of magazine 1.
+/// In serial mode it completes the page at once; in parallel mode it does not, and the page is
+/// completed 1 s later by a header of another page of magazine 8 (801). ffmpeg (libzvbi) and
+/// we must agree on both.
+///
+/// (libzvbi completes a page in parallel mode only at a header of the same magazine with a
+/// *different* page number, EN 300 706 9.3.1.3; we also take the page's own next header as
+/// completing it, as 7.2.1 reads. Encoders follow a page with another page's header — time
+/// filling 8FF, as `encode_page` does — so the two agree on real streams.)
+#[test]
+fn ffmpeg_agrees_on_serial_and_parallel_mode() {
+    let s = 10 * 90_000;
+    for serial in [true, false] {
+        let mut pes = Vec::new();
+        for (i, text) in ["first", "second", "third"].iter().enumerate() {
+            let pts = s + 2 * 90_000 * i as i64;
+            let mut data = encode_page(8, 0x88, &[text], true);
+            // unit 0: our header; unit 2: the closing header, moved to magazine 1, page 00
+            edit_packet(&mut data, 2, |p| {
+                p[0] = hamming_8_4_encode(1);
+                p[2] = hamming_8_4_encode(0);
+                p[3] = hamming_8_4_encode(0);
+            });
+            if serial {
+                edit_packet(&mut data, 0, set_serial);
+                edit_packet(&mut data, 2, set_serial);
+                pes.push((pts, data));
+            } else {
+                pes.push((pts, data));
+                pes.push((pts + 90_000, encode_page(8, 0x01, &[], true)));
+            }
+        }
+        let mut clear = encode_page(8, 0x88, &[], true);
+        if serial {
+            edit_packet(&mut clear, 0, set_serial);
+            edit_packet(&mut clear, 1, set_serial);
+        }
+        pes.push((s + 7 * 90_000, clear));
+        let ts = stream_of(&pes);
+        let ours = our_cues(&cues_from_ts(&ts, TTX_PID, 8, 0x88), i64::MAX);
+        let want: &[(i64, i64, &str)] = if serial {
+            &[
+                (s, s + 180_000, "first"),
+                (s + 180_000, s + 360_000, "second"),
+                (s + 360_000, s + 630_000, "third"),
+            ]
+        } else {
+            &[
+                (s + 90_000, s + 270_000, "first"),
+                (s + 270_000, s + 450_000, "second"),
+                (s + 450_000, s + 630_000, "third"),
+            ]
+        };
+        let want: Vec<(i64, i64, String)> = want
+            .iter()
+            .map(|(a, b, t)| (*a, *b, t.to_string()))
+            .collect();
+        assert_eq!(ours, want, "serial {serial}");
+        let theirs = ffmpeg_cues(&ts, &format!("serial-{serial}"));
+        assert_same(&ours, &theirs);
+    }
 }
