@@ -569,7 +569,7 @@ pub fn unwrap_near(raw: u64, base_raw: u64) -> i64 {
 
 /// `HH:MM:SS.mmm` of a non-negative 90 kHz duration (rounded to the millisecond).
 fn vtt_time(t_90k: i64) -> String {
-    let ms = (t_90k.max(0) + 45) / 90;
+    let ms = t_90k.max(0).saturating_add(45) / 90;
     format!(
         "{:02}:{:02}:{:02}.{:03}",
         ms / 3_600_000,
@@ -611,8 +611,8 @@ pub fn webvtt_segment(cues: &[Cue], seg_start_90k: i64, seg_end_90k: i64) -> Str
         if start >= end || cue.text.is_empty() {
             continue;
         }
-        let from = vtt_time(start - seg_start_90k);
-        let to = vtt_time(end - seg_start_90k);
+        let from = vtt_time(start.saturating_sub(seg_start_90k));
+        let to = vtt_time(end.saturating_sub(seg_start_90k));
         if from == to {
             continue;
         }

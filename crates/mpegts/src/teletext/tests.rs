@@ -483,6 +483,9 @@ fn webvtt_segment_clips_and_escapes() {
         vtt.ends_with("00:00:00.001 --> 01:01:40.000\nopen\n\n"),
         "{vtt}"
     );
+    // extreme bounds do not overflow
+    let _ = webvtt_segment(&open, i64::MIN, i64::MAX);
+    let _ = webvtt_segment(&[cue(i64::MIN, Some(i64::MAX), "x")], i64::MIN, i64::MAX);
     // nothing overlapping: the header only
     assert_eq!(
         webvtt_segment(&open, -900, 100),
