@@ -25,7 +25,8 @@ use crate::vod::{master_playlist, Master, Rendition as MediaRendition};
 pub const MAX_AUDIO: usize = 8;
 /// Most subtitle renditions offered.
 pub const MAX_SUBTITLES: usize = 8;
-/// Whether teletext subtitle pages are offered (off until the WebVTT conversion exists).
+/// Whether teletext subtitle pages are offered. The WebVTT conversion exists ([`webvtt`]); the
+/// renditions stay off until the live and catch-up paths carry the teletext PID.
 const TELETEXT_RENDITIONS: bool = false;
 
 /// One rendition of a master playlist.
@@ -148,8 +149,8 @@ impl Tracks {
                     language: es.language().and_then(mpegts::program::language_code),
                     description: es.is_audio_description(),
                 }),
-                // Teletext subtitle pages become renditions once `mpegts::teletext` decodes
-                // them into WebVTT; until then they stay on the TS outputs only.
+                // Teletext subtitle pages become WebVTT renditions (`webvtt`) when
+                // TELETEXT_RENDITIONS is on; until then they stay on the TS outputs only.
                 EsKind::Teletext if TELETEXT_RENDITIONS => {
                     for page in es.teletext_pages().into_iter().filter(|p| p.is_subtitle()) {
                         if t.subtitles.len() < MAX_SUBTITLES {
@@ -299,11 +300,45 @@ impl Tracks {
     }
 }
 
+/// How long before a segment's start the previous segment's teletext may begin for its page on
+/// screen to carry over (a larger gap is taken as a timestamp discontinuity, and `prev` is
+/// ignored).
+const MAX_CARRY_OVER_90K: i64 = 10 * 60 * 90_000;
+
 /// The WebVTT of subtitle rendition `n` for the full segment `ts` lasting `duration_90k`
 /// (`prev`: the segment before it, for a subtitle already on screen when `ts` starts).
+///
+/// The segment starts at its first video PTS (else the first PTS of any stream); the file maps
+/// that to local zero (`X-TIMESTAMP-MAP`) and holds the cues of the track's teletext page that
+/// overlap [start, start + `duration_90k`), clipped to it (`mpegts::teletext`). A page shown
+/// before `prev` began (never retransmitted since) is not known here. An unknown rendition, or
+/// a segment without any PTS, gives an empty WebVTT file.
 pub fn webvtt(tracks: &Tracks, n: u8, prev: Option<&[u8]>, ts: &[u8], duration_90k: i64) -> String {
-    let _ = (tracks, n, prev, ts, duration_90k);
-    String::from("WEBVTT\n\n") // PLACEHOLDER-TELETEXT
+    use mpegts::teletext::{cues_from_ts_parts, unwrap_near, webvtt_segment};
+    const EMPTY: &str = "WEBVTT\n\n";
+    let Some(track) = tracks.subtitles.get(n as usize) else {
+        return EMPTY.into();
+    };
+    let start_raw = tracks
+        .video
+        .and_then(|(pid, _)| mpegts::program::first_pts(ts, pid))
+        .or_else(|| mpegts::program::first_pts_any(ts));
+    let Some(start_raw) = start_raw else {
+        return EMPTY.into();
+    };
+    // the cues, the segment's start on their timeline, and how long before it the first
+    // teletext PES came
+    let decode = |parts: &[&[u8]]| {
+        let (cues, base) = cues_from_ts_parts(parts, track.pid, track.magazine, track.page);
+        let start = base.map_or(start_raw as i64, |b| unwrap_near(start_raw, b));
+        let lead = base.map_or(0, |b| start - b as i64);
+        (cues, start, lead)
+    };
+    let (mut cues, mut start, lead) = decode(&[prev.unwrap_or_default(), ts]);
+    if prev.is_some() && !(0..=MAX_CARRY_OVER_90K).contains(&lead) {
+        (cues, start, _) = decode(&[ts]);
+    }
+    webvtt_segment(&cues, start, start + duration_90k.max(0))
 }
 
 /// One rendition's media playlist from the channel's: every segment URI gets the rendition's
@@ -503,6 +538,97 @@ mod tests {
         assert!(s.contains("\ns0-10.vtt\n") && s.contains("\ns0-rec-1795000006000.vtt\n"));
         // and the names it writes are the ones it reads back
         assert_eq!(Rendition::split("s0-10.vtt").unwrap().1, "10.ts");
+    }
+
+    /// A segment: PSI, 25 video frames from `video_pts` (1 s), and a teletext PES of page 888
+    /// on 0x120 per (pts, lines), each before the first frame not before it (pages after the
+    /// last frame are left out).
+    fn segment(video_pts: i64, pages: &[(i64, &[&str])]) -> Vec<u8> {
+        use bytes::{Bytes, BytesMut};
+        use media::{Frame, StreamInfo, Track, Ts90k, VideoConfig};
+        use mpegts::teletext::{encode_page, pes_packet, ts_packets};
+        let info = StreamInfo {
+            video: Some(VideoConfig {
+                codec: Some(Codec::H264),
+                width: 64,
+                height: 64,
+                fps_milli: 25_000,
+                sps: vec![Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e, 0x8c])],
+                pps: vec![Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80])],
+            }),
+            audio: None,
+        };
+        let mut mux = mpegts::Muxer::new(&info);
+        let mut out = BytesMut::new();
+        mux.write_psi(&mut out);
+        let mut cc = 0;
+        let mut pages = pages.iter().peekable();
+        for i in 0..25i64 {
+            let pts = video_pts + i * 3600;
+            while let Some((p, lines)) = pages.next_if(|(p, _)| *p <= pts) {
+                let pes = pes_packet(*p, &encode_page(8, 0x88, lines, true));
+                out.extend_from_slice(&ts_packets(0x120, &pes, &mut cc));
+            }
+            mux.write_frame(
+                &Frame {
+                    track: Track::Video,
+                    codec: Codec::H264,
+                    pts_90k: Ts90k(pts),
+                    dts_90k: Ts90k(pts),
+                    keyframe: i == 0,
+                    data: Bytes::from(vec![0, 0, 0, 1, 0x65, 0x88, 0x80, i as u8]),
+                },
+                &mut out,
+            );
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn webvtt_of_a_teletext_page() {
+        let t = tracks();
+        let prev = segment(0, &[(45_000, &["already on screen"][..])]);
+        let ts = segment(
+            90_000,
+            &[
+                (135_000, &["second", "<two> & lines"][..]),
+                (171_000, &[][..]),
+            ],
+        );
+        let vtt = webvtt(&t, 0, Some(&prev), &ts, 90_000);
+        assert_eq!(
+            vtt,
+            "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:90000,LOCAL:00:00:00.000\n\n\
+             00:00:00.000 --> 00:00:00.500\nalready on screen\n\n\
+             00:00:00.500 --> 00:00:00.900\nsecond\n&lt;two&gt; &amp; lines\n\n"
+        );
+        // without the previous segment, the page on screen at the start is not known
+        let vtt = webvtt(&t, 0, None, &ts, 90_000);
+        assert!(!vtt.contains("already") && vtt.contains("00:00:00.500 --> 00:00:00.900\nsecond"));
+        // a previous segment far away in time (a discontinuity) is ignored
+        let far = segment(1 << 32, &[(45_000 + (1 << 32), &["elsewhere"][..])]);
+        assert!(!webvtt(&t, 0, Some(&far), &ts, 90_000).contains("elsewhere"));
+        // across the 33-bit wrap
+        let wrap = (1i64 << 33) - 45_000;
+        let prev = segment(wrap - 90_000, &[(wrap - 45_000, &["before the wrap"][..])]);
+        let ts = segment(wrap, &[(wrap + 45_000, &["after the wrap"][..])]);
+        let vtt = webvtt(&t, 0, Some(&prev), &ts, 180_000);
+        assert_eq!(
+            vtt,
+            format!(
+                "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{wrap},LOCAL:00:00:00.000\n\n\
+                 00:00:00.000 --> 00:00:00.500\nbefore the wrap\n\n\
+                 00:00:00.500 --> 00:00:02.000\nafter the wrap\n\n"
+            )
+        );
+        // an unknown rendition, or a segment without timestamps
+        assert_eq!(webvtt(&t, 1, None, &ts, 90_000), "WEBVTT\n\n");
+        assert_eq!(webvtt(&t, 0, None, &ts[..376], 90_000), "WEBVTT\n\n");
+        // no video: the first PTS of any stream
+        let mut audio_only = t.clone();
+        audio_only.video = None;
+        let vtt = webvtt(&audio_only, 0, None, &ts, 180_000);
+        assert!(vtt.contains(&format!("MPEGTS:{wrap},")), "{vtt}");
     }
 
     #[test]

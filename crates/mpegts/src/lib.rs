@@ -17,6 +17,7 @@ mod demux;
 mod mux;
 mod pes;
 pub mod program;
+pub mod teletext;
 
 #[cfg(test)]
 mod tests;

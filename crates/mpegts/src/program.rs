@@ -208,7 +208,7 @@ pub struct Program {
 
 /// The 188-byte packets of `ts` that start with the sync byte, with their PID and payload
 /// (after the adaptation field) and whether a unit starts in them.
-fn packets(ts: &[u8]) -> impl Iterator<Item = (&[u8], u16, bool, &[u8])> {
+pub(crate) fn packets(ts: &[u8]) -> impl Iterator<Item = (&[u8], u16, bool, &[u8])> {
     ts.chunks_exact(PACKET_SIZE).filter_map(|p| {
         if p[0] != SYNC_BYTE {
             return None;
@@ -383,6 +383,14 @@ pub fn first_pts(ts: &[u8], pid: u16) -> Option<u64> {
         .map(|pts| pts & TS_MASK)
 }
 
+/// The PTS of the first PES of any PID in `ts` that carries one (33-bit, as written).
+pub fn first_pts_any(ts: &[u8]) -> Option<u64> {
+    packets(ts)
+        .filter(|(_, p, pusi, _)| *pusi && *p != PAT_PID && *p != crate::NULL_PID)
+        .find_map(|(_, _, _, payload)| parse_pes(payload).and_then(|h| h.pts))
+        .map(|pts| pts & TS_MASK)
+}
+
 /// The start of the first PES payload on `pid` (what its first packet holds: for video the
 /// access unit delimiter and parameter sets of a segment's first keyframe).
 pub fn first_payload(ts: &[u8], pid: u16) -> Option<&[u8]> {
@@ -460,6 +468,8 @@ mod tests {
             [EsKind::Video(Codec::H264), EsKind::Audio(Codec::Aac)]
         );
         assert_eq!(first_pts(&ts, crate::AUDIO_PID), Some(90_000));
+        assert_eq!(first_pts_any(&ts), Some(90_000));
+        assert_eq!(first_pts_any(&ts[..2 * PACKET_SIZE]), None); // PAT and PMT only
         assert!(first_payload(&ts, crate::VIDEO_PID)
             .is_some_and(|p| p.windows(2).any(|w| w == [0x67, 0x42])));
 
@@ -569,6 +579,7 @@ mod tests {
                 }
             }
             let _ = first_pts(&m, crate::VIDEO_PID);
+            let _ = first_pts_any(&m);
             let _ = first_payload(&m, crate::VIDEO_PID);
         }
     }
