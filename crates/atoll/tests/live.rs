@@ -511,32 +511,75 @@ fn api_auth_validation_and_live_changes() {
     ] {
         let body = json!({ "audio_language": sent }).to_string();
         let (s, v) = a.api("PUT", "/api/channels/t2", Some(&body));
-        assert_eq!((s, v["audio_language"].as_str()), (200, Some(stored)), "{sent}: {v}");
+        assert_eq!(
+            (s, v["audio_language"].as_str()),
+            (200, Some(stored)),
+            "{sent}: {v}"
+        );
         assert_eq!(a.channel("t2")["audio_language"], stored, "{sent}");
     }
-    a.api("PUT", "/api/channels/t2", Some(r#"{"audio_language":"por"}"#));
-    for bad in [json!("english"), json!("xx"), json!("e1g"), json!("zh-CN"), json!("中文"), json!(7), json!(["eng"])] {
+    a.api(
+        "PUT",
+        "/api/channels/t2",
+        Some(r#"{"audio_language":"por"}"#),
+    );
+    for bad in [
+        json!("english"),
+        json!("xx"),
+        json!("e1g"),
+        json!("zh-CN"),
+        json!("中文"),
+        json!(7),
+        json!(["eng"]),
+    ] {
         let body = json!({ "audio_language": bad }).to_string();
         let (s, v) = a.api("PUT", "/api/channels/t2", Some(&body));
-        assert_eq!((s, v["field"].as_str()), (422, Some("audio_language")), "{bad}: {v}");
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (422, Some("audio_language")),
+            "{bad}: {v}"
+        );
         let (s, v) = a.api(
             "POST",
             "/api/channels",
             Some(&json!({"id": "t9", "name": "T9", "audio_language": bad}).to_string()),
         );
-        assert_eq!((s, v["field"].as_str()), (422, Some("audio_language")), "{bad}: {v}");
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (422, Some("audio_language")),
+            "{bad}: {v}"
+        );
     }
-    assert_eq!(a.channel("t2")["audio_language"], "por", "a refused value changed nothing");
+    assert_eq!(
+        a.channel("t2")["audio_language"],
+        "por",
+        "a refused value changed nothing"
+    );
     assert_eq!(a.api("GET", "/api/channels/t9", None).0, 404);
     // the list, the export and the player's lineup carry it; a change kept the channel live
     let (_, list) = a.api("GET", "/api/channels", None);
-    let t2 = list.as_array().unwrap().iter().find(|c| c["id"] == "t2").unwrap();
+    let t2 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
     assert_eq!(t2["audio_language"], "por");
     let (_, exp) = a.api("GET", "/api/channels/export", None);
-    let t2 = exp["channels"].as_array().unwrap().iter().find(|c| c["id"] == "t2").unwrap();
+    let t2 = exp["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
     assert_eq!(t2["audio_language"], "por");
     let (_, pl) = a.api("GET", "/api/player/channels", None);
-    let t2 = pl["channels"].as_array().unwrap().iter().find(|c| c["id"] == "t2").unwrap();
+    let t2 = pl["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
     assert_eq!(t2["audio_language"], "por");
     a.wait_playlist("t2", 1, T);
     // created with one

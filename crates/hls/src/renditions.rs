@@ -597,12 +597,17 @@ mod tests {
         assert_eq!(normalize_639_2("中文"), None);
         assert_eq!(normalize_639_2("éng"), None);
         // every listed code maps to a three-letter code named like its 639-1 code
-        for c in ["ar", "en", "zh", "fr", "de", "es", "pt", "ru", "ja", "ko", "hi", "it"] {
+        for c in [
+            "ar", "en", "zh", "fr", "de", "es", "pt", "ru", "ja", "ko", "hi", "it",
+        ] {
             let t = from_639_1(c).unwrap();
             assert_eq!(t.len(), 3);
             assert_eq!(language_name(Some(t)), language_name(Some(c)));
         }
         // and matches a track tagged with either 639-2 form
-        assert_eq!(canonical_639_2(from_639_1("zh").unwrap()), canonical_639_2("zho"));
+        assert_eq!(
+            canonical_639_2(from_639_1("zh").unwrap()),
+            canonical_639_2("zho")
+        );
     }
 }

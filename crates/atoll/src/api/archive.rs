@@ -377,10 +377,11 @@ pub async fn serve(
             .map_or(0.0, |r| (from_ms - r.start_utc_ms).max(0) as f64 / 1000.0);
         let text = render(&prefix, PlaylistKind::Event, Some(offset));
         let first = prefix.first().cloned();
-        let text = match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
-            Ok(t) => t,
-            Err(resp) => return resp,
-        };
+        let text =
+            match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
+                Ok(t) => t,
+                Err(resp) => return resp,
+            };
         return respond(
             Body::from(text),
             "application/vnd.apple.mpegurl",
@@ -432,10 +433,11 @@ pub async fn serve(
         let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
         let text = render(&rows, kind, (offset > 0.0).then_some(offset));
         let first = rows.into_iter().next();
-        let text = match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
-            Ok(t) => Bytes::from(t),
-            Err(resp) => return resp,
-        };
+        let text =
+            match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
+                Ok(t) => Bytes::from(t),
+                Err(resp) => return resp,
+            };
         st.playlists.put(key, text.clone());
         text
     };

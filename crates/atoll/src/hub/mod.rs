@@ -101,16 +101,14 @@ impl Hub {
                     } else {
                         channel::spawn(ch.clone(), settings, shutdown)
                     };
-                    h.live
-                        .set_preferred_audio(Some(ch.audio_language.clone()));
+                    h.live.set_preferred_audio(Some(ch.audio_language.clone()));
                     map.insert(ch.id.clone(), h);
                     None
                 }
             }
         };
         if let Some(h) = existing {
-            h.live
-                .set_preferred_audio(Some(ch.audio_language.clone()));
+            h.live.set_preferred_audio(Some(ch.audio_language.clone()));
             let _ = h.control.send(Control::Reconfigure(ch)).await;
         }
     }
