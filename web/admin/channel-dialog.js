@@ -186,7 +186,9 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
           form.querySelector(`.field[data-field="${f}"]`).setError(msg);
         }
         const first = form.querySelector('.field.invalid input:not([type=hidden]):not([hidden]), .field.invalid select, .src.invalid');
-        if (first) first.focus();
+        // a bad typed code: the code box, not the list above it
+        if (first === langSelect && !langOther.hidden) langOther.focus();
+        else if (first) first.focus();
         return;
       }
       if (editing) {

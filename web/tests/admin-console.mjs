@@ -258,6 +258,7 @@ try {
     await page.fill('#channel-dialog input[name=audio_language_other]', 'n1d');
     await page.click('#channel-dialog button[type=submit]');
     await page.waitForFunction(s => /ISO 639-2/.test(document.querySelector(s)?.textContent || ''), fieldError('audio_language'), { timeout: 5000 });
+    await shot(page, 'admin-channel-dialog.png');
     await page.fill('#channel-dialog input[name=audio_language_other]', 'NLD');
     await page.click('#channel-dialog button[type=submit]');
     await page.waitForSelector('#channel-dialog', { state: 'detached', timeout: 10000 });
