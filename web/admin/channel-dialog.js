@@ -6,6 +6,9 @@ import { t } from './i18n.js';
 
 export const ID_RE = /^[a-z0-9_-]{1,64}$/;
 const SCHEMES = ['udp', 'rtmp', 'http', 'https', 'testsrc'];
+/** The preferred audio languages offered by name (ISO 639-2, as the server stores them). */
+export const AUDIO_LANGUAGES = ['eng', 'chi', 'yue', 'spa', 'fre', 'ger', 'por', 'rus', 'jpn', 'kor', 'ara', 'hin', 'ita', 'ind', 'may', 'tha', 'vie'];
+const OTHER = '*other';
 
 /** A server message's `sources[i]` (from 0) as a person counts: "source i+1". */
 export function humanSources(msg) {
@@ -26,7 +29,7 @@ export function sourceProblem(url) {
  */
 export function openChannelDialog(ch, { groups = [] } = {}) {
   const editing = !!ch;
-  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: [], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '' };
+  const c = ch || { id: '', name: '', number: null, group: '', logo: '', sources: [], publish_key: null, active: true, record: true, retention_hours: 72, epg_id: '', audio_language: '' };
   let stopPreview = null;
 
   const title = editing ? t('dlg.edit', { id: c.id }) : t('dlg.add');
@@ -45,6 +48,21 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
     // the guide's channels no channel takes yet are suggested (what an operator looks for here)
     const epgList = h('datalist#epg-id-options');
     const fEpg = field('epg_id', t('f.epg_id'), inp('epg_id', { value: c.epg_id || '', maxlength: 200, list: 'epg-id-options', spellcheck: 'false' }), t('f.epg_id.suggest'));
+    // the preferred audio language: a common one by name, none, or any ISO 639-2 code typed in
+    const lang = c.audio_language || '';
+    const known = lang === '' || AUDIO_LANGUAGES.includes(lang);
+    const langOther = h('input', { name: 'audio_language_other', autocomplete: 'off', maxlength: 3, spellcheck: 'false', placeholder: 'ISO 639-2',
+      'aria-label': t('f.audio_language.other'), value: known ? '' : lang, hidden: known });
+    const langSelect = h('select', {
+      onchange: () => { langOther.hidden = langSelect.value !== OTHER; if (!langOther.hidden) langOther.focus(); },
+    },
+    h('option', { value: '' }, t('f.audio_language.none')),
+    AUDIO_LANGUAGES.map(code => h('option', { value: code }, `${t(`lang.${code}`)} (${code})`)),
+    h('option', { value: OTHER }, t('f.audio_language.other')));
+    langSelect.value = known ? lang : OTHER;
+    const fAudio = field('audio_language', t('f.audio_language'), langSelect, t('f.audio_language.hint'));
+    fAudio.insertBefore(langOther, fAudio.querySelector('.hint'));
+    langOther.addEventListener('input', () => fAudio.setError(''));
     api('GET', '/api/epg/sources').then(list => {
       const ids = [...new Set(list.flatMap(s => s.unmatched_channels || []))].sort().slice(0, 500);
       epgList.append(...ids.map(id => h('option', { value: id })));
@@ -110,7 +128,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
     const form = h('form.channel-form', { novalidate: true },
       h('div.grid2',
         h('div.col', fId, fName, h('div.row2', fNumber, fGroup), fLogo, fSources),
-        h('div.col', preview, fKey, h('div.row2', fActive, fRecord), h('div.row2', fRet, fEpg))),
+        h('div.col', preview, fKey, h('div.row2', fActive, fRecord), h('div.row2', fRet, fEpg), fAudio)),
       groupList,
       epgList,
       formErr,
@@ -154,6 +172,12 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
       if (!/^\d+$/.test(ret) || +ret < 1 || +ret > 8760) problems.push(['retention_hours', t('v.retention')]);
       else body.retention_hours = +ret;
       body.epg_id = value('epg_id');
+      if (langSelect.value !== OTHER) body.audio_language = langSelect.value;
+      else {
+        const code = langOther.value.trim().toLowerCase();
+        if (!/^[a-z]{3}$/.test(code)) problems.push(['audio_language', t('v.audio_language')]);
+        else body.audio_language = code;
+      }
       if (problems.length) {
         const seen = new Set();
         for (const [f, msg] of problems) {
@@ -161,8 +185,10 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
           seen.add(f);
           form.querySelector(`.field[data-field="${f}"]`).setError(msg);
         }
-        const first = form.querySelector('.field.invalid input:not([type=hidden]), .src.invalid');
-        if (first) first.focus();
+        const first = form.querySelector('.field.invalid input:not([type=hidden]):not([hidden]), .field.invalid select, .src.invalid');
+        // a bad typed code: the code box, not the list above it
+        if (first === langSelect && !langOther.hidden) langOther.focus();
+        else if (first) first.focus();
         return;
       }
       if (editing) {
@@ -196,7 +222,7 @@ export function openChannelDialog(ch, { groups = [] } = {}) {
 
 function normalise(k, v) {
   if (k === 'publish_key') return v || null;
-  if (k === 'group' || k === 'logo' || k === 'epg_id') return v || '';
+  if (k === 'group' || k === 'logo' || k === 'epg_id' || k === 'audio_language') return v || '';
   if (k === 'number') return v ?? null;
   return v ?? null;
 }

@@ -208,9 +208,15 @@ try {
     await page.fill('#channel-dialog input[name=number]', '901');
     await page.fill('#channel-dialog input[name=group]', 'Tests');
     await page.uncheck('#channel-dialog input[name=record]');
+    // the preferred audio language, picked by name
+    const opt = await page.textContent('#channel-dialog select[name=audio_language] option[value=jpn]');
+    if (opt !== 'Japanese (jpn)') throw new Error(`the Japanese option reads "${opt}"`);
+    await page.selectOption('#channel-dialog select[name=audio_language]', 'jpn');
     await page.click('#channel-dialog button[type=submit]');
     await page.waitForSelector('#channel-dialog', { state: 'detached', timeout: 10000 });
     await page.waitForSelector(row, { timeout: 10000 });
+    const r = await pageFetch(page, `/api/channels/${ID}`);
+    if (r.body.audio_language !== 'jpn') throw new Error(`saved audio_language=${JSON.stringify(r.body.audio_language)}`);
   });
 
   await step('the channel turns live', async () => {
@@ -245,8 +251,19 @@ try {
     if (idRo === null) throw new Error('the id is editable in the edit dialog');
     await page.fill('#channel-dialog input[name=name]', `${NAME} (edited)`);
     await page.fill('#channel-dialog input[name=number]', '902');
+    // the saved language is shown; another one typed as a code: a bad one is named at the field
+    const shown = await page.inputValue('#channel-dialog select[name=audio_language]');
+    if (shown !== 'jpn') throw new Error(`the dialog shows audio language "${shown}"`);
+    await page.selectOption('#channel-dialog select[name=audio_language]', '*other');
+    await page.fill('#channel-dialog input[name=audio_language_other]', 'n1d');
+    await page.click('#channel-dialog button[type=submit]');
+    await page.waitForFunction(s => /ISO 639-2/.test(document.querySelector(s)?.textContent || ''), fieldError('audio_language'), { timeout: 5000 });
+    await shot(page, 'admin-channel-dialog.png');
+    await page.fill('#channel-dialog input[name=audio_language_other]', 'NLD');
     await page.click('#channel-dialog button[type=submit]');
     await page.waitForSelector('#channel-dialog', { state: 'detached', timeout: 10000 });
+    const saved = await pageFetch(page, `/api/channels/${ID}`);
+    if (saved.body.audio_language !== 'nld') throw new Error(`saved audio_language=${JSON.stringify(saved.body.audio_language)}`);
     await page.waitForFunction(s => /\(edited\)/.test(document.querySelector(s)?.textContent || '') , `${row} td.c-name`, { timeout: 10000 });
     const num = (await page.textContent(`${row} td.c-number`)).trim();
     if (num !== '902') throw new Error(`number cell says ${num}`);

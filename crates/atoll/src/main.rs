@@ -198,6 +198,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             record: true,
             retention_hours: 6,
             epg_id: String::new(),
+            audio_language: String::new(),
         };
         store.with(|c| store::insert_channel(c, &demo, now_utc))?;
         tracing::info!(

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_cluster.sql"),
     include_str!("../migrations/0006_vod.sql"),
     include_str!("../migrations/0007_viewers.sql"),
+    include_str!("../migrations/0008_audio_language.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,9 @@ pub struct Channel {
     pub retention_hours: u32,
     /// XMLTV channel id of its guide ('' = match by display name).
     pub epg_id: String,
+    /// Preferred audio language, ISO 639-2 lower-case: the default audio rendition of its
+    /// master playlists ('' = no preference: the first track that is not audio description).
+    pub audio_language: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +246,8 @@ fn map_conflict(e: rusqlite::Error) -> StoreError {
 
 pub fn list_channels(c: &Connection) -> Result<Vec<Channel>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours, epg_id FROM channel
+        "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours, epg_id,
+         audio_language FROM channel
          ORDER BY number IS NULL, number, id",
     )?;
     let mut channels: Vec<Channel> = stmt
@@ -273,6 +278,7 @@ fn row_to_channel(r: &rusqlite::Row) -> rusqlite::Result<Channel> {
         record: r.get::<_, i64>(7)? != 0,
         retention_hours: r.get(8)?,
         epg_id: r.get(9)?,
+        audio_language: r.get(10)?,
         sources: Vec::new(),
     })
 }
@@ -298,7 +304,7 @@ pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
     let mut ch = c
         .query_row(
             "SELECT id, name, number, group_title, logo, publish_key, active, record, retention_hours,
-             epg_id FROM channel WHERE id = ?1",
+             epg_id, audio_language FROM channel WHERE id = ?1",
             [id],
             row_to_channel,
         )
@@ -310,6 +316,15 @@ pub fn get_channel(c: &Connection, id: &str) -> Result<Channel, StoreError> {
         .query_map([id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(ch)
+}
+
+/// A channel's preferred audio language alone ('' = no preference), for catch-up master
+/// playlists.
+pub fn channel_audio_language(c: &Connection, id: &str) -> Result<String, StoreError> {
+    c.prepare_cached("SELECT audio_language FROM channel WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound)
 }
 
 fn write_sources(tx: &rusqlite::Transaction, ch: &Channel) -> Result<(), StoreError> {
@@ -327,9 +342,9 @@ pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let tx = c.transaction()?;
     tx.execute(
         "INSERT INTO channel (id, name, number, group_title, logo, publish_key, active, record, retention_hours,
-                              epg_id, created_utc_ms, updated_utc_ms, stream_id)
+                              epg_id, created_utc_ms, updated_utc_ms, stream_id, audio_language)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10, ?10,
-                 (SELECT COALESCE(MAX(stream_id), 0) + 1 FROM channel))",
+                 (SELECT COALESCE(MAX(stream_id), 0) + 1 FROM channel), ?12)",
         params![
             ch.id,
             ch.name,
@@ -341,7 +356,8 @@ pub fn insert_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
             ch.record as i64,
             ch.retention_hours,
             now_utc_ms,
-            ch.epg_id
+            ch.epg_id,
+            ch.audio_language
         ],
     )
     .map_err(map_conflict)?;
@@ -355,7 +371,8 @@ pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
     let n = tx
         .execute(
             "UPDATE channel SET name = ?2, number = ?3, group_title = ?4, logo = ?5, publish_key = ?6,
-             active = ?7, record = ?8, retention_hours = ?9, updated_utc_ms = ?10, epg_id = ?11 WHERE id = ?1",
+             active = ?7, record = ?8, retention_hours = ?9, updated_utc_ms = ?10, epg_id = ?11,
+             audio_language = ?12 WHERE id = ?1",
             params![
                 ch.id,
                 ch.name,
@@ -367,7 +384,8 @@ pub fn update_channel(c: &mut Connection, ch: &Channel, now_utc_ms: i64) -> Resu
                 ch.record as i64,
                 ch.retention_hours,
                 now_utc_ms,
-                ch.epg_id
+                ch.epg_id,
+                ch.audio_language
             ],
         )
         .map_err(map_conflict)?;
@@ -539,6 +557,7 @@ mod tests {
             record: true,
             retention_hours: 72,
             epg_id: String::new(),
+            audio_language: String::new(),
         }
     }
 
@@ -572,6 +591,20 @@ mod tests {
             assert_eq!(left, 2);
             // the CHECK constraint backs up API validation
             assert!(insert_channel(c, &ch("Bad Id", None), 1).is_err());
+            // the preferred audio language: stored, read back, checked
+            let mut s2 = ch("sport", None);
+            s2.audio_language = "eng".into();
+            update_channel(c, &s2, 3).unwrap();
+            assert_eq!(get_channel(c, "sport").unwrap().audio_language, "eng");
+            assert_eq!(channel_audio_language(c, "sport").unwrap(), "eng");
+            assert!(matches!(
+                channel_audio_language(c, "gone"),
+                Err(StoreError::NotFound)
+            ));
+            for bad in ["EN", "en", "engl", "e1g"] {
+                s2.audio_language = bad.into();
+                assert!(update_channel(c, &s2, 4).is_err(), "{bad}");
+            }
             Ok(())
         })
         .unwrap();

@@ -654,8 +654,10 @@ fn probe_import_export_and_system() {
     assert_eq!(exp["channels"].as_array().unwrap().len(), 101, "100 + demo");
     let mut chans = exp["channels"].as_array().unwrap().clone();
     for c in chans.iter_mut() {
+        assert_eq!(c["audio_language"], "", "exported: {c}");
         if c["id"] == "ch1-example" {
             c["name"] = json!("Renamed");
+            c["audio_language"] = json!("ko");
         }
         if c["id"] == "ch2-example" {
             c["number"] = json!(103); // ch3's number
@@ -675,6 +677,7 @@ fn probe_import_export_and_system() {
     assert_eq!(v["errors"][0]["id"], "ch2-example");
     assert_eq!(v["errors"][0]["field"], "number");
     assert_eq!(a.channel("ch1-example")["name"], "Renamed");
+    assert_eq!(a.channel("ch1-example")["audio_language"], "kor");
     assert_eq!(
         a.channel("ch2-example")["number"],
         102,

@@ -1,8 +1,10 @@
 //! The admin console in a real browser: headless Chromium (Debian's package, driven by
 //! playwright-core from web/node_modules) runs web/tests/admin-console.mjs against a fresh server:
 //! sign in (wrong password first), switch language, add a `testsrc://` channel after validation
-//! errors that name the field, see it go live, start recording, see the coverage bar grow, edit it,
-//! stop recording, channel and system pages, delete it, and an operator who cannot see Users.
+//! errors that name the field (and a preferred audio language picked by name), see it go live,
+//! start recording, see the coverage bar grow, edit it (another audio language typed as a code, a
+//! bad one named at its field), stop recording, channel and system pages, delete it, and an
+//! operator who cannot see Users.
 //! Screenshots land in target/screenshots/ (admin-channels.png, admin-channel.png, admin-system.png).
 
 mod common;

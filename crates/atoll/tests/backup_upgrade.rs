@@ -301,6 +301,14 @@ fn a_schema7_database_is_migrated_on_start() {
     );
     assert_eq!(s, 200, "the old account signs in");
     b.wait_playlist("demo", 2, T);
+    // migration 8: the channels have no preferred audio language until one is set
+    assert_eq!(b.channel("news")["audio_language"], "");
+    let (s, v) = b.api(
+        "PUT",
+        "/api/channels/news",
+        Some(r#"{"audio_language":"zh"}"#),
+    );
+    assert_eq!((s, v["audio_language"].as_str()), (200, Some("chi")), "{v}");
     let data = b.stop_keeping_data().join("data");
     let c = rusqlite::Connection::open(data.join("atoll.db")).unwrap();
     let v: i64 = c
@@ -308,6 +316,17 @@ fn a_schema7_database_is_migrated_on_start() {
         .unwrap();
     assert_eq!(v, schema_version(), "every migration since 7 applied");
     drop(c);
+    // the setting survives a restart on the same database
+    let again = Atoll::start_prepared("upgrade7-again", &[], |dir| {
+        for f in ["atoll.db", "atoll.db-wal", "atoll.db-shm"] {
+            if data.join(f).exists() {
+                std::fs::copy(data.join(f), dir.join(f)).unwrap();
+            }
+        }
+    });
+    assert_eq!(again.channel("news")["audio_language"], "chi");
+    assert_eq!(again.channel("demo")["audio_language"], "");
+    drop(again);
     let _ = std::fs::remove_dir_all(data.parent().unwrap());
 }
 

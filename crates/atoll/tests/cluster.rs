@@ -265,16 +265,16 @@ fn an_edge_follows_the_origins_lineup_within_seconds() {
         Duration::from_secs(10),
         || titles(&e) == titles(&o),
     );
-    // renamed and renumbered
+    // renamed, renumbered and another preferred audio language
     let (s, _) = o.api(
         "PUT",
         "/api/channels/news",
-        Some(&json!({"name": "World News", "number": 8}).to_string()),
+        Some(&json!({"name": "World News", "number": 8, "audio_language": "en"}).to_string()),
     );
     assert_eq!(s, 200);
     e.wait_for("the change on the edge", Duration::from_secs(5), || {
         let c = e.channel("news");
-        c["name"] == "World News" && c["number"] == 8
+        c["name"] == "World News" && c["number"] == 8 && c["audio_language"] == "eng"
     });
     // deleted
     assert_eq!(o.api("DELETE", "/api/channels/news", None).0, 204);
@@ -811,7 +811,7 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
         ],
     );
     // the primary's channels, sources and keys included, within seconds
-    let sports = json!({"id": "sports", "name": "Sports", "sources": ["testsrc://?size=320x240"]});
+    let sports = json!({"id": "sports", "name": "Sports", "sources": ["testsrc://?size=320x240"], "audio_language": "spa"});
     let studio = json!({"id": "studio", "name": "Studio", "publish_key": "studio-key-1"});
     for c in [&sports, &studio] {
         assert_eq!(p.api("POST", "/api/channels", Some(&c.to_string())).0, 201);
@@ -829,6 +829,8 @@ fn a_backup_origin_follows_the_primary_read_only_until_promoted() {
         p.channel("sports")["sources"]
     );
     assert_eq!(b.channel("studio")["publish_key"], "studio-key-1");
+    assert_eq!(b.channel("sports")["audio_language"], "spa");
+    assert_eq!(b.channel("studio")["audio_language"], "");
     // it ingests them itself
     wait_segments(&b, "sports", 2);
     // and refuses changes of its own while following

@@ -498,6 +498,98 @@ fn api_auth_validation_and_live_changes() {
     );
     let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"retention_hours":0}"#));
     assert_eq!((s, v["field"].as_str()), (422, Some("retention_hours")));
+    // the preferred audio language: none by default; 639-2 kept lower-case, a common 639-1 code
+    // stored as its 639-2 form, '' or null clears it; anything else refused naming the field
+    assert_eq!(a.channel("t2")["audio_language"], "");
+    for (sent, stored) in [
+        (json!("ENG"), "eng"),
+        (json!("zh"), "chi"),
+        (json!(" fre "), "fre"),
+        (json!(""), ""),
+        (json!("yue"), "yue"),
+        (serde_json::Value::Null, ""),
+    ] {
+        let body = json!({ "audio_language": sent }).to_string();
+        let (s, v) = a.api("PUT", "/api/channels/t2", Some(&body));
+        assert_eq!(
+            (s, v["audio_language"].as_str()),
+            (200, Some(stored)),
+            "{sent}: {v}"
+        );
+        assert_eq!(a.channel("t2")["audio_language"], stored, "{sent}");
+    }
+    a.api(
+        "PUT",
+        "/api/channels/t2",
+        Some(r#"{"audio_language":"por"}"#),
+    );
+    for bad in [
+        json!("english"),
+        json!("xx"),
+        json!("e1g"),
+        json!("zh-CN"),
+        json!("中文"),
+        json!(7),
+        json!(["eng"]),
+    ] {
+        let body = json!({ "audio_language": bad }).to_string();
+        let (s, v) = a.api("PUT", "/api/channels/t2", Some(&body));
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (422, Some("audio_language")),
+            "{bad}: {v}"
+        );
+        let (s, v) = a.api(
+            "POST",
+            "/api/channels",
+            Some(&json!({"id": "t9", "name": "T9", "audio_language": bad}).to_string()),
+        );
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (422, Some("audio_language")),
+            "{bad}: {v}"
+        );
+    }
+    assert_eq!(
+        a.channel("t2")["audio_language"],
+        "por",
+        "a refused value changed nothing"
+    );
+    assert_eq!(a.api("GET", "/api/channels/t9", None).0, 404);
+    // the list, the export and the player's lineup carry it; a change kept the channel live
+    let (_, list) = a.api("GET", "/api/channels", None);
+    let t2 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
+    assert_eq!(t2["audio_language"], "por");
+    let (_, exp) = a.api("GET", "/api/channels/export", None);
+    let t2 = exp["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
+    assert_eq!(t2["audio_language"], "por");
+    let (_, pl) = a.api("GET", "/api/player/channels", None);
+    let t2 = pl["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "t2")
+        .unwrap();
+    assert_eq!(t2["audio_language"], "por");
+    a.wait_playlist("t2", 1, T);
+    // created with one
+    let (s, v) = a.api(
+        "POST",
+        "/api/channels",
+        Some(r#"{"id":"t4","name":"T4","audio_language":"ja"}"#),
+    );
+    assert_eq!((s, v["audio_language"].as_str()), (201, Some("jpn")), "{v}");
+    assert_eq!(a.api("DELETE", "/api/channels/t4", None).0, 204);
     let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"bogus":1}"#));
     assert_eq!(s, 422, "{v}");
     let (s, v) = a.api("PUT", "/api/channels/t2", Some(r#"{"id":"t3"}"#));

@@ -390,6 +390,64 @@ pub fn canonical_639_2(code: &str) -> &str {
     }
 }
 
+/// The ISO 639-2 code of a common language's ISO 639-1 code (`en` → `eng`, `zh` → `chi`; the
+/// bibliographic form where the two differ, as [`canonical_639_2`] gives), lower-case input
+/// only; None for a code not listed.
+pub fn from_639_1(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "ar" => "ara",
+        "bn" => "ben",
+        "cs" => "cze",
+        "da" => "dan",
+        "de" => "ger",
+        "el" => "gre",
+        "en" => "eng",
+        "es" => "spa",
+        "fa" => "per",
+        "fi" => "fin",
+        "fr" => "fre",
+        "he" => "heb",
+        "hi" => "hin",
+        "hu" => "hun",
+        "id" => "ind",
+        "it" => "ita",
+        "ja" => "jpn",
+        "ko" => "kor",
+        "ms" => "may",
+        "nl" => "dut",
+        "no" => "nor",
+        "pl" => "pol",
+        "pt" => "por",
+        "ro" => "rum",
+        "ru" => "rus",
+        "sv" => "swe",
+        "ta" => "tam",
+        "th" => "tha",
+        "tl" => "tgl",
+        "tr" => "tur",
+        "uk" => "ukr",
+        "ur" => "urd",
+        "vi" => "vie",
+        "zh" => "chi",
+        _ => return None,
+    })
+}
+
+/// A preferred audio language as stored: an ISO 639-2 code (three ASCII letters, lower-cased),
+/// or a common language's ISO 639-1 code turned into its 639-2 form ([`from_639_1`]); None for
+/// anything else (the empty string included: "no preference" is the caller's to allow).
+pub fn normalize_639_2(code: &str) -> Option<String> {
+    if !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let lower = code.to_ascii_lowercase();
+    match lower.len() {
+        3 => Some(lower),
+        2 => from_639_1(&lower).map(str::to_string),
+        _ => None,
+    }
+}
+
 /// A language's name as a viewer reads it on a menu (its own name), from an ISO 639-1/-2 code
 /// or BCP 47 tag; the code itself for a language not listed; "Original" for none.
 pub fn language_name(code: Option<&str>) -> String {
@@ -638,5 +696,36 @@ mod tests {
         assert_eq!(language_name(Some("xx")), "xx");
         assert_eq!(language_name(None), "Original");
         assert_eq!(canonical_639_2("zho"), "chi");
+    }
+
+    #[test]
+    fn preferred_language_codes_are_stored_as_639_2() {
+        assert_eq!(normalize_639_2("eng").as_deref(), Some("eng"));
+        assert_eq!(normalize_639_2("ZHO").as_deref(), Some("zho"));
+        assert_eq!(normalize_639_2("en").as_deref(), Some("eng"));
+        assert_eq!(normalize_639_2("ZH").as_deref(), Some("chi"));
+        assert_eq!(normalize_639_2("de").as_deref(), Some("ger"));
+        // an unlisted two-letter code, other lengths, non-letters, non-ASCII
+        assert_eq!(normalize_639_2("xx"), None);
+        assert_eq!(normalize_639_2(""), None);
+        assert_eq!(normalize_639_2("e"), None);
+        assert_eq!(normalize_639_2("engl"), None);
+        assert_eq!(normalize_639_2("en1"), None);
+        assert_eq!(normalize_639_2("en-US"), None);
+        assert_eq!(normalize_639_2("中文"), None);
+        assert_eq!(normalize_639_2("éng"), None);
+        // every listed code maps to a three-letter code named like its 639-1 code
+        for c in [
+            "ar", "en", "zh", "fr", "de", "es", "pt", "ru", "ja", "ko", "hi", "it",
+        ] {
+            let t = from_639_1(c).unwrap();
+            assert_eq!(t.len(), 3);
+            assert_eq!(language_name(Some(t)), language_name(Some(c)));
+        }
+        // and matches a track tagged with either 639-2 form
+        assert_eq!(
+            canonical_639_2(from_639_1("zh").unwrap()),
+            canonical_639_2("zho")
+        );
     }
 }

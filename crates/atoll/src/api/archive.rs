@@ -377,10 +377,11 @@ pub async fn serve(
             .map_or(0.0, |r| (from_ms - r.start_utc_ms).max(0) as f64 / 1000.0);
         let text = render(&prefix, PlaylistKind::Event, Some(offset));
         let first = prefix.first().cloned();
-        let text = match with_renditions(&archive, first, text, rendition, stem.as_deref()).await {
-            Ok(t) => t,
-            Err(resp) => return resp,
-        };
+        let text =
+            match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
+                Ok(t) => t,
+                Err(resp) => return resp,
+            };
         return respond(
             Body::from(text),
             "application/vnd.apple.mpegurl",
@@ -432,10 +433,11 @@ pub async fn serve(
         let offset = (from_ms - rows[0].start_utc_ms).max(0) as f64 / 1000.0;
         let text = render(&rows, kind, (offset > 0.0).then_some(offset));
         let first = rows.into_iter().next();
-        let text = match with_renditions(&archive, first, text, rendition, stem.as_deref()).await {
-            Ok(t) => Bytes::from(t),
-            Err(resp) => return resp,
-        };
+        let text =
+            match with_renditions(st, &archive, first, text, rendition, stem.as_deref()).await {
+                Ok(t) => Bytes::from(t),
+                Err(resp) => return resp,
+            };
         st.playlists.put(key, text.clone());
         text
     };
@@ -472,6 +474,7 @@ fn tracks_of(archive: &Archive, row: &SegmentRow) -> Result<Option<Tracks>, arch
 /// rendition's playlist when one was, else the playlist itself. 404 for a rendition the range
 /// does not have.
 async fn with_renditions(
+    st: &AppState,
     archive: &Arc<Archive>,
     first: Option<SegmentRow>,
     text: String,
@@ -494,7 +497,7 @@ async fn with_renditions(
             } else {
                 0
             };
-            let preferred = preferred_audio(archive, &row.channel);
+            let preferred = preferred_audio(&st.store, &row.channel).await;
             Ok(t.master(stem, bps, preferred.as_deref()))
         }
         (Some(t), Some(r), _) if crate::live_answer::offers(&t, r) => {
@@ -507,9 +510,16 @@ async fn with_renditions(
     }
 }
 
-/// The channel's preferred audio language (its setting), for the master playlist's default.
-fn preferred_audio(_archive: &Arc<Archive>, _channel: &str) -> Option<String> {
-    None
+/// The channel's preferred audio language (its setting `audio_language`, read from the store),
+/// for the master playlist's default. None: no preference, or the channel is gone (its archive
+/// outlives it) or unreadable (the master still lists every track).
+async fn preferred_audio(store: &crate::store::Store, channel: &str) -> Option<String> {
+    let id = channel.to_string();
+    store
+        .read(move |c| crate::store::channel_audio_language(c, &id))
+        .await
+        .ok()
+        .filter(|l| !l.is_empty())
 }
 
 /// Reads one archived segment (pinned while it is read, so retention cannot cut it).

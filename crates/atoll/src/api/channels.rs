@@ -74,6 +74,7 @@ pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Resul
         "record",
         "retention_hours",
         "epg_id",
+        "audio_language",
     ];
     if let Some(k) = body.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::new(
@@ -229,6 +230,25 @@ pub(super) fn apply_fields(ch: &mut Channel, body: &Map<String, Value>) -> Resul
             return Err(ApiError::invalid("epg_id", "at most 200 characters"));
         }
     }
+    if let Some(v) = body.get("audio_language") {
+        let code = match v {
+            Value::Null => "",
+            v => v
+                .as_str()
+                .ok_or_else(|| ApiError::invalid("audio_language", "must be a string"))?
+                .trim(),
+        };
+        ch.audio_language = if code.is_empty() {
+            String::new()
+        } else {
+            hls::renditions::normalize_639_2(code).ok_or_else(|| {
+                ApiError::invalid(
+                    "audio_language",
+                    "must be an ISO 639-2 code (3 letters, e.g. eng, chi), a common ISO 639-1 code (e.g. en, zh), or empty for no preference",
+                )
+            })?
+        };
+    }
     Ok(())
 }
 
@@ -246,6 +266,7 @@ pub fn config_json(ch: &Channel) -> Value {
         "record": ch.record,
         "retention_hours": ch.retention_hours,
         "epg_id": ch.epg_id,
+        "audio_language": ch.audio_language,
     })
 }
 
@@ -385,6 +406,7 @@ pub(super) fn new_channel(id: String) -> Channel {
         record: true,
         retention_hours: 72,
         epg_id: String::new(),
+        audio_language: String::new(),
     }
 }
 

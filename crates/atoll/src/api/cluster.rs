@@ -77,6 +77,7 @@ pub(super) async fn lineup(State(st): State<AppState>) -> Result<Json<Lineup>, A
             record: c.record,
             retention_hours: c.retention_hours,
             epg_id: c.epg_id,
+            audio_language: c.audio_language,
         })
         .collect();
     let text = serde_json::to_string(&channels).map_err(ApiError::internal)?;
@@ -138,6 +139,7 @@ pub(super) async fn config(
             record: c.record,
             retention_hours: c.retention_hours,
             epg_id: c.epg_id,
+            audio_language: c.audio_language,
         })
         .collect();
     let text =

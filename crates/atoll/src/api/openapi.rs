@@ -13,7 +13,7 @@ fn schemas() -> Value {
         |r: &str| json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{r}")}});
     let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
     let cluster_lineup = obj(
-        json!({"revision": s("string"), "channels": {"type": "array", "items": obj(json!({"id": s("string"), "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"), "record": s("boolean"), "retention_hours": s("integer"), "epg_id": s("string")}), &["id", "name"])}}),
+        json!({"revision": s("string"), "channels": {"type": "array", "items": obj(json!({"id": s("string"), "name": s("string"), "number": n("integer"), "group": s("string"), "logo": s("string"), "record": s("boolean"), "retention_hours": s("integer"), "epg_id": s("string"), "audio_language": s("string")}), &["id", "name"])}}),
         &["revision", "channels"],
     );
     let report = obj(
@@ -38,6 +38,7 @@ fn schemas() -> Value {
         "sources": {"type": "array", "items": {"type": "string"}, "description": "failover order: udp://, rtmp://, http(s)://….m3u8, http(s)://… (TS), testsrc://; none = RTMP publish"},
         "publish_key": n("string"), "active": s("boolean"), "record": s("boolean"),
         "retention_hours": s("integer"), "epg_id": s("string"),
+        "audio_language": {"type": "string", "description": "preferred audio language, the default audio rendition of the HLS master playlist: ISO 639-2 (a common ISO 639-1 code is accepted and stored as its 639-2 form); '' = the first track that is not audio description"},
     });
     let mut channel = channel_fields.as_object().cloned().unwrap_or_default();
     for (k, v) in [

@@ -45,7 +45,8 @@ fn programme_brief(p: &ProgrammeRow) -> Value {
 
 /// `GET /api/player/channels`: active channels in number order, each with `state` (`live`,
 /// `connecting`, `offline`; `slate` true while the "unavailable" slate is on air), `catchup`
-/// (`record`, `hours`, `from`: start of the oldest kept segment, unix s), `url` and `now`/`next`.
+/// (`record`, `hours`, `from`: start of the oldest kept segment, unix s), `url`,
+/// `audio_language` (the preferred audio track's ISO 639-2 code, '' = none) and `now`/`next`.
 pub(super) async fn channels(State(st): State<AppState>) -> Result<Response, ApiError> {
     let now = st.clock.now_utc().0;
     let rows = st
@@ -99,6 +100,7 @@ pub(super) async fn channels(State(st): State<AppState>) -> Result<Response, Api
             "state": state,
             "slate": slate,
             "url": format!("/live/{}/index.m3u8", ch.id),
+            "audio_language": ch.audio_language,
             "catchup": {
                 "record": ch.record,
                 "hours": ch.retention_hours,

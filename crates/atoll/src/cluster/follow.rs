@@ -49,6 +49,7 @@ pub fn backup_channel(c: &crate::ingest::origin::wire::ConfigChannel) -> Channel
         record: c.record,
         retention_hours: c.retention_hours,
         epg_id: c.epg_id.clone(),
+        audio_language: c.audio_language.clone(),
     }
 }
 /// Largest lineup document accepted.
@@ -68,6 +69,7 @@ pub fn edge_channel(c: &LineupChannel) -> Channel {
         record: c.record,
         retention_hours: c.retention_hours,
         epg_id: c.epg_id.clone(),
+        audio_language: c.audio_language.clone(),
     }
 }
 
@@ -381,6 +383,7 @@ mod tests {
             record: true,
             retention_hours: 72,
             epg_id: String::new(),
+            audio_language: String::new(),
         }
     }
 
@@ -413,5 +416,12 @@ mod tests {
             1
         );
         assert_eq!(plan(&local, &wanted[..2]).add.len(), 0);
+        // the preferred audio language is followed like every other setting
+        let mut eng = lc("a", Some(1));
+        eng.audio_language = "eng".into();
+        let p = plan(&local, &[edge_channel(&eng)]);
+        assert_eq!(p.change.len(), 1);
+        assert_eq!(p.change[0].audio_language, "eng");
+        assert_eq!(p.change[0].sources, ["origin://a"]);
     }
 }

@@ -298,7 +298,8 @@ impl LiveOutput {
             .clone()
     }
 
-    #[allow(dead_code)] // set from the channel setting `audio_language` (issue 18, next step)
+    /// Sets the preferred audio language (the channel setting `audio_language`, ISO 639-2;
+    /// None or '' = no preference); the master playlist changes with the next segment.
     pub fn set_preferred_audio(&self, lang: Option<String>) {
         *self
             .preferred_audio

@@ -81,7 +81,9 @@ impl Hub {
             .collect()
     }
 
-    /// Starts, reconfigures or (when inactive) stops a channel to match its configuration.
+    /// Starts, reconfigures or (when inactive) stops a channel to match its configuration. The
+    /// preferred audio language goes to the live output directly (no restart, no ingest touched):
+    /// master playlists offer it as the default from the channel's next segment on.
     pub async fn apply(&self, ch: Channel) {
         if !ch.active {
             self.remove(&ch.id).await;
@@ -99,12 +101,14 @@ impl Hub {
                     } else {
                         channel::spawn(ch.clone(), settings, shutdown)
                     };
+                    h.live.set_preferred_audio(Some(ch.audio_language.clone()));
                     map.insert(ch.id.clone(), h);
                     None
                 }
             }
         };
         if let Some(h) = existing {
+            h.live.set_preferred_audio(Some(ch.audio_language.clone()));
             let _ = h.control.send(Control::Reconfigure(ch)).await;
         }
     }

@@ -52,6 +52,9 @@ pub struct LineupChannel {
     pub record: bool,
     pub retention_hours: u32,
     pub epg_id: String,
+    /// The preferred audio language (ISO 639-2, '' = none); absent from an older origin.
+    #[serde(default)]
+    pub audio_language: String,
 }
 
 /// `POST /api/cluster/report`: what a node tells every origin every [`REPORT_EVERY_MS`].
@@ -167,4 +170,7 @@ pub struct ConfigChannel {
     pub record: bool,
     pub retention_hours: u32,
     pub epg_id: String,
+    /// As in [`LineupChannel`].
+    #[serde(default)]
+    pub audio_language: String,
 }
