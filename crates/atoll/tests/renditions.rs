@@ -1,12 +1,20 @@
 //! HLS renditions against real peers: a UDP channel sent by ffmpeg with two audio languages
 //! (AAC `chi` + MP2 `eng`) is offered as a master playlist with one audio rendition per
 //! language — live, catch-up and start-over — and ffmpeg/ffprobe read every rendition back.
+//! A second UDP channel carries a DVB teletext subtitle page (ffmpeg cannot encode teletext: the
+//! test re-muxes ffmpeg's stream with the project's own muxer and adds the page) and is offered
+//! with a WebVTT subtitle rendition whose cues sit on the video's PTS.
 //! Segments are 2 s here to keep the test short.
 
 mod common;
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
 
 use common::*;
 use serde_json::json;
@@ -325,4 +333,278 @@ fn two_audio_languages_live_catchup_and_start_over() {
     );
     // a rendition of an endless TS is not a thing
     assert_eq!(a.get(&format!("/live/duo/a1-archive-{from}-12.ts")).0, 404);
+}
+
+/// ffmpeg's stream of the fixture clip, re-muxed with a teletext subtitle page 888 (`eng`)
+/// added: "Subtitle {n}" every 2 s of video, each page sent on a video frame's PTS.
+struct TeletextFeed {
+    ffmpeg: Option<Killer>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TeletextFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.ffmpeg.take()); // its output ends: the thread's read returns
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn teletext_feed(port: u16) -> TeletextFeed {
+    require("ffmpeg");
+    let clip = fixture_clip();
+    let mut child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", "-1", "-i", path_str(&clip)])
+        .args(["-c", "copy", "-f", "mpegts", "pipe:1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdout.take().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let teletext = media::DataConfig {
+            codec: Some(media::Codec::Teletext),
+            language: Some("eng".into()),
+            // teletext_descriptor: eng, type 2 (subtitle page), magazine 8 (0), page 88
+            descriptors: Bytes::from_static(&[0x56, 5, b'e', b'n', b'g', 0x10, 0x88]),
+        };
+        let mut demux = mpegts::Demuxer::new();
+        let mut mux: Option<mpegts::Muxer> = None;
+        let mut buf = vec![0u8; 188 * 28];
+        let mut evs = Vec::new();
+        let mut out = BytesMut::new();
+        let mut next_page_90k = None;
+        let mut n = 0;
+        while !stopped.load(Ordering::Relaxed) {
+            let Ok(got) = input.read(&mut buf) else { break };
+            if got == 0 {
+                break;
+            }
+            demux.push(&buf[..got], &mut evs);
+            for e in evs.drain(..) {
+                match e {
+                    media::MediaEvent::Info(mut info) => {
+                        info.data = vec![teletext.clone()];
+                        match mux.as_mut() {
+                            Some(m) => m.set_info(&info),
+                            None => {
+                                let mut m = mpegts::Muxer::new(&info);
+                                m.write_psi(&mut out);
+                                mux = Some(m);
+                            }
+                        }
+                    }
+                    media::MediaEvent::Frame(f) => {
+                        let Some(m) = mux.as_mut() else { continue };
+                        if f.track == media::Track::Video && f.keyframe {
+                            m.write_psi(&mut out);
+                        }
+                        m.write_frame(&f, &mut out);
+                        if f.track == media::Track::Video
+                            && next_page_90k.is_none_or(|t| f.pts_90k.0 >= t)
+                        {
+                            let text = format!("Subtitle {n}");
+                            n += 1;
+                            next_page_90k = Some(f.pts_90k.0 + 180_000);
+                            let page = media::Frame {
+                                track: media::Track::Data(0),
+                                codec: media::Codec::Teletext,
+                                pts_90k: f.pts_90k,
+                                dts_90k: f.pts_90k,
+                                keyframe: true,
+                                data: Bytes::from(mpegts::teletext::encode_page(
+                                    8,
+                                    0x88,
+                                    &[&text],
+                                    true,
+                                )),
+                            };
+                            m.write_frame(&page, &mut out);
+                        }
+                    }
+                }
+            }
+            while out.len() >= 1316 {
+                let d = out.split_to(1316);
+                let _ = sock.send_to(&d, ("127.0.0.1", port));
+            }
+        }
+    });
+    TeletextFeed {
+        ffmpeg: Some(Killer(child)),
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// The cues of a WebVTT file: (start s, end s, text), times made absolute (90 kHz / 90000) with
+/// its `X-TIMESTAMP-MAP`; and the map's MPEGTS value.
+fn vtt_cues(vtt: &str) -> (i64, Vec<(f64, f64, String)>) {
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    let map = vtt
+        .lines()
+        .find_map(|l| l.strip_prefix("X-TIMESTAMP-MAP="))
+        .unwrap_or_else(|| panic!("no X-TIMESTAMP-MAP in {vtt}"));
+    let mpegts: i64 = map
+        .split(',')
+        .find_map(|p| p.strip_prefix("MPEGTS:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{map}"));
+    assert!(map.contains("LOCAL:00:00:00.000"), "{map}");
+    let secs = |t: &str| -> f64 {
+        let p: Vec<f64> = t.split(':').map(|x| x.parse().unwrap()).collect();
+        p.iter().fold(0.0, |a, x| a * 60.0 + x)
+    };
+    let mut cues = Vec::new();
+    let mut lines = vtt.lines();
+    while let Some(l) = lines.next() {
+        if let Some((a, b)) = l.split_once(" --> ") {
+            let text = lines.next().unwrap_or("").to_string();
+            let base = mpegts as f64 / 90_000.0;
+            cues.push((
+                base + secs(a),
+                base + secs(b.split(' ').next().unwrap()),
+                text,
+            ));
+        }
+    }
+    (mpegts, cues)
+}
+
+#[test]
+fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
+    let a = Atoll::start_with("renditions-ttx", CONFIG);
+    let t0 = now_s();
+    let port = free_udp_port();
+    let body =
+        json!({"id": "ttx", "name": "Teletext", "sources": [format!("udp://127.0.0.1:{port}")]})
+            .to_string();
+    let (s, v) = a.api("POST", "/api/channels", Some(&body));
+    assert_eq!(s, 201, "{v}");
+    let _feed = teletext_feed(port);
+    a.wait_for("the master playlist", T, || {
+        let (s, b) = a.get("/live/ttx/index.m3u8");
+        s == 200 && String::from_utf8_lossy(&b).contains("TYPE=SUBTITLES")
+    });
+    let (_, m) = a.get("/live/ttx/index.m3u8");
+    let master = String::from_utf8_lossy(&m).to_string();
+    let subs = rendition_uri(&master, "SUBTITLES", "eng");
+    assert_eq!(subs, "s0-index.m3u8");
+    assert!(
+        master.contains("SUBTITLES=\""),
+        "the variant names the group: {master}"
+    );
+
+    // the TS outputs carry the teletext stream with its language
+    let ts = probe_languages(&a.url("/live/ttx/mpegts"));
+    assert!(
+        ts.iter().any(|s| s == "dvb_teletext,subtitle,eng"),
+        "/mpegts: {ts:?}"
+    );
+    let (_, v) = a.api("GET", "/api/channels/ttx", None);
+    assert_eq!(v["tracks"]["subtitles"][0]["codec"], "teletext", "{v}");
+    assert_eq!(
+        v["tracks"]["subtitles"][0]["pages"][0]["page"], "888",
+        "{v}"
+    );
+
+    a.wait_for("four subtitle segments", T, || {
+        let (s, b) = a.get("/live/ttx/s0-index.m3u8");
+        s == 200 && String::from_utf8_lossy(&b).matches("#EXTINF").count() >= 4
+    });
+    let (_, p) = a.get("/live/ttx/s0-index.m3u8");
+    let p = String::from_utf8_lossy(&p).to_string();
+    let segs: Vec<&str> = p.lines().filter(|l| l.starts_with("s0-")).collect();
+    assert!(segs.iter().all(|s| s.ends_with(".vtt")), "{p}");
+    let mut all = Vec::new();
+    for seg in &segs {
+        let (s, b) = a.get(&format!("/live/ttx/{seg}"));
+        assert_eq!(s, 200, "{seg}");
+        let vtt = String::from_utf8_lossy(&b).to_string();
+        let (mpegts, cues) = vtt_cues(&vtt);
+        // the map is the video segment's first PTS: cues sit on the video's timeline
+        let video = format!("v-{}.ts", &seg[3..seg.len() - 4]);
+        let v0 = start_time(&a.url(&format!("/live/ttx/{video}")));
+        assert!(
+            (mpegts as f64 / 90_000.0 - v0).abs() < 0.002,
+            "{seg}: MPEGTS {mpegts} vs video start {v0}"
+        );
+        all.extend(cues);
+    }
+    let texts: Vec<&str> = all.iter().map(|c| c.2.as_str()).collect();
+    assert!(
+        texts.iter().filter(|t| t.starts_with("Subtitle ")).count() >= 3,
+        "cues: {all:?}"
+    );
+    // one page every 2 s of video: the cue starts of consecutive pages are 2 s apart (a page
+    // still on screen at a segment's start is cut into that segment too: same text)
+    let mut starts: Vec<(String, f64)> = Vec::new();
+    for c in &all {
+        if starts.last().is_none_or(|l| l.0 != c.2) {
+            starts.push((c.2.clone(), c.0));
+        }
+    }
+    for w in starts.windows(2) {
+        let gap = w[1].1 - w[0].1;
+        assert!((gap - 2.0).abs() < 0.05, "cue starts {starts:?}");
+    }
+
+    // catch-up: the range's master offers the subtitles, and its WebVTT has the pages
+    let from = t0 + 2;
+    a.wait_for("16 s recorded", T, || now_s() > from + 18);
+    let (s, b) = a.get(&format!("/live/ttx/index-{from}-12.m3u8"));
+    let cm = String::from_utf8_lossy(&b).to_string();
+    assert_eq!(s, 200, "{cm}");
+    let csubs = rendition_uri(&cm, "SUBTITLES", "eng");
+    let (s, b) = a.get(&format!("/live/ttx/{csubs}"));
+    let cp = String::from_utf8_lossy(&b).to_string();
+    assert_eq!(s, 200, "{cp}");
+    let mut texts = Vec::new();
+    for seg in cp.lines().filter(|l| l.starts_with("s0-")) {
+        let (s, b) = a.get(&format!("/live/ttx/{seg}"));
+        assert_eq!(s, 200, "{seg}");
+        texts.extend(
+            vtt_cues(&String::from_utf8_lossy(&b))
+                .1
+                .into_iter()
+                .map(|c| c.2),
+        );
+    }
+    assert!(
+        texts.iter().filter(|t| t.starts_with("Subtitle ")).count() >= 3,
+        "catch-up cues: {texts:?}"
+    );
+    // ffmpeg reads the range's subtitle rendition through and gets the same pages
+    let out = temp_dir("ttx-read").join("subs.vtt");
+    let st = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+        ])
+        .args(["-i", &a.url(&format!("/live/ttx/{csubs}"))])
+        .args(["-c:s", "webvtt", "-y", path_str(&out)])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success() && st.stderr.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let read = std::fs::read_to_string(&out).unwrap();
+    let pages: std::collections::BTreeSet<&str> = read
+        .lines()
+        .filter(|l| l.starts_with("Subtitle "))
+        .collect();
+    assert!(pages.len() >= 3, "ffmpeg read {read}");
 }

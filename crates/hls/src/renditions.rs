@@ -25,9 +25,6 @@ use crate::vod::{master_playlist, Master, Rendition as MediaRendition};
 pub const MAX_AUDIO: usize = 8;
 /// Most subtitle renditions offered.
 pub const MAX_SUBTITLES: usize = 8;
-/// Whether teletext subtitle pages are offered. The WebVTT conversion exists ([`webvtt`]); the
-/// renditions stay off until the live and catch-up paths carry the teletext PID.
-const TELETEXT_RENDITIONS: bool = false;
 
 /// One rendition of a master playlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,9 +146,8 @@ impl Tracks {
                     language: es.language().and_then(mpegts::program::language_code),
                     description: es.is_audio_description(),
                 }),
-                // Teletext subtitle pages become WebVTT renditions (`webvtt`) when
-                // TELETEXT_RENDITIONS is on; until then they stay on the TS outputs only.
-                EsKind::Teletext if TELETEXT_RENDITIONS => {
+                // each teletext subtitle page becomes a WebVTT rendition (`webvtt`)
+                EsKind::Teletext => {
                     for page in es.teletext_pages().into_iter().filter(|p| p.is_subtitle()) {
                         if t.subtitles.len() < MAX_SUBTITLES {
                             t.subtitles.push(SubtitleTrack {
@@ -614,7 +610,8 @@ mod tests {
                 sps: vec![Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1e, 0x8c])],
                 pps: vec![Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80])],
             }),
-            audio: None,
+            audio: Vec::new(),
+            data: Vec::new(),
         };
         let mut mux = mpegts::Muxer::new(&info);
         let mut out = BytesMut::new();
