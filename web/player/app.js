@@ -15,6 +15,7 @@ import { openGrid, openGuide } from './guide.js';
 import { closeOverlay, initLayout, isFull, openList, setListHidden, toggleFull } from './layout.js';
 import { initKeys } from './keys.js';
 import { initVod, openVod, renderVod, vodDebug } from './vod.js';
+import { initTracks, onTracksChange, toggleMenu } from './tracks.js';
 
 // ---------- buttons, pointer, touch ----------
 $('#b-play').onclick = () => { video.paused ? tryPlay() : video.pause(); };
@@ -23,6 +24,9 @@ $('#b-fwd').onclick = () => seekBy(+30);
 $('#b-live').onclick = goLive;
 $('#b-startover').onclick = startOver;
 $('#b-guide').onclick = () => openGuide(S.current);
+$('#b-audio').onclick = () => { toggleMenu('audio', $('#b-audio')); showControls(); };
+$('#b-subs').onclick = () => { toggleMenu('subs', $('#b-subs')); showControls(); };
+onTracksChange(() => { if (S.mode !== 'vod') renderControls(); });
 $('#btn-grid').onclick = () => openGrid();
 $('#b-mute').onclick = () => { video.muted = !video.muted; };
 $('#volume').oninput = (e) => { video.volume = +e.target.value; video.muted = video.volume === 0; };
@@ -103,6 +107,7 @@ window.addEventListener('beforeinstallprompt', (e) => {
 
 // ---------- start ----------
 initPlayback();
+initTracks();
 initScrub();
 initLayout();
 initKeys();

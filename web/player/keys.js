@@ -8,6 +8,7 @@ import { showControls } from './scrub.js';
 import { gridFocus, openGrid, openGuide } from './guide.js';
 import { closeOverlay, isFull, openList, toggleFull } from './layout.js';
 import { vodKey } from './vod.js';
+import { menuKey, menuOpen } from './tracks.js';
 
 // ---------- keys: keyboard and TV remote ----------
 let digits = '', digitTimer = 0;
@@ -87,6 +88,7 @@ export function initKeys() {
     e.preventDefault();
     if (/^d[0-9]$/.test(k)) { digit(k.slice(1)); return; }
     if (k === 'ok' && digits) { commitDigits(); return; }
+    if (menuOpen()) { menuKey(k, a); showControls(); return; }
     if (S.overlay === 'grid') return gridKey(k, a);
     if (S.overlay === 'guide') return guideKey(k, a);
     if (a && a.closest('#sections')) return sectionsKey(k, a);

@@ -7,10 +7,12 @@ import { $, S, dayStart, fmtDay, fmtTime, hideMsg, icon, now, showMsg, spinner, 
 import { filtered, focusRow, markCurrent } from './channels.js';
 import { renderControls, renderScrub, showControls } from './scrub.js';
 import { loadEpg, programmeAt } from './guide.js';
+import { closeMenu, hlsPreferences, wireHls } from './tracks.js';
 
 // ---------- playback engine ----------
 export function destroy() {
   clearTimeout(S.retryTimer);
+  closeMenu({ refocus: false });
   if (S.hls) { S.hls.destroy(); S.hls = null; }
   video.removeAttribute('src');
   video.load();
@@ -33,8 +35,11 @@ export function load(url, { start } = {}) {
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 6,
       startPosition: start > 0 ? start : -1,
+      // the audio language and subtitles this viewer chose for this channel (or for films)
+      ...hlsPreferences(),
     });
     S.hls = hls;
+    wireHls(hls);
     hls.on(Hls.Events.ERROR, (_, d) => onHlsError(hls, d));
     hls.on(Hls.Events.MANIFEST_PARSED, () => tryPlay());
     hls.loadSource(src);

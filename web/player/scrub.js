@@ -4,6 +4,7 @@ import { t } from './i18n.js';
 import { $, S, fmtClock, fmtDur, fmtTime, icon, now, video } from './core.js';
 import { isShifted, playingWall, seekWall } from './playback.js';
 import { programmeAt } from './guide.js';
+import { renderTrackButtons } from './tracks.js';
 
 // ---------- controls and scrub bar ----------
 let hideTimer = 0;
@@ -92,6 +93,7 @@ export function renderControls() {
   $('#b-startover').hidden = !(canArchive && p && p.start >= c.catchup.from - 60);
   $('#b-play').innerHTML = icon(video.paused ? 'play' : 'pause');
   $('#b-play').title = video.paused ? t('play') : t('pause');
+  renderTrackButtons($('#b-audio'), $('#b-subs'));
   renderScrub(S.seekPending);
 }
 

@@ -2,10 +2,10 @@
 // icons) open when the server is briefly unreachable. Network first, cache as a fallback, and only
 // for those files: live and catch-up playlists and segments (/live/…), films (/vod/…) and the API
 // are never touched, so a viewer always gets the current picture, guide and library.
-const CACHE = 'atoll-shell-v3';
+const CACHE = 'atoll-shell-v4';
 const SHELL = ['/', '/assets/player/app.js', '/assets/player/core.js', '/assets/player/storage.js',
   '/assets/player/playback.js', '/assets/player/channels.js', '/assets/player/guide.js',
-  '/assets/player/scrub.js', '/assets/player/layout.js', '/assets/player/keys.js', '/assets/player/vod.js',
+  '/assets/player/scrub.js', '/assets/player/layout.js', '/assets/player/keys.js', '/assets/player/vod.js', '/assets/player/tracks.js',
   '/assets/player/i18n.js', '/assets/player/style.css',
   '/assets/hls.min.js', '/manifest.webmanifest', '/assets/player/icons/icon.svg',
   '/assets/player/icons/icon-192.png'];

@@ -10,6 +10,9 @@ import { destroy, load, tryPlay, tune } from './playback.js';
 import { showControls } from './scrub.js';
 import { focusRow } from './channels.js';
 import { isFull, toggleFull } from './layout.js';
+import { audioTracks, closeMenu, langName, menuKey, menuOpen, onTracksChange, renderTrackButtons, subtitleTracks, toggleMenu } from './tracks.js';
+
+export { langName };
 
 const POS_KEY = 'atoll.vodpos';
 const V = {
@@ -23,7 +26,6 @@ const V = {
   series: null, // { name, episodes }
   title: null, // the title of the details screen / playing
   focus: {}, // screen -> the element to focus when coming back to it
-  menu: null, // 'audio' | 'subs' while the track menu is open
   started: false, // the playing title has played (positions are saved from then on)
   savedAt: 0,
   ignorePop: 0,
@@ -40,15 +42,6 @@ export function fmtRuntime(sec) {
   const m = Math.round(sec / 60);
   if (m < 60) return t('dur_m', { m });
   return t('dur_h_m', { h: Math.floor(m / 60), m: m % 60 });
-}
-
-export function langName(code, fallback) {
-  if (!code || code === 'und') return fallback || t('unknown_lang');
-  try {
-    const n = new Intl.DisplayNames([locale()], { type: 'language' }).of(code);
-    if (n && n !== 'root' && n.toLowerCase() !== code.toLowerCase()) return n;
-  } catch { /* not a language code */ }
-  return fallback || code;
 }
 
 function seLabel(ti) {
@@ -392,9 +385,7 @@ function leaveVod() {
 function play(ti, from) {
   V.title = ti;
   V.started = false;
-  V.menu = null;
-  $('#vmenu').hidden = true;
-  $('#vmenu').dataset.sig = '';
+  closeMenu({ refocus: false });
   push('play');
   S.mode = 'vod';
   // fragmented MP4 renditions where the server offers them (the stored samples as they are:
@@ -403,13 +394,11 @@ function play(ti, from) {
   S.vodRetry = () => {
     const at = video.currentTime || from;
     load(url, { start: at });
-    if (S.hls) wireHls(S.hls);
   };
   $('#vt-title').textContent = ti.series ? `${ti.series} · ${seLabel(ti)}` : ti.title;
   $('#vt-sub').textContent = ti.series ? ti.title : subTitle(ti);
   hideMsg();
   load(url, { start: from > 0 ? from : undefined });
-  if (S.hls) wireHls(S.hls);
   renderVodControls();
   showControls();
   $('#stage').focus({ preventScroll: true });
@@ -423,57 +412,6 @@ function stopPlayback() {
   destroy();
   hideMsg();
   if (isFull()) toggleFull();
-}
-
-function wireHls(hls) {
-  const E = window.Hls.Events;
-  const pref = (k) => store.get(k);
-  hls.on(E.AUDIO_TRACKS_UPDATED, () => {
-    const want = pref('atoll.vodaudio');
-    const i = want ? hls.audioTracks.findIndex((a) => a.lang === want) : -1;
-    if (i >= 0 && i !== hls.audioTrack) hls.audioTrack = i;
-    renderVodControls();
-  });
-  hls.on(E.SUBTITLE_TRACKS_UPDATED, () => {
-    const want = pref('atoll.vodsubs');
-    const i = want && want !== 'off' ? hls.subtitleTracks.findIndex((s) => s.lang === want) : -1;
-    hls.subtitleDisplay = i >= 0;
-    hls.subtitleTrack = i;
-    renderVodControls();
-  });
-  hls.on(E.AUDIO_TRACK_SWITCHED, () => renderVodControls());
-  hls.on(E.SUBTITLE_TRACK_SWITCH, () => renderVodControls());
-}
-
-export function audioTracks() {
-  if (S.hls) return S.hls.audioTracks.map((a, i) => ({ i, name: a.name || langName(a.lang), lang: a.lang, on: S.hls.audioTrack === i }));
-  const at = video.audioTracks;
-  return at ? [...at].map((a, i) => ({ i, name: a.label || langName(a.language), lang: a.language, on: a.enabled })) : [];
-}
-export function subtitleTracks() {
-  if (S.hls) return S.hls.subtitleTracks.map((s, i) => ({ i, name: s.name || langName(s.lang), lang: s.lang, on: S.hls.subtitleTrack === i && S.hls.subtitleDisplay }));
-  return [...video.textTracks].filter((x) => x.kind === 'subtitles' || x.kind === 'captions')
-    .map((x, i) => ({ i, name: x.label || langName(x.language), lang: x.language, on: x.mode === 'showing' }));
-}
-export function setAudio(i) {
-  const list = audioTracks();
-  if (!list[i]) return;
-  if (S.hls) S.hls.audioTrack = i;
-  else [...video.audioTracks].forEach((a, j) => { a.enabled = j === i; });
-  if (list[i].lang) store.set('atoll.vodaudio', list[i].lang);
-  renderVodControls();
-}
-export function setSubtitle(i) {
-  const list = subtitleTracks();
-  if (S.hls) {
-    S.hls.subtitleDisplay = i >= 0;
-    S.hls.subtitleTrack = i;
-  } else {
-    const tts = [...video.textTracks].filter((x) => x.kind === 'subtitles' || x.kind === 'captions');
-    tts.forEach((x, j) => { x.mode = j === i ? 'showing' : 'disabled'; });
-  }
-  store.set('atoll.vodsubs', i >= 0 && list[i] ? list[i].lang || 'off' : 'off');
-  renderVodControls();
 }
 
 function duration() {
@@ -511,52 +449,9 @@ export function renderVodControls() {
   bar.setAttribute('aria-valuetext', `${fmtDur(pos)} / ${fmtDur(d)}`);
   $('#vb-play').innerHTML = icon(video.paused ? 'play' : 'pause');
   $('#vb-play').title = video.paused ? t('play') : t('pause');
-  const au = audioTracks(), su = subtitleTracks();
-  const a = au.find((x) => x.on);
-  $('#vb-audio').hidden = au.length < 2;
-  $('#vb-audio').textContent = t('audio_lang', { l: a ? a.name : '—' });
-  const s = su.find((x) => x.on);
-  $('#vb-subs').hidden = su.length === 0;
-  $('#vb-subs').textContent = t('subs_lang', { l: s ? s.name : t('subs_off') });
-  if (V.menu) renderMenu();
+  renderTrackButtons($('#vb-audio'), $('#vb-subs'));
 }
 
-// ---------- the audio / subtitle menu ----------
-function renderMenu() {
-  const m = $('#vmenu');
-  const items = V.menu === 'audio'
-    ? audioTracks().map((x) => ({ ...x, pick: () => setAudio(x.i) }))
-    : [{ i: -1, name: t('subs_off'), on: !subtitleTracks().some((x) => x.on), pick: () => setSubtitle(-1) },
-      ...subtitleTracks().map((x) => ({ ...x, pick: () => setSubtitle(x.i) }))];
-  // redrawn only when something changed (it is refreshed with the controls)
-  const sig = V.menu + language() + JSON.stringify(items.map((x) => [x.name, x.on]));
-  if (m.dataset.sig === sig) return;
-  m.dataset.sig = sig;
-  const focused = document.activeElement && m.contains(document.activeElement) ? document.activeElement.dataset.i : null;
-  m.replaceChildren(el('h4', { text: V.menu === 'audio' ? t('audio') : t('subtitles') }),
-    ...items.map((x) => el('button', {
-      class: 'mi' + (x.on ? ' on' : ''), 'data-i': String(x.i), role: 'menuitemradio', 'aria-checked': x.on ? 'true' : 'false',
-      text: (x.on ? '✓ ' : '') + x.name,
-      onclick: () => { x.pick(); closeMenu(); },
-    })));
-  if (focused != null) { const b = m.querySelector(`[data-i="${focused}"]`); if (b) b.focus({ preventScroll: true }); }
-}
-function openMenu(kind) {
-  V.menu = kind;
-  $('#vmenu').hidden = false;
-  renderMenu();
-  const b = $('#vmenu .mi.on') || $('#vmenu .mi');
-  if (b) b.focus({ preventScroll: true });
-  showControls();
-}
-function closeMenu() {
-  if (!V.menu) return;
-  const kind = V.menu;
-  V.menu = null;
-  $('#vmenu').hidden = true;
-  $('#vmenu').dataset.sig = '';
-  if (top() === 'play') $(kind === 'audio' ? '#vb-audio' : '#vb-subs').focus({ preventScroll: true });
-}
 
 // ---------- remote keys: spatial focus ----------
 function visible(x) {
@@ -637,12 +532,8 @@ export function vodKey(k, a, e) {
 
 function playKey(k, a) {
   const ctl = $('#vctl');
-  if (V.menu) {
-    const items = [...document.querySelectorAll('#vmenu .mi')];
-    const i = items.indexOf(a);
-    if (k === 'up' || k === 'down') { const j = Math.max(0, Math.min(items.length - 1, (i < 0 ? 0 : i + (k === 'up' ? -1 : 1)))); items[j].focus(); }
-    else if (k === 'ok') { if (a && a.closest('#vmenu')) a.click(); }
-    else if (k === 'back' || k === 'left' || k === 'right') closeMenu();
+  if (menuOpen()) {
+    menuKey(k, a);
     showControls();
     return true;
   }
@@ -687,8 +578,9 @@ export function initVod() {
   $('#vb-r10').onclick = () => seekRel(-10);
   $('#vb-f10').onclick = () => seekRel(+10);
   $('#vb-f30').onclick = () => seekRel(+30);
-  $('#vb-audio').onclick = () => (V.menu === 'audio' ? closeMenu() : openMenu('audio'));
-  $('#vb-subs').onclick = () => (V.menu === 'subs' ? closeMenu() : openMenu('subs'));
+  $('#vb-audio').onclick = () => { toggleMenu('audio', $('#vb-audio')); showControls(); };
+  $('#vb-subs').onclick = () => { toggleMenu('subs', $('#vb-subs')); showControls(); };
+  onTracksChange(renderVodControls);
   $('#vb-full').onclick = toggleFull;
   $('#vb-full').innerHTML = icon('full');
   const vl = $('#vlang');
@@ -737,9 +629,6 @@ export function initVod() {
     V.started = false;
     up();
   });
-  // native HLS (Safari): tracks appear on the element
-  if (video.audioTracks) video.audioTracks.addEventListener('addtrack', renderVodControls);
-  video.textTracks.addEventListener('addtrack', renderVodControls);
   window.addEventListener('pagehide', () => savePos(true));
   document.addEventListener('visibilitychange', () => { if (document.hidden) savePos(true); });
   // the browser's (or phone's) Back: to the screen of the entry it went to

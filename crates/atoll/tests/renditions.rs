@@ -8,13 +8,8 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::Duration;
-
-use bytes::{Bytes, BytesMut};
 
 use common::*;
 use serde_json::json;
@@ -128,6 +123,25 @@ fn start_time(url: &str) -> f64 {
         .unwrap_or_else(|| panic!("no start_time for {url}"))
 }
 
+/// How many packets (frames) the first stream of a segment has.
+fn packets(url: &str) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-select_streams", "0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no packet count for {url}"))
+}
+
 /// Every stream's start_time in a segment, in stream order.
 fn start_times(url: &str) -> Vec<f64> {
     let out = Command::new("ffprobe")
@@ -217,6 +231,22 @@ fn check_master(a: &Atoll, base: &str, file: &str, live: bool) {
     assert_eq!(full.len(), 3, "{full:?}");
     let v0 = start_time(&a.url(&format!("{base}{seg}")));
     assert!((v0 - full[0]).abs() < 0.001, "video {v0} vs {full:?}");
+    // every track is whole: each language's frames cover the segment's video (AAC frames are
+    // 1024 samples, MP2 1152, at 48 kHz; 25 fps video)
+    let video_s = packets(&a.url(&format!("{base}{seg}"))) as f64 * 0.04;
+    for (i, lang) in ["chi", "eng"].into_iter().enumerate() {
+        let prefix = rendition_uri(&master, "AUDIO", lang)
+            .split('-')
+            .next()
+            .unwrap()
+            .to_string();
+        let n = packets(&a.url(&format!("{base}{prefix}-{name}")));
+        let audio_s = n as f64 * [1024.0, 1152.0][i] / 48_000.0;
+        assert!(
+            (audio_s - video_s).abs() < 0.25 * video_s,
+            "{lang}: {n} frames, {audio_s} s of audio in {video_s} s of video"
+        );
+    }
     for (i, lang) in ["chi", "eng"].into_iter().enumerate() {
         let prefix = rendition_uri(&master, "AUDIO", lang)
             .split('-')
@@ -335,115 +365,6 @@ fn two_audio_languages_live_catchup_and_start_over() {
     assert_eq!(a.get(&format!("/live/duo/a1-archive-{from}-12.ts")).0, 404);
 }
 
-/// ffmpeg's stream of the fixture clip, re-muxed with a teletext subtitle page 888 (`eng`)
-/// added: "Subtitle {n}" every 2 s of video, each page sent on a video frame's PTS.
-struct TeletextFeed {
-    ffmpeg: Option<Killer>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for TeletextFeed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        drop(self.ffmpeg.take()); // its output ends: the thread's read returns
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn teletext_feed(port: u16) -> TeletextFeed {
-    require("ffmpeg");
-    let clip = fixture_clip();
-    let mut child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(["-stream_loop", "-1", "-i", path_str(&clip)])
-        .args(["-c", "copy", "-f", "mpegts", "pipe:1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdout.take().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let teletext = media::DataConfig {
-            codec: Some(media::Codec::Teletext),
-            language: Some("eng".into()),
-            // teletext_descriptor: eng, type 2 (subtitle page), magazine 8 (0), page 88
-            descriptors: Bytes::from_static(&[0x56, 5, b'e', b'n', b'g', 0x10, 0x88]),
-        };
-        let mut demux = mpegts::Demuxer::new();
-        let mut mux: Option<mpegts::Muxer> = None;
-        let mut buf = vec![0u8; 188 * 28];
-        let mut evs = Vec::new();
-        let mut out = BytesMut::new();
-        let mut next_page_90k = None;
-        let mut n = 0;
-        while !stopped.load(Ordering::Relaxed) {
-            let Ok(got) = input.read(&mut buf) else { break };
-            if got == 0 {
-                break;
-            }
-            demux.push(&buf[..got], &mut evs);
-            for e in evs.drain(..) {
-                match e {
-                    media::MediaEvent::Info(mut info) => {
-                        info.data = vec![teletext.clone()];
-                        match mux.as_mut() {
-                            Some(m) => m.set_info(&info),
-                            None => {
-                                let mut m = mpegts::Muxer::new(&info);
-                                m.write_psi(&mut out);
-                                mux = Some(m);
-                            }
-                        }
-                    }
-                    media::MediaEvent::Frame(f) => {
-                        let Some(m) = mux.as_mut() else { continue };
-                        if f.track == media::Track::Video && f.keyframe {
-                            m.write_psi(&mut out);
-                        }
-                        m.write_frame(&f, &mut out);
-                        if f.track == media::Track::Video
-                            && next_page_90k.is_none_or(|t| f.pts_90k.0 >= t)
-                        {
-                            let text = format!("Subtitle {n}");
-                            n += 1;
-                            next_page_90k = Some(f.pts_90k.0 + 180_000);
-                            let page = media::Frame {
-                                track: media::Track::Data(0),
-                                codec: media::Codec::Teletext,
-                                pts_90k: f.pts_90k,
-                                dts_90k: f.pts_90k,
-                                keyframe: true,
-                                data: Bytes::from(mpegts::teletext::encode_page(
-                                    8,
-                                    0x88,
-                                    &[&text],
-                                    true,
-                                )),
-                            };
-                            m.write_frame(&page, &mut out);
-                        }
-                    }
-                }
-            }
-            while out.len() >= 1316 {
-                let d = out.split_to(1316);
-                let _ = sock.send_to(&d, ("127.0.0.1", port));
-            }
-        }
-    });
-    TeletextFeed {
-        ffmpeg: Some(Killer(child)),
-        stop,
-        thread: Some(thread),
-    }
-}
-
 /// The cues of a WebVTT file: (start s, end s, text), times made absolute (90 kHz / 90000) with
 /// its `X-TIMESTAMP-MAP`; and the map's MPEGTS value.
 fn vtt_cues(vtt: &str) -> (i64, Vec<(f64, f64, String)>) {
@@ -488,7 +409,7 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
             .to_string();
     let (s, v) = a.api("POST", "/api/channels", Some(&body));
     assert_eq!(s, 201, "{v}");
-    let _feed = teletext_feed(port);
+    let _feed = teletext_feed(port, &["-c", "copy"]);
     a.wait_for("the master playlist", T, || {
         let (s, b) = a.get("/live/ttx/index.m3u8");
         s == 200 && String::from_utf8_lossy(&b).contains("TYPE=SUBTITLES")

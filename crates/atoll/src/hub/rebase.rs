@@ -1,7 +1,7 @@
 //! Maps each source's timestamps onto a channel's continuous output timeline (docs/time.md §2).
 //! Pure: frames in, re-based frames and decisions out.
 
-use media::{Frame, Ts90k};
+use media::{Frame, Track, Ts90k, MAX_AUDIO_TRACKS, MAX_DATA_STREAMS};
 
 /// Output DTS of the first frame of a channel (10 s, so PTS before DTS never goes negative).
 const FIRST_OUT_DTS_90K: i64 = 10 * 90_000;
@@ -16,9 +16,20 @@ pub struct Rebaser {
     offset: Option<i64>,
     /// Largest output DTS so far (any track).
     pub last_out_dts: i64,
-    /// Last output DTS of the non-primary track (kept strictly increasing).
-    pub last_out_secondary: i64,
+    /// Last output DTS of each non-primary track ([`slot`]; each kept strictly increasing).
+    last_out_secondary: [i64; TRACKS],
     last_in_primary: Option<i64>,
+}
+
+/// Tracks told apart: video, the audio tracks, the data streams.
+const TRACKS: usize = 1 + MAX_AUDIO_TRACKS + MAX_DATA_STREAMS;
+
+fn slot(t: Track) -> usize {
+    match t {
+        Track::Video => 0,
+        Track::Audio(n) => 1 + (n as usize).min(MAX_AUDIO_TRACKS - 1),
+        Track::Data(n) => 1 + MAX_AUDIO_TRACKS + (n as usize).min(MAX_DATA_STREAMS - 1),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +51,7 @@ impl Rebaser {
         Rebaser {
             offset: None,
             last_out_dts: FIRST_OUT_DTS_90K,
-            last_out_secondary: 0,
+            last_out_secondary: [0; TRACKS],
             last_in_primary: None,
         }
     }
@@ -51,11 +62,14 @@ impl Rebaser {
         self.last_in_primary = None;
     }
 
-    /// Frames put on the output timeline by someone else (the slate) advance it too.
+    /// Frames put on the output timeline by someone else (the slate) advance it too: what a
+    /// source sends next on any track lands after them.
     pub fn note_output(&mut self, dts_90k: i64, primary: bool) {
         self.last_out_dts = self.last_out_dts.max(dts_90k);
         if !primary {
-            self.last_out_secondary = self.last_out_secondary.max(dts_90k);
+            for last in &mut self.last_out_secondary {
+                *last = (*last).max(dts_90k);
+            }
         }
     }
 
@@ -78,10 +92,11 @@ impl Rebaser {
                 return Mapped::Drop;
             }
             let dts = f.dts_90k.0 + off;
-            if dts <= self.last_out_secondary {
+            let last = &mut self.last_out_secondary[slot(f.track)];
+            if dts <= *last {
                 return Mapped::Drop;
             }
-            self.last_out_secondary = dts;
+            *last = dts;
             f.dts_90k = Ts90k(dts);
             f.pts_90k = Ts90k(f.pts_90k.0 + off);
             self.last_out_dts = self.last_out_dts.max(dts);
@@ -138,6 +153,37 @@ mod tests {
 
     fn jumped(r: &mut Rebaser, f: &mut Frame) -> bool {
         matches!(r.map(f, true), Mapped::Jump(..))
+    }
+
+    #[test]
+    fn every_audio_track_and_data_stream_keeps_its_own_frames() {
+        // two audio languages and a teletext stream on the same times (a satellite receiver's
+        // tracks): none of them is dropped for following another
+        let mut r = Rebaser::new();
+        let mut v = vf(0);
+        assert_eq!(r.map(&mut v, true), Mapped::Keep);
+        let mut kept = [0; 3];
+        for k in 0..50 {
+            for (i, track) in [Track::Audio(0), Track::Audio(1), Track::Data(0)]
+                .into_iter()
+                .enumerate()
+            {
+                let mut f = Frame {
+                    track,
+                    ..af(k * 1920)
+                };
+                if r.map(&mut f, false) == Mapped::Keep {
+                    kept[i] += 1;
+                }
+            }
+        }
+        assert_eq!(kept, [50, 50, 50]);
+        // a repeat on one track is still dropped
+        let mut f = Frame {
+            track: Track::Audio(1),
+            ..af(49 * 1920)
+        };
+        assert_eq!(r.map(&mut f, false), Mapped::Drop);
     }
 
     #[test]

@@ -9,6 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod teletext;
+#[allow(unused_imports)] // not every test binary uses it
+pub use teletext::{teletext_feed, TeletextFeed};
+
 pub const PASSWORD: &str = "test-pw";
 
 /// A TCP port that is free now, below the ephemeral range (32768+) so that outgoing connections
