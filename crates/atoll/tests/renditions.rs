@@ -423,6 +423,14 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
         "the variant names the group: {master}"
     );
 
+    // ffprobe on the master playlist: the video and the audio (ffmpeg 5.1's HLS demuxer skips
+    // subtitle renditions; the WebVTT rendition is read on its own below)
+    let m = probe_languages(&a.url("/live/ttx/index.m3u8"));
+    assert!(
+        m.iter().any(|s| s.starts_with("h264,video"))
+            && m.iter().any(|s| s.starts_with("aac,audio")),
+        "master: {m:?}"
+    );
     // the TS outputs carry the teletext stream with its language
     let ts = probe_languages(&a.url("/live/ttx/mpegts"));
     assert!(
@@ -484,6 +492,12 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
     let cm = String::from_utf8_lossy(&b).to_string();
     assert_eq!(s, 200, "{cm}");
     let csubs = rendition_uri(&cm, "SUBTITLES", "eng");
+    let m = probe_languages(&a.url(&format!("/live/ttx/index-{from}-12.m3u8")));
+    assert!(
+        m.iter().any(|s| s.starts_with("h264,video"))
+            && m.iter().any(|s| s.starts_with("aac,audio")),
+        "catch-up master: {m:?}"
+    );
     let (s, b) = a.get(&format!("/live/ttx/{csubs}"));
     let cp = String::from_utf8_lossy(&b).to_string();
     assert_eq!(s, 200, "{cp}");
