@@ -38,6 +38,18 @@ export function channelPage(ctx, id) {
   const ch = () => (live.channels || []).find(c => c.id === id);
 
   const row = (k, v, cls) => [h('dt', k), h(`dd${cls ? `.${cls}` : ''}`, v)];
+  // every audio track (language, codec, audio description) and subtitle stream the source carries
+  const audioRows = (c) => {
+    const audio = c.tracks && c.tracks.audio && c.tracks.audio.length ? c.tracks.audio : (c.audio ? [c.audio] : []);
+    const track = (a) => [a.language || '', fmtAudio(a), a.kind === 'description' ? `(${t('chp.described')})` : ''].filter(Boolean).join(' · ');
+    const rows = row(t('chp.audio'), audio.length > 1 ? h('ol.tracks', audio.map(a => h('li', track(a)))) : (audio.length ? track(audio[0]) : t('common.none')));
+    const subs = (c.tracks && c.tracks.subtitles) || [];
+    if (subs.length) {
+      const sub = (s) => [s.language || '', s.codec, ...(s.pages || []).map(p => `${p.page}${p.language ? ` ${p.language}` : ''}`)].filter(Boolean).join(' · ');
+      rows.push(...row(t('chp.subtitles'), h('ol.tracks', subs.map(s => h('li', sub(s))))));
+    }
+    return rows;
+  };
 
   const drawCov = () => {
     const c = ch();
@@ -62,7 +74,7 @@ export function channelPage(ctx, id) {
       ...row(t('chp.source'), c.active_source || t('common.none'), 'mono'),
       ...row(t('chp.bitrate'), fmtBitrate(c.input_bitrate_bps || 0)),
       ...row(t('chp.video'), fmtVideo(c.video) || t('common.none')),
-      ...row(t('chp.audio'), fmtAudio(c.audio) || t('common.none')),
+      ...audioRows(c),
       ...row(t('chp.viewers'), t('chp.viewers_detail', { n: v, hls: c.viewers_hls || 0, ts: c.viewers_mpegts || 0 })),
       ...row(t('f.sources'), (c.sources || []).length ? h('ol.srclist', c.sources.map(s => h('li', { class: s === c.active_source ? 'on' : '' }, s))) : t('ch.publish')),
       ...row(t('chp.urls'), [h('a', { href: c.urls?.hls || `/live/${id}/index.m3u8`, target: '_blank' }, 'HLS'), ' · ', h('a', { href: c.urls?.mpegts || `/live/${id}/mpegts`, target: '_blank' }, 'MPEG-TS')]),
