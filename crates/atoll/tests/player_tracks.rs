@@ -65,23 +65,7 @@ fn the_live_player_switches_audio_language_and_subtitles_and_remembers_them() {
         &[&a.url(""), &shots.to_string_lossy(), &cfg.to_string()],
         180,
     );
-    assert_eq!(
-        v["ok"],
-        true,
-        "the audio/subtitle flow failed: {}\n{report}facts: {}\npage errors: {}\n--- atoll log (tail) ---\n{}",
-        v["error"],
-        v["facts"],
-        v["pageErrors"],
-        tail(&a.log_text(), 60)
-    );
-    assert!(
-        v["pageErrors"]
-            .as_array()
-            .map(|e| e.is_empty())
-            .unwrap_or(true),
-        "JavaScript errors on the page: {}",
-        v["pageErrors"]
-    );
+    assert_flow_ok(&v, &report, &a, "the audio/subtitle flow");
     let f = &v["facts"];
     assert_eq!(f["initial"]["audio"], json!(["chi", "eng"]), "{f}");
     assert_eq!(f["initial"]["subs"], json!(["eng"]), "{f}");

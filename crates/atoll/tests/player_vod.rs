@@ -153,23 +153,7 @@ fn films_section_plays_seeks_switches_tracks_and_resumes_in_chromium() {
         &[&a.url(""), &shots.to_string_lossy(), &cfg.to_string()],
         240,
     );
-    assert_eq!(
-        v["ok"],
-        true,
-        "the Films / Series flow failed: {}\n{report}facts: {}\npage errors: {}\n--- atoll log (tail) ---\n{}",
-        v["error"],
-        v["facts"],
-        v["pageErrors"],
-        tail(&a.log_text(), 60)
-    );
-    assert!(
-        v["pageErrors"]
-            .as_array()
-            .map(|e| e.is_empty())
-            .unwrap_or(true),
-        "JavaScript errors on the page: {}",
-        v["pageErrors"]
-    );
+    assert_flow_ok(&v, &report, &a, "the Films / Series flow");
     let f = &v["facts"];
     // the poster came from the server, the cue showed at its time, French is playing
     assert_eq!(f["posterWidth"], 200, "{f}");

@@ -51,35 +51,48 @@ fn two_language_feed(port: u16) -> Killer {
     ]))
 }
 
-/// ffprobe's "codec_type,codec_name,language" per stream of a URL (each stream once).
+/// ffprobe's "codec_name,codec_type,language" per stream of a URL (each stream once).
 fn probe_languages(url: &str) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rw_timeout",
-            "15000000",
-            "-show_entries",
-            "stream=codec_type,codec_name:stream_tags=language",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut v = ffprobe_entries(
+        url,
+        &[],
+        "stream=codec_type,codec_name:stream_tags=language",
     );
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
     v.sort();
     v.dedup();
     v
+}
+
+/// Every stream's start_time (seconds of PTS) in a segment, in stream order.
+fn start_times(url: &str) -> Vec<f64> {
+    let by_index: std::collections::BTreeMap<u32, f64> =
+        ffprobe_entries(url, &[], "stream=index,start_time")
+            .iter()
+            .filter_map(|l| {
+                let (i, t) = l.split_once(',')?;
+                Some((i.parse().ok()?, t.parse().ok()?))
+            })
+            .collect();
+    by_index.into_values().collect()
+}
+
+/// The start_time of a one-stream segment (a rendition's).
+fn start_time(url: &str) -> f64 {
+    *start_times(url)
+        .first()
+        .unwrap_or_else(|| panic!("no start_time for {url}"))
+}
+
+/// How many packets (frames) the first stream of a segment has.
+fn packets(url: &str) -> u64 {
+    ffprobe_entries(
+        url,
+        &["-count_packets", "-select_streams", "0"],
+        "stream=nb_read_packets",
+    )
+    .iter()
+    .find_map(|l| l.parse().ok())
+    .unwrap_or_else(|| panic!("no packet count for {url}"))
 }
 
 /// The `URI="…"` of the EXT-X-MEDIA line of `kind` with `LANGUAGE="lang"`.
@@ -101,73 +114,6 @@ fn variant_uri(master: &str) -> String {
     let mut lines = master.lines();
     lines.find(|l| l.starts_with("#EXT-X-STREAM-INF:"));
     lines.next().expect("variant URI").to_string()
-}
-
-/// The first start_time ffprobe gives for a segment URL.
-fn start_time(url: &str) -> f64 {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=start_time",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim_end_matches(',').parse().ok())
-        .unwrap_or_else(|| panic!("no start_time for {url}"))
-}
-
-/// How many packets (frames) the first stream of a segment has.
-fn packets(url: &str) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_packets", "-select_streams", "0"])
-        .args([
-            "-show_entries",
-            "stream=nb_read_packets",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim_end_matches(',').parse().ok())
-        .unwrap_or_else(|| panic!("no packet count for {url}"))
-}
-
-/// Every stream's start_time in a segment, in stream order.
-fn start_times(url: &str) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=index,start_time",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .unwrap();
-    // (programs list their streams again: one entry per index)
-    let mut by_index = std::collections::BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut f = l.trim_end_matches(',').split(',');
-        if let (Some(Ok(i)), Some(Ok(t))) = (
-            f.next().map(str::parse::<u32>),
-            f.next().map(str::parse::<f64>),
-        ) {
-            by_index.insert(i, t);
-        }
-    }
-    by_index.into_values().collect()
 }
 
 /// Checks a master playlist at `base` + `file`: both languages offered, every rendition read by

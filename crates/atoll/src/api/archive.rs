@@ -538,6 +538,14 @@ fn read_row(archive: &Archive, row: &SegmentRow) -> Result<Option<Bytes>, archiv
     Ok(Some(Bytes::from(buf)))
 }
 
+/// What an archived segment request found.
+enum Found {
+    /// The segment (or its rendition) and its content type.
+    Body(Bytes, &'static str),
+    /// The segment is there but has no such rendition.
+    NoRendition,
+}
+
 async fn segment(
     archive: Arc<Archive>,
     channel: String,
@@ -553,10 +561,10 @@ async fn segment(
             return Ok(None);
         };
         let Some(r) = rendition else {
-            return Ok(Some((data, "video/mp2t")));
+            return Ok(Some(Found::Body(data, "video/mp2t")));
         };
         let Some(tracks) = Tracks::read(&data).filter(|t| crate::live_answer::offers(t, r)) else {
-            return Ok(Some((Bytes::new(), "")));
+            return Ok(Some(Found::NoRendition));
         };
         if let Rendition::Subtitles(n) = r {
             // the segment before, for a subtitle already shown when this one starts
@@ -566,19 +574,22 @@ async fn segment(
                 None => None,
             };
             let vtt = hls::renditions::webvtt(&tracks, n, prev.as_deref(), &data, row.duration_90k);
-            return Ok(Some((Bytes::from(vtt), crate::live_answer::VTT_TYPE)));
+            return Ok(Some(Found::Body(
+                Bytes::from(vtt),
+                crate::live_answer::VTT_TYPE,
+            )));
         }
         Ok(tracks
             .cut(&data, r)
-            .map(|cut| (Bytes::from(cut), "video/mp2t")))
+            .map(|cut| Found::Body(Bytes::from(cut), "video/mp2t")))
     })
     .await;
     match found {
-        Ok(Some((_, ""))) => plain(
+        Ok(Some(Found::NoRendition)) => plain(
             StatusCode::NOT_FOUND,
             crate::live_answer::NO_RENDITION.into(),
         ),
-        Ok(Some((data, content_type))) => respond(
+        Ok(Some(Found::Body(data, content_type))) => respond(
             Body::from(data),
             content_type,
             "public, max-age=86400, immutable",

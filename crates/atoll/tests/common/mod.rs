@@ -447,21 +447,15 @@ impl Drop for Killer {
     }
 }
 
-/// ffprobe's view of a URL: "codec_name,width,height" per stream.
-pub fn ffprobe_streams(url: &str) -> Vec<String> {
+/// ffprobe's `-show_entries entries` of a URL as CSV lines (`extra` before the URL, e.g.
+/// `-count_packets`); panics when ffprobe fails. Programs list their streams again: callers that
+/// want each stream once sort and dedup, or key by index.
+pub fn ffprobe_entries(url: &str, extra: &[&str], entries: &str) -> Vec<String> {
     require("ffprobe");
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-rw_timeout",
-            "15000000",
-            "-show_entries",
-            "stream=codec_name,width,height,sample_rate",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
+        .args(["-v", "error", "-rw_timeout", "15000000"])
+        .args(extra)
+        .args(["-show_entries", entries, "-of", "csv=p=0", url])
         .output()
         .unwrap();
     assert!(
@@ -469,12 +463,16 @@ pub fn ffprobe_streams(url: &str) -> Vec<String> {
         "ffprobe {url} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // ffprobe lists streams once per program and once on their own: keep each once
-    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim_end_matches(',').to_string())
         .filter(|l| !l.is_empty())
-        .collect();
+        .collect()
+}
+
+/// ffprobe's view of a URL: "codec_name,width,height" per stream, each stream once.
+pub fn ffprobe_streams(url: &str) -> Vec<String> {
+    let mut v = ffprobe_entries(url, &[], "stream=codec_name,width,height,sample_rate");
     v.sort();
     v.dedup();
     v
@@ -937,6 +935,25 @@ pub fn guide_xml(xmltv_id: &str, title: &str, n: i64) -> String {
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Asserts that a page script run by [`browser_script`] passed every step with no JavaScript
+/// error on the page; on failure, says which step, the facts, and the tail of the server's log.
+pub fn assert_flow_ok(v: &serde_json::Value, report: &str, a: &Atoll, what: &str) {
+    assert_eq!(
+        v["ok"],
+        true,
+        "{what} failed: {}\n{report}facts: {}\npage errors: {}\n--- atoll log (tail) ---\n{}",
+        v["error"],
+        v["facts"],
+        v["pageErrors"],
+        tail(&a.log_text(), 60)
+    );
+    assert!(
+        v["pageErrors"].as_array().is_none_or(|e| e.is_empty()),
+        "JavaScript errors on the page: {}",
+        v["pageErrors"]
+    );
 }
 
 /// Runs a browser script of `web/` (headless Chromium through playwright-core) with `args`; it
