@@ -154,6 +154,15 @@ rss_kb() { # sum of VmRSS
     echo "$total"
 }
 
+window_kb() { # NAME: the live window the server keeps outside its heap (Atoll: segment files,
+    # memfd or live_segment_dir, from /metrics; nginx: its HLS directory on disk)
+    case $1 in
+        atoll) curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" |
+            awk '/^atoll_channel_live_file_bytes\{/ {b += $2} END {printf "%d\n", b / 1024}' ;;
+        nginx) du -sk "$TMP/nginx/hls" 2>/dev/null | awk '{print $1}' ;;
+    esac
+}
+
 start_feeder() { # n_udp n_rtmp rtmp_url_template
     local args=(--file "$FEED_TS")
     [ "$1" -gt 0 ] && args+=(--udp "127.0.0.1:$UDP_BASE" --udp-count "$1")
@@ -164,7 +173,7 @@ start_feeder() { # n_udp n_rtmp rtmp_url_template
 
 # measure NAME N: CPU % and RSS over DURATION s after WARMUP s; appends a result row
 measure() {
-    local name=$1 n=$2 t0 t1 w0 w1 rss pids
+    local name=$1 n=$2 t0 t1 w0 w1 rss pids win
     log "$name, $n channels: warm-up ${WARMUP} s, then ${DURATION} s measured"
     sleep "$WARMUP"
     pids=$(pids_of)
@@ -177,11 +186,12 @@ measure() {
     w1=${EPOCHREALTIME/./}
     # shellcheck disable=SC2086
     rss=$(rss_kb $(pids_of))
+    win=$(window_kb "$name")
     kill -0 "$FEED_PID" 2>/dev/null || { cat "$TMP/feed.log" >&2; die "the feeder exited"; }
     awk -v s="$name" -v n="$n" -v r="$RECORD" -v t="$((t1 - t0))" -v tck="$TCK" \
-        -v us="$((w1 - w0))" -v kb="$rss" 'BEGIN {
-            printf "%-6s %8d %6s %8.1f %7.0f %19.2f\n", s, n, (r == 1 ? "on" : "off"),
-                100 * t / tck / (us / 1e6), kb / 1024, kb / 1024 / n }' >>"$RESULTS"
+        -v us="$((w1 - w0))" -v kb="$rss" -v wkb="${win:-0}" 'BEGIN {
+            printf "%-6s %8d %6s %8.1f %7.0f %19.2f %15.0f\n", s, n, (r == 1 ? "on" : "off"),
+                100 * t / tck / (us / 1e6), kb / 1024, kb / 1024 / n, wkb / 1024 }' >>"$RESULTS"
     tail -n 1 "$RESULTS" | sed 's/^/[result] /' >&2
     log "feeder: $(tail -n 1 "$TMP/feed.log")"
 }
@@ -307,5 +317,7 @@ if [ ${#ON_SERVER[@]} -gt 0 ]; then
 else
     echo "(everything shares this machine's $NCPU cores)"
 fi
-printf '%-6s %8s %6s %8s %7s %19s\n' server channels record cpu_pct rss_mb rss_per_channel_mb
+echo "(live_window_mb: the live HLS window kept outside the process's memory — Atoll's segment files"
+echo " (sealed memfds, or page cache with live_segment_dir), nginx-rtmp's hls_path — not in rss_mb)"
+printf '%-6s %8s %6s %8s %7s %19s %15s\n' server channels record cpu_pct rss_mb rss_per_channel_mb live_window_mb
 cat "$RESULTS"

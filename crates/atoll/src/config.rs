@@ -97,7 +97,8 @@ pub struct Config {
     /// Cluster settings of an origin.
     pub cluster: ClusterConfig,
     // Limits: RTMP
-    /// RTMP connections open at once (publishers and not yet authenticated ones).
+    /// RTMP connections open at once (publishers and not yet authenticated ones) beyond one
+    /// place per channel.
     pub rtmp_max_connections: usize,
     /// RTMP connections not yet publishing with a valid key; when full, a new connection
     /// evicts the one that has waited longest.
@@ -169,6 +170,9 @@ pub struct Config {
     /// Finished segments queued for the archive writer; when full a segment is dropped and the
     /// hole is a 'recorder_overflow' gap. 1..100000.
     pub recorder_queue_segments: usize,
+    /// Bytes those queued segments hold at most (all channels); beyond it a segment is dropped
+    /// the same way. 1 MiB..64 GiB.
+    pub recorder_queue_bytes: u64,
     /// Segments one catch-up playlist lists at most (range and start-over); 100..10000000.
     pub catchup_max_playlist_segments: usize,
     // Limits: live media (segmenter, failover, live segment files)
@@ -184,6 +188,10 @@ pub struct Config {
     /// Where live segment copies for `sendfile` go: a directory (unlinked files), or unset for
     /// memory (memfd; a directory under /var/tmp only where memfd is missing).
     pub live_segment_dir: Option<PathBuf>,
+    /// Bytes one channel's continuous MPEG-TS feed keeps for its viewers (`/mpegts`); a viewer
+    /// further behind is dropped, a new one starts at the newest segment start in it.
+    /// 64 KiB..1 GiB.
+    pub ts_buffer_bytes: usize,
 
     // The VOD library
     /// Where films and series are stored (default: `{data}/vod`; `incoming/` in it is the
@@ -434,6 +442,7 @@ impl Default for Config {
             // Limits: archive and store
             store_read_connections: 4,
             recorder_queue_segments: 256,
+            recorder_queue_bytes: 128 << 20,
             // 7 days of 6 s segments (the longest catch-up range)
             catchup_max_playlist_segments: 7 * 24 * 3600 / 6,
             live_segment_write_queue: crate::hub::live::SEGMENT_WRITE_QUEUE,
@@ -442,6 +451,7 @@ impl Default for Config {
             segment_max_bytes: 64 << 20,
             no_keyframe_seconds: 10,
             live_segment_dir: None,
+            ts_buffer_bytes: crate::hub::tsfeed::TS_BUFFER_BYTES,
             vod_dir: None,
             vod_max_upload_mib: 64 << 10,
             vod_max_index_mib: 256,
@@ -670,6 +680,15 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !(1..=100_000).contains(&cfg.recorder_queue_segments) {
         return Err("recorder_queue_segments must be 1..100000".into());
+    }
+    if !((1 << 20)..=(64 << 30)).contains(&cfg.recorder_queue_bytes) {
+        return Err("recorder_queue_bytes must be 1 MiB..64 GiB (1048576..68719476736)".into());
+    }
+    if !((64 << 10)..=(4 << 30)).contains(&cfg.segment_max_bytes) {
+        return Err("segment_max_bytes must be 64 KiB..4 GiB (65536..4294967296)".into());
+    }
+    if !((64 << 10)..=(1 << 30)).contains(&cfg.ts_buffer_bytes) {
+        return Err("ts_buffer_bytes must be 64 KiB..1 GiB (65536..1073741824)".into());
     }
     if !(100..=10_000_000).contains(&cfg.catchup_max_playlist_segments) {
         return Err("catchup_max_playlist_segments must be 100..10000000".into());

@@ -24,13 +24,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::hub::live::{ua_hash, SegmentFile};
+use crate::hub::live::{ua_hash, SegmentBody, SegmentFile};
 use crate::hub::Hub;
 use crate::live_answer::{self, LiveFile, Viewer};
 
@@ -584,22 +583,15 @@ async fn connection(
         let a = live_answer::answer(&front.hub, &req.id, req.what, viewer);
         let status = status_line(a.status);
         let sent = match a.body {
-            live_answer::Body::Segment { data, file } => {
+            live_answer::Body::Segment(body) => {
                 let head = head(
                     &status,
                     a.content_type,
                     a.cache_control,
                     conn_hdr,
-                    data.len(),
+                    body.len() as usize,
                 );
-                segment(
-                    &mut stream,
-                    limits.write_timeout,
-                    &head,
-                    &data,
-                    file.as_deref(),
-                )
-                .await
+                segment(&mut stream, limits.write_timeout, &head, &body).await
             }
             live_answer::Body::Playlist(body) => {
                 small(
@@ -710,12 +702,14 @@ async fn segment(
     stream: &mut TcpStream,
     write_timeout: Duration,
     head: &[u8],
-    data: &Bytes,
-    file: Option<&SegmentFile>,
+    body: &SegmentBody,
 ) -> io::Result<()> {
-    let Some(file) = file else {
-        write_all_timed(stream, head, write_timeout).await?;
-        return write_all_timed(stream, data, write_timeout).await;
+    let file = match body {
+        SegmentBody::Memory(data) => {
+            write_all_timed(stream, head, write_timeout).await?;
+            return write_all_timed(stream, data, write_timeout).await;
+        }
+        SegmentBody::File(f) => f,
     };
     let sock = stream.as_raw_fd();
     cork(sock, true);

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use hls::renditions::{Rendition, Tracks};
 
-use crate::hub::live::{LiveOutput, SegmentFile};
+use crate::hub::live::{LiveOutput, SegmentBody};
 use crate::hub::Hub;
 
 pub const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -85,11 +85,9 @@ pub enum Body {
     Text(&'static str),
     /// The playlist.
     Playlist(Bytes),
-    /// A segment's bytes and, when there is one, the same bytes as a file for `sendfile`.
-    Segment {
-        data: Bytes,
-        file: Option<Arc<SegmentFile>>,
-    },
+    /// A segment: its bytes, or the file holding them (sent with `sendfile` by the fast path,
+    /// read back by axum).
+    Segment(SegmentBody),
     /// The endless MPEG-TS stream of this output (`mpegts`; written by axum only).
     Stream(Arc<LiveOutput>),
 }
@@ -113,11 +111,12 @@ impl LiveAnswer {
         }
     }
 
-    /// The body as bytes (None for a stream).
-    pub fn bytes(&self) -> Option<Bytes> {
+    /// The body as bytes, a segment's file read back (None for a stream).
+    pub fn bytes(&self) -> Option<std::io::Result<Bytes>> {
         match &self.body {
-            Body::Text(t) => Some(Bytes::from_static(t.as_bytes())),
-            Body::Playlist(b) | Body::Segment { data: b, .. } => Some(b.clone()),
+            Body::Text(t) => Some(Ok(Bytes::from_static(t.as_bytes()))),
+            Body::Playlist(b) => Some(Ok(b.clone())),
+            Body::Segment(s) => Some(s.bytes()),
             Body::Stream(_) => None,
         }
     }
@@ -178,27 +177,28 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
         }
         LiveFile::RenditionSegment(r, seq) => {
             let snap = live.snapshot();
-            let Some((seg, _)) = snap.segment_and_file(seq) else {
+            let Some(seg) = snap.segment(seq) else {
                 return LiveAnswer::not_found(NO_SEGMENT);
             };
             let oldest = snap.segments.front().map_or(seq, |s| s.seq);
             let made = live.cuts.get_or_make(seq, r, oldest, || {
-                let tracks = Tracks::read(&seg.data).filter(|t| offers(t, r))?;
+                let data = seg.bytes().ok()?;
+                let tracks = Tracks::read(&data).filter(|t| offers(t, r))?;
                 match r {
                     Rendition::Subtitles(n) => {
                         let prev = seq
                             .checked_sub(1)
-                            .and_then(|p| snap.segment_and_file(p))
-                            .map(|(s, _)| s.data.clone());
+                            .and_then(|p| snap.segment(p))
+                            .and_then(|s| s.bytes().ok());
                         Some(Bytes::from(hls::renditions::webvtt(
                             &tracks,
                             n,
                             prev.as_deref(),
-                            &seg.data,
+                            &data,
                             seg.duration_90k,
                         )))
                     }
-                    _ => tracks.cut(&seg.data, r).map(Bytes::from),
+                    _ => tracks.cut(&data, r).map(Bytes::from),
                 }
             });
             let Some(data) = made else {
@@ -211,16 +211,12 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
                 status: StatusCode::OK,
                 content_type: if subtitles { VTT_TYPE } else { TS_TYPE },
                 cache_control: SEGMENT_CACHE,
-                body: Body::Segment { data, file: None },
+                body: Body::Segment(SegmentBody::Memory(data)),
             }
         }
         LiveFile::Segment(seq) => {
-            let found = {
-                let snap = live.snapshot();
-                snap.segment_and_file(seq)
-                    .map(|(s, f)| (s.data.clone(), f.cloned()))
-            };
-            let Some((data, file)) = found else {
+            let found = live.snapshot().segment(seq).map(|s| s.body.clone());
+            let Some(body) = found else {
                 return LiveAnswer::not_found(NO_SEGMENT);
             };
             live.hls_sessions
@@ -229,7 +225,7 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
                 status: StatusCode::OK,
                 content_type: TS_TYPE,
                 cache_control: SEGMENT_CACHE,
-                body: Body::Segment { data, file },
+                body: Body::Segment(body),
             }
         }
         LiveFile::Stream => {

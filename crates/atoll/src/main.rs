@@ -222,6 +222,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
             archive.clone(),
             Some(events.clone()),
             cfg.recorder_queue_segments,
+            cfg.recorder_queue_bytes,
         )
         .context("starting the archive writer")?,
     );
@@ -246,6 +247,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
                 segment_max_bytes: cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
                 no_keyframe_ms: cfg.no_keyframe_seconds as i64 * 1000,
                 segment_dir: cfg.live_segment_dir.clone(),
+                ts_buffer_bytes: cfg.ts_buffer_bytes,
                 ..Default::default()
             },
         },

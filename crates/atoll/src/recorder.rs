@@ -72,6 +72,9 @@ pub struct Recorder {
     status: Arc<Mutex<HashMap<String, WriteStatus>>>,
     /// Segments dropped because the writer was behind.
     pub dropped: AtomicU64,
+    /// Bytes of the segments queued now, and their bound (`recorder_queue_bytes`).
+    queued_bytes: Arc<AtomicU64>,
+    max_queued_bytes: u64,
     /// Segment writes that failed because the archive disk was full.
     pub disk_full_errors: Arc<AtomicU64>,
     /// Channels with dropped segments not yet marked: the start of the first one dropped. The
@@ -86,14 +89,18 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the writer thread with a queue of `queue` segments (at least 1; the
     /// `recorder_queue_segments` setting, 256 by default: ~25 min of one channel's 6 s segments,
-    /// or 2.5 each for 100 channels); a full queue drops the segment ('recorder_overflow' gap).
+    /// or 2.5 each for 100 channels) holding at most `queue_bytes` (`recorder_queue_bytes`);
+    /// a full queue drops the segment ('recorder_overflow' gap).
     /// Write failures are also reported to `events` (the channel log).
     pub fn start_with(
         archive: Arc<Archive>,
         events: Option<crate::journal::EventSink>,
         queue: usize,
+        queue_bytes: u64,
     ) -> std::io::Result<Recorder> {
         let (tx, mut rx) = mpsc::channel::<Msg>(queue.max(1));
+        let queued_bytes = Arc::new(AtomicU64::new(0));
+        let queued = queued_bytes.clone();
         let status: Arc<Mutex<HashMap<String, WriteStatus>>> = Arc::default();
         let overflowed: Arc<Mutex<HashMap<String, UtcMs>>> = Arc::default();
         let space_wanted = Arc::new(tokio::sync::Notify::new());
@@ -147,6 +154,7 @@ impl Recorder {
                                 &data,
                                 Some(received_mono_ms),
                             );
+                            queued.fetch_sub(data.len() as u64, Ordering::Relaxed);
                             let mut map = st.lock().unwrap_or_else(|e| e.into_inner());
                             let s = map.entry(channel.clone()).or_default();
                             match r {
@@ -225,6 +233,8 @@ impl Recorder {
             tx: Mutex::new(Some(tx)),
             status,
             dropped: AtomicU64::new(0),
+            queued_bytes,
+            max_queued_bytes: queue_bytes.max(1),
             disk_full_errors,
             overflowed,
             space_wanted,
@@ -245,18 +255,40 @@ impl Recorder {
         }
     }
 
+    /// Bytes of the segments waiting for the writer now.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
     /// Queues a finished segment for the archive (never blocks). A segment dropped because the
     /// queue is full leaves a 'recorder_overflow' gap.
     pub fn record(&self, channel: &str, seg: &Segment) {
-        let ok = self.send(Msg::Segment {
-            channel: channel.to_string(),
-            start_utc: seg.start_utc,
-            duration_90k: seg.duration_90k,
-            discontinuity: seg.discontinuity,
-            data: seg.data.clone(),
-            received_mono_ms: self.origin.elapsed().as_millis() as i64,
-            clock_step: seg.clock_step,
-        });
+        let len = seg.data.len() as u64;
+        let room = self
+            .queued_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                let after = q.saturating_add(len);
+                (after <= self.max_queued_bytes).then_some(after)
+            })
+            .is_ok();
+        let ok = if room {
+            let sent = self.send(Msg::Segment {
+                channel: channel.to_string(),
+                start_utc: seg.start_utc,
+                duration_90k: seg.duration_90k,
+                discontinuity: seg.discontinuity,
+                data: seg.data.clone(),
+                received_mono_ms: self.origin.elapsed().as_millis() as i64,
+                clock_step: seg.clock_step,
+            });
+            if !sent {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            }
+            sent
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            false
+        };
         if !ok {
             self.overflowed
                 .lock()
@@ -433,13 +465,21 @@ mod tests {
         }
     }
 
+    /// The queue is full at 2 segments, or at 2 segments' bytes (`recorder_queue_bytes`).
     #[test]
     fn segments_dropped_on_a_full_queue_leave_a_recorder_overflow_gap() {
-        let dir = std::env::temp_dir().join(format!("atoll-overflow-{}", std::process::id()));
+        let one = seg(0).data.len() as u64;
+        overflow_case("count", 2, u64::MAX);
+        overflow_case("bytes", 1000, 2 * one + one / 2);
+    }
+
+    fn overflow_case(name: &str, queue: usize, queue_bytes: u64) {
+        let dir =
+            std::env::temp_dir().join(format!("atoll-overflow-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (a, _) = Archive::open(&dir, UtcMs(1_795_000_000_000)).unwrap();
         let a = Arc::new(a);
-        let rec = Recorder::start_with(a.clone(), None, 2).unwrap();
+        let rec = Recorder::start_with(a.clone(), None, queue, queue_bytes).unwrap();
         rec.record("c", &seg(0));
         // Hold the writer so the queue (2) fills up.
         let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
@@ -449,7 +489,8 @@ mod tests {
         for i in 1..=4 {
             rec.record("c", &seg(i)); // 1, 2 queued; 3, 4 dropped
         }
-        assert_eq!(rec.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(rec.dropped.load(Ordering::Relaxed), 2, "{name}");
+        assert!(rec.queued_bytes.load(Ordering::Relaxed) <= queue_bytes);
         drop(release_tx);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while rec.status("c").segments_written < 3 {

@@ -83,7 +83,10 @@ struct Open {
     /// Started where no grid cut ended the previous segment (a run's first segment, after a
     /// break or a clock step): it ends at the first grid point, so it is never longer than T.
     off_grid: bool,
-    buf: BytesMut,
+    /// The segment's bytes so far: the very chunks handed out as [`SegmentEvent::Chunk`]
+    /// (shared, not copied), joined into one buffer when the segment closes.
+    chunks: Vec<Bytes>,
+    len: usize,
     /// Last DTS and the duration of the last frame on the primary track, to close the segment at a break.
     last_dts: Ts90k,
     last_frame_90k: i64,
@@ -181,7 +184,7 @@ impl Segmenter {
 
     /// Bytes held in the open segment (bounded by `max_bytes` plus one frame).
     pub fn open_bytes(&self) -> usize {
-        self.open.as_ref().map_or(0, |o| o.buf.len())
+        self.open.as_ref().map_or(0, |o| o.len)
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -220,7 +223,7 @@ impl Segmenter {
                 start_utc: o.start_utc,
                 discontinuity: o.discontinuity,
                 clock_step: o.clock_step,
-                data: o.buf.freeze(),
+                data: join(o.chunks, o.len),
             }));
         }
     }
@@ -276,7 +279,7 @@ impl Segmenter {
         // A segment over its limits is cut even without a keyframe; what follows waits for one.
         if let Some(o) = &self.open {
             let too_long = (frame.dts_90k - o.start_90k).0 >= self.cfg.max_duration_90k;
-            let too_big = o.buf.len() >= self.cfg.max_bytes;
+            let too_big = o.len >= self.cfg.max_bytes;
             if !cut_point && (too_long || too_big) {
                 self.forced_cuts += 1;
                 let end = if too_long { Some(frame.dts_90k) } else { None };
@@ -315,7 +318,8 @@ impl Segmenter {
                 discontinuity,
                 clock_step,
                 off_grid: self.prev_duration_90k == 0 || d.reset || clock_step,
-                buf: BytesMut::with_capacity(1 << 20),
+                chunks: Vec::with_capacity(512),
+                len: 0,
                 last_dts: frame.dts_90k,
                 last_frame_90k: 0,
             });
@@ -332,12 +336,23 @@ impl Segmenter {
             }
             o.last_dts = o.last_dts.max(frame.dts_90k);
         }
-        o.buf.extend_from_slice(&chunk);
+        let data = chunk.freeze();
+        o.len += data.len();
+        o.chunks.push(data.clone());
         out.push(SegmentEvent::Chunk {
-            data: chunk.freeze(),
+            data,
             segment_start: must_open,
         });
     }
+}
+
+/// One buffer of exactly `len` bytes holding `chunks` in order.
+fn join(chunks: Vec<Bytes>, len: usize) -> Bytes {
+    let mut buf = BytesMut::with_capacity(len);
+    for c in chunks {
+        buf.extend_from_slice(&c);
+    }
+    buf.freeze()
 }
 
 #[cfg(test)]

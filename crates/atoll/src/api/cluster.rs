@@ -195,7 +195,7 @@ pub(super) async fn live_segments(
                 start_utc_ms: s.start_utc.0,
                 discontinuity: s.discontinuity,
                 clock_step: s.clock_step,
-                bytes: s.data.len() as u64,
+                bytes: s.len,
             })
             .collect()
     };
@@ -234,11 +234,23 @@ pub(super) async fn live_segment(
     let Some(h) = st.hub.get(&id) else {
         return not_found();
     };
-    let snap = h.live.snapshot();
-    let Some((seg, _)) = snap.segment_and_file(seq) else {
+    let Some(seg) = h.live.snapshot().segment(seq).cloned() else {
         return not_found();
     };
-    let mut r = seg.data.clone().into_response();
+    let data = match seg.bytes() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("live segment file unreadable: {e}");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                None,
+                "segment unreadable",
+            )
+            .into_response();
+        }
+    };
+    let mut r = data.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(crate::live_answer::TS_TYPE),

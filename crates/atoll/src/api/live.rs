@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::hub::tsfeed::TsEnd;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use crate::hub::live::LiveOutput;
@@ -97,7 +97,11 @@ pub(super) async fn serve(
 /// Writes a [`LiveAnswer`] as an axum response (the fast path writes the same one itself).
 fn respond(a: LiveAnswer) -> Response {
     let body = match (a.bytes(), a.body) {
-        (Some(b), _) => Body::from(b),
+        (Some(Ok(b)), _) => Body::from(b),
+        (Some(Err(e)), _) => {
+            tracing::warn!("live segment file unreadable: {e}");
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "segment unreadable\n");
+        }
         (None, live_answer::Body::Stream(live)) => return ts_stream(live),
         (None, _) => Body::empty(),
     };
@@ -153,37 +157,17 @@ fn ts_stream(live: Arc<LiveOutput>) -> Response {
     };
     live.ts_viewers.fetch_add(1, Ordering::Relaxed);
     let guard = ViewerGuard(live);
-    let backlog = sub.backlog.into_iter();
-    let stream = futures_util::stream::unfold(
-        (backlog, sub.rx, guard, false),
-        |(mut backlog, mut rx, guard, mut started)| async move {
-            if let Some(b) = backlog.next() {
-                started = true;
-                return Some((
-                    Ok::<Bytes, std::io::Error>(b),
-                    (backlog, rx, guard, started),
-                ));
+    let stream = futures_util::stream::unfold((sub, guard), |(mut reader, guard)| async move {
+        match guard.0.ts.next(&mut reader).await {
+            Ok(data) => Some((Ok::<Bytes, std::io::Error>(data), (reader, guard))),
+            Err(TsEnd::Lagged(n)) => {
+                guard.0.slow_viewers_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("dropping slow MPEG-TS viewer ({n} chunks behind)");
+                None
             }
-            loop {
-                match rx.recv().await {
-                    Ok(chunk) => {
-                        // a viewer who joined before the first segment starts at the next one
-                        if !started && !chunk.segment_start {
-                            continue;
-                        }
-                        started = true;
-                        return Some((Ok(chunk.data), (backlog, rx, guard, started)));
-                    }
-                    Err(RecvError::Lagged(n)) => {
-                        guard.0.slow_viewers_dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!("dropping slow MPEG-TS viewer ({n} chunks behind)");
-                        return None;
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
+            Err(TsEnd::Closed) => None,
+        }
+    });
     let mut r = Response::new(Body::from_stream(stream));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TS_TYPE));

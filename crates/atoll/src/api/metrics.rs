@@ -116,6 +116,36 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             "Wall-clock steps seen while the channel ran (each is a discontinuity).",
             |h, _| h.counters.clock_steps.load(Ordering::Relaxed),
         ),
+        (
+            "atoll_channel_open_segment_bytes",
+            "gauge",
+            "Bytes of the segment being built (bounded by segment_max_bytes).",
+            |h, _| h.counters.open_segment_bytes.load(Ordering::Relaxed),
+        ),
+        (
+            "atoll_channel_ts_buffer_bytes",
+            "gauge",
+            "Bytes the continuous MPEG-TS feed holds for its viewers (bounded by ts_buffer_bytes).",
+            |h, _| h.live.ts.held_bytes() as u64,
+        ),
+        (
+            "atoll_channel_live_memory_bytes",
+            "gauge",
+            "Bytes of live-window segments held in memory (until their file is written).",
+            |h, _| h.live.window_bytes().0,
+        ),
+        (
+            "atoll_channel_live_file_bytes",
+            "gauge",
+            "Bytes of live-window segments held in segment files (memfd or live_segment_dir).",
+            |h, _| h.live.window_bytes().1,
+        ),
+        (
+            "atoll_channel_rendition_cache_bytes",
+            "gauge",
+            "Bytes of audio/subtitle rendition segments cut and cached for viewers.",
+            |h, _| h.live.cuts.bytes() as u64,
+        ),
     ];
     for (name, kind, help, get) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -142,6 +172,8 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             "atoll_recorder_dropped_segments_total {}",
             r.dropped.load(Ordering::Relaxed)
         );
+        let _ = writeln!(out, "# HELP atoll_recorder_queue_bytes Bytes of segments waiting for the archive writer (bounded by recorder_queue_bytes).\n# TYPE atoll_recorder_queue_bytes gauge");
+        let _ = writeln!(out, "atoll_recorder_queue_bytes {}", r.queued_bytes());
         let _ = writeln!(out, "# HELP atoll_recorder_disk_full_errors_total Segment writes that failed because the archive disk was full.\n# TYPE atoll_recorder_disk_full_errors_total counter");
         let _ = writeln!(
             out,

@@ -79,6 +79,8 @@ pub struct MediaLimits {
     pub no_keyframe_ms: i64,
     /// Where live segment copies for `sendfile` go (None: memfd).
     pub segment_dir: Option<std::path::PathBuf>,
+    /// Bytes the continuous TS feed's ring holds at most (`hub::tsfeed`).
+    pub ts_buffer_bytes: usize,
     /// A wall-clock step (wall minus monotonic time changing by more than this between two
     /// ticks) is logged and marks a discontinuity.
     pub clock_step_ms: i64,
@@ -91,6 +93,7 @@ impl Default for MediaLimits {
             segment_max_bytes: 64 << 20,
             no_keyframe_ms: 10_000,
             segment_dir: None,
+            ts_buffer_bytes: super::tsfeed::TS_BUFFER_BYTES,
             clock_step_ms: 2_000,
         }
     }
@@ -109,6 +112,8 @@ pub struct Counters {
     pub forced_cuts: AtomicU64,
     /// Wall-clock steps seen.
     pub clock_steps: AtomicU64,
+    /// Bytes of the segment being built (a gauge, sampled every tick).
+    pub open_segment_bytes: AtomicU64,
 }
 
 pub enum Control {
@@ -255,7 +260,11 @@ pub type Outputs = (Arc<LiveOutput>, Arc<Mutex<Status>>, Arc<Counters>);
 
 /// A new channel's outputs (any kind of runner).
 pub fn outputs(settings: &Settings) -> Outputs {
-    let live = Arc::new(LiveOutput::new(settings.window, settings.segment_s));
+    let live = Arc::new(LiveOutput::new(
+        settings.window,
+        settings.segment_s,
+        settings.media.ts_buffer_bytes,
+    ));
     live.set_segment_dir(settings.media.segment_dir.clone());
     let status = Arc::new(Mutex::new(Status {
         state: State::Connecting,
@@ -715,6 +724,9 @@ impl Runner {
         self.counters
             .forced_cuts
             .store(self.seg.forced_cuts, Ordering::Relaxed);
+        self.counters
+            .open_segment_bytes
+            .store(self.seg.open_bytes() as u64, Ordering::Relaxed);
         self.publish_status(now);
     }
 

@@ -1,5 +1,5 @@
 //! A channel's live output: the HLS window (rendered once per segment) and the continuous
-//! MPEG-TS feed. Readers (HTTP viewers, later the recorder) only ever clone `Bytes`.
+//! MPEG-TS feed. Readers (HTTP viewers, edges) only ever clone `Bytes` or share a segment file.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -11,17 +11,10 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use hls::{PlaylistKind, PlaylistSegment, Segment};
+use media::{Ts90k, UtcMs};
 
 use super::renditions::{CutCache, LiveRenditions};
-use tokio::sync::broadcast;
-
-/// One chunk of the continuous TS stream.
-#[derive(Clone, Debug)]
-pub struct TsChunk {
-    pub data: Bytes,
-    /// A viewer may start here: PAT/PMT and a keyframe follow.
-    pub segment_start: bool,
-}
+use super::tsfeed::{TsFeed, TsReader};
 
 /// What an HLS request sees: immutable, swapped whole on every new segment.
 #[derive(Default)]
@@ -29,37 +22,87 @@ pub struct LiveSnapshot {
     /// Rendered media playlist; empty until the first segment exists.
     pub playlist: Bytes,
     /// Recent segments, oldest first (the playlist window plus a few for late readers).
-    pub segments: VecDeque<Segment>,
-    /// The same segments' bytes in read-only files (see `SegmentFile`), index for index
-    /// (`None` where one could not be made), so the HTTP fast path can `sendfile` them
-    /// without copying.
-    pub files: VecDeque<Option<Arc<SegmentFile>>>,
+    pub segments: VecDeque<LiveSegment>,
     /// When the newest segment carries several audio languages or subtitles: the master and
     /// rendition playlists (see `hub::renditions`).
     pub renditions: Option<Arc<LiveRenditions>>,
 }
 
-impl LiveSnapshot {
-    #[cfg(test)]
-    pub fn segment(&self, seq: u64) -> Option<&Segment> {
-        self.segment_and_file(seq).map(|(s, _)| s)
+/// One segment of the live window. Its bytes live in one place: in memory until the writer
+/// thread has put them in a [`SegmentFile`], then only in that file (read back for the few
+/// readers that want bytes; the fast path sends the file as it is).
+#[derive(Clone)]
+pub struct LiveSegment {
+    pub seq: u64,
+    pub start_90k: Ts90k,
+    pub duration_90k: i64,
+    pub start_utc: UtcMs,
+    pub discontinuity: bool,
+    pub clock_step: bool,
+    pub len: u64,
+    pub body: SegmentBody,
+}
+
+/// Where a live segment's bytes are.
+#[derive(Clone)]
+pub enum SegmentBody {
+    Memory(Bytes),
+    File(Arc<SegmentFile>),
+}
+
+impl SegmentBody {
+    /// The bytes (read back from the file when they are in one).
+    pub fn bytes(&self) -> std::io::Result<Bytes> {
+        match self {
+            SegmentBody::Memory(b) => Ok(b.clone()),
+            SegmentBody::File(f) => f.read_all(),
+        }
     }
 
-    /// The segment and, when there is one, its file.
-    pub fn segment_and_file(&self, seq: u64) -> Option<(&Segment, Option<&Arc<SegmentFile>>)> {
+    pub fn len(&self) -> u64 {
+        match self {
+            SegmentBody::Memory(b) => b.len() as u64,
+            SegmentBody::File(f) => f.len(),
+        }
+    }
+}
+
+impl LiveSegment {
+    fn new(seg: Segment) -> LiveSegment {
+        LiveSegment {
+            seq: seg.seq,
+            start_90k: seg.start_90k,
+            duration_90k: seg.duration_90k,
+            start_utc: seg.start_utc,
+            discontinuity: seg.discontinuity,
+            clock_step: seg.clock_step,
+            len: seg.data.len() as u64,
+            body: SegmentBody::Memory(seg.data),
+        }
+    }
+
+    /// The segment's bytes (see [`SegmentBody::bytes`]).
+    pub fn bytes(&self) -> std::io::Result<Bytes> {
+        self.body.bytes()
+    }
+}
+
+impl LiveSnapshot {
+    /// Segment `seq`, if it is still held.
+    pub fn segment(&self, seq: u64) -> Option<&LiveSegment> {
         let first = self.segments.front()?.seq;
         let i = seq.checked_sub(first)? as usize;
-        let s = self.segments.get(i)?;
-        (s.seq == seq).then(|| (s, self.files.get(i).and_then(|f| f.as_ref())))
+        self.segments.get(i).filter(|s| s.seq == seq)
     }
 }
 
 /// A finished segment's bytes in a read-only file the HTTP fast path hands to sockets with
-/// `sendfile`, saving one copy per byte served: a sealed `memfd` by default (memory; no disk
-/// writes), or an unlinked file in `live_segment_dir` when one is configured (`O_TMPFILE`,
-/// reopened read-only). Costs one extra copy of the segment (the window plus a few, per channel);
-/// nothing of it outlives the process. Written off the async workers by one writer thread
-/// ([`SegmentWriter`]); until its file is ready a segment is served from its `Bytes`.
+/// `sendfile`, saving one copy per byte served: a sealed `memfd` by default (memory outside the
+/// process's heap; no disk writes), or an unlinked file in `live_segment_dir` when one is
+/// configured (`O_TMPFILE`, reopened read-only; page cache the kernel may reclaim). Once its file
+/// exists the segment's `Bytes` are dropped: the window is held once. Nothing of it outlives the
+/// process. Written off the async workers by one writer thread ([`SegmentWriter`]); until its
+/// file is ready a segment is served from its `Bytes`.
 pub struct SegmentFile {
     file: std::fs::File,
     len: u64,
@@ -129,6 +172,13 @@ impl SegmentFile {
             file,
             len: data.len() as u64,
         })
+    }
+    /// The whole file, read back.
+    pub fn read_all(&self) -> std::io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; self.len as usize];
+        self.file.read_exact_at(&mut buf, 0)?;
+        Ok(Bytes::from(buf))
     }
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
@@ -227,9 +277,8 @@ pub struct LiveOutput {
     edit: Mutex<()>,
     /// Where segment files go (None: memory).
     segment_dir: Mutex<Option<std::path::PathBuf>>,
-    /// The TS feed: chunks of the segment being built (so a new viewer starts at once on a
-    /// keyframe) and the sender; `None` once the channel stopped, which ends every TS response.
-    ts: Mutex<TsFeed>,
+    /// The continuous TS feed (see `hub::tsfeed`).
+    pub ts: TsFeed,
     window: usize,
     keep: usize,
     min_target_s: u64,
@@ -253,28 +302,15 @@ pub struct LiveOutput {
     pub slow_viewers_dropped: AtomicU64,
 }
 
-struct TsFeed {
-    current_chunks: Vec<Bytes>,
-    tx: Option<broadcast::Sender<TsChunk>>,
-}
-
-/// A TS viewer's position in the feed.
-pub struct TsSubscription {
-    pub backlog: Vec<Bytes>,
-    pub rx: broadcast::Receiver<TsChunk>,
-}
-
 impl LiveOutput {
-    pub fn new(window: usize, min_target_s: u64) -> Self {
+    /// A window of `window` segments, a target duration of at least `min_target_s`, a TS ring
+    /// of `ts_buffer_bytes`.
+    pub fn new(window: usize, min_target_s: u64, ts_buffer_bytes: usize) -> Self {
         LiveOutput {
             snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
             edit: Mutex::new(()),
             segment_dir: Mutex::new(None),
-            ts: Mutex::new(TsFeed {
-                current_chunks: Vec::new(),
-                // ~14 s of chunks at 25 fps video + audio; a viewer further behind is dropped.
-                tx: Some(broadcast::channel(1024).0),
-            }),
+            ts: TsFeed::new(ts_buffer_bytes),
             window,
             keep: window + 4,
             min_target_s,
@@ -315,18 +351,21 @@ impl LiveOutput {
     }
 
     pub fn push_chunk(&self, data: Bytes, segment_start: bool) {
-        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
-        if segment_start {
-            feed.current_chunks.clear();
+        self.ts.push(data, segment_start);
+    }
+
+    /// Bytes of the live window held in memory (segments whose file is not written yet, or
+    /// could not be) and in segment files.
+    pub fn window_bytes(&self) -> (u64, u64) {
+        let snap = self.snapshot();
+        let (mut memory, mut files) = (0, 0);
+        for s in &snap.segments {
+            match s.body {
+                SegmentBody::Memory(_) => memory += s.len,
+                SegmentBody::File(_) => files += s.len,
+            }
         }
-        feed.current_chunks.push(data.clone());
-        // Sent under the lock so a subscriber's backlog and its receiver never overlap or miss.
-        if let Some(tx) = &feed.tx {
-            let _ = tx.send(TsChunk {
-                data,
-                segment_start,
-            });
-        }
+        (memory, files)
     }
 
     /// Changes each time a segment is added.
@@ -334,13 +373,9 @@ impl LiveOutput {
         self.newest.subscribe()
     }
 
-    /// None once the channel has stopped.
-    pub fn subscribe_ts(&self) -> Option<TsSubscription> {
-        let feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
-        Some(TsSubscription {
-            backlog: feed.current_chunks.clone(),
-            rx: feed.tx.as_ref()?.subscribe(),
-        })
+    /// A new TS viewer (None once the channel has stopped).
+    pub fn subscribe_ts(&self) -> Option<TsReader> {
+        self.ts.subscribe()
     }
 
     /// A viewer asked for the playlist or the stream at `now_mono_ms`.
@@ -360,15 +395,12 @@ impl LiveOutput {
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
             Arc::new(LiveSnapshot::default());
         self.cuts.clear();
-        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
-        feed.current_chunks.clear();
+        self.ts.clear();
     }
 
     /// The channel stopped (deleted, deactivated, shutdown): every TS response ends.
     pub fn close(&self) {
-        let mut feed = self.ts.lock().unwrap_or_else(|e| e.into_inner());
-        feed.tx = None;
-        feed.current_chunks.clear();
+        self.ts.close();
     }
 
     /// Segment files go to `dir` (None: memory).
@@ -376,7 +408,8 @@ impl LiveOutput {
         *self.segment_dir.lock().unwrap_or_else(|e| e.into_inner()) = dir;
     }
 
-    /// The writer made segment `seq`'s file: it joins the snapshot (if the segment is still in it).
+    /// The writer made segment `seq`'s file: it replaces the segment's bytes in the snapshot
+    /// (if the segment is still in it), which are then dropped.
     fn attach_file(&self, seq: u64, file: Arc<SegmentFile>) {
         let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.snapshot();
@@ -389,12 +422,11 @@ impl LiveOutput {
         if old.segments.get(i).map(|s| s.seq) != Some(seq) {
             return;
         }
-        let mut files = old.files.clone();
-        files[i] = Some(file);
+        let mut segments = old.segments.clone();
+        segments[i].body = SegmentBody::File(file);
         let snap = Arc::new(LiveSnapshot {
             playlist: old.playlist.clone(),
-            segments: old.segments.clone(),
-            files,
+            segments,
             renditions: old.renditions.clone(),
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
@@ -414,14 +446,10 @@ impl LiveOutput {
                 .clone(),
         };
         let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
-        let file = None;
         let old = self.snapshot();
         let mut segments = old.segments.clone();
-        let mut files = old.files.clone();
-        segments.push_back(seg);
-        files.push_back(file);
+        segments.push_back(LiveSegment::new(seg));
         while segments.len() > self.keep {
-            files.pop_front();
             if let Some(gone) = segments.pop_front() {
                 if gone.discontinuity {
                     self.discontinuity_seq.fetch_add(1, Ordering::Relaxed);
@@ -461,22 +489,20 @@ impl LiveOutput {
         let peak_bps = segments
             .iter()
             .filter(|s| s.duration_90k > 0)
-            .map(|s| s.data.len() as u64 * 8 * 90_000 / s.duration_90k as u64)
+            .map(|s| s.len * 8 * 90_000 / s.duration_90k as u64)
             .max()
             .unwrap_or(0);
-        let renditions = segments.back().and_then(|newest| {
-            LiveRenditions::build(
-                &newest.data,
-                &playlist,
-                peak_bps,
-                self.preferred_audio().as_deref(),
-            )
-            .map(Arc::new)
-        });
+        // built from the newest segment, which is still in memory here
+        let renditions = LiveRenditions::build(
+            &job.data,
+            &playlist,
+            peak_bps,
+            self.preferred_audio().as_deref(),
+        )
+        .map(Arc::new);
         let snap = Arc::new(LiveSnapshot {
             playlist: Bytes::from(playlist),
             segments,
-            files,
             renditions,
         });
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = snap;
@@ -491,7 +517,6 @@ impl LiveOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use media::{Ts90k, UtcMs};
 
     fn seg(seq: u64, disc: bool) -> Segment {
         Segment {
@@ -503,33 +528,6 @@ mod tests {
             clock_step: false,
             data: Bytes::from_static(&[0x47; 188]),
         }
-    }
-
-    #[test]
-    fn a_viewer_that_never_reads_never_blocks_the_feed_and_is_told_it_lagged() {
-        let live = LiveOutput::new(6, 6);
-        let mut slow = live.subscribe_ts().unwrap();
-        let mut fast = live.subscribe_ts().unwrap();
-        for i in 0..5000 {
-            live.push_chunk(Bytes::from(vec![i as u8; 188]), i % 100 == 0); // never blocks
-            assert!(fast.rx.try_recv().is_ok());
-        }
-        assert!(matches!(
-            slow.rx.try_recv(),
-            Err(broadcast::error::TryRecvError::Lagged(_))
-        ));
-        // a new viewer starts on the current segment's first chunk
-        let joined = live.subscribe_ts().unwrap();
-        assert_eq!(joined.backlog.len(), 100);
-        assert_eq!(joined.backlog[0][0], (4900 % 256) as u8);
-        // closing ends every viewer's stream and refuses new ones
-        let mut last = joined.rx;
-        live.close();
-        assert!(matches!(
-            last.try_recv(),
-            Err(broadcast::error::TryRecvError::Closed)
-        ));
-        assert!(live.subscribe_ts().is_none());
     }
 
     #[test]
@@ -546,13 +544,18 @@ mod tests {
 
     #[test]
     fn window_sequence_and_discontinuity_sequence() {
-        let live = Arc::new(LiveOutput::new(3, 6));
+        let live = Arc::new(LiveOutput::new(3, 6, 1 << 20));
         for seq in 100..120 {
             live.push_segment(seg(seq, seq == 105 || seq == 117));
         }
         // the files are made by the writer thread, off the caller's thread
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while live.snapshot().files.iter().any(|f| f.is_none()) {
+        while live
+            .snapshot()
+            .segments
+            .iter()
+            .any(|s| matches!(s.body, SegmentBody::Memory(_)))
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "segment files never came"
@@ -573,29 +576,34 @@ mod tests {
         assert!(snap.segment(112).is_none());
         assert!(snap.segment(100).is_none());
         assert!(snap.segment(200).is_none());
-        // every segment kept has its read-only file copy with the same bytes
-        assert_eq!(snap.files.len(), snap.segments.len());
-        let (s, f) = snap.segment_and_file(119).unwrap();
-        let f = f.expect("segment file");
-        assert_eq!(f.len(), s.data.len() as u64);
-        let mut back = vec![0u8; s.data.len()];
+        // every segment kept lives in its read-only file only (its bytes in memory were
+        // dropped), with the same bytes
+        let s = snap.segment(119).unwrap();
+        let SegmentBody::File(f) = &s.body else {
+            panic!("segment still in memory")
+        };
+        let data = seg(119, false).data;
+        assert_eq!(f.len(), data.len() as u64);
+        assert_eq!(s.len, data.len() as u64);
+        assert_eq!(s.bytes().unwrap(), data);
+        let mut back = vec![0u8; data.len()];
         let file = std::fs::File::from(f.fd().try_clone_to_owned().unwrap());
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
-        assert_eq!(back, &s.data[..]);
+        assert_eq!(back, &data[..]);
         // read-only (or sealed): the bytes can never change under a reader
         assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
         // the memfd fallback too
-        let m = SegmentFile::in_memfd(&s.data).unwrap();
+        let m = SegmentFile::in_memfd(&data).unwrap();
         // and a configured directory
         let dir = std::env::temp_dir();
-        let d = SegmentFile::new(&s.data, Some(&dir)).unwrap();
+        let d = SegmentFile::new(&data, Some(&dir)).unwrap();
         let file = std::fs::File::from(d.fd().try_clone_to_owned().unwrap());
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
-        assert_eq!(back, &s.data[..]);
+        assert_eq!(back, &data[..]);
         assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
         let file = std::fs::File::from(m.fd().try_clone_to_owned().unwrap());
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut back, 0).unwrap();
-        assert_eq!(back, &s.data[..]);
+        assert_eq!(back, &data[..]);
         assert!(std::os::unix::fs::FileExt::write_at(&file, b"x", 0).is_err());
     }
 }

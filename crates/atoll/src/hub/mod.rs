@@ -12,6 +12,7 @@ pub mod relay;
 pub mod renditions;
 pub mod sequencer;
 pub mod slate;
+pub mod tsfeed;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -171,5 +172,12 @@ impl PublisherRegistry for Hub {
         key: Option<String>,
     ) -> impl std::future::Future<Output = Result<SourceTx, AttachError>> + Send {
         Hub::attach_publisher(self, channel, key)
+    }
+
+    fn publish_slots(&self) -> usize {
+        self.channels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }

@@ -100,7 +100,6 @@ impl CutCache {
     }
 
     /// Bytes held.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.entries
             .lock()

@@ -78,6 +78,12 @@ pub trait PublisherRegistry: Send + Sync + 'static {
         channel: &str,
         key: Option<String>,
     ) -> impl Future<Output = Result<SourceTx, AttachError>> + Send;
+
+    /// Places reserved beyond `rtmp_max_connections`: one per channel, so that however many
+    /// channels an operator adds, each one's encoder finds a place.
+    fn publish_slots(&self) -> usize {
+        0
+    }
 }
 
 /// Constant-time publish-key check: `expected` None means the channel has no key.
@@ -264,7 +270,8 @@ pub mod stats {
 
 /// Admission of connections: a total cap (new connections refused when full) and a cap on
 /// unauthenticated ones (when full, the least advanced — see [`Progress`] — and then the
-/// longest-waiting is evicted).
+/// longest-waiting is evicted). The total cap is `max_total` plus the places the registry
+/// reserves for its channels ([`PublisherRegistry::publish_slots`]), read at each accept.
 struct Gate {
     max_total: usize,
     max_unauth: usize,
@@ -320,13 +327,13 @@ impl Gate {
 
     /// [`Gate::admit`], waiting up to [`DRAIN_WAIT`] while the total cap is reached only
     /// because evicted connections have not closed yet.
-    async fn admit_draining(self: &Arc<Self>) -> Option<Admission> {
+    async fn admit_draining(self: &Arc<Self>, reserved: usize) -> Option<Admission> {
         let until = tokio::time::Instant::now() + DRAIN_WAIT;
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            match self.try_admit() {
+            match self.try_admit(reserved) {
                 Ok(a) => return Some(a),
                 Err(Full { draining: true }) => {
                     if tokio::time::timeout_at(until, freed).await.is_err() {
@@ -340,12 +347,13 @@ impl Gate {
 
     #[cfg(test)]
     fn admit(self: &Arc<Self>) -> Option<Admission> {
-        self.try_admit().ok()
+        self.try_admit(0).ok()
     }
 
-    fn try_admit(self: &Arc<Self>) -> Result<Admission, Full> {
+    /// Admits a connection when fewer than `max_total + reserved` are open.
+    fn try_admit(self: &Arc<Self>, reserved: usize) -> Result<Admission, Full> {
         let mut s = self.lock();
-        if s.total >= self.max_total {
+        if s.total >= self.max_total.saturating_add(reserved) {
             return Err(Full {
                 draining: s.draining > 0,
             });
@@ -370,6 +378,7 @@ impl Gate {
 }
 
 /// The total cap is reached; `draining` when evicted connections still hold places.
+#[derive(Debug)]
 struct Full {
     draining: bool,
 }
@@ -488,13 +497,14 @@ pub async fn serve<R: PublisherRegistry>(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    let Some(admission) = gate.admit_draining().await else {
+                    let reserved = shared.registry.publish_slots();
+                    let Some(admission) = gate.admit_draining(reserved).await else {
                         stats::add(&stats::REFUSED_CONNECTIONS);
                         let now = shared.clock.now_mono_ms();
                         // one line per 10 s at most: the refusals themselves are the flood
                         if refused_logged_ms.is_none_or(|t| now.saturating_sub(t) > 10_000) {
                             refused_logged_ms = Some(now);
-                            tracing::warn!(%peer, "rtmp connection refused: {} connections open (rtmp_max_connections)", shared.limits.max_connections);
+                            tracing::warn!(%peer, "rtmp connection refused: {} connections open (rtmp_max_connections {} + one per channel)", shared.limits.max_connections + reserved, shared.limits.max_connections);
                         }
                         drop(stream);
                         continue;
@@ -846,6 +856,19 @@ mod tests {
             .is_err());
     }
 
+    #[test]
+    fn the_total_cap_grows_by_the_places_reserved_for_channels() {
+        let gate = new_gate(2, 100);
+        let held: Vec<Admission> = (0..2).map(|_| gate.admit().unwrap()).collect();
+        assert!(gate.admit().is_none(), "the configured cap");
+        let more: Vec<Admission> = (0..3).map(|_| gate.try_admit(3).unwrap()).collect();
+        assert!(gate.try_admit(3).is_err(), "2 + 3 channels' places");
+        drop(more);
+        assert!(gate.try_admit(0).is_err(), "channels gone: back to the cap");
+        drop(held);
+        assert!(gate.admit().is_some());
+    }
+
     #[tokio::test]
     async fn gate_evicts_silent_connections_before_advanced_ones() {
         let gate = Arc::new(Gate {
@@ -944,7 +967,7 @@ mod tests {
         assert!(is_evicted(&mut a).await);
         let waiting = tokio::spawn({
             let gate = gate.clone();
-            async move { gate.admit_draining().await }
+            async move { gate.admit_draining(0).await }
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(a);
@@ -953,13 +976,13 @@ mod tests {
             .unwrap()
             .expect("admitted once the evicted one closed");
         // nothing draining: refused at once; draining but nothing closes: refused after the wait
-        assert!(gate.admit_draining().await.is_none());
+        assert!(gate.admit_draining(0).await.is_none());
         let gate = new_gate(2, 1);
         let mut a = gate.admit().unwrap();
         let _b = gate.admit().unwrap();
         assert!(is_evicted(&mut a).await);
         let t = std::time::Instant::now();
-        assert!(gate.admit_draining().await.is_none());
+        assert!(gate.admit_draining(0).await.is_none());
         assert!(t.elapsed() >= DRAIN_WAIT);
     }
 }

@@ -1,0 +1,267 @@
+//! A channel's continuous MPEG-TS feed (`/live/{id}/mpegts`): one ring of the newest chunks,
+//! bounded by bytes, that every TS viewer reads at its own cursor.
+//!
+//! The ring is the feed's only buffer: a new viewer starts at the newest segment start still in
+//! it (PAT/PMT and a keyframe follow), a viewer whose cursor fell off the ring's tail is told it
+//! lagged (and is dropped by its response); the publisher never waits for anyone. The chunks
+//! are the segmenter's own `Bytes` (the open segment holds the same ones), so the ring costs no
+//! copy; what it keeps alive beyond the open segment is bounded by `max_bytes` (the setting
+//! `ts_buffer_bytes`).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Default bound of a channel's TS ring (setting `ts_buffer_bytes`): 8 s of a 2 Mbit/s channel.
+pub const TS_BUFFER_BYTES: usize = 2 << 20;
+
+/// One chunk of the continuous TS stream.
+#[derive(Clone, Debug)]
+pub struct TsChunk {
+    pub data: Bytes,
+    /// A viewer may start here: PAT/PMT and a keyframe follow.
+    pub segment_start: bool,
+}
+
+struct Ring {
+    chunks: VecDeque<TsChunk>,
+    /// Index (since the feed began) of `chunks[0]`.
+    first: u64,
+    bytes: usize,
+    max_bytes: usize,
+    /// Index of the newest chunk that starts a segment.
+    segment_start: Option<u64>,
+    closed: bool,
+}
+
+impl Ring {
+    fn end(&self) -> u64 {
+        self.first + self.chunks.len() as u64
+    }
+}
+
+pub struct TsFeed {
+    ring: Mutex<Ring>,
+    notify: Notify,
+}
+
+/// Why a viewer gets no more chunks.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TsEnd {
+    /// The viewer fell this many chunks behind the ring's tail.
+    Lagged(u64),
+    /// The channel stopped.
+    Closed,
+}
+
+/// A viewer's cursor in the feed.
+pub struct TsReader {
+    next: u64,
+    /// False until the first segment start: a viewer who joined when no segment start was in
+    /// the ring skips to the next one.
+    started: bool,
+}
+
+impl TsFeed {
+    pub fn new(max_bytes: usize) -> TsFeed {
+        TsFeed {
+            ring: Mutex::new(Ring {
+                chunks: VecDeque::new(),
+                first: 0,
+                bytes: 0,
+                max_bytes: max_bytes.max(1),
+                segment_start: None,
+                closed: false,
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a chunk (never waits); the oldest chunks leave while the ring is over its bound.
+    pub fn push(&self, data: Bytes, segment_start: bool) {
+        {
+            let mut r = self.ring();
+            if r.closed {
+                return;
+            }
+            if segment_start {
+                r.segment_start = Some(r.end());
+            }
+            r.bytes += data.len();
+            r.chunks.push_back(TsChunk {
+                data,
+                segment_start,
+            });
+            while r.bytes > r.max_bytes && r.chunks.len() > 1 {
+                if let Some(gone) = r.chunks.pop_front() {
+                    r.bytes -= gone.data.len();
+                    r.first += 1;
+                }
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// A new viewer, at the newest segment start in the ring (None once the channel stopped).
+    pub fn subscribe(&self) -> Option<TsReader> {
+        let r = self.ring();
+        if r.closed {
+            return None;
+        }
+        Some(match r.segment_start {
+            Some(s) if s >= r.first => TsReader {
+                next: s,
+                started: true,
+            },
+            _ => TsReader {
+                next: r.end(),
+                started: false,
+            },
+        })
+    }
+
+    /// The next chunk for `reader`, if one is there.
+    pub fn try_next(&self, reader: &mut TsReader) -> Option<Result<Bytes, TsEnd>> {
+        let r = self.ring();
+        if r.closed {
+            return Some(Err(TsEnd::Closed));
+        }
+        loop {
+            if reader.next < r.first {
+                return Some(Err(TsEnd::Lagged(r.first - reader.next)));
+            }
+            let c = r.chunks.get((reader.next - r.first) as usize)?;
+            reader.next += 1;
+            if !reader.started && !c.segment_start {
+                continue;
+            }
+            reader.started = true;
+            return Some(Ok(c.data.clone()));
+        }
+    }
+
+    /// The next chunk for `reader`, waiting for it.
+    pub async fn next(&self, reader: &mut TsReader) -> Result<Bytes, TsEnd> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // registered before looking, so a push between the look and the wait is not missed
+            notified.as_mut().enable();
+            if let Some(r) = self.try_next(reader) {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
+    /// Forgets the chunks (an edge stopped pulling an unwatched channel): new viewers wait for
+    /// the next segment start; viewers reading on are told they lagged.
+    pub fn clear(&self) {
+        let mut r = self.ring();
+        r.first = r.end();
+        r.chunks.clear();
+        r.bytes = 0;
+        r.segment_start = None;
+    }
+
+    /// The channel stopped: every viewer's stream ends, new ones are refused.
+    pub fn close(&self) {
+        {
+            let mut r = self.ring();
+            r.closed = true;
+            r.first = r.end();
+            r.chunks.clear();
+            r.bytes = 0;
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Bytes the ring holds now.
+    pub fn held_bytes(&self) -> usize {
+        self.ring().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_that_never_reads_never_blocks_the_feed_and_is_told_it_lagged() {
+        let feed = TsFeed::new(100 * 188);
+        let mut slow = feed.subscribe().unwrap();
+        let mut fast = feed.subscribe().unwrap();
+        for i in 0..5000u32 {
+            feed.push(Bytes::from(vec![i as u8; 188]), i % 50 == 0); // never blocks
+            assert!(matches!(feed.try_next(&mut fast), Some(Ok(_))));
+            assert!(feed.held_bytes() <= 100 * 188, "the ring holds its bound");
+        }
+        assert!(matches!(
+            feed.try_next(&mut slow),
+            Some(Err(TsEnd::Lagged(_)))
+        ));
+        // a new viewer starts on the newest segment start
+        let mut joined = feed.subscribe().unwrap();
+        let first = feed.try_next(&mut joined).unwrap().unwrap();
+        assert_eq!(first[0], (4950 % 256) as u8);
+        let mut n = 1;
+        while let Some(Ok(_)) = feed.try_next(&mut joined) {
+            n += 1;
+        }
+        assert_eq!(n, 50);
+        // closing ends every viewer's stream (read up or not) and refuses new ones
+        feed.push(Bytes::from_static(&[0x47; 188]), false);
+        feed.close();
+        assert_eq!(feed.try_next(&mut joined), Some(Err(TsEnd::Closed)));
+        assert_eq!(feed.try_next(&mut fast), Some(Err(TsEnd::Closed)));
+        assert!(feed.subscribe().is_none());
+        assert_eq!(feed.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_segment_larger_than_the_ring_makes_new_viewers_wait_for_the_next_start() {
+        let feed = TsFeed::new(10 * 188);
+        for i in 0..30u32 {
+            feed.push(Bytes::from(vec![i as u8; 188]), i == 0);
+        }
+        let mut r = feed.subscribe().unwrap();
+        assert!(feed.try_next(&mut r).is_none());
+        feed.push(Bytes::from(vec![1; 188]), false);
+        assert!(feed.try_next(&mut r).is_none(), "not a start: skipped");
+        feed.push(Bytes::from(vec![2; 188]), true);
+        assert_eq!(feed.try_next(&mut r).unwrap().unwrap()[0], 2);
+        // cleared: readers behind are told, new ones wait for a start
+        feed.push(Bytes::from(vec![3; 188]), false);
+        feed.clear();
+        assert!(matches!(feed.try_next(&mut r), Some(Err(TsEnd::Lagged(1)))));
+        let mut late = feed.subscribe().unwrap();
+        feed.push(Bytes::from(vec![4; 188]), false);
+        feed.push(Bytes::from(vec![5; 188]), true);
+        assert_eq!(feed.try_next(&mut late).unwrap().unwrap()[0], 5);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_viewer_wakes_on_push_and_on_close() {
+        let feed = std::sync::Arc::new(TsFeed::new(1 << 20));
+        let mut r = feed.subscribe().unwrap();
+        let f = feed.clone();
+        let t = tokio::spawn(async move {
+            let a = f.next(&mut r).await;
+            let b = f.next(&mut r).await;
+            (a, b)
+        });
+        tokio::task::yield_now().await;
+        feed.push(Bytes::from_static(b"x"), true);
+        tokio::task::yield_now().await;
+        feed.close();
+        let (a, b) = t.await.unwrap();
+        assert_eq!(a.unwrap(), Bytes::from_static(b"x"));
+        assert_eq!(b, Err(TsEnd::Closed));
+    }
+}

@@ -1,0 +1,197 @@
+//! Lean channels (issue 17) against the running binary: every per-channel buffer stays within
+//! its setting while one viewer of the MPEG-TS feed reads nothing and another reads too slowly,
+//! and the live window is held once (in its segment files, not also in memory); RTMP places
+//! follow the channel count.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TS_BUFFER: u64 = 128 << 10;
+const RECORDER_QUEUE: u64 = 1 << 20;
+const SEGMENT_MAX: u64 = 150_000;
+
+fn gauge(a: &Atoll, name: &str) -> u64 {
+    a.metric(&format!("{name}{{channel=\"demo\"}}"))
+}
+
+/// Opens `/live/demo/mpegts` with a tiny receive buffer (the caller reads from it, or not).
+fn ts_viewer(a: &Atoll) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", a.http)).unwrap();
+    let small: libc::c_int = 4096;
+    // SAFETY: setsockopt on an open socket with a valid c_int option value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    (&s).write_all(b"GET /live/demo/mpegts HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    s
+}
+
+#[test]
+fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
+    let a = Atoll::start_with(
+        "lean-bounds",
+        &[
+            ("ts_buffer_bytes", &TS_BUFFER.to_string()),
+            ("recorder_queue_bytes", &RECORDER_QUEUE.to_string()),
+            ("segment_max_bytes", &SEGMENT_MAX.to_string()),
+        ],
+    );
+    a.wait_playlist("demo", 2, Duration::from_secs(60));
+    // one viewer reads nothing, another reads 4 KB/s of a ~40 KB/s feed: each holds only its
+    // cursor in the ring, never chunks of its own (the kernel's socket buffer fills first; once
+    // a viewer's cursor falls off the ring it is dropped and counted — `hub::tsfeed`'s tests —
+    // and a viewer that no longer takes anything is closed by `http_write_timeout_seconds`)
+    let _stalled = ts_viewer(&a);
+    let slow = ts_viewer(&a);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow_reader = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut s = slow;
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 2048];
+            let mut total = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            total
+        }
+    });
+    let start = Instant::now();
+    let (mut ts_max, mut open_max, mut queue_max) = (0, 0, 0);
+    let mut window_in_files_only = false;
+    let mut viewers_min = u64::MAX;
+    while start.elapsed() < Duration::from_secs(20) {
+        let ts = gauge(&a, "atoll_channel_ts_buffer_bytes");
+        let open = gauge(&a, "atoll_channel_open_segment_bytes");
+        let queued = a.metric("atoll_recorder_queue_bytes");
+        let in_memory = gauge(&a, "atoll_channel_live_memory_bytes");
+        let in_files = gauge(&a, "atoll_channel_live_file_bytes");
+        ts_max = ts_max.max(ts);
+        open_max = open_max.max(open);
+        queue_max = queue_max.max(queued);
+        window_in_files_only |= in_memory == 0 && in_files > 0;
+        viewers_min = viewers_min.min(gauge(&a, "atoll_channel_viewers_mpegts"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ts_max > 0, "the TS feed never held anything");
+    assert!(ts_max <= TS_BUFFER, "TS ring held {ts_max} > {TS_BUFFER}");
+    // a segment is cut at its byte bound; one frame may pass it before the cut
+    assert!(
+        open_max > 0 && open_max <= SEGMENT_MAX + 100_000,
+        "open segment {open_max}"
+    );
+    assert!(
+        gauge(&a, "atoll_channel_forced_cuts_total") > 0,
+        "segment_max_bytes never cut a segment: the bound was not exercised"
+    );
+    assert!(
+        queue_max <= RECORDER_QUEUE,
+        "recorder queue held {queue_max}"
+    );
+    assert!(
+        window_in_files_only,
+        "the live window was never held in its files alone"
+    );
+    // both viewers stayed connected all along, while the ring held its bound
+    assert_eq!(viewers_min, 2, "a TS viewer went away");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        slow_reader.join().unwrap() > 0,
+        "the slow viewer got nothing"
+    );
+    // a new viewer starts at the next segment start, PAT first
+    let mut s = TcpStream::connect(("127.0.0.1", a.http)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(b"GET /live/demo/mpegts HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let body = loop {
+        let n = s.read(&mut buf).expect("reading the TS feed");
+        assert!(n > 0, "the TS feed closed");
+        got.extend_from_slice(&buf[..n]);
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            // chunked: the first chunk's size line, then the bytes
+            let rest = &got[end + 4..];
+            if let Some(line) = rest.windows(2).position(|w| w == b"\r\n") {
+                if rest.len() >= line + 2 + 3 {
+                    break rest[line + 2..line + 5].to_vec();
+                }
+            }
+        }
+    };
+    assert_eq!(
+        body,
+        [0x47, 0x40, 0x00],
+        "a new TS viewer starts with the PAT"
+    );
+    // the segments served over HLS are whole from their files
+    let text = a.wait_playlist("demo", 2, Duration::from_secs(30));
+    let (_, segs) = check_live_playlist(&text);
+    let (status, seg) = a.get(&format!("/live/demo/{}", segs[0].1));
+    assert_eq!(status, 200);
+    assert_eq!(seg.len() % 188, 0);
+    assert_eq!(&seg[..3], &[0x47, 0x40, 0x00]);
+}
+
+/// `rtmp_max_connections` is what the listener allows beyond one place per channel: with it
+/// at 1 and three channels, two encoders publish side by side, two silent sockets take the
+/// last places, and the next connection is refused.
+#[test]
+fn rtmp_places_follow_the_channel_count() {
+    require("ffmpeg");
+    let a = Atoll::start_with("lean-rtmp", &[("rtmp_max_connections", "1")]);
+    for id in ["p1", "p2"] {
+        let body = serde_json::json!({"id": id, "name": id, "sources": [], "record": false});
+        let (s, v) = a.api("POST", "/api/channels", Some(&body.to_string()));
+        assert_eq!(s, 201, "{v}");
+    }
+    let clip = fixture_clip();
+    let _p1 = rtmp_push_loop(&clip, &a.rtmp_url("/live/p1"));
+    let _p2 = rtmp_push_loop(&clip, &a.rtmp_url("/live/p2"));
+    for id in ["p1", "p2"] {
+        a.wait_playlist(id, 1, Duration::from_secs(60));
+        assert_eq!(a.channel(id)["state"], "live");
+    }
+    // 1 + 3 channels = 4 places: two publishers, two silent sockets, then refusals
+    let before = a.metric("atoll_rtmp_refused_connections_total");
+    let _silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    // closed at accept (well before the 5 s handshake timeout would close a silent one)
+    match extra.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("a connection beyond the places was accepted: {other:?}"),
+    }
+    assert!(a.metric("atoll_rtmp_refused_connections_total") > before);
+    // both channels still live
+    std::thread::sleep(Duration::from_secs(2));
+    for id in ["p1", "p2"] {
+        assert_eq!(a.channel(id)["state"], "live", "{id}");
+    }
+}
