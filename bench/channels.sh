@@ -7,6 +7,7 @@
 #   bench/channels.sh                        # N="20 50 100" DURATION=60
 #   N=20 DURATION=20 WARMUP=10 bench/channels.sh     # quick check
 #   SOAK=3600 bench/channels.sh              # Atoll only, at the largest N: RSS every minute
+#   RESTART=1 N=100 bench/channels.sh        # Atoll only: restart with a 72 h archive index
 #
 # Atoll: a fresh data dir, the demo channel deleted, N channels created through the API — half
 # `udp://127.0.0.1:PORT` sources (u1.., ports UDP_BASE..), half RTMP push with a publish key
@@ -16,6 +17,13 @@
 # live (Atoll: state "live" in /api/channels; nginx: every channel's HLS playlist written),
 # after WARMUP seconds, over DURATION seconds: CPU % = its CPU time / wall time × 100 (all its
 # processes: nginx master + worker), RSS = VmRSS at the end of the window (summed).
+#
+# RESTART=1 (Atoll only, at the largest N, recording on): once every channel is live, Atoll is
+# stopped (SIGTERM), `archive-seed` (crates/archive, feature bench) indexes ARCHIVE_HOURS
+# (default 72) of 6 s segments for every channel, ending a minute before the channels were
+# created, and Atoll is started again on the same data while the feeder goes on. Printed: the
+# seconds from the restart until /healthz answers, until every channel's catch-up playlist of
+# the seeded last hour answers with segments, and until every channel is live again.
 #
 # Environment: N (list; default "20 50 100"), DURATION (default 60), WARMUP (default 20),
 # RECORD (0/1; default 0), SERVERS ("atoll nginx"), SOAK (seconds; 0 = off), SEGMENT_SECONDS
@@ -49,6 +57,8 @@ WARMUP=${WARMUP:-20}
 RECORD=${RECORD:-0}
 SERVERS=${SERVERS:-atoll nginx}
 SOAK=${SOAK:-0}
+RESTART=${RESTART:-0}
+ARCHIVE_HOURS=${ARCHIVE_HOURS:-72}
 SEGMENT_SECONDS=${SEGMENT_SECONDS:-6}
 HTTP_PORT=${HTTP_PORT:-18200}
 RTMP_PORT=${RTMP_PORT:-11965}
@@ -66,10 +76,11 @@ done
 for n in $NS; do
     [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 2 ] || die "N: '$n' is not a channel count >= 2"
 done
-if [ "$SOAK" != 0 ]; then
+if [ "$SOAK" != 0 ] || [ "$RESTART" != 0 ]; then
     NS=$(tr ' ' '\n' <<<"$NS" | sort -n | tail -n 1)
     SERVERS=atoll
 fi
+[ "$RESTART" != 0 ] && RECORD=1
 ulimit -n 65536 2>/dev/null || true
 
 # --- tools ------------------------------------------------------------------------------
@@ -86,7 +97,13 @@ fi
 if [ -z "${SKIP_BUILD:-}" ]; then
     log "building atoll and atoll-load (release)"
     (cd "$ROOT" && cargo build --release -q -p atoll-load -p atoll)
+    if [ "$RESTART" != 0 ]; then
+        (cd "$ROOT" && cargo build --release -q -p archive --features bench --bin archive-seed)
+    fi
 fi
+SEED=$ROOT/target/release/archive-seed
+[ "$RESTART" = 0 ] || [ -x "$SEED" ] || die "missing $SEED"
+
 ATOLL=${ATOLL:-$ROOT/target/release/atoll}
 LOAD=${LOAD:-$ROOT/target/release/atoll-load}
 [ -x "$ATOLL" ] && [ -x "$LOAD" ] || die "missing $ATOLL or $LOAD"
@@ -196,15 +213,65 @@ measure() {
     log "feeder: $(tail -n 1 "$TMP/feed.log")"
 }
 
+start_atoll() { # sets SERVER_PID
+    ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" serve --config "$TMP/atoll.toml" \
+        --data "$TMP/atoll-data" --http "127.0.0.1:$HTTP_PORT" --rtmp "127.0.0.1:$RTMP_PORT" \
+        >>"$TMP/atoll.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# restart_atoll N CREATED_S: stop, seed the archive, start, time the way back (see RESTART)
+restart_atoll() {
+    local n=$1 created_s=$2 end_ms ids t0 t_http= t_catchup= t_live= now ok id live body
+    log "restart: stopping Atoll"
+    stop "$SERVER_PID"
+    SERVER_PID=
+    end_ms=$(((created_s - 60) / 6 * 6 * 1000))
+    ids=$( (seq "$((n / 2))" | sed 's/^/u/'; seq "$((n - n / 2))" | sed 's/^/r/') | paste -sd, -)
+    log "restart: seeding $ARCHIVE_HOURS h of 6 s segments for $n channels (until $((end_ms / 1000)))"
+    ffmpeg -nostdin -loglevel error -y -i "$FEED_TS" -t 6 -c copy -f mpegts "$TMP/seg6.ts"
+    "$SEED" --root "$TMP/atoll-data/archive" --segment "$TMP/seg6.ts" --channels "$ids" \
+        --hours "$ARCHIVE_HOURS" --end-ms "$end_ms" >"$TMP/seed.log" 2>&1 \
+        || { cat "$TMP/seed.log" >&2; die "archive-seed failed"; }
+    log "restart: $(tail -n 1 "$TMP/seed.log")"
+    t0=${EPOCHREALTIME/./}
+    start_atoll
+    while :; do
+        now=${EPOCHREALTIME/./}
+        [ $((now - t0)) -gt 120000000 ] && { tail -n 20 "$TMP/atoll.log" >&2; die "not back within 120 s"; }
+        kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$TMP/atoll.log" >&2; die "atoll exited"; }
+        if [ -z "$t_http" ]; then
+            curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && t_http=$((now - t0))
+        fi
+        if [ -n "$t_http" ] && [ -z "$t_catchup" ]; then
+            ok=1
+            for id in ${ids//,/ }; do
+                body=$(curl -sf "http://127.0.0.1:$HTTP_PORT/live/$id/index-$((end_ms / 1000 - 3600))-3600.m3u8") || { ok=0; break; }
+                [ "$(grep -c '^#EXTINF' <<<"$body")" -ge 590 ] || { ok=0; break; }
+            done
+            [ "$ok" = 1 ] && t_catchup=$((${EPOCHREALTIME/./} - t0))
+        fi
+        if [ -n "$t_http" ] && [ -z "$t_live" ]; then
+            live=$(curl -sf -u admin:pw "http://127.0.0.1:$HTTP_PORT/api/channels" | jq '[.[] | select(.state == "live")] | length' 2>/dev/null || echo 0)
+            [ "${live:-0}" -ge "$n" ] && t_live=$((now - t0))
+        fi
+        [ -n "$t_catchup" ] && [ -n "$t_live" ] && break
+        sleep 0.05
+    done
+    awk -v n="$n" -v h="$ARCHIVE_HOURS" -v a="$t_http" -v c="$t_catchup" -v l="$t_live" 'BEGIN {
+        printf "restart with %d channels and %d h of archive index each (%d segments):\n", n, h, n * h * 600
+        printf "  /healthz answers after %.2f s\n", a / 1e6
+        printf "  every channel serves the seeded last hour (catch-up playlist) after %.2f s\n", c / 1e6
+        printf "  every channel live again (its source kept sending) after %.2f s\n", l / 1e6 }'
+}
+
 run_atoll() { # N
     local n=$1 nu=$(($1 / 2)) nr=$(($1 - $1 / 2)) i live api rec
     rm -rf "$TMP/atoll-data"
     mkdir -p "$TMP/atoll-data"
     printf 'segment_seconds = %s\n' "$SEGMENT_SECONDS" >"$TMP/atoll.toml"
-    ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" serve --config "$TMP/atoll.toml" \
-        --data "$TMP/atoll-data" --http "127.0.0.1:$HTTP_PORT" --rtmp "127.0.0.1:$RTMP_PORT" \
-        >"$TMP/atoll.log" 2>&1 &
-    SERVER_PID=$!
+    : >"$TMP/atoll.log"
+    start_atoll
     for _ in $(seq 200); do
         curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break
         kill -0 "$SERVER_PID" 2>/dev/null || { cat "$TMP/atoll.log" >&2; die "atoll exited"; }
@@ -213,6 +280,7 @@ run_atoll() { # N
     api="http://127.0.0.1:$HTTP_PORT/api/channels"
     curl -sf -u admin:pw -X DELETE "$api/demo" >/dev/null || log "note: could not delete the demo channel"
     rec=$([ "$RECORD" = 1 ] && echo true || echo false)
+    CREATED_S=$(date +%s)
     for i in $(seq "$nu"); do
         curl -sf -u admin:pw -X POST "$api" -H 'content-type: application/json' -d \
             "{\"id\":\"u$i\",\"name\":\"UDP $i\",\"sources\":[\"udp://127.0.0.1:$((UDP_BASE + i - 1))\"],\"record\":$rec}" \
@@ -232,7 +300,9 @@ run_atoll() { # N
     done
     [ "${live:-0}" -ge "$n" ] || { tail -n 20 "$TMP/atoll.log" "$TMP/feed.log" >&2; die "only $live of $n channels live after 120 s"; }
     log "atoll: all $n channels live"
-    if [ "$SOAK" != 0 ]; then
+    if [ "$RESTART" != 0 ]; then
+        restart_atoll "$n" "$CREATED_S"
+    elif [ "$SOAK" != 0 ]; then
         log "soak: Atoll's RSS every minute for $SOAK s"
         echo "minute rss_mb"
         local m
@@ -305,7 +375,7 @@ for n in $NS; do
         sleep 2
     done
 done
-[ "$SOAK" != 0 ] && exit 0
+{ [ "$SOAK" != 0 ] || [ "$RESTART" != 0 ]; } && exit 0
 
 # --- report ----------------------------------------------------------------------------
 echo
