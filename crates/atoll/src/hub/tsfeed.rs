@@ -6,7 +6,8 @@
 //! lagged (and is dropped by its response); the publisher never waits for anyone. The chunks
 //! are the segmenter's own `Bytes` (the open segment holds the same ones), so the ring costs no
 //! copy; what it keeps alive beyond the open segment is bounded by `max_bytes` (the setting
-//! `ts_buffer_bytes`).
+//! `ts_buffer_bytes`). The newest chunk always stays, even when it alone is larger (an edge
+//! feeds whole segments as chunks).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
