@@ -17,7 +17,9 @@ fn demo_channel_serves_valid_hls_and_mpegts() {
     let text = a.wait_playlist("demo", 2, T);
     assert_av_aligned(&a, "demo", &text);
     let (target, segs) = check_live_playlist(&text);
-    assert_eq!(target, 6);
+    // 6 s segments; a run's first one ends on the wall-clock grid and may last up to 9 s
+    // (docs/time.md §3b), which the never-shrinking TARGETDURATION then keeps
+    assert!((6..=9).contains(&target), "{text}");
     // keyframe-aligned 6 s segments from the 2 s-GOP test source
     assert!(
         segs.iter().skip(1).all(|(d, _, _)| (*d - 6.0).abs() < 0.05),

@@ -80,9 +80,6 @@ struct Open {
     start_utc: UtcMs,
     discontinuity: bool,
     clock_step: bool,
-    /// Started where no grid cut ended the previous segment (a run's first segment, after a
-    /// break or a clock step): it ends at the first grid point, so it is never longer than T.
-    off_grid: bool,
     /// The segment's bytes so far: the very chunks handed out as [`SegmentEvent::Chunk`]
     /// (shared, not copied), joined into one buffer when the segment closes.
     chunks: Vec<Bytes>,
@@ -102,12 +99,8 @@ struct Open {
 /// time is at or after `B - tol`, where B is the first multiple of T at or after `S + T/2` and
 /// `tol` = min(500 ms, T/4) absorbs the ms by which the two servers see the same keyframe apart.
 /// In steady state every segment then starts just after a multiple of T and both servers cut at
-/// the same keyframe. A segment that starts off the grid (a run's first, or the first after a break)
-/// ends at the first keyframe at or after `B - tol` with B the first multiple of T at or after
-/// `S + tol`: with keyframes on the grid it is shorter than T rather than longer, so the playlist's
-/// target duration is T from the first segment and never changes (RFC 8216 §6.2.1); with
-/// keyframes at another phase it is under T plus a GOP. A GOP longer than T gives segments
-/// spanning several grid steps (still cut at the same keyframes on both).
+/// the same keyframe. A run starting mid-grid has a shorter or longer first segment; a GOP longer
+/// than T gives segments spanning several grid steps (still cut at the same keyframes on both).
 ///
 /// Numbers are not taken from the grid: they must never repeat across restarts (segment URLs
 /// are cached as immutable) and never skip inside a run (HLS numbers segments implicitly), which
@@ -237,7 +230,7 @@ impl Segmenter {
         let target_ms = (self.cfg.target_90k / 90).max(1);
         let tol_ms = (target_ms / 4).min(500);
         let boundary_ms = {
-            let half_way = o.start_utc.0 + if o.off_grid { tol_ms } else { target_ms / 2 };
+            let half_way = o.start_utc.0 + target_ms / 2;
             half_way.div_euclid(target_ms) * target_ms
                 + if half_way.rem_euclid(target_ms) == 0 {
                     0
@@ -317,7 +310,6 @@ impl Segmenter {
                 start_utc: d.start_utc,
                 discontinuity,
                 clock_step,
-                off_grid: self.prev_duration_90k == 0 || d.reset || clock_step,
                 chunks: Vec::with_capacity(512),
                 len: 0,
                 last_dts: frame.dts_90k,
@@ -635,9 +627,7 @@ mod tests {
             .filter(|s| s.clock_step)
             .map(|s| s.seq - segs[0].seq)
             .collect();
-        // t0 is 4 s into a 6 s grid step: a 2 s first segment, then 6 s ones
-        assert_eq!(segs[0].duration_90k, 180_000);
-        assert_eq!(stepped, vec![21, 81], "{stepped:?}");
+        assert_eq!(stepped, vec![20, 80], "{stepped:?}");
         assert!(segs
             .iter()
             .filter(|s| s.clock_step)
@@ -693,41 +683,6 @@ mod tests {
             for s in &a[1..] {
                 let into = (s.start_utc.0 + 500).rem_euclid(6000);
                 assert!(into < 2000 + 60, "phase {phase_ms}: {}", s.start_utc.0);
-            }
-        }
-    }
-
-    /// Whatever wall time a run starts at, no segment of a source whose 2 s keyframes fall on
-    /// the wall grid (the test source, grid-locked encoders) rounds to more than the 6 s target,
-    /// the first included: the playlist's TARGETDURATION is 6 from the start. With keyframes at
-    /// any other phase, the first segment is less than a GOP over the target and every
-    /// later one rounds to 6.
-    #[test]
-    fn no_segment_is_longer_than_the_target_whatever_the_start_phase() {
-        for start_ms in (0..6000).step_by(110) {
-            for key_phase_ms in [0i64, 40, 520, 1000, 1480, 1960] {
-                let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
-                seg.set_info(&info());
-                let mut out = Vec::new();
-                for f in 0..(40_000 / 40) {
-                    let s_ms = start_ms + f * 40;
-                    let key = f == 0 || (s_ms - key_phase_ms).rem_euclid(2000) < 40;
-                    seg.push(&video(f * 40 * 90, key), UtcMs(WALL0 + s_ms), &mut out);
-                }
-                let segs = segments(&out);
-                assert!(segs.len() >= 5, "{start_ms}/{key_phase_ms}");
-                for (i, s) in segs.iter().enumerate() {
-                    let secs = s.duration_90k as f64 / 90_000.0;
-                    let limit = if i == 0 && key_phase_ms != 0 {
-                        8.0
-                    } else {
-                        6.5
-                    };
-                    assert!(
-                        secs < limit,
-                        "start {start_ms} keys {key_phase_ms}: segment {i} is {secs} s"
-                    );
-                }
             }
         }
     }
