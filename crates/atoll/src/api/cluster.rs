@@ -195,7 +195,7 @@ pub(super) async fn live_segments(
                 start_utc_ms: s.start_utc.0,
                 discontinuity: s.discontinuity,
                 clock_step: s.clock_step,
-                bytes: s.len,
+                bytes: s.body.len(),
             })
             .collect()
     };

@@ -39,7 +39,6 @@ pub struct LiveSegment {
     pub start_utc: UtcMs,
     pub discontinuity: bool,
     pub clock_step: bool,
-    pub len: u64,
     pub body: SegmentBody,
 }
 
@@ -76,7 +75,6 @@ impl LiveSegment {
             start_utc: seg.start_utc,
             discontinuity: seg.discontinuity,
             clock_step: seg.clock_step,
-            len: seg.data.len() as u64,
             body: SegmentBody::Memory(seg.data),
         }
     }
@@ -361,8 +359,8 @@ impl LiveOutput {
         let (mut memory, mut files) = (0, 0);
         for s in &snap.segments {
             match s.body {
-                SegmentBody::Memory(_) => memory += s.len,
-                SegmentBody::File(_) => files += s.len,
+                SegmentBody::Memory(_) => memory += s.body.len(),
+                SegmentBody::File(_) => files += s.body.len(),
             }
         }
         (memory, files)
@@ -489,7 +487,7 @@ impl LiveOutput {
         let peak_bps = segments
             .iter()
             .filter(|s| s.duration_90k > 0)
-            .map(|s| s.len * 8 * 90_000 / s.duration_90k as u64)
+            .map(|s| s.body.len() * 8 * 90_000 / s.duration_90k as u64)
             .max()
             .unwrap_or(0);
         // built from the newest segment, which is still in memory here
@@ -584,7 +582,7 @@ mod tests {
         };
         let data = seg(119, false).data;
         assert_eq!(f.len(), data.len() as u64);
-        assert_eq!(s.len, data.len() as u64);
+        assert_eq!(s.body.len(), data.len() as u64);
         assert_eq!(s.bytes().unwrap(), data);
         let mut back = vec![0u8; data.len()];
         let file = std::fs::File::from(f.fd().try_clone_to_owned().unwrap());
