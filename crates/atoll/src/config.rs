@@ -192,6 +192,10 @@ pub struct Config {
     /// further behind is dropped, a new one starts at the newest segment start in it.
     /// 64 KiB..1 GiB.
     pub ts_buffer_bytes: usize,
+    /// Bytes of audio/video/subtitle rendition segments (cut by PID from the live segments on a
+    /// viewer's first request) one channel keeps for the next viewers; the oldest go first.
+    /// 64 KiB..1 GiB.
+    pub rendition_cache_bytes: usize,
 
     // The VOD library
     /// Where films and series are stored (default: `{data}/vod`; `incoming/` in it is the
@@ -452,6 +456,7 @@ impl Default for Config {
             no_keyframe_seconds: 10,
             live_segment_dir: None,
             ts_buffer_bytes: crate::hub::tsfeed::TS_BUFFER_BYTES,
+            rendition_cache_bytes: crate::hub::renditions::RENDITION_CACHE_BYTES,
             vod_dir: None,
             vod_max_upload_mib: 64 << 10,
             vod_max_index_mib: 256,
@@ -689,6 +694,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !((64 << 10)..=(1 << 30)).contains(&cfg.ts_buffer_bytes) {
         return Err("ts_buffer_bytes must be 64 KiB..1 GiB (65536..1073741824)".into());
+    }
+    if !((64 << 10)..=(1 << 30)).contains(&cfg.rendition_cache_bytes) {
+        return Err("rendition_cache_bytes must be 64 KiB..1 GiB (65536..1073741824)".into());
     }
     if !(100..=10_000_000).contains(&cfg.catchup_max_playlist_segments) {
         return Err("catchup_max_playlist_segments must be 100..10000000".into());

@@ -248,6 +248,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
                 no_keyframe_ms: cfg.no_keyframe_seconds as i64 * 1000,
                 segment_dir: cfg.live_segment_dir.clone(),
                 ts_buffer_bytes: cfg.ts_buffer_bytes,
+                rendition_cache_bytes: cfg.rendition_cache_bytes,
                 ..Default::default()
             },
         },

@@ -42,6 +42,7 @@ fn the_live_player_switches_audio_language_and_subtitles_and_remembers_them() {
             "-metadata:s:a:1",
             "language=eng",
         ],
+        false,
     );
     // the master names English the default, and offers the subtitles
     a.wait_for("the master playlist", Duration::from_secs(60), || {

@@ -15,7 +15,11 @@ use common::*;
 use serde_json::json;
 
 const T: Duration = Duration::from_secs(60);
-const CONFIG: &[(&str, &str)] = &[("segment_seconds", "2")];
+const CONFIG: &[(&str, &str)] = &[
+    ("segment_seconds", "2"),
+    // a small rendition cache (256 KiB): the duo test asks for more cuts than it holds
+    ("rendition_cache_bytes", "262144"),
+];
 
 /// ffmpeg looping the fixture clip to UDP with its audio twice: AAC tagged `chi`, MP2 tagged
 /// `eng` (as a satellite receiver's output would carry them).
@@ -241,6 +245,27 @@ fn two_audio_languages_live_catchup_and_start_over() {
     });
     check_master(&a, "/live/duo/", "index.m3u8", true);
 
+    // every rendition segment of the window asked for: more cuts than the channel's rendition
+    // cache may hold (rendition_cache_bytes 256 KiB); it never holds more than that
+    let mut asked = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        for r in ["v-", "a0-", "a1-"] {
+            let (_, p) = a.get(&format!("/live/duo/{r}index.m3u8"));
+            for seg in String::from_utf8_lossy(&p)
+                .lines()
+                .filter(|l| l.starts_with(r))
+            {
+                let (s, b) = a.get(&format!("/live/duo/{seg}"));
+                assert_eq!(s, 200, "{seg}");
+                asked.insert(seg.to_string(), b.len());
+                let held = a.metric("atoll_channel_rendition_cache_bytes{channel=\"duo\"}");
+                assert!(held <= 256 << 10, "the cut cache holds {held} bytes");
+            }
+        }
+    }
+    let asked: usize = asked.values().sum();
+    assert!(asked > 256 << 10, "only {asked} bytes of cuts asked for");
+
     // a rendition the channel does not have, and rendition names on other files
     for bad in ["a2-index.m3u8", "s0-index.m3u8", "a0-mpegts", "a1-999.ts"] {
         assert_eq!(a.get(&format!("/live/duo/{bad}")).0, 404, "{bad}");
@@ -355,7 +380,7 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
             .to_string();
     let (s, v) = a.api("POST", "/api/channels", Some(&body));
     assert_eq!(s, 201, "{v}");
-    let _feed = teletext_feed(port, &["-c", "copy"]);
+    let _feed = teletext_feed(port, &["-c", "copy"], true);
     a.wait_for("the master playlist", T, || {
         let (s, b) = a.get("/live/ttx/index.m3u8");
         s == 200 && String::from_utf8_lossy(&b).contains("TYPE=SUBTITLES")
@@ -379,11 +404,61 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
     );
     // the TS outputs carry the teletext stream with its language
     let ts = probe_languages(&a.url("/live/ttx/mpegts"));
+    let (_, v) = a.api("GET", "/api/channels/ttx", None);
     assert!(
         ts.iter().any(|s| s == "dvb_teletext,subtitle,eng"),
         "/mpegts: {ts:?}"
     );
-    let (_, v) = a.api("GET", "/api/channels/ttx", None);
+    // DVB bitmap subtitles pass through on the TS outputs (with their language and packets),
+    // and are no HLS rendition
+    assert!(
+        ts.iter().any(|s| s == "dvb_subtitle,subtitle,fre"),
+        "/mpegts: {ts:?}"
+    );
+    let dvbsub_packets = |url: &str| -> u64 {
+        ffprobe_entries(
+            url,
+            &["-count_packets", "-select_streams", "s"],
+            "stream=codec_name,nb_read_packets",
+        )
+        .iter()
+        .find_map(|l| l.strip_prefix("dvb_subtitle,")?.parse().ok())
+        .unwrap_or_else(|| panic!("no dvb_subtitle stream in {url}"))
+    };
+    let mpegts_sample = temp_dir("ttx-mpegts").join("sample.ts");
+    let got = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-rw_timeout",
+            "15000000",
+        ])
+        .args([
+            "-i",
+            &a.url("/live/ttx/mpegts"),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-t",
+            "5",
+        ])
+        .args(["-f", "mpegts", "-y", path_str(&mpegts_sample)])
+        .output()
+        .unwrap();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(
+        dvbsub_packets(path_str(&mpegts_sample)) >= 1,
+        "display sets on /mpegts"
+    );
+    assert!(!master.contains("LANGUAGE=\"fre\""), "{master}");
+    assert_eq!(v["tracks"]["subtitles"][1]["codec"], "dvbsub", "{v}");
     assert_eq!(v["tracks"]["subtitles"][0]["codec"], "teletext", "{v}");
     assert_eq!(
         v["tracks"]["subtitles"][0]["pages"][0]["page"], "888",
@@ -443,6 +518,17 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
         m.iter().any(|s| s.starts_with("h264,video"))
             && m.iter().any(|s| s.starts_with("aac,audio")),
         "catch-up master: {m:?}"
+    );
+    // the archive kept both subtitle streams: the range's TS download carries them
+    let dl = probe_languages(&a.url(&format!("/live/ttx/archive-{from}-12.ts")));
+    assert!(
+        dl.iter().any(|s| s == "dvb_teletext,subtitle,eng")
+            && dl.iter().any(|s| s == "dvb_subtitle,subtitle,fre"),
+        "catch-up download: {dl:?}"
+    );
+    assert!(
+        dvbsub_packets(&a.url(&format!("/live/ttx/archive-{from}-12.ts"))) >= 3,
+        "display sets in the archive"
     );
     let (s, b) = a.get(&format!("/live/ttx/{csubs}"));
     let cp = String::from_utf8_lossy(&b).to_string();

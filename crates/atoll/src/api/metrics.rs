@@ -143,7 +143,7 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         (
             "atoll_channel_rendition_cache_bytes",
             "gauge",
-            "Bytes of audio/subtitle rendition segments cut and cached for viewers.",
+            "Bytes of rendition segments cut and cached for viewers (bounded by rendition_cache_bytes).",
             |h, _| h.live.cuts.bytes() as u64,
         ),
     ];

@@ -81,6 +81,8 @@ pub struct MediaLimits {
     pub segment_dir: Option<std::path::PathBuf>,
     /// Bytes the continuous TS feed's ring holds at most (`hub::tsfeed`).
     pub ts_buffer_bytes: usize,
+    /// Bytes of rendition segments cut for viewers a channel keeps at most (`hub::renditions`).
+    pub rendition_cache_bytes: usize,
     /// A wall-clock step (wall minus monotonic time changing by more than this between two
     /// ticks) is logged and marks a discontinuity.
     pub clock_step_ms: i64,
@@ -94,6 +96,7 @@ impl Default for MediaLimits {
             no_keyframe_ms: 10_000,
             segment_dir: None,
             ts_buffer_bytes: super::tsfeed::TS_BUFFER_BYTES,
+            rendition_cache_bytes: super::renditions::RENDITION_CACHE_BYTES,
             clock_step_ms: 2_000,
         }
     }
@@ -264,6 +267,7 @@ pub fn outputs(settings: &Settings) -> Outputs {
         settings.window,
         settings.segment_s,
         settings.media.ts_buffer_bytes,
+        settings.media.rendition_cache_bytes,
     ));
     live.set_segment_dir(settings.media.segment_dir.clone());
     let status = Arc::new(Mutex::new(Status {

@@ -302,8 +302,13 @@ pub struct LiveOutput {
 
 impl LiveOutput {
     /// A window of `window` segments, a target duration of at least `min_target_s`, a TS ring
-    /// of `ts_buffer_bytes`.
-    pub fn new(window: usize, min_target_s: u64, ts_buffer_bytes: usize) -> Self {
+    /// of `ts_buffer_bytes`, rendition cuts of at most `rendition_cache_bytes`.
+    pub fn new(
+        window: usize,
+        min_target_s: u64,
+        ts_buffer_bytes: usize,
+        rendition_cache_bytes: usize,
+    ) -> Self {
         LiveOutput {
             snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
             edit: Mutex::new(()),
@@ -317,7 +322,7 @@ impl LiveOutput {
             newest: tokio::sync::watch::channel(0).0,
             last_asked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             preferred_audio: RwLock::new(None),
-            cuts: CutCache::default(),
+            cuts: CutCache::new(rendition_cache_bytes),
             hls_sessions: HlsSessions::default(),
             ts_viewers: AtomicUsize::new(0),
             slow_viewers_dropped: AtomicU64::new(0),
@@ -542,7 +547,7 @@ mod tests {
 
     #[test]
     fn window_sequence_and_discontinuity_sequence() {
-        let live = Arc::new(LiveOutput::new(3, 6, 1 << 20));
+        let live = Arc::new(LiveOutput::new(3, 6, 1 << 20, 1 << 20));
         for seq in 100..120 {
             live.push_segment(seg(seq, seq == 105 || seq == 117));
         }

@@ -49,17 +49,33 @@ impl LiveRenditions {
     }
 }
 
+/// Default bound of a channel's rendition cut cache (setting `rendition_cache_bytes`).
+pub const RENDITION_CACHE_BYTES: usize = 32 << 20;
+
 /// Rendition segments already cut, newest last: at most [`CutCache::MAX_ENTRIES`] and
-/// [`CutCache::MAX_BYTES`] (the oldest go first), and only of segments still held, so a
-/// channel nobody watches by rendition holds none.
-#[derive(Default)]
+/// `max_bytes` (the oldest go first; the newest cut always stays, even when larger alone), and
+/// only of segments still held, so a channel nobody watches by rendition holds none.
 pub struct CutCache {
     entries: Mutex<VecDeque<(u64, Rendition, Bytes)>>,
+    max_bytes: usize,
+}
+
+impl Default for CutCache {
+    fn default() -> Self {
+        CutCache::new(RENDITION_CACHE_BYTES)
+    }
 }
 
 impl CutCache {
     pub const MAX_ENTRIES: usize = 32;
-    pub const MAX_BYTES: usize = 32 << 20;
+
+    /// A cache holding at most `max_bytes` of cuts.
+    pub fn new(max_bytes: usize) -> Self {
+        CutCache {
+            entries: Mutex::new(VecDeque::new()),
+            max_bytes,
+        }
+    }
 
     /// Rendition `r` of segment `seq`: from the cache, or made by `make` and kept.
     /// `oldest_held` is the first segment the channel still holds (older cuts are dropped).
@@ -83,7 +99,7 @@ impl CutCache {
             entries.push_back((seq, r, made.clone()));
         }
         let mut bytes: usize = entries.iter().map(|(_, _, b)| b.len()).sum();
-        while entries.len() > Self::MAX_ENTRIES || (bytes > Self::MAX_BYTES && entries.len() > 1) {
+        while entries.len() > Self::MAX_ENTRIES || (bytes > self.max_bytes && entries.len() > 1) {
             if let Some((_, _, b)) = entries.pop_front() {
                 bytes -= b.len();
             }
@@ -138,7 +154,20 @@ mod tests {
                 Some(Bytes::from(vec![0u8; 12 << 20]))
             });
         }
-        assert!(big.bytes() <= CutCache::MAX_BYTES);
+        assert!(big.bytes() <= RENDITION_CACHE_BYTES);
+        // a smaller bound: the oldest cuts go, the newest stays even when larger alone
+        let small = CutCache::new(2500);
+        for seq in 0..5u64 {
+            small.get_or_make(seq, Rendition::Video, 0, || {
+                Some(Bytes::from(vec![0u8; 1000]))
+            });
+            assert!(small.bytes() <= 2500);
+        }
+        small.get_or_make(9, Rendition::Video, 0, || {
+            Some(Bytes::from(vec![0u8; 4000]))
+        });
+        assert_eq!(small.bytes(), 4000);
+        assert!(small.get_or_make(9, Rendition::Video, 0, || None).is_some());
         c.clear();
         assert_eq!(c.bytes(), 0);
     }

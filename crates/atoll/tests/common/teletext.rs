@@ -12,7 +12,10 @@ use super::{fixture_clip, path_str, require, Killer};
 /// ffmpeg's stream of the fixture clip (looped at real pace, `ffmpeg_args` choosing its streams
 /// and codecs), re-muxed with the project's muxer with a teletext subtitle page 888 (`eng`)
 /// added — ffmpeg cannot encode teletext: "Subtitle {n}" every 2 s of video, each page on a
-/// video frame's PTS — and sent to `127.0.0.1:port` over UDP.
+/// video frame's PTS — and sent to `127.0.0.1:port` over UDP. With `dvb_subtitles`, a DVB
+/// bitmap subtitle stream (`fre`, composition page 1) rides along: a display set (an empty page
+/// composition, then end of display set) with every teletext page — ffmpeg cannot encode those
+/// from text either.
 pub struct TeletextFeed {
     ffmpeg: Option<Killer>,
     stop: Arc<AtomicBool>,
@@ -29,7 +32,7 @@ impl Drop for TeletextFeed {
     }
 }
 
-pub fn teletext_feed(port: u16, ffmpeg_args: &[&str]) -> TeletextFeed {
+pub fn teletext_feed(port: u16, ffmpeg_args: &[&str], dvb_subtitles: bool) -> TeletextFeed {
     require("ffmpeg");
     let clip = fixture_clip();
     let mut child = Command::new("ffmpeg")
@@ -52,6 +55,12 @@ pub fn teletext_feed(port: u16, ffmpeg_args: &[&str]) -> TeletextFeed {
             // teletext_descriptor: eng, type 2 (subtitle page), magazine 8 (0), page 88
             descriptors: Bytes::from_static(&[0x56, 5, b'e', b'n', b'g', 0x10, 0x88]),
         };
+        let dvbsub = media::DataConfig {
+            codec: Some(media::Codec::DvbSubtitle),
+            language: Some("fre".into()),
+            // subtitling_descriptor: fre, type 0x10 (normal), composition and ancillary page 1
+            descriptors: Bytes::from_static(&[0x59, 8, b'f', b'r', b'e', 0x10, 0, 1, 0, 1]),
+        };
         let mut demux = mpegts::Demuxer::new();
         let mut mux: Option<mpegts::Muxer> = None;
         let mut buf = vec![0u8; 188 * 28];
@@ -69,6 +78,9 @@ pub fn teletext_feed(port: u16, ffmpeg_args: &[&str]) -> TeletextFeed {
                 match e {
                     media::MediaEvent::Info(mut info) => {
                         info.data = vec![teletext.clone()];
+                        if dvb_subtitles {
+                            info.data.push(dvbsub.clone());
+                        }
                         match mux.as_mut() {
                             Some(m) => m.set_info(&info),
                             None => {
@@ -104,6 +116,21 @@ pub fn teletext_feed(port: u16, ffmpeg_args: &[&str]) -> TeletextFeed {
                                 )),
                             };
                             m.write_frame(&page, &mut out);
+                            if dvb_subtitles {
+                                let set = media::Frame {
+                                    track: media::Track::Data(1),
+                                    codec: media::Codec::DvbSubtitle,
+                                    // EN 300 743: data_identifier 0x20, stream 0; a page
+                                    // composition (page 1, time-out 5 s, version 0, mode change,
+                                    // no regions); end of display set; end marker
+                                    data: Bytes::from_static(&[
+                                        0x20, 0x00, 0x0f, 0x10, 0, 1, 0, 2, 5, 0x0b, 0x0f, 0x80, 0,
+                                        1, 0, 0, 0xff,
+                                    ]),
+                                    ..page
+                                };
+                                m.write_frame(&set, &mut out);
+                            }
                         }
                     }
                 }
