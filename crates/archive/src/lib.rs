@@ -15,10 +15,10 @@ mod types;
 mod writing;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use media::UtcMs;
@@ -133,6 +133,12 @@ pub struct Archive {
     next_id: AtomicI64,
     /// Segments are written with fsync (file before rename, directory at most once a second).
     fsync: bool,
+    /// Segment files are written with `O_DIRECT` (from an aligned copy, then cut to length):
+    /// no page-cache copy and no page cache filled with 72 h of archive. Turned off for good
+    /// the first time the filesystem refuses it (EINVAL), or by [`Archive::set_direct_io`].
+    direct_io: AtomicBool,
+    /// The aligned buffer direct writes go through (one segment, reused).
+    direct_buf: Mutex<Vec<u8>>,
 }
 
 fn open_conn(path: &Path) -> Result<Connection> {
@@ -279,6 +285,8 @@ impl Archive {
             maintenance: Mutex::new(()),
             next_id: AtomicI64::new(next_id),
             fsync,
+            direct_io: AtomicBool::new(true),
+            direct_buf: Mutex::new(Vec::new()),
         };
         let report = archive.recover()?;
         if report.repaired_anything() || report.crash_gaps > 0 {
@@ -291,6 +299,16 @@ impl Archive {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether segment files are written with `O_DIRECT` (on by default; see `direct_io`).
+    pub fn set_direct_io(&self, on: bool) {
+        self.direct_io.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether segment files are still written with `O_DIRECT`.
+    pub fn direct_io(&self) -> bool {
+        self.direct_io.load(Ordering::Relaxed)
     }
 
     /// Makes sure `{root}/.reserve` holds [`RESERVE_BYTES`] (written, so the blocks are really

@@ -176,6 +176,44 @@ fn write_read_round_trip() {
 }
 
 #[test]
+fn segments_written_direct_and_through_the_page_cache_read_back_the_same() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = TempDir::new();
+    let (a, _) = Archive::open(&dir.0, UtcMs(T0)).unwrap();
+    // does this filesystem take O_DIRECT at all? (then the archive must still be using it)
+    let probe = dir.0.join("probe");
+    let direct_here = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&probe)
+        .is_ok();
+    let _ = fs::remove_file(&probe);
+    // sizes around the 4096-byte alignment, a large segment, and a small one after it
+    let sizes = [1usize, 21, 22, 44, 8000, 3, 100_000, 2];
+    let mut at = T0;
+    for (i, &packets) in sizes.iter().enumerate() {
+        if i == 4 {
+            a.set_direct_io(false);
+        } else if i == 5 {
+            a.set_direct_io(true);
+        }
+        let data = ts(packets, i as u8 + 1);
+        let row = a
+            .write_segment("direct", UtcMs(at), SEG_90K, false, &data)
+            .unwrap();
+        assert_eq!(fs::read(&row.path).unwrap(), data, "{packets} packets");
+        assert_eq!(row.bytes as usize, data.len());
+        at += SEG_MS;
+    }
+    assert_eq!(a.direct_io(), direct_here);
+    // the 18.8 MB segment's buffer was not kept
+    assert!(a.direct_buf.lock().unwrap().len() <= 1 << 20);
+    check_invariant(&a);
+}
+
+#[test]
 fn range_queries_at_boundaries() {
     let dir = TempDir::new();
     let (a, _) = open(&dir);

@@ -29,6 +29,11 @@ pub(crate) fn validate(
     Ok(())
 }
 
+/// Alignment of `O_DIRECT` writes (address, length, offset): the largest logical block size.
+const DIRECT_ALIGN: usize = 4096;
+/// A direct-write buffer larger than this is freed after its write.
+const DIRECT_BUF_KEEP: usize = 16 << 20;
+
 impl Archive {
     /// Stores one segment: file first (temp, fsync, rename), then its row, so an indexed row always
     /// has its complete file. Records a gap when the segment starts more than [`ADJACENT_MS`] after
@@ -185,6 +190,64 @@ impl Archive {
 
     /// A segment's file: written to the channel's `.tmp`, synced, renamed into its hour
     /// directory (made when missing). Returns its relative and absolute paths.
+    /// Writes `data` as the file `path`: with `O_DIRECT` while the filesystem takes it, else
+    /// through the page cache; then fdatasync when the archive syncs.
+    fn write_data(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        if self.direct_io.load(Ordering::Relaxed) {
+            match self.write_direct(path, data) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::info!(
+                        path = %path.display(),
+                        "the archive's filesystem refuses O_DIRECT ({e}): writing segments through the page cache"
+                    );
+                    self.direct_io.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut f = File::create(path)?;
+        f.write_all(data)?;
+        if self.fsync {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// `data` written with `O_DIRECT` from an aligned copy padded to [`DIRECT_ALIGN`], the
+    /// file then cut to `data`'s length.
+    fn write_direct(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let padded = data.len().div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        let mut buf = self.direct_buf.lock().unwrap_or_else(|e| e.into_inner());
+        if buf.len() < padded + DIRECT_ALIGN {
+            buf.resize(padded + DIRECT_ALIGN, 0);
+        }
+        let off = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        let region = &mut buf[off..off + padded];
+        region[..data.len()].copy_from_slice(data);
+        region[data.len()..].fill(0);
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)?;
+            f.write_all(region)?;
+            f.set_len(data.len() as u64)?;
+            if self.fsync {
+                f.sync_data()?;
+            }
+            Ok(())
+        })();
+        // one unusually large segment does not keep its buffer
+        if buf.len() > DIRECT_BUF_KEEP {
+            *buf = Vec::new();
+        }
+        written
+    }
+
     pub(crate) fn write_file(
         &self,
         st: &mut ChanState,
@@ -209,15 +272,7 @@ impl Archive {
         let mut tmp_name = file_name.clone();
         tmp_name.push(TMP_SUFFIX);
         let tmp = tmp_dir.join(tmp_name);
-        let written = (|| -> io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(data)?;
-            if self.fsync {
-                f.sync_data()?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = written {
+        if let Err(e) = self.write_data(&tmp, data) {
             let _ = fs::remove_file(&tmp);
             return Err(io_err("write", &tmp)(e));
         }

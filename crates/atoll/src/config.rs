@@ -76,6 +76,10 @@ pub struct Config {
     pub archive_max_bytes: Option<u64>,
     /// Keep at least this share of the archive's disk free (percent); the oldest segments go first.
     pub archive_min_free_percent: Option<f64>,
+    /// Write archive segment files with O_DIRECT (no copy into the page cache, and 72 h of
+    /// archive does not push everything else out of it); off, or a filesystem that refuses it
+    /// (found at the first write): through the page cache.
+    pub archive_direct_io: bool,
     /// Viewer URLs: "open" (default) or "token" (a signed, expiring `?token=` is required).
     pub viewer_access: String,
     /// Addresses allowed to watch, as CIDR subnets; empty = all.
@@ -400,6 +404,7 @@ impl Default for Config {
             archive_dir: None,
             archive_max_bytes: None,
             archive_min_free_percent: None,
+            archive_direct_io: true,
             viewer_access: "open".into(),
             viewer_subnets: Vec::new(),
             role: "origin".into(),

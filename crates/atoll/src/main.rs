@@ -215,6 +215,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
     if recovery.repaired_anything() || recovery.crash_gaps > 0 {
         tracing::warn!(?recovery, "archive recovered after an unclean stop");
     }
+    archive.set_direct_io(cfg.archive_direct_io);
     let archive = Arc::new(archive);
     let (events, events_rx) = journal::EventSink::new();
     let recorder = Arc::new(

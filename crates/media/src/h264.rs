@@ -15,34 +15,57 @@ pub fn nal_type(nal: &[u8]) -> u8 {
     nal.first().map(|b| b & 0x1f).unwrap_or(0)
 }
 
-/// Iterates the NAL units (without start codes) of an Annex B buffer.
-pub fn annexb_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
+/// Iterates the NAL units (without start codes) of an Annex B buffer: lazily, without
+/// allocating, finding start codes with `memchr` (a frame is scanned by the demuxer and the
+/// muxer alike, so this is on every channel's path).
+pub fn annexb_nals(data: &[u8]) -> AnnexBNals<'_> {
+    AnnexBNals {
+        data,
+        next: find_start_code(data, 0).map(|(_, after)| after),
+    }
+}
+
+/// The NAL units of an Annex B buffer ([`annexb_nals`]).
+#[derive(Debug, Clone)]
+pub struct AnnexBNals<'a> {
+    data: &'a [u8],
+    /// Where the next NAL unit starts (just after its start code).
+    next: Option<usize>,
+}
+
+impl<'a> Iterator for AnnexBNals<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let s = self.next?;
+            let (mut e, next) = match find_start_code(self.data, s) {
+                Some((at, after)) => (at, Some(after)),
+                None => (self.data.len(), None),
+            };
+            self.next = next;
+            // trailing zero bytes belong to the next 4-byte start code
+            while e > s && self.data[e - 1] == 0 {
+                e -= 1;
+            }
+            if e > s {
+                return Some(&self.data[s..e]);
+            }
         }
     }
-    let mut out = Vec::with_capacity(starts.len());
-    for (k, &s) in starts.iter().enumerate() {
-        let mut e = if k + 1 < starts.len() {
-            starts[k + 1] - 3
-        } else {
-            data.len()
-        };
-        // trailing zero bytes belong to the next 4-byte start code
-        while e > s && data[e - 1] == 0 {
-            e -= 1;
+}
+
+/// The first `00 00 01` at or after `from`: (its position, the position after it).
+fn find_start_code(data: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut one = from + 2; // the `01` of a start code at `from` at the earliest
+    while one < data.len() {
+        let j = one + memchr::memchr(1, &data[one..])?;
+        if data[j - 1] == 0 && data[j - 2] == 0 {
+            return Some((j - 2, j + 1));
         }
-        if e > s {
-            out.push(&data[s..e]);
-        }
+        one = j + 1;
     }
-    out.into_iter()
+    None
 }
 
 /// Converts length-prefixed NAL units (AVCC, as in FLV/MP4) to Annex B.
@@ -301,6 +324,64 @@ pub fn video_config(sps: Vec<Bytes>, pps: Vec<Bytes>) -> crate::VideoConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-by-byte scan `annexb_nals` replaced: the reference it must agree with.
+    fn annexb_nals_reference(data: &[u8]) -> Vec<&[u8]> {
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i + 3 <= data.len() {
+            if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+                starts.push(i + 3);
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for (k, &s) in starts.iter().enumerate() {
+            let mut e = starts.get(k + 1).map_or(data.len(), |n| n - 3);
+            while e > s && data[e - 1] == 0 {
+                e -= 1;
+            }
+            if e > s {
+                out.push(&data[s..e]);
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn annexb_nals_agrees_with_the_byte_scan(
+            // bytes drawn mostly from 0, 1 and 3 so start codes, emulation and runs of zeros abound
+            data in proptest::collection::vec(
+                prop_oneof![4 => Just(0u8), 2 => Just(1u8), 1 => Just(3u8), 1 => any::<u8>()],
+                0..200,
+            )
+        ) {
+            prop_assert_eq!(annexb_nals(&data).collect::<Vec<_>>(), annexb_nals_reference(&data));
+        }
+    }
+
+    #[test]
+    fn annexb_nals_edges() {
+        for data in [
+            &[][..],
+            &[0, 0, 1],
+            &[0, 0, 0, 1],
+            &[1, 1, 1],
+            &[0, 0, 1, 0x65, 0, 0],
+            &[0, 0, 1, 0, 0, 1, 0x41],
+            &[9, 0, 0, 1, 0x67, 0, 0, 0, 1, 0x68, 0, 0, 1],
+        ] {
+            assert_eq!(
+                annexb_nals(data).collect::<Vec<_>>(),
+                annexb_nals_reference(data),
+                "{data:?}"
+            );
+        }
+    }
 
     // SPS of an x264 1280x720 High profile stream.
     const SPS_720P: [u8; 25] = [

@@ -101,6 +101,9 @@ struct EsState {
     last_cc: Option<u8>,
     /// Bytes of the PES being assembled.
     pes: Vec<u8>,
+    /// The size of the last PES finished: a new PES's buffer starts with room for a little
+    /// more, so a video frame is not grown through a dozen reallocations and copies.
+    pes_hint: usize,
     /// Whether `pes` holds a PES started by a unit start (and not since broken).
     active: bool,
     /// Unwraps DTS (PTS is taken relative to the DTS).
@@ -115,6 +118,7 @@ impl EsState {
             track,
             last_cc: None,
             pes: Vec::new(),
+            pes_hint: 0,
             active: false,
             clock: Unwrapper::new(33),
         }
@@ -347,6 +351,9 @@ impl Demuxer {
                 return;
             };
             es.pes.clear();
+            if es.pes.capacity() == 0 {
+                es.pes.reserve(es.pes_hint.min(MAX_PES_SIZE));
+            }
             es.active = true;
         }
         let Some(es) = self.streams.get_mut(slot) else {
@@ -381,6 +388,7 @@ impl Demuxer {
             return;
         }
         es.active = false;
+        es.pes_hint = es.pes.len() + es.pes.len() / 4 + 2 * 184;
         let data = std::mem::take(&mut es.pes);
         let (pid, codec, track) = (es.pid, es.codec, es.track);
         let Some(hdr) = parse_pes(&data) else {
