@@ -188,8 +188,6 @@ impl Archive {
         })
     }
 
-    /// A segment's file: written to the channel's `.tmp`, synced, renamed into its hour
-    /// directory (made when missing). Returns its relative and absolute paths.
     /// Writes `data` as the file `path`: with `O_DIRECT` while the filesystem takes it, else
     /// through the page cache; then fdatasync when the archive syncs.
     fn write_data(&self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -248,6 +246,8 @@ impl Archive {
         written
     }
 
+    /// A segment's file: written to the channel's `.tmp`, synced, renamed into its hour
+    /// directory (made when missing). Returns its relative and absolute paths.
     pub(crate) fn write_file(
         &self,
         st: &mut ChanState,
