@@ -12,7 +12,8 @@
 # Atoll sizes its worker threads to the CPUs it may use — and the load tool and the feeding
 # ffmpegs on the others, so neither side steals the other's core; PIN=0 turns pinning off).
 # Viewers come from 127.0.0.1..N, 1,000 per address (Atoll caps connections per address at
-# http_max_connections_per_ip, 2,048 by default).
+# http_max_connections_per_ip, 2,048 by default). ATOLL_TOML: settings for Atoll's config file
+# (e.g. ATOLL_TOML='live_segment_dir = "/var/tmp"').
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,7 +101,8 @@ trap 'exit 130' INT TERM
 
 # Atoll: fresh data dir, no demo channel (its test encoder would burn CPU), channel 'bench'
 mkdir -p "$TMP/atoll-data"
-ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" --data "$TMP/atoll-data" \
+printf '%s\n' "${ATOLL_TOML:-}" >"$TMP/atoll.toml"
+ATOLL_ADMIN_PASSWORD=pw ATOLL_LOG=warn "${ON_SERVER[@]}" "$ATOLL" serve --config "$TMP/atoll.toml" --data "$TMP/atoll-data" \
     --http "127.0.0.1:$ATOLL_HTTP_PORT" --rtmp "127.0.0.1:$ATOLL_RTMP_PORT" \
     >"$TMP/atoll.log" 2>&1 &
 ATOLL_PID=$!

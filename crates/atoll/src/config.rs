@@ -104,8 +104,8 @@ pub struct Config {
     /// RTMP connections open at once (publishers and not yet authenticated ones) beyond one
     /// place per channel.
     pub rtmp_max_connections: usize,
-    /// RTMP connections not yet publishing with a valid key; when full, a new connection
-    /// evicts the one that has waited longest.
+    /// RTMP connections not yet publishing with a valid key, beyond one place per channel; when
+    /// full, a new connection evicts the least advanced one that has waited longest.
     pub rtmp_max_unauthenticated: usize,
     /// A connection must complete handshake, `connect` and an accepted `publish` within this.
     pub rtmp_handshake_timeout_ms: u64,

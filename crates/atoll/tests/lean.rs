@@ -158,7 +158,13 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
 #[test]
 fn rtmp_places_follow_the_channel_count() {
     require("ffmpeg");
-    let a = Atoll::start_with("lean-rtmp", &[("rtmp_max_connections", "1")]);
+    let a = Atoll::start_with(
+        "lean-rtmp",
+        &[
+            ("rtmp_max_connections", "1"),
+            ("rtmp_max_unauthenticated", "1"),
+        ],
+    );
     for id in ["p1", "p2"] {
         let body = serde_json::json!({"id": id, "name": id, "sources": [], "record": false});
         let (s, v) = a.api("POST", "/api/channels", Some(&body.to_string()));
@@ -171,12 +177,28 @@ fn rtmp_places_follow_the_channel_count() {
         a.wait_playlist(id, 1, Duration::from_secs(60));
         assert_eq!(a.channel(id)["state"], "live");
     }
-    // 1 + 3 channels = 4 places: two publishers, two silent sockets, then refusals
+    // 1 + 3 channels = 4 places: two publishers, two silent sockets, then refusals; and
+    // 1 + 3 unauthenticated places: the two silent sockets are both kept (with the configured
+    // rtmp_max_unauthenticated of 1 alone, the second would evict the first)
     let before = a.metric("atoll_rtmp_refused_connections_total");
-    let _silent: Vec<TcpStream> = (0..2)
+    let evicted = a.metric("atoll_rtmp_evicted_unauthenticated_total");
+    let mut silent: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        a.metric("atoll_rtmp_evicted_unauthenticated_total"),
+        evicted,
+        "no silent socket evicted"
+    );
+    for s in &mut silent {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("a silent socket within the places was closed: {other:?}"),
+        }
+    }
     let mut extra = TcpStream::connect(("127.0.0.1", a.rtmp)).unwrap();
     extra
         .set_read_timeout(Some(Duration::from_secs(2)))

@@ -7,10 +7,13 @@
 //! are the segmenter's own `Bytes` (the open segment holds the same ones), so the ring costs no
 //! copy; what it keeps alive beyond the open segment is bounded by `max_bytes` (the setting
 //! `ts_buffer_bytes`). The newest chunk always stays, even when it alone is larger (an edge
-//! feeds whole segments as chunks).
+//! feeds whole segments as chunks). While no viewer reads, the ring keeps only what a new
+//! viewer would start with — the chunks from the newest segment start, which the open segment
+//! holds anyway — so an unwatched channel's feed costs nothing beyond its open segment.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -46,6 +49,8 @@ impl Ring {
 pub struct TsFeed {
     ring: Mutex<Ring>,
     notify: Notify,
+    /// Readers alive (each [`TsReader`] holds one count until dropped).
+    readers: Arc<AtomicUsize>,
 }
 
 /// Why a viewer gets no more chunks.
@@ -63,6 +68,16 @@ pub struct TsReader {
     /// False until the first segment start: a viewer who joined when no segment start was in
     /// the ring skips to the next one.
     started: bool,
+    _count: ReaderCount,
+}
+
+/// One reader counted in [`TsFeed::readers`] while it lives.
+struct ReaderCount(Arc<AtomicUsize>);
+
+impl Drop for ReaderCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TsFeed {
@@ -77,6 +92,7 @@ impl TsFeed {
                 closed: false,
             }),
             notify: Notify::new(),
+            readers: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -105,6 +121,20 @@ impl TsFeed {
                     r.first += 1;
                 }
             }
+            // nobody reading: keep only what a new viewer starts with (from the newest segment
+            // start; nothing when that is gone). Counted under the ring's lock by `subscribe`.
+            if self.readers.load(Ordering::Relaxed) == 0 {
+                let keep_from = match r.segment_start {
+                    Some(s) if s >= r.first => s,
+                    _ => r.end(),
+                };
+                while r.first < keep_from {
+                    if let Some(gone) = r.chunks.pop_front() {
+                        r.bytes -= gone.data.len();
+                    }
+                    r.first += 1;
+                }
+            }
         }
         self.notify.notify_waiters();
     }
@@ -115,14 +145,18 @@ impl TsFeed {
         if r.closed {
             return None;
         }
+        self.readers.fetch_add(1, Ordering::Relaxed);
+        let count = ReaderCount(self.readers.clone());
         Some(match r.segment_start {
             Some(s) if s >= r.first => TsReader {
                 next: s,
                 started: true,
+                _count: count,
             },
             _ => TsReader {
                 next: r.end(),
                 started: false,
+                _count: count,
             },
         })
     }
@@ -187,6 +221,12 @@ impl TsFeed {
     pub fn held_bytes(&self) -> usize {
         self.ring().bytes
     }
+
+    /// Viewers reading the feed now.
+    #[cfg(test)]
+    fn readers(&self) -> usize {
+        self.readers.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +285,39 @@ mod tests {
         feed.push(Bytes::from(vec![4; 188]), false);
         feed.push(Bytes::from(vec![5; 188]), true);
         assert_eq!(feed.try_next(&mut late).unwrap().unwrap()[0], 5);
+    }
+
+    #[test]
+    fn with_no_viewer_the_ring_keeps_only_the_newest_segment() {
+        let feed = TsFeed::new(100 * 188);
+        for i in 0..95u32 {
+            feed.push(Bytes::from(vec![i as u8; 188]), i % 10 == 0);
+        }
+        // chunks 90..94: the newest segment so far
+        assert_eq!(feed.held_bytes(), 5 * 188);
+        let mut r = feed.subscribe().unwrap();
+        assert_eq!(feed.readers(), 1);
+        assert_eq!(feed.try_next(&mut r).unwrap().unwrap()[0], 90);
+        // a viewer reading: the ring fills up to its bound again
+        for i in 95..300u32 {
+            feed.push(Bytes::from(vec![i as u8; 188]), i % 10 == 0);
+        }
+        assert_eq!(feed.held_bytes(), 100 * 188);
+        assert!(matches!(feed.try_next(&mut r), Some(Err(TsEnd::Lagged(_)))));
+        drop(r);
+        assert_eq!(feed.readers(), 0);
+        feed.push(Bytes::from(vec![0; 188]), false);
+        // 290..299 and the new chunk
+        assert_eq!(feed.held_bytes(), 11 * 188);
+        // a segment start gone with the bound (no viewer): nothing is worth keeping
+        let small = TsFeed::new(4 * 188);
+        for i in 0..10u32 {
+            small.push(Bytes::from(vec![i as u8; 188]), i == 0);
+        }
+        assert_eq!(small.held_bytes(), 0);
+        let mut late = small.subscribe().unwrap();
+        small.push(Bytes::from(vec![7; 188]), true);
+        assert_eq!(small.try_next(&mut late).unwrap().unwrap()[0], 7);
     }
 
     #[tokio::test]

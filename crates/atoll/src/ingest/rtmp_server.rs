@@ -270,8 +270,10 @@ pub mod stats {
 
 /// Admission of connections: a total cap (new connections refused when full) and a cap on
 /// unauthenticated ones (when full, the least advanced — see [`Progress`] — and then the
-/// longest-waiting is evicted). The total cap is `max_total` plus the places the registry
-/// reserves for its channels ([`PublisherRegistry::publish_slots`]), read at each accept.
+/// longest-waiting is evicted). Both caps grow by the places the registry reserves for its
+/// channels ([`PublisherRegistry::publish_slots`], read at each accept): `max_total` plus one
+/// per channel, and `max_unauth` plus one per channel, so every channel's encoder can be in
+/// its handshake at once (all of them reconnecting after a restart) without evicting another.
 struct Gate {
     max_total: usize,
     max_unauth: usize,
@@ -294,6 +296,8 @@ struct GateState {
     next_id: u64,
     /// Unauthenticated connections by admission order (ids grow): id → eviction trigger.
     unauth: std::collections::BTreeMap<(Progress, u64), oneshot::Sender<()>>,
+    /// The cap on `unauth` as of the last admission (`max_unauth` + the reserved places).
+    unauth_cap: usize,
 }
 
 /// How far an unauthenticated connection got.
@@ -358,7 +362,8 @@ impl Gate {
                 draining: s.draining > 0,
             });
         }
-        if s.unauth.len() >= self.max_unauth {
+        s.unauth_cap = self.max_unauth.saturating_add(reserved);
+        if s.unauth.len() >= s.unauth_cap {
             s.evict_first();
         }
         s.total += 1;
@@ -414,7 +419,7 @@ impl Admission {
         self.reprieved = true;
         let mut s = self.gate.lock();
         let me = (Progress::Talking.max(self.progress), self.id);
-        if s.unauth.len() >= self.gate.max_unauth {
+        if s.unauth.len() >= s.unauth_cap {
             match s.unauth.first_key_value() {
                 Some((first, _)) if *first < me => s.evict_first(),
                 _ => return false,
@@ -593,7 +598,7 @@ async fn connection<R: PublisherRegistry>(
                     continue 'conn;
                 }
                 protocol_error = true;
-                break 'conn format!("evicted: {} unauthenticated connections open (rtmp_max_unauthenticated)", shared.limits.max_unauthenticated);
+                break 'conn format!("evicted: {} unauthenticated connections open (rtmp_max_unauthenticated {} + one per channel)", shared.limits.max_unauthenticated + shared.registry.publish_slots(), shared.limits.max_unauthenticated);
             }
         };
         if n > 0 {
@@ -867,6 +872,25 @@ mod tests {
         assert!(gate.try_admit(0).is_err(), "channels gone: back to the cap");
         drop(held);
         assert!(gate.admit().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_unauthenticated_cap_grows_by_the_places_reserved_for_channels() {
+        let gate = new_gate(100, 1);
+        // 1 + 2 channels: three encoders in their handshakes at once, none evicted
+        let mut first = gate.try_admit(2).unwrap();
+        let _second = gate.try_admit(2).unwrap();
+        let _third = gate.try_admit(2).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), first.evicted())
+                .await
+                .is_err(),
+            "three fit"
+        );
+        let _fourth = gate.try_admit(2).unwrap();
+        tokio::time::timeout(Duration::from_secs(1), first.evicted())
+            .await
+            .expect("the fourth evicts the oldest");
     }
 
     #[tokio::test]
