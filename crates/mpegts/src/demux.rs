@@ -447,20 +447,23 @@ impl Demuxer {
         let (mut sps, mut pps) = (Vec::new(), Vec::new());
         let mut vps = Vec::new();
         let mut keyframe = false;
+        // parameter sets are copied out: a slice of the access unit would keep the whole
+        // keyframe's buffer alive in the stream info for as long as the channel runs
+        let own = Bytes::copy_from_slice;
         for nal in h264::annexb_nals(&au) {
             if codec == Codec::H264 {
                 match h264::nal_type(nal) {
                     h264::NAL_IDR => keyframe = true,
-                    h264::NAL_SPS => sps.push(au.slice_ref(nal)),
-                    h264::NAL_PPS => pps.push(au.slice_ref(nal)),
+                    h264::NAL_SPS => sps.push(own(nal)),
+                    h264::NAL_PPS => pps.push(own(nal)),
                     _ => {}
                 }
             } else {
                 match codec::hevc_nal_type(nal) {
                     t if codec::hevc_is_irap(t) => keyframe = true,
-                    HEVC_NAL_VPS => vps.push(au.slice_ref(nal)),
-                    HEVC_NAL_SPS => sps.push(au.slice_ref(nal)),
-                    HEVC_NAL_PPS => pps.push(au.slice_ref(nal)),
+                    HEVC_NAL_VPS => vps.push(own(nal)),
+                    HEVC_NAL_SPS => sps.push(own(nal)),
+                    HEVC_NAL_PPS => pps.push(own(nal)),
                     _ => {}
                 }
             }
