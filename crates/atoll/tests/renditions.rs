@@ -99,6 +99,17 @@ fn packets(url: &str) -> u64 {
     .unwrap_or_else(|| panic!("no packet count for {url}"))
 }
 
+/// ffmpeg reading `url` (errors only on stderr) into the file `out`, with `args` between.
+fn ffmpeg_to_file(url: &str, args: &[&str], out: &std::path::Path) -> std::process::Output {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error"])
+        .args(["-rw_timeout", "15000000", "-i", url])
+        .args(args)
+        .args(["-y", path_str(out)])
+        .output()
+        .unwrap()
+}
+
 /// The `URI="…"` of the EXT-X-MEDIA line of `kind` with `LANGUAGE="lang"`.
 fn rendition_uri(master: &str, kind: &str, lang: &str) -> String {
     master
@@ -426,28 +437,11 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
         .unwrap_or_else(|| panic!("no dvb_subtitle stream in {url}"))
     };
     let mpegts_sample = temp_dir("ttx-mpegts").join("sample.ts");
-    let got = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-rw_timeout",
-            "15000000",
-        ])
-        .args([
-            "-i",
-            &a.url("/live/ttx/mpegts"),
-            "-map",
-            "0",
-            "-c",
-            "copy",
-            "-t",
-            "5",
-        ])
-        .args(["-f", "mpegts", "-y", path_str(&mpegts_sample)])
-        .output()
-        .unwrap();
+    let got = ffmpeg_to_file(
+        &a.url("/live/ttx/mpegts"),
+        &["-map", "0", "-c", "copy", "-t", "5", "-f", "mpegts"],
+        &mpegts_sample,
+    );
     assert!(
         got.status.success(),
         "{}",
@@ -550,19 +544,11 @@ fn a_teletext_page_becomes_a_webvtt_subtitle_rendition() {
     );
     // ffmpeg reads the range's subtitle rendition through and gets the same pages
     let out = temp_dir("ttx-read").join("subs.vtt");
-    let st = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-rw_timeout",
-            "15000000",
-        ])
-        .args(["-i", &a.url(&format!("/live/ttx/{csubs}"))])
-        .args(["-c:s", "webvtt", "-y", path_str(&out)])
-        .output()
-        .unwrap();
+    let st = ffmpeg_to_file(
+        &a.url(&format!("/live/ttx/{csubs}")),
+        &["-c:s", "webvtt"],
+        &out,
+    );
     assert!(
         st.status.success() && st.stderr.is_empty(),
         "ffmpeg: {}",
