@@ -25,6 +25,9 @@
 # seconds from the restart until /healthz answers, until every channel's catch-up playlist of
 # the seeded last hour answers with segments, and until every channel is live again.
 #
+# After the table: Atoll's CPU over the same window by thread name (the archive writer, the
+# segment-file writer, the async workers).
+#
 # Environment: N (list; default "20 50 100"), DURATION (default 60), WARMUP (default 20),
 # RECORD (0/1; default 0), SERVERS ("atoll nginx"), SOAK (seconds; 0 = off), SEGMENT_SECONDS
 # (Atoll's segment_seconds; default 6 as nginx's hls_fragment), ports HTTP_PORT, RTMP_PORT,
@@ -162,6 +165,16 @@ cpu_ticks() { # sum of utime+stime
     done
     echo "$total"
 }
+thread_ticks() { # PID: "tid name ticks" (utime+stime) per thread
+    local t stat rest comm
+    for t in /proc/"$1"/task/*; do
+        stat=$(cat "$t/stat" 2>/dev/null) || continue
+        comm=$(cat "$t/comm" 2>/dev/null) || continue
+        rest=${stat##*) }
+        read -r -a f <<<"$rest"
+        echo "${t##*/} ${comm// /_} $((f[11] + f[12]))"
+    done
+}
 rss_kb() { # sum of VmRSS
     local p total=0 kb
     for p in "$@"; do
@@ -196,10 +209,12 @@ measure() {
     pids=$(pids_of)
     # shellcheck disable=SC2086
     t0=$(cpu_ticks $pids)
+    thread_ticks "$SERVER_PID" >"$TMP/threads0"
     w0=${EPOCHREALTIME/./}
     sleep "$DURATION"
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $pids)
+    thread_ticks "$SERVER_PID" >"$TMP/threads1"
     w1=${EPOCHREALTIME/./}
     # shellcheck disable=SC2086
     rss=$(rss_kb $(pids_of))
@@ -210,6 +225,15 @@ measure() {
             printf "%-6s %8d %6s %8.1f %7.0f %19.2f %15.0f\n", s, n, (r == 1 ? "on" : "off"),
                 100 * t / tck / (us / 1e6), kb / 1024, kb / 1024 / n, wkb / 1024 }' >>"$RESULTS"
     tail -n 1 "$RESULTS" | sed 's/^/[result] /' >&2
+    # Atoll's CPU by thread name over the same window (threads that lived through it)
+    [ "$name" = atoll ] && awk -v s="$name" -v n="$n" -v tck="$TCK" -v us="$((w1 - w0))" '
+        NR == FNR { t0[$1] = $3; next }
+        ($1 in t0) { by[$2] += $3 - t0[$1] }
+        END {
+            line = sprintf("%-6s %8d", s, n)
+            for (k in by) line = line sprintf("  %s %.1f", k, 100 * by[k] / tck / (us / 1e6))
+            print line
+        }' "$TMP/threads0" "$TMP/threads1" >>"$THREADS"
     log "feeder: $(tail -n 1 "$TMP/feed.log")"
 }
 
@@ -369,6 +393,8 @@ EOF
 
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
+THREADS=$TMP/threads.txt
+: >"$THREADS"
 for n in $NS; do
     for s in $SERVERS; do
         "run_$s" "$n"
@@ -391,3 +417,6 @@ echo "(live_window_mb: the live HLS window kept outside the process's memory —
 echo " (sealed memfds, or page cache with live_segment_dir), nginx-rtmp's hls_path — not in rss_mb)"
 printf '%-6s %8s %6s %8s %7s %19s %15s\n' server channels record cpu_pct rss_mb rss_per_channel_mb live_window_mb
 cat "$RESULTS"
+echo
+echo "Atoll's cpu_pct of a core by thread name (same window):"
+cat "$THREADS"
