@@ -131,7 +131,17 @@ pub struct Segmenter {
     last_dts: [Option<Ts90k>; TRACKS],
     /// The caller saw the wall clock step: the next segment is marked.
     pending_clock_step: bool,
+    /// Where frames are muxed: each frame's TS is split off the front as its own `Bytes`, so
+    /// one allocation serves many frames (one `malloc` per frame was the largest CPU cost of
+    /// ingest at 100 channels). Replaced when the room left is less than the next frame needs.
+    slab: BytesMut,
 }
+
+/// The least a new mux slab holds (a keyframe larger than this gets a slab of its own size).
+const SLAB_BYTES: usize = 128 * 1024;
+/// Room kept for PAT + PMT before a segment's first frame (a PMT of many streams spans
+/// several packets).
+const PSI_ROOM: usize = 8 * 188;
 
 /// Tracks a segmenter tells apart: video, the audio tracks, the data streams.
 const TRACKS: usize = 1 + media::MAX_AUDIO_TRACKS + media::MAX_DATA_STREAMS;
@@ -164,6 +174,7 @@ impl Segmenter {
             forced_cuts: 0,
             last_dts: [None; TRACKS],
             pending_clock_step: false,
+            slab: BytesMut::new(),
         }
     }
 
@@ -292,7 +303,12 @@ impl Segmenter {
             }
             Some(o) => cut_point && self.cut_due(o, frame.dts_90k),
         };
-        let mut chunk = BytesMut::with_capacity(frame.data.len() + frame.data.len() / 8 + 400);
+        // TS of a frame: payload + 4/184 of packet headers + PES header, AUD, parameter sets,
+        // ADTS header and stuffing (over-estimated; running out only costs a reallocation)
+        let need = frame.data.len() + frame.data.len() / 8 + 400 + PSI_ROOM;
+        if self.slab.capacity() < need {
+            self.slab = BytesMut::with_capacity(need.max(SLAB_BYTES));
+        }
         if must_open {
             self.close(Some(frame.dts_90k), out);
             let d = self.wall.segment_start(self.prev_duration_90k, arrival);
@@ -316,10 +332,10 @@ impl Segmenter {
                 last_frame_90k: 0,
             });
             self.next_seq += 1;
-            self.muxer.write_psi(&mut chunk);
+            self.muxer.write_psi(&mut self.slab);
         }
         self.last_dts[ti] = Some(frame.dts_90k);
-        self.muxer.write_frame(frame, &mut chunk);
+        self.muxer.write_frame(frame, &mut self.slab);
         let o = self.open.as_mut().expect("segment open");
         if frame.track == primary {
             let delta = (frame.dts_90k - o.last_dts).0;
@@ -328,7 +344,7 @@ impl Segmenter {
             }
             o.last_dts = o.last_dts.max(frame.dts_90k);
         }
-        let data = chunk.freeze();
+        let data = self.slab.split().freeze();
         o.len += data.len();
         o.chunks.push(data.clone());
         out.push(SegmentEvent::Chunk {
@@ -426,6 +442,43 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn frames_are_muxed_into_shared_slabs() {
+        let mut seg = Segmenter::new(SegmenterConfig::default(), 0);
+        seg.set_info(&info());
+        let mut out = Vec::new();
+        run(&mut seg, 0, 13, 50, &mut out);
+        let chunks: Vec<&Bytes> = out
+            .iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Chunk { data, .. } => Some(data),
+                _ => None,
+            })
+            .collect();
+        // a chunk that starts where the previous one ended is in the same allocation
+        let fresh = 1 + chunks
+            .windows(2)
+            .filter(|w| w[0].as_ptr() as usize + w[0].len() != w[1].as_ptr() as usize)
+            .count();
+        let bytes: usize = chunks.iter().map(|c| c.len()).sum();
+        assert!(chunks.len() > 900, "{} chunks", chunks.len());
+        // small frames: many to a slab, not one allocation each
+        assert!(
+            fresh * 10 <= chunks.len() && fresh <= bytes / (SLAB_BYTES / 2) + 1,
+            "{fresh} allocations for {} chunks, {bytes} bytes",
+            chunks.len()
+        );
+        // a frame larger than a slab gets its own, and the bytes stay exact
+        let mut big = video(13 * 90_000, true);
+        big.data = Bytes::from([&[0u8, 0, 0, 1, 0x65][..], &[7u8; 300_000]].concat());
+        let mut out2 = Vec::new();
+        seg.push(&big, UtcMs(WALL0 + 13_000), &mut out2);
+        let Some(SegmentEvent::Chunk { data, .. }) = out2.last() else {
+            panic!("no chunk for the big frame")
+        };
+        assert!(data.len() > 300_000 && data.len() % 188 == 0);
     }
 
     #[test]

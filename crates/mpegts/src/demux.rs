@@ -1,6 +1,6 @@
 //! Transport stream demultiplexer: bytes in, [`MediaEvent`]s out.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use media::time::Unwrapper;
 use media::{
     aac, h264, AudioConfig, Codec, DataConfig, Frame, MediaEvent, StreamInfo, Track, Ts90k,
@@ -14,6 +14,8 @@ use crate::{crc32_mpeg2, NULL_PID, PACKET_SIZE, PAT_PID, SYNC_BYTE};
 
 /// A PES larger than this (no unit start seen for too long) is dropped.
 const MAX_PES_SIZE: usize = 16 << 20;
+/// The least a new PES slab holds (a larger PES gets a slab of its own size).
+const PES_SLAB: usize = 64 * 1024;
 /// PSI sections are at most 1024 bytes (4096 for private sections); bound the assembly buffer.
 const MAX_SECTION_BUF: usize = 4096 + PACKET_SIZE;
 
@@ -99,8 +101,10 @@ struct EsState {
     /// The track its frames are emitted as.
     track: Track,
     last_cc: Option<u8>,
-    /// Bytes of the PES being assembled.
-    pes: Vec<u8>,
+    /// Bytes of the PES being assembled, at the front of a slab that later PES of this
+    /// stream fill too (each finished PES is split off as its own `Bytes`: one allocation
+    /// serves many frames).
+    pes: BytesMut,
     /// The size of the last PES finished: a new PES's buffer starts with room for a little
     /// more, so a video frame is not grown through a dozen reallocations and copies.
     pes_hint: usize,
@@ -117,7 +121,7 @@ impl EsState {
             codec,
             track,
             last_cc: None,
-            pes: Vec::new(),
+            pes: BytesMut::new(),
             pes_hint: 0,
             active: false,
             clock: Unwrapper::new(33),
@@ -351,8 +355,9 @@ impl Demuxer {
                 return;
             };
             es.pes.clear();
-            if es.pes.capacity() == 0 {
-                es.pes.reserve(es.pes_hint.min(MAX_PES_SIZE));
+            let want = es.pes_hint.clamp(PACKET_SIZE, MAX_PES_SIZE);
+            if es.pes.capacity() < want {
+                es.pes = BytesMut::with_capacity(want.max(PES_SLAB));
             }
             es.active = true;
         }
@@ -364,7 +369,7 @@ impl Demuxer {
         }
         es.pes.extend_from_slice(payload);
         if es.pes.len() > MAX_PES_SIZE {
-            es.pes = Vec::new();
+            es.pes = BytesMut::new();
             es.active = false;
             self.stats.pes_errors += 1;
             self.error(DemuxError::PesTooLarge(pid));
@@ -389,7 +394,7 @@ impl Demuxer {
         }
         es.active = false;
         es.pes_hint = es.pes.len() + es.pes.len() / 4 + 2 * 184;
-        let data = std::mem::take(&mut es.pes);
+        let data = es.pes.split().freeze();
         let (pid, codec, track) = (es.pid, es.codec, es.track);
         let Some(hdr) = parse_pes(&data) else {
             self.stats.pes_errors += 1;
@@ -404,7 +409,6 @@ impl Demuxer {
         let dts_raw = hdr.dts.unwrap_or(pts_raw);
         let dts = es.clock.unwrap(dts_raw);
         let pts = dts + pes::signed_33(pts_raw.wrapping_sub(dts_raw));
-        let data = Bytes::from(data);
         let payload = data.slice(hdr.payload_offset.min(data.len())..);
         if payload.is_empty() {
             return;

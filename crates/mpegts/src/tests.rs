@@ -947,3 +947,29 @@ fn a_program_of_many_streams_spans_pmt_packets_and_caps_the_tracks() {
     assert_eq!(s.data_streams as usize, media::MAX_DATA_STREAMS);
     assert_eq!(demux.info().audio.len(), media::MAX_AUDIO_TRACKS);
 }
+
+#[test]
+fn frames_of_a_stream_share_slabs() {
+    let input = frames(240, 0, false);
+    let (ev, _) = demux_whole(&mux(&input));
+    let audio: Vec<Frame> = frames_of(&ev)
+        .into_iter()
+        .filter(|f| f.track == Track::Audio(0))
+        .collect();
+    assert!(audio.len() > 400, "{} audio frames", audio.len());
+    // the next frame sits just after the previous one (its PES and ADTS headers between) when
+    // both are in one allocation
+    let fresh = 1 + audio
+        .windows(2)
+        .filter(|w| {
+            let end = w[0].data.as_ptr() as usize + w[0].data.len();
+            let next = w[1].data.as_ptr() as usize;
+            next < end || next > end + 64
+        })
+        .count();
+    assert!(
+        fresh * 10 <= audio.len(),
+        "{fresh} allocations for {} frames",
+        audio.len()
+    );
+}
