@@ -30,7 +30,8 @@
 #
 # Environment: N (list; default "20 50 100"), DURATION (default 60), WARMUP (default 20),
 # RECORD (0/1; default 0), SERVERS ("atoll nginx"), SOAK (seconds; 0 = off), SEGMENT_SECONDS
-# (Atoll's segment_seconds; default 6 as nginx's hls_fragment), ports HTTP_PORT, RTMP_PORT,
+# (Atoll's segment_seconds; default 6 as nginx's hls_fragment), ATOLL_TOML (more settings for
+# Atoll's config file, e.g. ATOLL_TOML='archive_max_bytes = 20000000000' for a long recorded soak), ports HTTP_PORT, RTMP_PORT,
 # NGINX_RTMP_PORT, UDP_BASE, SKIP_BUILD=1, ATOLL / LOAD (binaries; default target/release), KEEP_TMP=1, SERVER_CPUS / LOAD_CPUS (taskset lists;
 # default: the server on CPU 0, the feeder and this script on the others; PIN=0 turns pinning
 # off).
@@ -294,6 +295,7 @@ run_atoll() { # N
     rm -rf "$TMP/atoll-data"
     mkdir -p "$TMP/atoll-data"
     printf 'segment_seconds = %s\n' "$SEGMENT_SECONDS" >"$TMP/atoll.toml"
+    [ -z "${ATOLL_TOML:-}" ] || printf '%s\n' "$ATOLL_TOML" >>"$TMP/atoll.toml"
     : >"$TMP/atoll.log"
     start_atoll
     for _ in $(seq 200); do

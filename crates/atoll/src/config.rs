@@ -152,6 +152,10 @@ pub struct Config {
     pub http_keepalive_idle_seconds: u64,
     /// Seconds a write to a client may make no progress before the connection is closed.
     pub http_write_timeout_seconds: u64,
+    /// Kernel send buffer (SO_SNDBUF) of a connection once it carries a streamed body (live
+    /// MPEG-TS, catch-up TS from a time, archive download): what a viewer that stops reading
+    /// holds in the kernel until the write timeout (the kernel doubles it for its bookkeeping).
+    pub http_stream_send_buffer_bytes: usize,
     /// Open HTTP connections in all (further capped at the open-file limit minus
     /// `http_reserved_fds`); at the cap the longest-idle connection is closed for a new one.
     pub http_max_connections: usize,
@@ -441,6 +445,7 @@ impl Default for Config {
             http_header_timeout_seconds: 10,
             http_keepalive_idle_seconds: 60,
             http_write_timeout_seconds: 30,
+            http_stream_send_buffer_bytes: 256 << 10,
             http_max_connections: 50_000,
             http_max_connections_per_ip: 2_048,
             http_reserved_fds: 256,
@@ -699,6 +704,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !((64 << 10)..=(1 << 30)).contains(&cfg.ts_buffer_bytes) {
         return Err("ts_buffer_bytes must be 64 KiB..1 GiB (65536..1073741824)".into());
+    }
+    if !((16 << 10)..=(64 << 20)).contains(&cfg.http_stream_send_buffer_bytes) {
+        return Err(
+            "http_stream_send_buffer_bytes must be 16 KiB..64 MiB (16384..67108864)".into(),
+        );
     }
     if !((64 << 10)..=(1 << 30)).contains(&cfg.rendition_cache_bytes) {
         return Err("rendition_cache_bytes must be 64 KiB..1 GiB (65536..1073741824)".into());

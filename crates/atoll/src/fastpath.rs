@@ -12,18 +12,18 @@
 //! Expect, Upgrade, `mpegts`, a malformed or oversized head) is left to hyper.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -82,17 +82,16 @@ pub async fn serve(
     let conns = Arc::new(Conns::new(limits));
     let local = listener.local_addr()?;
     let (handoff_tx, handoff_rx) = mpsc::channel(HANDOFF_QUEUE);
-    // `tap_io` makes axum's `ConnectInfo<SocketAddr>` work for a custom listener.
     let handoffs = Handoffs {
         rx: handoff_rx,
         local,
-    }
-    .tap_io(|_: &mut Prefixed| {});
-    let slow = axum::serve(
-        handoffs,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopping(shutdown.clone()));
+    };
+    let per_connection = PerConnection {
+        app,
+        stream_send_buffer: conns.limits.stream_send_buffer,
+    };
+    let slow =
+        axum::serve(handoffs, per_connection).with_graceful_shutdown(stopping(shutdown.clone()));
     let slow = tokio::spawn(slow.into_future());
 
     let front = Arc::new(Front {
@@ -256,6 +255,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A write that makes no progress for this long closes the connection.
     pub write_timeout: Duration,
+    /// SO_SNDBUF of a connection from its first streamed body on ([`live_answer::Streamed`]).
+    pub stream_send_buffer: usize,
     /// Open connections in all (already capped below the open-file limit).
     pub max_connections: usize,
     /// Open connections per client address; 0 = no cap.
@@ -1130,6 +1131,68 @@ impl axum::serve::Listener for Handoffs {
     }
 }
 
+/// axum's make-service for the connections it is handed: each request carries
+/// `ConnectInfo<SocketAddr>` (as `into_make_service_with_connect_info` would), and an answer
+/// marked [`live_answer::Streamed`] caps the connection's kernel send buffer from its head on.
+#[derive(Clone)]
+struct PerConnection {
+    app: axum::Router,
+    stream_send_buffer: usize,
+}
+
+impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, Handoffs>> for PerConnection {
+    type Response = ConnService;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<ConnService, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: axum::serve::IncomingStream<'a, Handoffs>) -> Self::Future {
+        std::future::ready(Ok(ConnService {
+            app: self.app.clone(),
+            peer: *conn.remote_addr(),
+            send_buffer: conn.io().send_buffer.clone(),
+            stream_send_buffer: self.stream_send_buffer,
+        }))
+    }
+}
+
+/// The router as one connection's service (see [`PerConnection`]).
+#[derive(Clone)]
+struct ConnService {
+    app: axum::Router,
+    peer: SocketAddr,
+    /// Shared with the connection's [`Prefixed`], which applies it on its next write.
+    send_buffer: Arc<AtomicUsize>,
+    stream_send_buffer: usize,
+}
+
+impl tower_service::Service<axum::extract::Request> for ConnService {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        tower_service::Service::<axum::extract::Request>::poll_ready(&mut self.app, cx)
+    }
+
+    fn call(&mut self, mut req: axum::extract::Request) -> Self::Future {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        let answer = self.app.call(req);
+        let (ask, bytes) = (self.send_buffer.clone(), self.stream_send_buffer);
+        Box::pin(async move {
+            let r = answer.await?;
+            if r.extensions().get::<live_answer::Streamed>().is_some() {
+                ask.store(bytes, Ordering::Relaxed);
+            }
+            Ok(r)
+        })
+    }
+}
+
 /// A connection whose first bytes were already read: they are replayed before the socket.
 /// It also holds the connection's timeouts while hyper owns it (hyper has no timer here):
 /// a request head must be complete within the header timeout of its first byte, a connection
@@ -1155,6 +1218,10 @@ pub struct Prefixed {
     read_sleep: Pin<Box<tokio::time::Sleep>>,
     write_deadline: Option<Instant>,
     write_sleep: Pin<Box<tokio::time::Sleep>>,
+    /// SO_SNDBUF an answer asked for (0: the kernel's autotuning), set by [`ConnService`].
+    send_buffer: Arc<AtomicUsize>,
+    /// What was applied to the socket.
+    send_buffer_set: usize,
 }
 
 impl Prefixed {
@@ -1182,6 +1249,20 @@ impl Prefixed {
             read_sleep: Box::pin(tokio::time::sleep_until(started + limits.header_timeout)),
             write_deadline: None,
             write_sleep: Box::pin(tokio::time::sleep_until(now)),
+            send_buffer: Arc::new(AtomicUsize::new(0)),
+            send_buffer_set: 0,
+        }
+    }
+
+    /// Caps the socket's kernel send buffer once an answer asked for it (before its head is
+    /// written); a cap stays for the rest of the connection.
+    fn apply_send_buffer(&mut self) {
+        let want = self.send_buffer.load(Ordering::Relaxed);
+        if want != self.send_buffer_set {
+            self.send_buffer_set = want;
+            if let Err(e) = socket2::SockRef::from(&self.stream).set_send_buffer_size(want) {
+                tracing::debug!("SO_SNDBUF {want}: {e}");
+            }
         }
     }
 
@@ -1325,6 +1406,7 @@ impl AsyncWrite for Prefixed {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.apply_send_buffer();
         let r = Pin::new(&mut this.stream).poll_write(cx, buf);
         this.wrote(r, cx)
     }
@@ -1334,6 +1416,7 @@ impl AsyncWrite for Prefixed {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.apply_send_buffer();
         let r = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
         this.wrote(r, cx)
     }
@@ -1386,6 +1469,7 @@ mod tests {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
+            stream_send_buffer: 256 << 10,
             max_connections: max,
             max_per_ip: per_ip,
             hand_over_playlists: false,

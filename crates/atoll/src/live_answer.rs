@@ -27,6 +27,18 @@ pub const STREAM_CACHE: &str = "no-cache, no-store";
 /// Headers every live answer carries besides Content-Type and Cache-Control.
 pub const EXTRA_HEADERS: [(&str, &str); 1] = [("access-control-allow-origin", "*")];
 
+/// Response extension of an axum answer whose body is a long stream (live MPEG-TS, catch-up TS
+/// from a time, an archive download): from its head on, the front door caps the connection's
+/// kernel send buffer at `http_stream_send_buffer_bytes`, so a viewer that stops reading holds
+/// that much, not the several MB TCP autotuning grows to, until the write timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct Streamed;
+
+/// Marks `r` as a [`Streamed`] answer.
+pub fn streamed(r: &mut axum::response::Response) {
+    r.extensions_mut().insert(Streamed);
+}
+
 /// What a file name under `/live/{id}/` asks for (catch-up forms are `api::archive`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveFile {

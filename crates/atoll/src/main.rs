@@ -138,6 +138,7 @@ fn http_limits(cfg: &config::Config, nofile: Option<u64>) -> fastpath::Limits {
         header_timeout: secs(cfg.http_header_timeout_seconds),
         idle_timeout: secs(cfg.http_keepalive_idle_seconds),
         write_timeout: secs(cfg.http_write_timeout_seconds),
+        stream_send_buffer: cfg.http_stream_send_buffer_bytes,
         max_connections,
         max_per_ip: cfg.http_max_connections_per_ip,
         hand_over_playlists: cfg.cluster.redirect == "on",

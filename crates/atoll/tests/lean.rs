@@ -1,7 +1,8 @@
 //! Lean channels (issue 17) against the running binary: every per-channel buffer stays within
-//! its setting while one viewer of the MPEG-TS feed reads nothing and another reads too slowly,
-//! and the live window is held once (in its segment files, not also in memory); RTMP places
-//! follow the channel count.
+//! its setting while one viewer of the MPEG-TS feed reads nothing and another reads too slowly
+//! (and the kernel's send buffer of the one that reads nothing within its setting too), and the
+//! live window is held once (in its segment files, not also in memory); RTMP places follow the
+//! channel count.
 
 mod common;
 
@@ -15,9 +16,25 @@ use common::*;
 const TS_BUFFER: u64 = 128 << 10;
 const RECORDER_QUEUE: u64 = 1 << 20;
 const SEGMENT_MAX: u64 = 150_000;
+const SEND_BUFFER: u64 = 64 << 10;
 
 fn gauge(a: &Atoll, name: &str) -> u64 {
     a.metric(&format!("{name}{{channel=\"demo\"}}"))
+}
+
+/// What the server's socket of the connection from `client_port` to `server_port` has queued
+/// and not yet had acknowledged (`tx_queue` of /proc/net/tcp), or None once it is closed.
+fn server_send_queue(server_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() > 4 && port(f[1]) == Some(server_port) && port(f[2]) == Some(client_port) {
+            u64::from_str_radix(f[4].split(':').next()?, 16).ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// Opens `/live/demo/mpegts` with a tiny receive buffer (the caller reads from it, or not).
@@ -47,14 +64,17 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
             ("ts_buffer_bytes", &TS_BUFFER.to_string()),
             ("recorder_queue_bytes", &RECORDER_QUEUE.to_string()),
             ("segment_max_bytes", &SEGMENT_MAX.to_string()),
+            ("http_stream_send_buffer_bytes", &SEND_BUFFER.to_string()),
         ],
     );
     a.wait_playlist("demo", 2, Duration::from_secs(60));
     // one viewer reads nothing, another reads 4 KB/s of a ~40 KB/s feed: each holds only its
-    // cursor in the ring, never chunks of its own (the kernel's socket buffer fills first; once
-    // a viewer's cursor falls off the ring it is dropped and counted — `hub::tsfeed`'s tests —
-    // and a viewer that no longer takes anything is closed by `http_write_timeout_seconds`)
-    let _stalled = ts_viewer(&a);
+    // cursor in the ring, never chunks of its own (the kernel's socket buffer fills first, up to
+    // `http_stream_send_buffer_bytes`; once a viewer's cursor falls off the ring it is dropped
+    // and counted, and a viewer that no longer takes anything is closed by
+    // `http_write_timeout_seconds`, 30 s, after this test's 20)
+    let stalled = ts_viewer(&a);
+    let stalled_port = stalled.local_addr().unwrap().port();
     let slow = ts_viewer(&a);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let slow_reader = std::thread::spawn({
@@ -77,7 +97,7 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
     let start = Instant::now();
     let (mut ts_max, mut open_max, mut queue_max) = (0, 0, 0);
     let mut window_in_files_only = false;
-    let mut viewers_min = u64::MAX;
+    let (mut send_queue_max, mut send_queue_last) = (0, None);
     while start.elapsed() < Duration::from_secs(20) {
         let ts = gauge(&a, "atoll_channel_ts_buffer_bytes");
         let open = gauge(&a, "atoll_channel_open_segment_bytes");
@@ -88,7 +108,8 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
         open_max = open_max.max(open);
         queue_max = queue_max.max(queued);
         window_in_files_only |= in_memory == 0 && in_files > 0;
-        viewers_min = viewers_min.min(gauge(&a, "atoll_channel_viewers_mpegts"));
+        send_queue_last = server_send_queue(a.http, stalled_port);
+        send_queue_max = send_queue_max.max(send_queue_last.unwrap_or(0));
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(ts_max > 0, "the TS feed never held anything");
@@ -110,8 +131,19 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
         window_in_files_only,
         "the live window was never held in its files alone"
     );
-    // both viewers stayed connected all along, while the ring held its bound
-    assert_eq!(viewers_min, 2, "a TS viewer went away");
+    // the viewer that reads nothing is still connected, its kernel send buffer full at the
+    // setting (the kernel doubles SO_SNDBUF and may pass it by one 64 KB loopback packet;
+    // TCP's autotuning alone lets a loopback socket queue megabytes)
+    assert!(
+        send_queue_last.is_some(),
+        "the stalled viewer was closed before the write timeout"
+    );
+    assert!(
+        send_queue_max > SEND_BUFFER / 2 && send_queue_max <= 2 * SEND_BUFFER + 65_536,
+        "the stalled viewer's connection queued {send_queue_max} bytes \
+         (http_stream_send_buffer_bytes = {SEND_BUFFER})"
+    );
+    drop(stalled);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(
         slow_reader.join().unwrap() > 0,

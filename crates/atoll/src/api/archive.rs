@@ -645,6 +645,7 @@ async fn download(archive: Arc<Archive>, channel: String, from_ms: i64, to_ms: i
     if let Ok(v) = HeaderValue::from_str(&name) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
+    crate::live_answer::streamed(&mut r);
     r
 }
 
@@ -711,11 +712,13 @@ async fn endless(archive: Arc<Archive>, channel: String, from_ms: i64) -> Respon
             }
         }
     });
-    respond(
+    let mut r = respond(
         Body::from_stream(stream),
         "video/mp2t",
         "no-cache, no-store",
-    )
+    );
+    crate::live_answer::streamed(&mut r);
+    r
 }
 
 #[cfg(test)]

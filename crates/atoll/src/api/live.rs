@@ -176,5 +176,6 @@ fn ts_stream(live: Arc<LiveOutput>) -> Response {
         HeaderValue::from_static(live_answer::STREAM_CACHE),
     );
     cors(&mut r);
+    live_answer::streamed(&mut r);
     r
 }

@@ -1320,6 +1320,7 @@ async fn file_mp4_from_mirror(
             }
         });
     let mut r = Response::new(axum::body::Body::from_stream(stream));
+    crate::live_answer::streamed(&mut r);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -1442,6 +1443,7 @@ async fn file_mp4(path: &std::path::Path, headers: &HeaderMap) -> Result<Respons
         }
     });
     let mut r = Response::new(axum::body::Body::from_stream(stream));
+    crate::live_answer::streamed(&mut r);
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
