@@ -249,3 +249,62 @@ fn rtmp_places_follow_the_channel_count() {
         assert_eq!(a.channel(id)["state"], "live", "{id}");
     }
 }
+
+/// A channel with many viewers moves its next live segments from memfds to page-cache files in
+/// `<data>/live-segments` (cheaper to `sendfile` at thousands of viewers), served whole from
+/// there; an unwatched one writes nothing to disk.
+#[test]
+fn a_popular_channel_serves_its_segments_from_page_cache_files() {
+    let a = Atoll::start_with("lean-popular", &[("live_segment_disk_requests", "4")]);
+    let on_disk = |a: &Atoll| a.metric("atoll_channel_live_segments_on_disk{channel=\"demo\"}");
+    a.wait_playlist("demo", 2, Duration::from_secs(60));
+    assert_eq!(
+        on_disk(&a),
+        0,
+        "an unwatched channel's segments went to disk"
+    );
+    let dir = a.dir.join("data").join("live-segments");
+    assert!(dir.is_dir(), "{} was not made", dir.display());
+    // five viewers, each taking the newest segment about once a second
+    let start = Instant::now();
+    while on_disk(&a) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no segment went to disk with five viewers"
+        );
+        let (status, text) = a.get("/live/demo/index.m3u8");
+        assert_eq!(status, 200);
+        let newest = check_live_playlist(&String::from_utf8_lossy(&text))
+            .1
+            .last()
+            .unwrap()
+            .1
+            .clone();
+        for _ in 0..5 {
+            assert_eq!(a.get(&format!("/live/demo/{newest}")).0, 200);
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    // the server holds segment files in that directory (unlinked, so only its descriptors
+    // show them), and a segment from one is whole
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", a.child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        fds.iter().any(|p| p.contains("live-segments")),
+        "no open file in live-segments: {fds:?}"
+    );
+    let text = a.get("/live/demo/index.m3u8").1;
+    let (_, segs) = check_live_playlist(&String::from_utf8_lossy(&text));
+    let newest = &segs.last().unwrap().1;
+    let (status, seg) = a.get(&format!("/live/demo/{newest}"));
+    assert_eq!(status, 200);
+    assert!(
+        seg.len() > 188 && seg.len() % 188 == 0,
+        "{} bytes",
+        seg.len()
+    );
+    assert_eq!(&seg[..3], &[0x47, 0x40, 0x00]);
+}
