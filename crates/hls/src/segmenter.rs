@@ -435,6 +435,16 @@ mod tests {
         }
     }
 
+    /// The chunk events' bytes (the same `Bytes`, sharing their allocations).
+    fn chunks(out: &[SegmentEvent]) -> Vec<Bytes> {
+        out.iter()
+            .filter_map(|e| match e {
+                SegmentEvent::Chunk { data, .. } => Some(data.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn segments(out: &[SegmentEvent]) -> Vec<Segment> {
         out.iter()
             .filter_map(|e| match e {
@@ -450,13 +460,7 @@ mod tests {
         seg.set_info(&info());
         let mut out = Vec::new();
         run(&mut seg, 0, 13, 50, &mut out);
-        let chunks: Vec<&Bytes> = out
-            .iter()
-            .filter_map(|e| match e {
-                SegmentEvent::Chunk { data, .. } => Some(data),
-                _ => None,
-            })
-            .collect();
+        let chunks = chunks(&out);
         // a chunk that starts where the previous one ended is in the same allocation
         let fresh = 1 + chunks
             .windows(2)
@@ -499,14 +503,7 @@ mod tests {
             assert_eq!(&s.data[..1], &[0x47]);
         }
         // the chunk stream is exactly the segments' bytes back to back
-        let chunks: Vec<u8> = out
-            .iter()
-            .filter_map(|e| match e {
-                SegmentEvent::Chunk { data, .. } => Some(data.to_vec()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let chunks: Vec<u8> = chunks(&out).iter().flat_map(|c| c.to_vec()).collect();
         let joined: Vec<u8> = segs.iter().flat_map(|s| s.data.to_vec()).collect();
         assert!(chunks.starts_with(&joined));
     }
