@@ -14,6 +14,9 @@
 # Viewers come from 127.0.0.1..N, 1,000 per address (Atoll caps connections per address at
 # http_max_connections_per_ip, 2,048 by default). ATOLL_TOML: settings for Atoll's config file
 # (e.g. ATOLL_TOML='live_segment_dir = "/var/tmp"').
+# ATOLL_BIN: another atoll binary (e.g. an older build). PERF_STAT: perf events counted on each
+# server during its load (e.g. PERF_STAT='context-switches,syscalls:sys_enter_sendfile64').
+# PERF_RECORD=N: sample each server during its load and print its N hottest symbols.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,7 +72,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
     log "building atoll and atoll-load (release)"
     (cd "$ROOT" && cargo build --release -q -p atoll-load -p atoll)
 fi
-ATOLL=$ROOT/target/release/atoll
+ATOLL=${ATOLL_BIN:-$ROOT/target/release/atoll}
 LOAD=$ROOT/target/release/atoll-load
 [ -x "$ATOLL" ] && [ -x "$LOAD" ] || die "missing $ATOLL or $LOAD"
 
@@ -237,11 +240,29 @@ for n in $VIEWERS; do
         pids=$(pids_of "$s")
         # shellcheck disable=SC2086
         c0=$(cpu_ticks $pids)
+        if [ -n "${PERF_STAT:-}" ]; then
+            # shellcheck disable=SC2086
+            perf stat -x, -e "$PERF_STAT" -p "$(tr ' ' ',' <<<"${pids% }")" -o "$TMP/perf-$s.txt" &
+            PERF_PID=$!
+        fi
+        if [ -n "${PERF_RECORD:-}" ]; then
+            perf record -q -F 499 -p "$(tr ' ' ',' <<<"${pids% }")" -o "$TMP/perf-$s.data" 2>/dev/null &
+            REC_PID=$!
+        fi
         TIMEFORMAT='%U %S'
         { time "${ON_LOAD[@]}" "$LOAD" --url "$(url_of "$s")" --viewers "$n" --duration "$DURATION" \
             --ramp "$ramp" --src-ips "$(( (n + 999) / 1000 ))" >"$TMP/load.out" 2> >(sed "s/^/[load $s] /" >&3) || true; } 2>"$TMP/load.time"
         # shellcheck disable=SC2086
         c1=$(cpu_ticks $pids)
+        if [ -n "${PERF_RECORD:-}" ]; then
+            kill -INT "$REC_PID"; wait "$REC_PID" || true
+            perf report -q -i "$TMP/perf-$s.data" --sort sym --percent-limit 0.7 2>/dev/null \
+                | head -n "$PERF_RECORD" | sed "s/^/[perf $s] /" >&2
+        fi
+        if [ -n "${PERF_STAT:-}" ]; then
+            kill -INT "$PERF_PID"; wait "$PERF_PID" || true
+            awk -F, -v s="$s" '$1 ~ /^[0-9]+$/ && $1 > 0 {printf "[perf %s] %14s %s\n", s, $1, $3}' "$TMP/perf-$s.txt" >&2
+        fi
         out=$(tail -1 "$TMP/load.out")
         read -r lu ls < <(tail -n 1 "$TMP/load.time") || { lu=0; ls=0; }
         vs=$(field viewer_s "$out")
