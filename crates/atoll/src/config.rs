@@ -196,6 +196,11 @@ pub struct Config {
     /// Where live segment copies for `sendfile` go: a directory (unlinked files), or unset for
     /// memory (memfd; a directory under /var/tmp only where memfd is missing).
     pub live_segment_dir: Option<PathBuf>,
+    /// With `live_segment_dir` unset: a channel that answered at least this many segment
+    /// requests during one segment's time (about that many viewers) puts its next segment in
+    /// `<data>/live-segments` (page cache, cheaper to `sendfile` at thousands of viewers) rather
+    /// than a memfd. 0 = always memfds.
+    pub live_segment_disk_requests: u64,
     /// Bytes one channel's continuous MPEG-TS feed keeps for its viewers (`/mpegts`); a viewer
     /// further behind is dropped, a new one starts at the newest segment start in it.
     /// 64 KiB..1 GiB.
@@ -465,6 +470,7 @@ impl Default for Config {
             segment_max_bytes: 64 << 20,
             no_keyframe_seconds: 10,
             live_segment_dir: None,
+            live_segment_disk_requests: 500,
             ts_buffer_bytes: crate::hub::tsfeed::TS_BUFFER_BYTES,
             rendition_cache_bytes: crate::hub::renditions::RENDITION_CACHE_BYTES,
             vod_dir: None,
@@ -715,6 +721,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     if !(100..=10_000_000).contains(&cfg.catchup_max_playlist_segments) {
         return Err("catchup_max_playlist_segments must be 100..10000000".into());
+    }
+    if cfg.live_segment_disk_requests > 10_000_000 {
+        return Err("live_segment_disk_requests must be 0..10000000".into());
     }
     if !(1..=100_000).contains(&cfg.live_segment_write_queue) {
         return Err("live_segment_write_queue must be 1..100000".into());

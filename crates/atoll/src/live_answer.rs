@@ -231,6 +231,7 @@ pub fn answer(hub: &Hub, id: &str, what: LiveFile, viewer: Viewer) -> LiveAnswer
             let Some(body) = found else {
                 return LiveAnswer::not_found(NO_SEGMENT);
             };
+            live.segment_requested();
             live.hls_sessions
                 .touch(viewer.ip, viewer.ua_hash, hub.settings.clock.now_mono_ms());
             LiveAnswer {

@@ -111,6 +111,31 @@ fn main() {
     }
 }
 
+/// Where channels put their live segment files (see `hub::live::SegmentPlace`): the popular
+/// channels' directory is made here; if it cannot be, they stay in memfds.
+fn live_segment_place(cfg: &config::Config) -> hub::live::SegmentPlace {
+    let popular_dir = if cfg.live_segment_dir.is_none() && cfg.live_segment_disk_requests > 0 {
+        let dir = cfg.data.join("live-segments");
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::warn!(
+                    "{}: {e}; popular channels' live segments stay in memory",
+                    dir.display()
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    hub::live::SegmentPlace {
+        dir: cfg.live_segment_dir.clone(),
+        popular_dir,
+        popular_requests: cfg.live_segment_disk_requests,
+    }
+}
+
 /// The HTTP front door's limits; the connection cap stays below the open-file limit with
 /// `http_reserved_fds` kept back for the archive, database, sources and RTMP.
 fn http_limits(cfg: &config::Config, nofile: Option<u64>) -> fastpath::Limits {
@@ -248,7 +273,7 @@ async fn serve(cfg: config::Config, nofile: Option<u64>) -> anyhow::Result<()> {
                 segment_max_90k: cfg.segment_max_seconds as i64 * 90_000,
                 segment_max_bytes: cfg.segment_max_bytes.min(usize::MAX as u64) as usize,
                 no_keyframe_ms: cfg.no_keyframe_seconds as i64 * 1000,
-                segment_dir: cfg.live_segment_dir.clone(),
+                segment_place: live_segment_place(&cfg),
                 ts_buffer_bytes: cfg.ts_buffer_bytes,
                 rendition_cache_bytes: cfg.rendition_cache_bytes,
                 ..Default::default()

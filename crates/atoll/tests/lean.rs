@@ -1,8 +1,8 @@
 //! Lean channels (issue 17) against the running binary: every per-channel buffer stays within
 //! its setting while one viewer of the MPEG-TS feed reads nothing and another reads too slowly
 //! (and the kernel's send buffer of the one that reads nothing within its setting too), and the
-//! live window is held once (in its segment files, not also in memory); RTMP places follow the
-//! channel count.
+//! live window is held once (in its segment files, not also in memory); every streamed answer
+//! keeps the send buffer setting; RTMP places follow the channel count.
 
 mod common;
 
@@ -39,6 +39,11 @@ fn server_send_queue(server_port: u16, client_port: u16) -> Option<u64> {
 
 /// Opens `/live/demo/mpegts` with a tiny receive buffer (the caller reads from it, or not).
 fn ts_viewer(a: &Atoll) -> TcpStream {
+    viewer_of(a, "/live/demo/mpegts")
+}
+
+/// Asks for `path` on a connection with a tiny receive buffer (the caller reads from it, or not).
+fn viewer_of(a: &Atoll, path: &str) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", a.http)).unwrap();
     let small: libc::c_int = 4096;
     // SAFETY: setsockopt on an open socket with a valid c_int option value.
@@ -51,7 +56,7 @@ fn ts_viewer(a: &Atoll) -> TcpStream {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    (&s).write_all(b"GET /live/demo/mpegts HTTP/1.1\r\nhost: x\r\n\r\n")
+    (&s).write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
         .unwrap();
     s
 }
@@ -184,6 +189,74 @@ fn every_per_channel_buffer_holds_its_bound_under_stalled_and_slow_viewers() {
     assert_eq!(&seg[..3], &[0x47, 0x40, 0x00]);
 }
 
+/// Every other streamed answer marked for `http_stream_send_buffer_bytes` keeps its connection's
+/// kernel send buffer at the setting when the viewer reads nothing: a catch-up range download,
+/// an endless catch-up TS, a film's file (the player's URL and the Xtream Codes one) and the
+/// Xtream Codes live `.ts` URL (the MPEG-TS feed's own URL is measured above).
+#[test]
+fn every_streamed_answer_keeps_the_send_buffer_setting() {
+    let a = Atoll::start_with(
+        "lean-streamed",
+        &[
+            ("http_stream_send_buffer_bytes", &SEND_BUFFER.to_string()),
+            ("viewer_accounts", "true"),
+        ],
+    );
+    let from_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let film = vod_import(&a, &fixture_clip(), "Clip", "Films");
+    let (s, v) = a.api(
+        "POST",
+        "/api/viewers",
+        Some(r#"{"username":"v","password":"pw"}"#),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, body) = a.get("/player_api.php?username=v&password=pw&action=get_live_streams");
+    assert_eq!(s, 200);
+    let streams: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let demo = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["epg_channel_id"] == "demo")
+        .expect("demo in the account's streams")["stream_id"]
+        .as_i64()
+        .unwrap();
+    // 25 s recorded: a range of 20 s holds several times the send buffer
+    a.wait_for("25 s of demo recorded", Duration::from_secs(90), || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            >= from_s + 25
+    });
+    for path in [
+        format!("/live/demo/archive-{from_s}-20.ts"),
+        format!("/live/demo/archive-{from_s}-now.ts"),
+        format!("/vod/{film}/file.mp4"),
+        format!("/movie/v/pw/{film}.mp4"),
+        format!("/live/v/pw/{demo}.ts"),
+    ] {
+        let stalled = viewer_of(&a, &path);
+        let port = stalled.local_addr().unwrap().port();
+        let start = Instant::now();
+        let mut peak = 0;
+        while start.elapsed() < Duration::from_secs(8) {
+            peak = peak.max(server_send_queue(a.http, port).unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // bytes queued at all (so an answer was streamed), and no more than the setting allows
+        assert!(
+            peak > SEND_BUFFER / 2 && peak <= 2 * SEND_BUFFER + 65_536,
+            "GET {path}: the stalled viewer's connection queued {peak} bytes \
+             (http_stream_send_buffer_bytes = {SEND_BUFFER})"
+        );
+    }
+}
+
 /// `rtmp_max_connections` is what the listener allows beyond one place per channel: with it
 /// at 1 and three channels, two encoders publish side by side, two silent sockets take the
 /// last places, and the next connection is refused.
@@ -248,4 +321,63 @@ fn rtmp_places_follow_the_channel_count() {
     for id in ["p1", "p2"] {
         assert_eq!(a.channel(id)["state"], "live", "{id}");
     }
+}
+
+/// A channel with many viewers moves its next live segments from memfds to page-cache files in
+/// `<data>/live-segments` (cheaper to `sendfile` at thousands of viewers), served whole from
+/// there; an unwatched one writes nothing to disk.
+#[test]
+fn a_popular_channel_serves_its_segments_from_page_cache_files() {
+    let a = Atoll::start_with("lean-popular", &[("live_segment_disk_requests", "4")]);
+    let on_disk = |a: &Atoll| a.metric("atoll_channel_live_segments_on_disk{channel=\"demo\"}");
+    a.wait_playlist("demo", 2, Duration::from_secs(60));
+    assert_eq!(
+        on_disk(&a),
+        0,
+        "an unwatched channel's segments went to disk"
+    );
+    let dir = a.dir.join("data").join("live-segments");
+    assert!(dir.is_dir(), "{} was not made", dir.display());
+    // five viewers, each taking the newest segment about once a second
+    let start = Instant::now();
+    while on_disk(&a) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no segment went to disk with five viewers"
+        );
+        let (status, text) = a.get("/live/demo/index.m3u8");
+        assert_eq!(status, 200);
+        let newest = check_live_playlist(&String::from_utf8_lossy(&text))
+            .1
+            .last()
+            .unwrap()
+            .1
+            .clone();
+        for _ in 0..5 {
+            assert_eq!(a.get(&format!("/live/demo/{newest}")).0, 200);
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    // the server holds segment files in that directory (unlinked, so only its descriptors
+    // show them), and a segment from one is whole
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", a.child.id()))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        fds.iter().any(|p| p.contains("live-segments")),
+        "no open file in live-segments: {fds:?}"
+    );
+    let text = a.get("/live/demo/index.m3u8").1;
+    let (_, segs) = check_live_playlist(&String::from_utf8_lossy(&text));
+    let newest = &segs.last().unwrap().1;
+    let (status, seg) = a.get(&format!("/live/demo/{newest}"));
+    assert_eq!(status, 200);
+    assert!(
+        seg.len() > 188 && seg.len() % 188 == 0,
+        "{} bytes",
+        seg.len()
+    );
+    assert_eq!(&seg[..3], &[0x47, 0x40, 0x00]);
 }

@@ -141,6 +141,12 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             |h, _| h.live.window_bytes().1,
         ),
         (
+            "atoll_channel_live_segments_on_disk",
+            "gauge",
+            "Live-window segments whose file is in a directory's page cache, not a memfd (live_segment_dir, or a popular channel: live_segment_disk_requests).",
+            |h, _| h.live.segments_on_disk(),
+        ),
+        (
             "atoll_channel_rendition_cache_bytes",
             "gauge",
             "Bytes of rendition segments cut and cached for viewers (bounded by rendition_cache_bytes).",

@@ -77,8 +77,8 @@ pub struct MediaLimits {
     pub segment_max_bytes: usize,
     /// A source without a keyframe for this long is treated as silent.
     pub no_keyframe_ms: i64,
-    /// Where live segment copies for `sendfile` go (None: memfd).
-    pub segment_dir: Option<std::path::PathBuf>,
+    /// Where live segment copies for `sendfile` go.
+    pub segment_place: super::live::SegmentPlace,
     /// Bytes the continuous TS feed's ring holds at most (`hub::tsfeed`).
     pub ts_buffer_bytes: usize,
     /// Bytes of rendition segments cut for viewers a channel keeps at most (`hub::renditions`).
@@ -94,7 +94,7 @@ impl Default for MediaLimits {
             segment_max_90k: 0,
             segment_max_bytes: 64 << 20,
             no_keyframe_ms: 10_000,
-            segment_dir: None,
+            segment_place: Default::default(),
             ts_buffer_bytes: super::tsfeed::TS_BUFFER_BYTES,
             rendition_cache_bytes: super::renditions::RENDITION_CACHE_BYTES,
             clock_step_ms: 2_000,
@@ -269,7 +269,7 @@ pub fn outputs(settings: &Settings) -> Outputs {
         settings.media.ts_buffer_bytes,
         settings.media.rendition_cache_bytes,
     ));
-    live.set_segment_dir(settings.media.segment_dir.clone());
+    live.set_segment_place(settings.media.segment_place.clone());
     let status = Arc::new(Mutex::new(Status {
         state: State::Connecting,
         active_source: None,

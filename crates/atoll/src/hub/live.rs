@@ -104,6 +104,8 @@ impl LiveSnapshot {
 pub struct SegmentFile {
     file: std::fs::File,
     len: u64,
+    /// In a directory's page cache (not a memfd).
+    on_disk: bool,
 }
 
 fn tmpfile(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -139,6 +141,7 @@ impl SegmentFile {
         Ok(SegmentFile {
             file,
             len: data.len() as u64,
+            on_disk: true,
         })
     }
 
@@ -169,6 +172,7 @@ impl SegmentFile {
         Ok(SegmentFile {
             file,
             len: data.len() as u64,
+            on_disk: false,
         })
     }
     /// The whole file, read back.
@@ -184,6 +188,25 @@ impl SegmentFile {
     pub fn len(&self) -> u64 {
         self.len
     }
+    /// In a directory's page cache (not a memfd).
+    pub fn is_on_disk(&self) -> bool {
+        self.on_disk
+    }
+}
+
+/// Where a channel's live segment files go.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentPlace {
+    /// Every segment in this directory (`live_segment_dir`).
+    pub dir: Option<std::path::PathBuf>,
+    /// Otherwise in a memfd, except while the channel is popular: a segment that follows one
+    /// during which the channel answered at least `popular_requests` segment requests (about
+    /// that many viewers) goes to `popular_dir`. `sendfile` from shared memory costs the kernel
+    /// more per byte than from a disk file's page cache (it looks up every 4 KiB page; a disk
+    /// file's come in large folios), which counts at thousands of viewers; a memfd writes
+    /// nothing to disk, which counts for many channels with few viewers. 0 = never.
+    pub popular_dir: Option<std::path::PathBuf>,
+    pub popular_requests: u64,
 }
 
 /// Default segment files waiting for the writer, across all channels; beyond this a segment
@@ -273,8 +296,12 @@ pub struct LiveOutput {
     /// Held while a new snapshot is built from the current one (segment added, file attached),
     /// so two edits never lose one another; readers never take it.
     edit: Mutex<()>,
-    /// Where segment files go (None: memory).
-    segment_dir: Mutex<Option<std::path::PathBuf>>,
+    /// Where segment files go.
+    segment_place: Mutex<SegmentPlace>,
+    /// Segment answers given (HLS, both HTTP paths; renditions apart).
+    segment_requests: AtomicU64,
+    /// `segment_requests` when the last segment was pushed.
+    requests_at_last_segment: AtomicU64,
     /// The continuous TS feed (see `hub::tsfeed`).
     pub ts: TsFeed,
     window: usize,
@@ -312,7 +339,9 @@ impl LiveOutput {
         LiveOutput {
             snapshot: RwLock::new(Arc::new(LiveSnapshot::default())),
             edit: Mutex::new(()),
-            segment_dir: Mutex::new(None),
+            segment_place: Mutex::new(SegmentPlace::default()),
+            segment_requests: AtomicU64::new(0),
+            requests_at_last_segment: AtomicU64::new(0),
             ts: TsFeed::new(ts_buffer_bytes),
             window,
             keep: window + 4,
@@ -406,9 +435,41 @@ impl LiveOutput {
         self.ts.close();
     }
 
-    /// Segment files go to `dir` (None: memory).
-    pub fn set_segment_dir(&self, dir: Option<std::path::PathBuf>) {
-        *self.segment_dir.lock().unwrap_or_else(|e| e.into_inner()) = dir;
+    /// Where segment files go from the next segment on.
+    pub fn set_segment_place(&self, place: SegmentPlace) {
+        *self.segment_place.lock().unwrap_or_else(|e| e.into_inner()) = place;
+    }
+
+    /// A viewer was given one of the window's segments.
+    pub fn segment_requested(&self) {
+        self.segment_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The directory for the next segment's file (None: a memfd), from the segment requests
+    /// answered since the last segment was added.
+    fn next_segment_dir(&self) -> Option<std::path::PathBuf> {
+        let served = self.segment_requests.load(Ordering::Relaxed);
+        let during = served.saturating_sub(
+            self.requests_at_last_segment
+                .swap(served, Ordering::Relaxed),
+        );
+        let place = self.segment_place.lock().unwrap_or_else(|e| e.into_inner());
+        if place.dir.is_some() {
+            return place.dir.clone();
+        }
+        if place.popular_requests > 0 && during >= place.popular_requests {
+            return place.popular_dir.clone();
+        }
+        None
+    }
+
+    /// Segments of the window whose file is in a directory's page cache (not a memfd).
+    pub fn segments_on_disk(&self) -> u64 {
+        let snap = self.snapshot();
+        snap.segments
+            .iter()
+            .filter(|s| matches!(&s.body, SegmentBody::File(f) if f.is_on_disk()))
+            .count() as u64
     }
 
     /// The writer made segment `seq`'s file: it replaces the segment's bytes in the snapshot
@@ -442,11 +503,7 @@ impl LiveOutput {
             live: Arc::downgrade(self),
             seq: seg.seq,
             data: seg.data.clone(),
-            dir: self
-                .segment_dir
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            dir: self.next_segment_dir(),
         };
         let _edit = self.edit.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.snapshot();
@@ -543,6 +600,57 @@ mod tests {
         let len = s.seen.lock().unwrap().len();
         assert!(len <= 30_000 + 4096, "{len} sessions kept");
         assert_eq!(s.count(100_000), 29_999);
+    }
+
+    #[test]
+    fn a_popular_channel_puts_its_next_segments_in_page_cache_files() {
+        let live = Arc::new(LiveOutput::new(6, 6, 1 << 20, 1 << 20));
+        live.set_segment_place(SegmentPlace {
+            dir: None,
+            popular_dir: Some(std::env::temp_dir()),
+            popular_requests: 3,
+        });
+        live.push_segment(seg(1, false)); // nobody yet: a memfd
+        for _ in 0..3 {
+            live.segment_requested();
+        }
+        live.push_segment(seg(2, false)); // 3 requests during segment 1: on disk
+        live.segment_requested();
+        live.push_segment(seg(3, false)); // 1 request: a memfd again
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while live
+            .snapshot()
+            .segments
+            .iter()
+            .any(|s| matches!(s.body, SegmentBody::Memory(_)))
+        {
+            assert!(std::time::Instant::now() < deadline, "no segment files");
+            std::thread::yield_now();
+        }
+        let on_disk: Vec<bool> = live
+            .snapshot()
+            .segments
+            .iter()
+            .map(|s| matches!(&s.body, SegmentBody::File(f) if f.is_on_disk()))
+            .collect();
+        assert_eq!(on_disk, [false, true, false]);
+        assert_eq!(live.segments_on_disk(), 1);
+        // a configured directory takes every segment; 0 never moves one
+        live.set_segment_place(SegmentPlace {
+            dir: None,
+            popular_dir: Some(std::env::temp_dir()),
+            popular_requests: 0,
+        });
+        for _ in 0..10 {
+            live.segment_requested();
+        }
+        assert_eq!(live.next_segment_dir(), None);
+        live.set_segment_place(SegmentPlace {
+            dir: Some(std::env::temp_dir()),
+            popular_dir: None,
+            popular_requests: 0,
+        });
+        assert_eq!(live.next_segment_dir(), Some(std::env::temp_dir()));
     }
 
     #[test]
