@@ -34,7 +34,8 @@
 # Atoll's config file, e.g. ATOLL_TOML='archive_max_bytes = 20000000000' for a long recorded soak), ports HTTP_PORT, RTMP_PORT,
 # NGINX_RTMP_PORT, UDP_BASE, SKIP_BUILD=1, ATOLL / LOAD (binaries; default target/release), KEEP_TMP=1, SERVER_CPUS / LOAD_CPUS (taskset lists;
 # default: the server on CPU 0, the feeder and this script on the others; PIN=0 turns pinning
-# off).
+# off). PERF_RECORD=N: sample each server over the measured window and print its N hottest
+# symbols (with their library).
 set -euo pipefail
 
 case ${1:-} in
@@ -212,7 +213,16 @@ measure() {
     t0=$(cpu_ticks $pids)
     thread_ticks "$SERVER_PID" >"$TMP/threads0"
     w0=${EPOCHREALTIME/./}
+    if [ -n "${PERF_RECORD:-}" ]; then
+        perf record -q -F 499 -p "$(tr ' ' ',' <<<"${pids% }")" -o "$TMP/perf-$name-$n.data" 2>/dev/null &
+        local rec=$!
+    fi
     sleep "$DURATION"
+    if [ -n "${PERF_RECORD:-}" ]; then
+        kill -INT "$rec"; wait "$rec" || true
+        perf report -q -i "$TMP/perf-$name-$n.data" --sort dso,sym --percent-limit 0.5 2>/dev/null \
+            | head -n "$PERF_RECORD" | sed "s/^/[perf $name $n] /" >&2
+    fi
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $pids)
     thread_ticks "$SERVER_PID" >"$TMP/threads1"
