@@ -16,7 +16,8 @@
 # (e.g. ATOLL_TOML='live_segment_dir = "/var/tmp"').
 # ATOLL_BIN: another atoll binary (e.g. an older build). PERF_STAT: perf events counted on each
 # server during its load (e.g. PERF_STAT='context-switches,syscalls:sys_enter_sendfile64').
-# PERF_RECORD=N: sample each server during its load and print its N hottest symbols.
+# PERF_RECORD=N: sample each server during its load and print its samples by library (kernel,
+# atoll, libc) and its N hottest symbols.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -256,8 +257,10 @@ for n in $VIEWERS; do
         c1=$(cpu_ticks $pids)
         if [ -n "${PERF_RECORD:-}" ]; then
             kill -INT "$REC_PID"; wait "$REC_PID" || true
-            perf report -q -i "$TMP/perf-$s.data" --sort sym --percent-limit 0.7 2>/dev/null \
-                | head -n "$PERF_RECORD" | sed "s/^/[perf $s] /" >&2
+            # where the samples are (kernel, atoll, libc), then the hottest symbols
+            { perf report -q -i "$TMP/perf-$s.data" --sort dso --percent-limit 0.5 2>/dev/null
+              perf report -q -i "$TMP/perf-$s.data" --sort sym --percent-limit 0.7 2>/dev/null \
+                | head -n "$PERF_RECORD"; } | grep -v '^\s*$' | sed "s/^/[perf $s] /" >&2
         fi
         if [ -n "${PERF_STAT:-}" ]; then
             kill -INT "$PERF_PID"; wait "$PERF_PID" || true

@@ -579,6 +579,24 @@ impl LiveOutput {
 mod tests {
     use super::*;
 
+    /// Waits until every segment of the window is in its file (made by the writer thread, off
+    /// the caller's thread).
+    fn wait_for_files(live: &LiveOutput) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while live
+            .snapshot()
+            .segments
+            .iter()
+            .any(|s| matches!(s.body, SegmentBody::Memory(_)))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "segment files never came"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     fn seg(seq: u64, disc: bool) -> Segment {
         Segment {
             seq,
@@ -618,16 +636,7 @@ mod tests {
         live.push_segment(seg(2, false)); // 3 requests during segment 1: on disk
         live.segment_requested();
         live.push_segment(seg(3, false)); // 1 request: a memfd again
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while live
-            .snapshot()
-            .segments
-            .iter()
-            .any(|s| matches!(s.body, SegmentBody::Memory(_)))
-        {
-            assert!(std::time::Instant::now() < deadline, "no segment files");
-            std::thread::yield_now();
-        }
+        wait_for_files(&live);
         let on_disk: Vec<bool> = live
             .snapshot()
             .segments
@@ -660,20 +669,7 @@ mod tests {
         for seq in 100..120 {
             live.push_segment(seg(seq, seq == 105 || seq == 117));
         }
-        // the files are made by the writer thread, off the caller's thread
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while live
-            .snapshot()
-            .segments
-            .iter()
-            .any(|s| matches!(s.body, SegmentBody::Memory(_)))
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "segment files never came"
-            );
-            std::thread::yield_now();
-        }
+        wait_for_files(&live);
         let snap = live.snapshot();
         let text = std::str::from_utf8(&snap.playlist).unwrap();
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:117\n"), "{text}");
