@@ -225,13 +225,20 @@ fn every_streamed_answer_keeps_the_send_buffer_setting() {
         .expect("demo in the account's streams")["stream_id"]
         .as_i64()
         .unwrap();
-    // 25 s recorded: a range of 20 s holds several times the send buffer
-    a.wait_for("25 s of demo recorded", Duration::from_secs(90), || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            >= from_s + 25
+    // the 20 s from `from_s` recorded: that range holds several times the send buffer
+    a.wait_for("20 s of demo recorded", Duration::from_secs(90), || {
+        let to_s = from_s + 20;
+        let (_, cov) = a.api(
+            "GET",
+            &format!("/api/channels/demo/archive?from={from_s}&to={}", to_s + 60),
+            None,
+        );
+        cov["intervals"].as_array().is_some_and(|iv| {
+            iv.iter().any(|i| {
+                i["from"].as_f64().unwrap_or(f64::MAX) <= from_s as f64
+                    && i["to"].as_f64().unwrap_or(0.0) >= to_s as f64
+            })
+        })
     });
     for path in [
         format!("/live/demo/archive-{from_s}-20.ts"),
